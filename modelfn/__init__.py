@@ -1,0 +1,3 @@
+"""modelfn: serverless inference functions for PyTorch models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,233 @@
+"""The artifact contract: what a published model version is, byte for byte.
+
+Every layer imports this module and nothing re-implements it. An artifact is the folder
+`<model>/<version>/` holding
+
+- `model.safetensors`: the trained weights (never a pickle), enough with `manifest.architecture`
+  to rebuild the torch module;
+- `model.onnx`: the single-file ONNX graph the functions serve with onnxruntime;
+- `manifest.json`: a `Manifest`, with the sha256 of every other file.
+
+Versions are immutable. An alias (`<model>/aliases/<alias>.json`, an `Alias`) points at one
+version and carries the manifest's own sha256, so a reader goes alias -> manifest -> files and
+checks each hop; the alias is written last, so a half-published version is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
+_CHUNK = 1 << 20  # 1 MiB reads keep hashing memory flat for large graphs
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, malformed or fails verification; the message names the file."""
+
+
+class IntegrityError(ArtifactError):
+    """A file's bytes do not match the sha256 recorded for it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One graph input or output. Dynamic dimensions are -1, as in the Open Inference Protocol."""
+
+    name: str
+    datatype: Literal["FP32", "FP16", "INT64", "INT32", "UINT8", "BOOL"]
+    shape: list[int]
+
+
+class FileEntry(_Strict):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0, description="Bytes.")
+
+
+class ImagePreprocessing(_Strict):
+    """How serving turns an RGB image into the graph's input tensor (replays training exactly).
+
+    pixel (0..255, HxWx3) -> resize to height x width -> /255 -> (x - mean) / std -> CHW float32.
+    """
+
+    kind: Literal["image"] = "image"
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    layout: Literal["NCHW"] = "NCHW"
+
+
+# Later tasks (text vocabularies, tokenisation) join this as a discriminated union on `kind`.
+Preprocessing = ImagePreprocessing
+
+
+class Architecture(_Strict):
+    """The model module and its constructor arguments: weights + this rebuild the nn.Module."""
+
+    module: str = Field(description="Module in training/models/, e.g. 'cifar10_cnn'.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataFingerprint(_Strict):
+    """Which data trained and evaluated this version."""
+
+    dataset: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Over the data files, in name order.")
+    files: list[str]
+    examples: dict[str, int] = Field(description="Examples per split, e.g. {'train': 800, 'test': 200}.")
+
+
+class TrainingRecord(_Strict):
+    preset: str
+    epochs: int
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    seed: int
+    seconds: float = Field(description="Wall time of the training loop on the training machine.")
+
+
+class Manifest(_Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    version: str = Field(pattern=VERSION_PATTERN)
+    task: str
+    created_at: datetime
+    frameworks: dict[str, str] = Field(description="Package versions that produced the files.")
+    architecture: Architecture
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    labels: list[str]
+    preprocessing: Preprocessing
+    metrics: dict[str, float] = Field(description="Evaluation on the held-out split.")
+    training: TrainingRecord
+    data: DataFingerprint
+    files: dict[str, FileEntry] = Field(description="Every file of the version except the manifest.")
+
+    def to_json(self) -> bytes:
+        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+class Alias(_Strict):
+    """A movable pointer (`latest`, later `prod`) at one immutable version."""
+
+    model: str
+    alias: str
+    version: str = Field(pattern=VERSION_PATTERN)
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    updated_at: datetime
+
+    def to_json(self) -> bytes:
+        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+# --- keys inside a store ---------------------------------------------------------------------
+
+
+def version_prefix(model: str, version: str) -> str:
+    return f"{model}/{version}"
+
+
+def file_key(model: str, version: str, filename: str) -> str:
+    return f"{model}/{version}/{filename}"
+
+
+def alias_key(model: str, alias: str) -> str:
+    return f"{model}/aliases/{alias}.json"
+
+
+# --- hashing and verification ----------------------------------------------------------------
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_files(folder: Path, names: list[str]) -> dict[str, FileEntry]:
+    """sha256 and size of each named file in `folder`, for `Manifest.files`."""
+    entries = {}
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactError(f"artifact file {path} does not exist")
+        entries[name] = FileEntry(sha256=sha256_file(path), size=path.stat().st_size)
+    return entries
+
+
+def new_version(weights_sha256: str, now: datetime | None = None) -> str:
+    """A sortable, unique version id: UTC time of creation plus the weights' hash prefix."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{weights_sha256[:8]}"
+
+
+def is_version(text: str) -> bool:
+    return re.fullmatch(VERSION_PATTERN, text) is not None
+
+
+def parse_manifest(data: bytes, source: str = MANIFEST_FILE) -> Manifest:
+    try:
+        return Manifest.model_validate_json(data)
+    except ValueError as exc:
+        raise ArtifactError(f"{source} is not a valid modelfn manifest: {exc}") from exc
+
+
+def parse_alias(data: bytes, source: str = "alias") -> Alias:
+    try:
+        return Alias.model_validate_json(data)
+    except ValueError as exc:
+        raise ArtifactError(f"{source} is not a valid modelfn alias: {exc}") from exc
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    path = folder / MANIFEST_FILE
+    path.write_bytes(manifest.to_json())
+    return path
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist; is {folder} an artifact folder?")
+    return parse_manifest(path.read_bytes(), source=str(path))
+
+
+def verify_file(path: Path, expected: FileEntry) -> None:
+    """Raise IntegrityError unless `path` has exactly the recorded size and sha256."""
+    if not path.is_file():
+        raise ArtifactError(f"artifact file {path} is missing")
+    size = path.stat().st_size
+    if size != expected.size:
+        raise IntegrityError(f"{path}: size {size} bytes, manifest says {expected.size}; refusing to load")
+    actual = sha256_file(path)
+    if actual != expected.sha256:
+        raise IntegrityError(
+            f"{path}: sha256 {actual} does not match manifest {expected.sha256}; refusing to load"
+        )
+
+
+def verify_artifact(folder: Path, manifest: Manifest | None = None) -> Manifest:
+    """Check every file of the artifact in `folder` against its manifest; return the manifest."""
+    manifest = manifest or read_manifest(folder)
+    for name, entry in manifest.files.items():
+        verify_file(folder / name, entry)
+    return manifest

@@ -1,0 +1,104 @@
+"""The S3 backend: the same code talks to AWS, a moto server, MinIO or LocalStack.
+
+The endpoint is resolved as: explicit argument, then $MODELFN_S3_ENDPOINT_URL, then boto3's own
+lookup (which honours $AWS_ENDPOINT_URL_S3 and $AWS_ENDPOINT_URL, then the AWS default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from modelfn.store.base import NotFound, StoreError
+
+
+class S3Store:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        client: Any | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url or os.environ.get("MODELFN_S3_ENDPOINT_URL") or None
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        # boto3 is imported on first use: a local-folder store never pays for it.
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        from botocore.exceptions import ClientError
+
+        where = f"s3://{self.bucket}/{self._key(key)}"
+        if self.endpoint_url:
+            where += f" (endpoint {self.endpoint_url})"
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                return NotFound(f"{where} not found")
+            if code == "NoSuchBucket":
+                return StoreError(f"{action} {where}: bucket {self.bucket!r} does not exist")
+            return StoreError(f"{action} {where}: {code} {exc}")
+        return StoreError(f"{action} {where}: {exc}")
+
+    def put_file(self, key: str, path: Path) -> None:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key))
+        except Exception as exc:
+            raise self._fail("upload to", key, exc) from exc
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return response["Body"].read()  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._fail("read", key, exc) from exc
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(path))
+        except Exception as exc:
+            raise self._fail("download", key, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception as exc:
+            error = self._fail("check", key, exc)
+            if isinstance(error, NotFound):
+                return False
+            raise error from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        full = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except Exception as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(keys)
