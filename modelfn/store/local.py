@@ -56,9 +56,9 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list_keys(self, prefix: str) -> list[str]:
-        base = self.root / prefix if prefix else self.root
-        start = base if base.is_dir() else base.parent
-        if not start.exists():
+        # Walk the deepest folder that the prefix names fully, then filter on the whole prefix.
+        start = self.root / prefix.rpartition("/")[0] if prefix else self.root
+        if not start.is_dir():
             return []
         keys = []
         for path in start.rglob("*"):
