@@ -56,18 +56,25 @@ class ModelEntry(BaseModel):
         return root / self.training.config
 
 
+class UnknownModelError(KeyError):
+    """A model name that models.toml does not have; the message lists the ones it has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class Registry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: dict[str, ModelEntry]
 
     def get(self, name: str) -> ModelEntry:
-        """Return the entry for `name`, or raise KeyError naming the models that exist."""
+        """Return the entry for `name`, or raise UnknownModelError naming the models that exist."""
         try:
             return self.models[name]
         except KeyError:
             known = ", ".join(sorted(self.models)) or "(none)"
-            raise KeyError(f"unknown model {name!r}; models.toml has: {known}") from None
+            raise UnknownModelError(f"unknown model {name!r}; models.toml has: {known}") from None
 
     def names(self) -> list[str]:
         """Model names in file order (the first one also answers the API's server-level health routes)."""

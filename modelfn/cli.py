@@ -1,0 +1,154 @@
+"""The `modelfn` command: train, serve, list, demo.
+
+Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
+`modelfn --help` and `modelfn list` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelfn.artifact import ArtifactError
+from modelfn.registry import REPO_ROOT, RegistryError, UnknownModelError, load_registry
+from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
+
+BUILD_DIR = REPO_ROOT / "build" / "artifacts"
+
+
+def _data_root(path: str | None, data_subdir: str) -> Path | None:
+    """Accept either the data root (holding `data_subdir`) or the data set folder itself."""
+    if path is None:
+        return None
+    given = Path(path).expanduser()
+    if (given / data_subdir).is_dir():
+        return given
+    if given.is_dir() and given.name == data_subdir:
+        return given.parent
+    raise SystemExit(f"error: --data {path}: expected a folder holding {data_subdir}/, or that folder itself")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.pipeline import train_model
+
+    from modelfn.store import publish_artifact
+
+    entry = load_registry().get(args.model)
+    store = open_store(args.publish)  # fail on a bad URI before spending minutes training
+    folder = train_model(
+        entry.name,
+        data_dir=_data_root(args.data, entry.data_subdir),
+        preset=args.preset,
+        epochs=args.epochs,
+        out_dir=Path(args.out),
+        seed=args.seed,
+    )
+    manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(manifest.metrics.items()))
+    print(f"test accuracy: {manifest.metrics.get('accuracy', float('nan')):.4f}")
+    print(f"metrics: {metrics}")
+    print(f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from modelfn.local.deployment import local_deployment
+
+    registry = load_registry()
+    source = open_store(args.store)
+    models = args.models.split(",") if args.models else None
+    with local_deployment(
+        registry, source, port=args.port, s3_endpoint=args.s3_endpoint, models=models
+    ) as deployment:
+        print(f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)")
+        for name, fn in deployment.functions.items():
+            print(f"function {name}: cold start {fn.init_ms:.0f} ms")
+            print(f"  POST {deployment.url}/models/{name}/predict")
+            print(f"  POST {deployment.url}/v2/models/{name}/infer")
+        print(f"gateway listening on {deployment.url} (Ctrl-C to stop)", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    print("stopped")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from modelfn.store import list_published
+
+    store = open_store(args.store)
+    published = list_published(store)
+    if not published:
+        print(f"nothing published in {store.uri}")
+    for model in published:
+        aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(model.aliases.items()))
+        print(f"{model.name}: {len(model.versions)} version(s); {aliases or 'no aliases'}")
+        for version in model.versions:
+            print(f"  {version}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from modelfn.local.demo import run_demo
+
+    return run_demo(images=args.images, data=args.data, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelfn", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train, evaluate, export, verify and publish a model")
+    train.add_argument("model", help="a model name from models.toml")
+    train.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    train.add_argument("--epochs", type=int, help="override the preset's epoch count")
+    train.add_argument("--preset", help="training preset from the model's config (e.g. smoke, full)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--publish",
+        metavar="STORE_URI",
+        help=f"s3://BUCKET[/PREFIX] or a folder (default: {DEFAULT_LOCAL_STORE})",
+    )
+    train.add_argument("--alias", action="append", default=None, help="alias(es) to point at the new version (default: latest)")
+    train.add_argument("--out", default=str(BUILD_DIR), help="where the artifact folder is built")
+    train.set_defaults(func=cmd_train)
+
+    serve = sub.add_parser("serve", help="serve published models locally behind an HTTP API gateway")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--store", help="store to seed the local S3 from (default: model_artifacts/)")
+    serve.add_argument("--s3-endpoint", help="use this S3 endpoint instead of starting a moto server")
+    serve.add_argument("--models", help="comma-separated model names (default: all published)")
+    serve.set_defaults(func=cmd_serve)
+
+    lister = sub.add_parser("list", help="list published models, versions and aliases")
+    lister.add_argument("--store", help="store URI (default: model_artifacts/)")
+    lister.set_defaults(func=cmd_list)
+
+    demo = sub.add_parser("demo", help="train cifar10-cnn (smoke), serve it locally, query it")
+    demo.add_argument("--images", type=int, default=12, help="test images to send")
+    demo.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "alias", "unset") is None:
+        args.alias = ["latest"]
+    try:
+        return int(args.func(args))
+    except (RegistryError, UnknownModelError, StoreError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""A whole modelfn deployment on this machine: local S3, one function process per model, gateway.
+
+`local_deployment()` is what `modelfn serve`, the demo and the end-to-end tests run:
+
+    local store (model_artifacts/) --seed--> S3 (moto server, or a given endpoint)
+        --fetch at init--> function process per model --> gateway on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelfn.api_routes import route_table
+from modelfn.registry import Registry
+from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
+from modelfn.local.gateway import Gateway
+from modelfn.local.s3_server import FAKE_AWS_ENV, LOCAL_BUCKET, ensure_bucket, moto_s3_server, s3_client, seed
+from modelfn.local.worker import LocalFunction
+
+
+class NothingToServe(StoreError):
+    """No registry model has its serving alias published in the store."""
+
+
+@dataclass
+class LocalDeployment:
+    url: str
+    s3_endpoint: str
+    store_uri: str
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    seeded_objects: int = 0
+
+
+@contextmanager
+def local_deployment(
+    registry: Registry,
+    source: ArtifactStore,
+    *,
+    port: int = 0,
+    s3_endpoint: str | None = None,
+    bucket: str = LOCAL_BUCKET,
+    models: list[str] | None = None,
+) -> Iterator[LocalDeployment]:
+    """Seed S3 from `source`, start a function per published model and the gateway; stop all on exit.
+
+    With `s3_endpoint` unset, a moto server on 127.0.0.1 is the S3; otherwise that endpoint (MinIO,
+    LocalStack, ...) is used with the caller's credentials.
+    """
+    published = {m.name: m for m in list_published(source)}
+    wanted = models if models is not None else registry.names()
+    serve = [
+        n for n in wanted if n in published and registry.get(n).serving.alias in published[n].aliases
+    ]
+    if not serve:
+        raise NothingToServe(
+            f"no model of {', '.join(wanted)} is published in {source.uri}; "
+            "train one first: modelfn train cifar10-cnn --preset smoke"
+        )
+
+    with ExitStack() as stack:
+        fake_credentials = s3_endpoint is None
+        endpoint = s3_endpoint or stack.enter_context(moto_s3_server())
+        client = s3_client(endpoint, fake_credentials=fake_credentials)
+        ensure_bucket(client, bucket)
+        target = S3Store(bucket, endpoint_url=endpoint, client=client)
+        seeded = seed(source, target)
+
+        cache_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelfn-tmp-")))
+        functions = {}
+        for name in serve:
+            entry = registry.get(name)
+            env = {
+                "MODELFN_MODEL": name,
+                "MODELFN_STORE_URI": target.uri,
+                "MODELFN_ALIAS": entry.serving.alias,
+                # Each sandbox has its own /tmp, so each process gets its own cache folder.
+                "MODELFN_CACHE_DIR": str(cache_root / name),
+                "MODELFN_S3_ENDPOINT_URL": endpoint,
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(entry.serving.memory_mb),
+                "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
+            }
+            if fake_credentials:
+                env.update(FAKE_AWS_ENV)
+            fn = LocalFunction(name, env, entry.serving.memory_mb, entry.serving.timeout_s)
+            functions[name] = fn
+            stack.callback(fn.stop)
+            fn.start()
+        # Cold starts overlap, as they would for separate Lambda functions.
+        with ThreadPoolExecutor(max_workers=len(functions)) as pool:
+            list(pool.map(lambda f: f.wait_ready(), functions.values()))
+
+        gateway = Gateway(route_table(serve), functions, port=port)
+        gateway.start()
+        stack.callback(gateway.stop)
+        yield LocalDeployment(
+            url=gateway.url,
+            s3_endpoint=endpoint,
+            store_uri=target.uri,
+            functions=functions,
+            seeded_objects=seeded,
+        )

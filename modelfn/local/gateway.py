@@ -1,0 +1,118 @@
+"""The local HTTP gateway: what API Gateway's HTTP API does, on 127.0.0.1.
+
+Each request is matched against the same route list the CDK app deploys
+(`modelfn.api_routes`), turned into a payload-2.0 event and handed to that model's function
+process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
+does not have, 413 for a body over its 10 MB limit, 500 when the function raises, 503 when it times out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from modelfn.local.events import http_api_event, response_parts
+from modelfn.local.worker import LocalFunction, WorkerError
+
+# API Gateway HTTP API payload quota (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+log = logging.getLogger("modelfn.gateway")
+
+
+def _json(message: str) -> bytes:
+    return json.dumps({"message": message}).encode()
+
+
+class Gateway:
+    """Routes (method, path) to a LocalFunction; runs a threading HTTP server until `stop`."""
+
+    def __init__(
+        self,
+        routes: Mapping[tuple[str, str], str],
+        functions: Mapping[str, LocalFunction],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.routes = dict(routes)
+        self.functions = dict(functions)
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="modelfn-gateway", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(target)
+        path = parts.path.rstrip("/") or "/"
+        model = self.routes.get((method, path))
+        if model is None:
+            return 404, {"content-type": "application/json"}, _json("Not Found")
+        event = http_api_event(
+            method,
+            path,
+            query=parts.query,
+            headers=headers,
+            body=body,
+            route_key=f"{method} {path}",
+        )
+        try:
+            result = self.functions[model].invoke(event)
+        except WorkerError as exc:
+            log.error("%s", exc)
+            if "timed out" in str(exc):
+                return 503, {"content-type": "application/json"}, _json("Service Unavailable")
+            return 500, {"content-type": "application/json"}, _json("Internal Server Error")
+        return response_parts(result)
+
+
+def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "modelfn-local-gateway"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._send(413, {"content-type": "application/json"}, _json("Request Entity Too Large"))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            headers = {k: v for k, v in self.headers.items()}
+            status, out_headers, out_body = gateway.dispatch(self.command, self.path, headers, body)
+            self._send(status, out_headers, out_body)
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            log.info("%s %s", self.address_string(), format % args)
+
+    return Handler

@@ -1,0 +1,61 @@
+"""A moto S3 server on 127.0.0.1: the local stand-in for the artifact bucket (no AWS account)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from modelfn.store import ArtifactStore, S3Store
+
+LOCAL_BUCKET = "modelfn-artifacts"
+# moto accepts any credentials; these keep boto3 from looking for real ones (or using them).
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """Run moto's server on a free loopback port; yield its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint_url: str, *, fake_credentials: bool) -> object:
+    import boto3
+
+    kwargs = {}
+    if fake_credentials:
+        kwargs = {
+            "aws_access_key_id": FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": FAKE_AWS_ENV["AWS_SESSION_TOKEN"],
+        }
+    region = os.environ.get("AWS_DEFAULT_REGION", FAKE_AWS_ENV["AWS_DEFAULT_REGION"])
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, **kwargs)
+
+
+def ensure_bucket(client: object, bucket: str) -> None:
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}  # type: ignore[attr-defined]
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+
+
+def seed(source: ArtifactStore, target: S3Store) -> int:
+    """Copy every object of `source` into `target`, aliases last (the publish order); return the count."""
+    keys = source.list_keys("")
+    ordered = sorted(keys, key=lambda k: ("/aliases/" in k, k.endswith("manifest.json"), k))
+    for key in ordered:
+        target.put_bytes(key, source.get_bytes(key))
+    return len(ordered)

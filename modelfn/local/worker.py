@@ -1,0 +1,132 @@
+"""One model's function in its own process, like a Lambda execution environment.
+
+The process imports `functions.handler` (the init phase: the model is fetched and loaded there,
+outside any request), then answers one event at a time with the same `handler` Lambda calls.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from modelfn.local.lambda_context import LocalLambdaContext
+
+# Lambda's init phase is capped at 10 s for on-demand functions; locally we allow more because the
+# first import also warms the OS page cache.
+INIT_TIMEOUT_S = 120.0
+
+
+def _serve(conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int) -> None:
+    os.environ.update(env)
+    started = time.perf_counter()
+    try:
+        from functions.handler import handler
+    except BaseException:  # noqa: BLE001 - the parent reports it; a Lambda init failure looks alike
+        conn.send(("init_error", traceback.format_exc()))
+        return
+    conn.send(("ready", (time.perf_counter() - started) * 1000))
+    while True:
+        try:
+            event = conn.recv()
+        except EOFError:
+            return
+        if event is None:
+            return
+        context = LocalLambdaContext(
+            function_name=env["MODELFN_MODEL"], memory_limit_in_mb=memory_mb, timeout_s=timeout_s
+        )
+        try:
+            conn.send(("ok", handler(event, context)))
+        except BaseException:  # noqa: BLE001
+            conn.send(("error", traceback.format_exc()))
+
+
+class WorkerError(RuntimeError):
+    """The function process failed to start, crashed or timed out."""
+
+
+@dataclass
+class LocalFunction:
+    """A running function process for one model; `invoke` is serialised, like one Lambda sandbox."""
+
+    name: str
+    env: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+    init_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        # spawn, not fork: each function starts from a fresh interpreter, as a cold start does.
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve,
+            args=(child, self.env, self.memory_mb, self.timeout_s),
+            name=f"modelfn-fn-{self.name}",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def wait_ready(self, timeout: float = INIT_TIMEOUT_S) -> float:
+        assert self._conn is not None
+        if not self._conn.poll(timeout):
+            self.stop()
+            raise WorkerError(f"function {self.name}: init did not finish within {timeout:.0f} s")
+        kind, payload = self._conn.recv()
+        if kind != "ready":
+            self.stop()
+            raise WorkerError(f"function {self.name}: init failed:\n{payload}")
+        self.init_ms = float(payload)
+        return self.init_ms
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self._conn is None or not self._process.is_alive():
+                self._restart()
+            assert self._conn is not None
+            self._conn.send(event)
+            if not self._conn.poll(self.timeout_s):
+                # Lambda stops a function at its timeout; the next request gets a fresh sandbox.
+                self._restart()
+                raise WorkerError(f"function {self.name}: timed out after {self.timeout_s} s")
+            try:
+                kind, payload = self._conn.recv()
+            except EOFError:
+                self._restart()
+                raise WorkerError(f"function {self.name}: process exited during the request") from None
+            if kind != "ok":
+                raise WorkerError(f"function {self.name}: handler raised:\n{payload}")
+            return dict(payload)
+
+    def _restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None

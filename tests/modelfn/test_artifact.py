@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from modelfn.artifact import (
+    MANIFEST_FILE,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    IntegrityError,
+    is_version,
+    parse_manifest,
+    read_manifest,
+    verify_artifact,
+)
+from tests.support.manifests import write_artifact
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    folder = write_artifact(tmp_path)
+    manifest = verify_artifact(folder)
+    assert manifest.name == "cifar10-cnn"
+    assert is_version(manifest.version) and folder.name == manifest.version
+    assert set(manifest.files) == {WEIGHTS_FILE, ONNX_FILE}
+    again = parse_manifest((folder / MANIFEST_FILE).read_bytes())
+    assert again == manifest
+
+
+@pytest.mark.parametrize("filename", [WEIGHTS_FILE, ONNX_FILE])
+def test_tampered_file_is_refused(tmp_path: Path, filename: str) -> None:
+    folder = write_artifact(tmp_path, weights=b"w" * 100, onnx=b"o" * 100)
+    data = bytearray((folder / filename).read_bytes())
+    data[10] ^= 0xFF  # same size, different bytes: only the sha256 catches it
+    (folder / filename).write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=filename):
+        verify_artifact(folder)
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    folder = write_artifact(tmp_path)
+    (folder / ONNX_FILE).write_bytes(b"o")
+    with pytest.raises(IntegrityError, match="size"):
+        verify_artifact(folder)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    folder = write_artifact(tmp_path)
+    (folder / WEIGHTS_FILE).unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        verify_artifact(folder)
+
+
+def test_manifest_rejects_unknown_fields(tmp_path: Path) -> None:
+    folder = write_artifact(tmp_path)
+    text = (folder / MANIFEST_FILE).read_text().replace('"task"', '"pickle": "yes", "task"')
+    with pytest.raises(ArtifactError, match="pickle"):
+        parse_manifest(text.encode())

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from modelfn.registry import RegistryError, UnknownModelError, load_registry, parse_registry
+
+GOOD = """
+[models.m1]
+task = "image-classification"
+architecture = "cifar10_cnn"
+dataset = "cifar10"
+data_subdir = "cifar-10-batches-py"
+training = { config = "training/configs/cifar10-cnn.toml" }
+"""
+
+
+def test_repo_registry_is_valid_and_names_cifar10() -> None:
+    registry = load_registry()
+    entry = registry.get("cifar10-cnn")
+    assert entry.task == "image-classification"
+    assert entry.training_config_path().is_file(), "the training config named in models.toml must exist"
+    assert registry.names()[0] == "cifar10-cnn"
+
+
+def test_defaults_fill_the_serving_section() -> None:
+    entry = parse_registry(GOOD).get("m1")
+    assert (entry.serving.alias, entry.serving.memory_mb, entry.serving.timeout_s) == ("latest", 1024, 15)
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(RegistryError, match=r"models\.m1\.colour"):
+        parse_registry(GOOD + 'colour = "blue"\n')
+
+
+def test_out_of_range_memory_is_named() -> None:
+    bad = GOOD + "[models.m1.serving]\nmemory_mb = 64\n"
+    with pytest.raises(RegistryError, match=r"models\.m1\.serving\.memory_mb"):
+        parse_registry(bad)
+
+
+def test_bad_model_name_is_refused() -> None:
+    with pytest.raises(RegistryError, match="Bad_Name"):
+        parse_registry(GOOD.replace("m1", "Bad_Name"))
+
+
+def test_unknown_model_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownModelError, match="m1"):
+        parse_registry(GOOD).get("nope")
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELFN_REGISTRY", str(tmp_path / "absent.toml"))
+    with pytest.raises(RegistryError, match="MODELFN_REGISTRY"):
+        load_registry()
+
+
+def test_invalid_toml_is_reported() -> None:
+    with pytest.raises(RegistryError, match="not valid TOML"):
+        parse_registry("[models.m1\n")

@@ -1,0 +1,68 @@
+"""Build artifact folders for tests, with any file contents (no torch, no training)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelfn.artifact import (
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    Architecture,
+    DataFingerprint,
+    ImagePreprocessing,
+    Manifest,
+    TensorSpec,
+    TrainingRecord,
+    describe_files,
+    new_version,
+    sha256_file,
+    write_manifest,
+)
+
+CIFAR10_LABELS = [
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+]
+
+
+def write_artifact(
+    root: Path,
+    *,
+    name: str = "cifar10-cnn",
+    weights: bytes = b"weights",
+    onnx: bytes = b"onnx-graph",
+    labels: list[str] | None = None,
+    created_at: datetime | None = None,
+) -> Path:
+    """Write `root/<name>/<version>/` with the two files and a valid manifest; return the folder."""
+    labels = labels or CIFAR10_LABELS
+    staging = root / name / "staging"
+    staging.mkdir(parents=True)
+    (staging / WEIGHTS_FILE).write_bytes(weights)
+    (staging / ONNX_FILE).write_bytes(onnx)
+    created = created_at or datetime.now(UTC)
+    version = new_version(sha256_file(staging / WEIGHTS_FILE), created)
+    folder = root / name / version
+    staging.rename(folder)
+    manifest = Manifest(
+        name=name,
+        version=version,
+        task="image-classification",
+        created_at=created,
+        frameworks={"python": "3.11"},
+        architecture=Architecture(module="cifar10_cnn", config={"width": 8}),
+        inputs=[TensorSpec(name="input", datatype="FP32", shape=[-1, 3, 32, 32])],
+        outputs=[TensorSpec(name="logits", datatype="FP32", shape=[-1, len(labels)])],
+        labels=labels,
+        preprocessing=ImagePreprocessing(
+            height=32, width=32, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)
+        ),
+        metrics={"accuracy": 0.5},
+        training=TrainingRecord(preset="test", epochs=1, seed=0, seconds=0.0),
+        data=DataFingerprint(
+            dataset="cifar10", sha256="0" * 64, files=["data_batch_1"], examples={"train": 1}
+        ),
+        files=describe_files(folder, [WEIGHTS_FILE, ONNX_FILE]),
+    )
+    write_manifest(folder, manifest)
+    return folder
