@@ -1,0 +1,35 @@
+# modelfn: `make demo` and `make test` are the two commands of the quick start.
+# Every target creates .venv and installs the project from pyproject.toml when needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: demo test synth lint typecheck serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in the train extra: pip takes the CPU build from this machine's disk.
+	$(BIN)/pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## train cifar10-cnn (smoke), publish, serve through the Lambda handler, query it
+	$(BIN)/modelfn demo
+
+test: $(STAMP)  ## the whole test suite, on the CPU
+	$(BIN)/pytest
+
+serve: $(STAMP)  ## serve whatever is published in model_artifacts/ on http://127.0.0.1:8080
+	$(BIN)/modelfn serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check modelfn training functions infra tests
+
+typecheck: $(STAMP)  ## mypy on the serving and infra code
+	$(BIN)/mypy modelfn functions infra
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
