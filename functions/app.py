@@ -1,0 +1,40 @@
+"""The FastAPI app of one model's function: settings, the model loaded at init, the routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import modelfn
+from functions.errors import ERROR_RESPONSES, install_error_handlers
+from functions.model_loader import LoadedModel, ModelSlot
+from functions.routes import health, infer, models, predict
+from functions.settings import FunctionSettings
+
+
+def create_app(
+    settings: FunctionSettings | None = None, loaded: ModelSlot | LoadedModel | None = None
+) -> FastAPI:
+    """Build the app; without `loaded`, fetch and load the model now (the Lambda init phase).
+
+    A failed load does not fail the app: model routes answer 503 and retry the load later.
+    """
+    settings = settings or FunctionSettings.resolve()
+    if isinstance(loaded, LoadedModel):
+        slot = ModelSlot.holding(loaded, settings)
+    elif loaded is None:
+        slot = ModelSlot(settings)
+        slot.load()
+    else:
+        slot = loaded
+
+    app = FastAPI(
+        title=f"modelfn: {settings.model}",
+        version=modelfn.__version__,
+        description="One model: a friendly predict route and Open Inference Protocol v2.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.slot = slot
+    install_error_handlers(app)
+    for router in (predict.router, infer.router, models.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,161 @@
+"""Errors as the API shows them: a status and `{"error": "<what was wrong, where>"}`.
+
+This is the Open Inference Protocol's error object, used by every route. A client's mistake is a
+4xx naming the field; an unexpected failure is a 500 without the trace (which goes to the log).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from functions.log import logger
+
+
+class ApiError(Exception):
+    """An error the API answers with `status` and `{"error": message}`."""
+
+    status = 400
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadInput(ApiError):
+    """The request is well-formed JSON but its content cannot be served (400, as OIP does)."""
+
+
+class UnknownModel(ApiError):
+    status = 404
+
+
+class ModelUnavailable(ApiError):
+    """The model is not loaded; the client should retry after `retry_after_s`."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error: the Open Inference Protocol's error object."""
+
+    error: str
+
+
+# For the OpenAPI document: the statuses any route may answer besides its success.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request is invalid; `error` says where."},
+    404: {"model": ErrorResponse, "description": "No such model, version or route."},
+    500: {"model": ErrorResponse, "description": "Unexpected failure; details are in the log."},
+    503: {"model": ErrorResponse, "description": "The model is not loaded; see Retry-After."},
+}
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def location(loc: Sequence[str | int]) -> str:
+    """('body', 'inputs', 0, 'shape') -> 'inputs[0].shape', the way error messages name fields."""
+    where = ""
+    for part in loc:
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif part != "body" or where:
+            where += f".{part}" if where else part
+    return where
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """Pydantic's validation errors as one line: 'inputs[0].shape: Field required; ...'."""
+    parts = []
+    for err in errors:
+        loc = location(err.get("loc", ()))
+        where = loc or "request body"
+        if err.get("type") == "json_invalid":
+            detail = err.get("ctx", {}).get("error", "")
+            parts.append(f"request body is not valid JSON ({detail}); send a JSON object")
+        elif err.get("type") == "missing" and not loc:
+            parts.append("request body is missing; send a JSON object")
+        else:
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, describe_validation_errors(exc.errors()))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"{request.method} {request.url.path} is not a route of this function; see /docs"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+
+class CatchAllMiddleware:
+    """Turn an unexpected exception into a logged 500 `{"error": ...}` with no trace in the body.
+
+    Starlette's own `Exception` handler re-raises after answering, which Mangum then logs as an
+    adapter failure; this middleware ends the request here instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            context = scope.get("aws.context")
+            request_id = getattr(context, "aws_request_id", None) or "local"
+            logger.exception(
+                "unhandled error", extra={"path": scope.get("path"), "request_id": request_id}
+            )
+            if started:
+                raise
+            response = error_response(
+                500, f"internal error (request id {request_id}); the function's log has the details"
+            )
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(CatchAllMiddleware)

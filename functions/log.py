@@ -1,0 +1,10 @@
+"""The functions' one structured logger (Powertools: JSON lines that CloudWatch can query)."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger
+
+# POWERTOOLS_SERVICE_NAME (set per model by the deployment) wins over this default.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "modelfn")

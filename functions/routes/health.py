@@ -1,0 +1,31 @@
+"""GET /v2/health/live and /v2/health/ready: the Open Inference Protocol's server probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from functions.deps import SlotDep
+
+router = APIRouter(prefix="/v2/health", tags=["health"])
+
+
+class LiveResponse(BaseModel):
+    live: bool
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+
+
+@router.get("/live", response_model=LiveResponse)
+def live() -> LiveResponse:
+    """The function is up and answering (even while its model is not loaded)."""
+    return LiveResponse(live=True)
+
+
+@router.get("/ready", response_model=ReadyResponse)
+def ready(slot: SlotDep) -> ReadyResponse:
+    """The served model is loaded; 503 with Retry-After and the cause while it is not."""
+    slot.get()
+    return ReadyResponse(ready=True)

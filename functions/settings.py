@@ -1,0 +1,90 @@
+"""What a function serves and from where, resolved once at init.
+
+Each setting is resolved as: explicit argument, then environment variable, then default (the
+order Powertools uses), and a missing required one fails the init with its variable's name.
+
+| setting          | environment variable      | default        |
+|------------------|---------------------------|----------------|
+| model            | MODELFN_MODEL             | required       |
+| store_uri        | MODELFN_STORE_URI         | required       |
+| alias            | MODELFN_ALIAS             | "latest"       |
+| cache_dir        | MODELFN_CACHE_DIR         | /tmp/modelfn   |
+| s3_endpoint_url  | MODELFN_S3_ENDPOINT_URL   | None (AWS)     |
+| load_retry_s     | MODELFN_LOAD_RETRY_S      | 15             |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Model and alias names become store keys and cache folders, so they must be one safe path segment.
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+ENV_VARS = {
+    "model": "MODELFN_MODEL",
+    "store_uri": "MODELFN_STORE_URI",
+    "alias": "MODELFN_ALIAS",
+    "cache_dir": "MODELFN_CACHE_DIR",
+    "s3_endpoint_url": "MODELFN_S3_ENDPOINT_URL",
+    "load_retry_s": "MODELFN_LOAD_RETRY_S",
+}
+
+_HINTS = {
+    "model": "the registry name of the model this function serves, e.g. cifar10-cnn",
+    "store_uri": "where artifacts are published: s3://BUCKET[/PREFIX] or a folder path",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names its environment variable."""
+
+
+class FunctionSettings(BaseModel):
+    """The settings of one model's function (see the module docstring for the variables)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(pattern=_NAME)
+    store_uri: str = Field(min_length=1)
+    alias: str = Field(default="latest", pattern=_NAME, description="Alias or version to serve.")
+    # Lambda's only writable place is /tmp (512 MB to 10 GB, kept while the sandbox is warm).
+    cache_dir: Path = Path("/tmp/modelfn")
+    s3_endpoint_url: str | None = None
+    load_retry_s: float = Field(
+        default=15.0, ge=0, description="Seconds between load attempts after a failed load."
+    )
+
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> FunctionSettings:
+        """Explicit keyword arguments, then `environ` (default: os.environ), then the defaults.
+
+        Example: `FunctionSettings.resolve(model="cifar10-cnn", store_uri="s3://bucket/models")`.
+        """
+        env = os.environ if environ is None else environ
+        unknown = set(explicit) - set(ENV_VARS)
+        if unknown:
+            raise SettingsError(f"unknown settings {sorted(unknown)}; known: {sorted(ENV_VARS)}")
+        values: dict[str, Any] = {}
+        for field, variable in ENV_VARS.items():
+            value = explicit.get(field)
+            if value is None:
+                value = env.get(variable) or None  # an empty variable counts as unset
+            if value is not None:
+                values[field] = value
+        for field, hint in _HINTS.items():
+            if field not in values:
+                raise SettingsError(f"{ENV_VARS[field]} is not set: set it to {hint}")
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_VARS[name]}={values.get(name)!r}: {err['msg']}"
+                for err in exc.errors()
+                for name in [str(err["loc"][0])]
+            )
+            raise SettingsError(f"invalid function settings: {problems}") from None

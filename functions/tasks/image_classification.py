@@ -1,0 +1,218 @@
+"""Image classification: friendly inputs -> the graph's input tensor -> labelled scores.
+
+Pre-processing replays training exactly as `manifest.preprocessing` (an ImagePreprocessing)
+records it: RGB pixels (0..255, HxWx3) -> resize to height x width -> /255 -> (x - mean) / std ->
+NCHW float32. Post-processing is a softmax over the graph's raw logits and the top k labels.
+
+An input item is either a base64 PNG/JPEG string (a `data:image/...;base64,` URL too) or an
+HxWx3 nested array of numbers in 0..255. Every problem is a BadInput naming `inputs[i]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.errors import BadInput, describe_validation_errors
+from functions.limits import MAX_BATCH, MAX_PIXELS
+from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+DEFAULT_TOP_K = 3
+IMAGE_FORMATS = ["PNG", "JPEG"]
+
+Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
+
+
+class ScoredLabel(BaseModel):
+    label: str
+    score: float = Field(description="Softmax probability, 0..1.")
+
+
+class Classification(BaseModel):
+    """One input's answer: the best label and the `top_k` best, highest score first."""
+
+    label: str
+    score: float
+    top_k: list[ScoredLabel]
+
+
+class ClassificationParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(default=DEFAULT_TOP_K, description="How many labels to return per input.")
+
+
+# --- the TaskAdapter functions ----------------------------------------------------------------
+
+
+def check_manifest(manifest: Manifest) -> None:
+    """Raise ArtifactError unless the manifest describes a graph this adapter can drive."""
+    if not isinstance(manifest.preprocessing, ImagePreprocessing):
+        raise ArtifactError(f"{manifest.name}: image-classification needs image preprocessing")
+    if len(manifest.inputs) != 1 or manifest.inputs[0].datatype != "FP32":
+        raise ArtifactError(f"{manifest.name}: image-classification needs one FP32 input tensor")
+    logits = manifest.outputs[0] if manifest.outputs else None
+    if logits is None or logits.shape[-1] != len(manifest.labels):
+        raise ArtifactError(
+            f"{manifest.name}: the first output must be logits [-1, {len(manifest.labels)}] "
+            f"(one per label), manifest says {logits.shape if logits else 'no outputs'}"
+        )
+
+
+def predict(
+    run: Runner, manifest: Manifest, inputs: list[Any], parameters: dict[str, Any]
+) -> list[Classification]:
+    """Classify every item of `inputs`; one Classification per item, in order."""
+    options = parse_parameters(parameters, len(manifest.labels))
+    batch = preprocess(inputs, manifest.preprocessing)
+    outputs = run({manifest.inputs[0].name: batch})
+    return postprocess(outputs[manifest.outputs[0].name], manifest.labels, options.top_k)
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def parse_parameters(parameters: dict[str, Any], num_labels: int) -> ClassificationParameters:
+    try:
+        options = ClassificationParameters.model_validate(parameters)
+    except ValidationError as exc:
+        raise BadInput(f"parameters: {describe_validation_errors(exc.errors())}") from None
+    if not 1 <= options.top_k <= num_labels:
+        raise BadInput(f"parameters.top_k: {options.top_k} is out of range; use 1..{num_labels}")
+    return options
+
+
+# --- pre-processing ---------------------------------------------------------------------------
+
+
+def preprocess(inputs: list[Any], spec: ImagePreprocessing) -> NDArray[np.float32]:
+    """Items -> the normalised NCHW float32 batch the graph takes."""
+    if not inputs:
+        raise BadInput("inputs: empty; send at least one image")
+    if len(inputs) > MAX_BATCH:
+        raise BadInput(
+            f"inputs: {len(inputs)} items, at most {MAX_BATCH} per request; split the batch"
+        )
+    pixels = [to_pixels(item, i, spec) for i, item in enumerate(inputs)]
+    return normalise(np.stack(pixels), spec)
+
+
+def normalise(pixels: NDArray[Any], spec: ImagePreprocessing) -> NDArray[np.float32]:
+    """[N, H, W, 3] pixels in 0..255 -> [N, 3, H, W] float32, (x/255 - mean) / std per channel."""
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    x = (pixels.astype(np.float32) / np.float32(255.0) - mean) / std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def to_pixels(item: Any, index: int, spec: ImagePreprocessing) -> NDArray[Any]:
+    """One input item -> [height, width, 3] pixels in 0..255."""
+    where = f"inputs[{index}]"
+    if isinstance(item, str):
+        return image_pixels(decode_image(item, where), spec, where)
+    if isinstance(item, list):
+        return array_pixels(item, spec, where)
+    raise BadInput(
+        f"{where}: expected a base64 PNG/JPEG string or an HxWx3 array of 0..255, "
+        f"got {type(item).__name__}"
+    )
+
+
+def decode_image(text: str, where: str) -> Image.Image:
+    """A base64 string or data URL -> an opened (not yet decoded) PIL image, size-checked."""
+    from PIL import Image  # lazy: only requests with encoded images pay for Pillow
+
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise BadInput(f"{where}: a data URL must be base64 (data:image/png;base64,...)")
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(
+            f"{where}: not valid base64; send the image file's bytes base64-encoded"
+        ) from None
+    try:
+        image = Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
+    except Exception:  # noqa: BLE001 - Pillow raises several types for bytes it cannot identify
+        raise BadInput(f"{where}: not a PNG or JPEG image ({len(raw)} bytes decoded)") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise BadInput(
+            f"{where}: image is {width}x{height} ({width * height} pixels), over the limit of "
+            f"{MAX_PIXELS}; downscale it before sending"
+        )
+    return image
+
+
+def image_pixels(image: Image.Image, spec: ImagePreprocessing, where: str) -> NDArray[np.uint8]:
+    from PIL import Image, ImageOps
+
+    try:
+        # JPEG can decode straight at a power-of-two reduction no smaller than the target:
+        # a large photo costs a fraction of its memory and time.
+        image.draft("RGB", (spec.width, spec.height))
+        image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+        image = image.convert("RGB")  # RGBA, LA, L, P and CMYK all become RGB
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadInput(f"{where}: the image data is truncated or corrupt ({exc})") from None
+    if image.size != (spec.width, spec.height):
+        image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def array_pixels(item: list[Any], spec: ImagePreprocessing, where: str) -> NDArray[Any]:
+    try:
+        array = np.asarray(item)
+    except ValueError:
+        raise BadInput(f"{where}: ragged array; every row must have the same length") from None
+    if array.dtype.kind not in "iuf":
+        raise BadInput(
+            f"{where}: array values must be numbers in 0..255, got {array.dtype.kind!r} data"
+        )
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise BadInput(
+            f"{where}: expected an HxWx3 array of RGB pixels, got shape {list(array.shape)}"
+        )
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise BadInput(
+            f"{where}: {array.shape[0]}x{array.shape[1]} pixels is over the limit of {MAX_PIXELS}"
+        )
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise BadInput(f"{where}: pixel values must be in 0..255, got {array.min()}..{array.max()}")
+    if array.shape[:2] == (spec.height, spec.width):
+        return array  # already the graph's size: no resampling, an exact replay of training
+    from PIL import Image
+
+    image = Image.fromarray(np.rint(array).astype(np.uint8), mode="RGB")
+    return np.asarray(image.resize((spec.width, spec.height), Image.Resampling.BILINEAR))
+
+
+# --- post-processing --------------------------------------------------------------------------
+
+
+def softmax(logits: NDArray[Any]) -> NDArray[np.float64]:
+    """Row-wise softmax in float64; subtracting the row max keeps exp() from overflowing."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
+
+
+def postprocess(logits: NDArray[Any], labels: list[str], top_k: int) -> list[Classification]:
+    """[N, num_labels] logits -> one Classification per row."""
+    results = []
+    for row in softmax(logits):
+        best = np.argsort(-row, kind="stable")[:top_k]
+        ranked = [ScoredLabel(label=labels[i], score=float(row[i])) for i in best]
+        results.append(Classification(label=ranked[0].label, score=ranked[0].score, top_k=ranked))
+    return results

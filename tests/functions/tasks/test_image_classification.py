@@ -1,0 +1,120 @@
+"""Pre- and post-processing of the image-classification adapter, on real CIFAR-10 pixels."""
+
+from __future__ import annotations
+
+import base64
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mangum import Mangum
+from PIL import Image, ImageFilter
+
+from functions.errors import BadInput
+from functions.tasks import ADAPTERS, adapter_for
+from functions.tasks import image_classification as ic
+from modelfn.artifact import ArtifactError, ImagePreprocessing
+from tests.functions.conftest import MODEL, TinyModel, call, encode_image, random_pixels
+
+CIFAR_TEST_BATCH = (
+    Path(__file__).resolve().parents[4] / "shared/data/cifar-10-batches-py/test_batch"
+)
+SPEC = ImagePreprocessing(height=32, width=32, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
+
+
+def cifar_test_images(n: int) -> tuple[np.ndarray, list[int], list[str]]:
+    """The first `n` images of the real CIFAR-10 test batch as [n, 32, 32, 3] uint8, and labels."""
+    if not CIFAR_TEST_BATCH.is_file():
+        pytest.skip(f"CIFAR-10 test batch not found at {CIFAR_TEST_BATCH}")
+    # The official python format is a pickle; this is the trusted shared copy, read by a test only.
+    with CIFAR_TEST_BATCH.open("rb") as fh:
+        batch = pickle.load(fh, encoding="bytes")
+    with (CIFAR_TEST_BATCH.parent / "batches.meta").open("rb") as fh:
+        names = [n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"]]
+    pixels = (
+        np.asarray(batch[b"data"][:n], dtype=np.uint8).reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
+    )
+    return pixels, list(batch[b"labels"][:n]), names
+
+
+def test_a_real_cifar_png_decodes_to_its_exact_pixels_and_normalises_like_training(
+    tiny: TinyModel,
+) -> None:
+    pixels, _, _ = cifar_test_images(4)
+    spec = tiny.manifest.preprocessing
+    batch = ic.preprocess([encode_image(p) for p in pixels], spec)
+    assert batch.dtype == np.float32 and batch.shape == (4, 3, 32, 32)
+    np.testing.assert_allclose(batch, tiny.normalise(pixels), atol=1e-6)
+    np.testing.assert_array_equal(ic.preprocess([p.tolist() for p in pixels], spec), batch)
+
+
+def test_a_real_cifar_image_through_the_handler_matches_numpy(
+    handler: Mangum, published: TinyModel
+) -> None:
+    pixels, _, names = cifar_test_images(2)
+    assert names == published.manifest.labels  # the official class order, as the manifest has it
+    reply = call(
+        handler, "POST", f"/models/{MODEL}/predict", {"inputs": [encode_image(p) for p in pixels]}
+    )
+    assert reply.status == 200
+    want = published.probabilities(pixels)
+    for output, row in zip(reply.json()["outputs"], want, strict=True):
+        assert output["label"] == names[int(row.argmax())]
+        assert output["score"] == pytest.approx(row.max(), abs=1e-5)
+
+
+def test_jpeg_decodes_close_to_the_original_pixels() -> None:
+    # JPEG is lossy; a smooth image (as photos are) comes back within a few levels per pixel.
+    pixels = np.asarray(Image.fromarray(random_pixels(1)[0]).filter(ImageFilter.GaussianBlur(2)))
+    decoded = ic.to_pixels(encode_image(pixels, fmt="JPEG"), 0, SPEC)
+    assert np.abs(decoded.astype(int) - pixels.astype(int)).mean() < 4
+
+
+def test_exif_rotation_is_applied() -> None:
+    wide = np.zeros((32, 64, 3), dtype=np.uint8)
+    wide[:, :32] = 255  # left half white
+    image = Image.fromarray(wide)
+    exif = image.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif, quality=95)
+    spec = ImagePreprocessing(height=64, width=32, mean=(0, 0, 0), std=(1, 1, 1))
+    upright = ic.to_pixels(base64.b64encode(buffer.getvalue()).decode(), 0, spec)
+    assert upright.shape == (64, 32, 3)
+    assert upright[:32].mean() > 200 and upright[32:].mean() < 50  # white on top after rotating
+
+
+def test_softmax_is_stable_for_large_logits() -> None:
+    probabilities = ic.softmax(np.array([[1000.0, 1000.0, -1000.0]], dtype=np.float32))
+    assert probabilities.tolist() == [[0.5, 0.5, 0.0]]
+
+
+def test_postprocess_ranks_labels_and_keeps_ties_in_label_order() -> None:
+    (result,) = ic.postprocess(np.array([[0.0, 2.0, 2.0, 1.0]]), ["a", "b", "c", "d"], top_k=3)
+    assert [t.label for t in result.top_k] == ["b", "c", "d"]
+    assert result.label == "b"
+
+
+def test_check_manifest_refuses_logits_that_do_not_match_the_labels(tiny: TinyModel) -> None:
+    manifest = tiny.manifest.model_copy(update={"labels": tiny.manifest.labels[:9]})
+    with pytest.raises(ArtifactError, match=r"logits \[-1, 9\]"):
+        ic.check_manifest(manifest)
+
+
+def test_the_task_picks_the_adapter() -> None:
+    assert adapter_for("image-classification") is ADAPTERS["image-classification"]
+    with pytest.raises(ArtifactError, match="task 'text-classification' has no serving adapter"):
+        adapter_for("text-classification")
+
+
+def test_a_pixel_array_of_the_graph_size_is_not_resampled() -> None:
+    pixels = np.arange(32 * 32 * 3, dtype=np.float64).reshape(32, 32, 3) % 256 + 0.5
+    pixels[pixels > 255] = 255
+    assert ic.to_pixels(pixels.tolist(), 0, SPEC).tolist() == pixels.tolist()
+
+
+def test_an_item_names_its_index() -> None:
+    with pytest.raises(BadInput, match=r"inputs\[2\]"):
+        ic.preprocess([[[[0, 0, 0]]], [[[0, 0, 0]]], "%%%"], SPEC)
