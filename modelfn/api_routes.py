@@ -31,6 +31,7 @@ MODEL_ROUTES: tuple[Route, ...] = (
 )
 
 SERVER_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v2"),
     Route("GET", "/v2/health/live"),
     Route("GET", "/v2/health/ready"),
 )

@@ -20,11 +20,11 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"

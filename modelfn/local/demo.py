@@ -23,12 +23,12 @@ def _data_root(explicit: str | None) -> Path:
     from training.data.location import resolve_data_dir
 
     try:
-        return resolve_data_dir(explicit)
+        return Path(resolve_data_dir(explicit))
     except FileNotFoundError as exc:
         if explicit:
             raise
         print(f"{exc}\n-> downloading the official CIFAR-10 archive into {DOWNLOAD_DIR} (checksum verified)")
-        return download_cifar10(DOWNLOAD_DIR).parent
+        return Path(download_cifar10(DOWNLOAD_DIR)).parent
 
 
 def _png_base64(chw_uint8: object) -> str:

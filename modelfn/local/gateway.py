@@ -48,8 +48,9 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host = self._server.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host}:{self._server.server_port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, name="modelfn-gateway", daemon=True)

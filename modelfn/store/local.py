@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from modelfn.store.base import NotFound, StoreError
@@ -21,7 +22,7 @@ class LocalStore:
             raise StoreError(f"key {key!r} escapes the store root {self.root}")
         return path
 
-    def _write_atomically(self, path: Path, write: callable) -> None:  # type: ignore[valid-type]
+    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
         # Write to a temp file then rename, so a reader never sees half a file.
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

@@ -66,3 +66,32 @@ def write_artifact(
     )
     write_manifest(folder, manifest)
     return folder
+
+
+def linear_onnx_graph(num_labels: int = 10, seed: int = 0) -> tuple[bytes, object, object]:
+    """A real ONNX classifier, input [N,3,32,32] -> Flatten -> Gemm -> logits [N, num_labels].
+
+    Returns (serialized graph, weight matrix, bias) so tests can compute the expected logits with
+    numpy. Built with onnx.helper: function tests need neither torch nor training.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0, 0.05, size=(3 * 32 * 32, num_labels)).astype(np.float32)
+    bias = rng.normal(0, 0.1, size=(num_labels,)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "weight", "bias"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_labels])],
+        initializer=[numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by any onnxruntime from 1.14 on
+    onnx.checker.check_model(model)
+    return model.SerializeToString(), weight, bias

@@ -1,0 +1,112 @@
+"""The local deployment end to end: moto S3 server, a function process, the HTTP gateway."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelfn.local.deployment import LocalDeployment, NothingToServe, local_deployment
+from modelfn.local.gateway import MAX_BODY_BYTES
+from modelfn.registry import load_registry
+from modelfn.store import LocalStore, publish_artifact
+from tests.support.manifests import CIFAR10_LABELS, linear_onnx_graph, write_artifact
+
+MODEL = "cifar10-cnn"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, np.ndarray, np.ndarray]:
+    root = tmp_path_factory.mktemp("gateway")
+    graph, weight, bias = linear_onnx_graph()
+    store = LocalStore(root / "store")
+    publish_artifact(store, write_artifact(root / "build", onnx=graph))
+    return store, weight, bias
+
+
+@pytest.fixture(scope="module")
+def deployment(published: tuple[LocalStore, np.ndarray, np.ndarray]) -> Iterator[LocalDeployment]:
+    with local_deployment(load_registry(), published[0], models=[MODEL]) as running:
+        yield running
+
+
+def _png(rgb: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_predict_through_gateway_matches_the_graph(
+    deployment: LocalDeployment, published: tuple[LocalStore, np.ndarray, np.ndarray]
+) -> None:
+    _, weight, bias = published
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    response = httpx.post(
+        f"{deployment.url}/models/{MODEL}/predict",
+        json={"inputs": [_png(img) for img in images], "parameters": {"top_k": 2}},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == MODEL and len(body["outputs"]) == 3
+    # Expected labels from the same arithmetic in numpy: x/255, normalise, CHW, x @ W + b.
+    mean = np.array((0.49, 0.48, 0.45), np.float32)
+    std = np.array((0.25, 0.24, 0.26), np.float32)
+    x = ((images.astype(np.float32) / 255 - mean) / std).transpose(0, 3, 1, 2).reshape(3, -1)
+    expected = (x @ weight + bias).argmax(axis=1)
+    assert [o["label"] for o in body["outputs"]] == [CIFAR10_LABELS[i] for i in expected]
+    assert all(len(o["top_k"]) == 2 for o in body["outputs"])
+
+
+def test_oip_routes_through_gateway(deployment: LocalDeployment) -> None:
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        assert client.get("/v2/health/live").status_code == 200
+        assert client.get("/v2/health/ready").status_code == 200
+        assert client.get(f"/v2/models/{MODEL}/ready").status_code == 200
+        assert client.get(f"/v2/models/{MODEL}").json()["name"] == MODEL
+        request = {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]}
+        result = client.post(f"/v2/models/{MODEL}/infer", json=request).json()
+        assert result["outputs"][0]["shape"] == [1, 10]
+
+
+def test_bad_request_is_a_json_4xx_from_the_function(deployment: LocalDeployment) -> None:
+    response = httpx.post(f"{deployment.url}/models/{MODEL}/predict", json={"inputs": ["not base64!"]}, timeout=30)
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
+
+
+def test_unknown_route_is_the_gateways_404(deployment: LocalDeployment) -> None:
+    response = httpx.post(f"{deployment.url}/models/other-model/predict", json={}, timeout=30)
+    assert response.status_code == 404 and response.json() == {"message": "Not Found"}
+
+
+def test_oversized_body_is_refused_before_the_function(deployment: LocalDeployment) -> None:
+    response = httpx.post(
+        f"{deployment.url}/models/{MODEL}/predict",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+
+
+def test_function_runs_in_its_own_process(deployment: LocalDeployment) -> None:
+    import os
+
+    fn = deployment.functions[MODEL]
+    assert fn._process is not None and fn._process.pid != os.getpid()
+    assert fn.init_ms > 0
+
+
+def test_nothing_published_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(NothingToServe, match="modelfn train"):
+        with local_deployment(load_registry(), LocalStore(tmp_path / "empty")):
+            pass
