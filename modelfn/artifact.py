@@ -16,7 +16,6 @@ checks each hop; the alias is written last, so a half-published version is never
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path

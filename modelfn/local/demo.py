@@ -43,11 +43,11 @@ def _png_base64(chw_uint8: object) -> str:
 def run_demo(*, images: int = 12, data: str | None = None, port: int = 0) -> int:
     import httpx
     import numpy as np
-    from training.data.cifar10 import load_cifar10
-    from training.pipeline import train_model
 
     from modelfn.cli import BUILD_DIR
     from modelfn.local.deployment import local_deployment
+    from training.data.cifar10 import load_cifar10
+    from training.pipeline import train_model
 
     registry = load_registry()
     entry = registry.get(MODEL)

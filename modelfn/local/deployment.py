@@ -16,11 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelfn.api_routes import route_table
+from modelfn.local.gateway import Gateway
+from modelfn.local.s3_server import (
+    FAKE_AWS_ENV,
+    LOCAL_BUCKET,
+    ensure_bucket,
+    moto_s3_server,
+    s3_client,
+    seed,
+)
+from modelfn.local.worker import LocalFunction
 from modelfn.registry import Registry
 from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
-from modelfn.local.gateway import Gateway
-from modelfn.local.s3_server import FAKE_AWS_ENV, LOCAL_BUCKET, ensure_bucket, moto_s3_server, s3_client, seed
-from modelfn.local.worker import LocalFunction
 
 
 class NothingToServe(StoreError):

@@ -24,8 +24,8 @@ from modelfn.store.transfer import (
 DEFAULT_LOCAL_STORE = Path(__file__).resolve().parents[2] / "model_artifacts"
 
 __all__ = [
-    "ArtifactStore",
     "DEFAULT_LOCAL_STORE",
+    "ArtifactStore",
     "LocalStore",
     "NotFound",
     "PublishedModel",

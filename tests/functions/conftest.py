@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from mangum import Mangum
 from numpy.typing import NDArray
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from safetensors.numpy import save as save_safetensors
 
@@ -29,7 +27,7 @@ from modelfn.artifact import Manifest, read_manifest
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.lambda_context import LocalLambdaContext
 from modelfn.store import LocalStore, publish_artifact
-from tests.support.manifests import write_artifact
+from tests.support.manifests import linear_graph, write_artifact
 
 MODEL = "cifar10-cnn"
 EVENTS = Path(__file__).parent / "events"
@@ -61,28 +59,6 @@ class TinyModel:
         return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def tiny_graph(weight: NDArray[np.float32], bias: NDArray[np.float32]) -> bytes:
-    nodes = [
-        helper.make_node("Flatten", ["input"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "weight"], ["scores"]),
-        helper.make_node("Add", ["scores", "bias"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny_cifar10_linear",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
-        initializer=[
-            numpy_helper.from_array(weight, "weight"),
-            numpy_helper.from_array(bias, "bias"),
-        ],
-    )
-    # Opset 17 / IR 8: well inside what any onnxruntime >= 1.18 (the pyproject floor) loads.
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
 def build_tiny_model(root: Path, seed: int = 0, name: str = MODEL) -> TinyModel:
     rng = np.random.default_rng(seed)
     weight = rng.normal(0.0, 0.02, (3 * 32 * 32, 10)).astype(np.float32)
@@ -91,7 +67,7 @@ def build_tiny_model(root: Path, seed: int = 0, name: str = MODEL) -> TinyModel:
         root,
         name=name,
         weights=save_safetensors({"weight": weight, "bias": bias}),
-        onnx=tiny_graph(weight, bias),
+        onnx=linear_graph(weight, bias),
     )
     return TinyModel(folder, read_manifest(folder), weight, bias)
 

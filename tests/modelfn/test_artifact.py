@@ -10,7 +10,6 @@ from modelfn.artifact import (
     IntegrityError,
     is_version,
     parse_manifest,
-    read_manifest,
     verify_artifact,
 )
 from tests.support.manifests import write_artifact

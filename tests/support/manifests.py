@@ -68,30 +68,38 @@ def write_artifact(
     return folder
 
 
-def linear_onnx_graph(num_labels: int = 10, seed: int = 0) -> tuple[bytes, object, object]:
-    """A real ONNX classifier, input [N,3,32,32] -> Flatten -> Gemm -> logits [N, num_labels].
+def linear_graph(weight: object, bias: object) -> bytes:
+    """A real ONNX classifier: input [N,3,32,32] -> Flatten -> MatMul weight -> Add bias -> logits.
 
-    Returns (serialized graph, weight matrix, bias) so tests can compute the expected logits with
-    numpy. Built with onnx.helper: function tests need neither torch nor training.
+    Built with onnx.helper, so function tests need neither torch nor training; tests compute the
+    expected logits with numpy from the same weight and bias.
     """
-    import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    labels = int(bias.shape[0])  # type: ignore[attr-defined]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "weight"], ["scores"]),
+            helper.make_node("Add", ["scores", "bias"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", labels])],
+        initializer=[numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
+    )
+    # Opset 17 / IR 8: well inside what any onnxruntime >= 1.18 (the pyproject floor) loads.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def linear_onnx_graph(num_labels: int = 10, seed: int = 0) -> tuple[bytes, object, object]:
+    """`linear_graph` with seeded random weights; returns (graph bytes, weight, bias)."""
+    import numpy as np
 
     rng = np.random.default_rng(seed)
     weight = rng.normal(0, 0.05, size=(3 * 32 * 32, num_labels)).astype(np.float32)
     bias = rng.normal(0, 0.1, size=(num_labels,)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
-            helper.make_node("Gemm", ["flat", "weight", "bias"], ["logits"]),
-        ],
-        "linear",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_labels])],
-        initializer=[numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # readable by any onnxruntime from 1.14 on
-    onnx.checker.check_model(model)
-    return model.SerializeToString(), weight, bias
+    return linear_graph(weight, bias), weight, bias

@@ -107,6 +107,6 @@ def test_function_runs_in_its_own_process(deployment: LocalDeployment) -> None:
 
 
 def test_nothing_published_says_what_to_do(tmp_path: Path) -> None:
+    empty = local_deployment(load_registry(), LocalStore(tmp_path / "empty"))
     with pytest.raises(NothingToServe, match="modelfn train"):
-        with local_deployment(load_registry(), LocalStore(tmp_path / "empty")):
-            pass
+        empty.__enter__()

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.artifact import MANIFEST_FILE, ONNX_FILE, WEIGHTS_FILE, IntegrityError, alias_key, file_key
+from modelfn.artifact import (
+    MANIFEST_FILE,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    IntegrityError,
+    alias_key,
+    file_key,
+)
 from modelfn.store import (
     ArtifactStore,
     LocalStore,
@@ -162,6 +169,5 @@ def test_s3_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     from moto import mock_aws
 
-    with mock_aws():
-        with pytest.raises(StoreError, match="does not exist"):
-            S3Store("no-such-bucket").get_bytes("x")
+    with mock_aws(), pytest.raises(StoreError, match="does not exist"):
+        S3Store("no-such-bucket").get_bytes("x")
