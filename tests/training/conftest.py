@@ -1,0 +1,25 @@
+"""Shared fixtures: the real CIFAR-10 sample in <repo>/../shared/data (tests skip without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+CIFAR_DIR = SHARED_DATA / "cifar-10-batches-py"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (CIFAR_DIR / "test_batch").is_file():
+        pytest.skip(
+            f"real CIFAR-10 sample not found at {CIFAR_DIR} (expected <repo>/../shared/data)"
+        )
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(shared_data: Path) -> Path:
+    return shared_data / "cifar-10-batches-py"

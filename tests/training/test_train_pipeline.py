@@ -1,0 +1,145 @@
+"""End to end: one smoke epoch on the real sample -> a verified, servable, rebuildable artifact."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from modelfn.artifact import (
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    IntegrityError,
+    is_version,
+    read_manifest,
+    verify_artifact,
+)
+from training.data.cifar10 import load_cifar10
+from training.pipeline import load_torch_model, train_model
+
+
+@pytest.fixture(scope="module")
+def trained(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("artifacts")
+    lines: list[str] = []
+    folder = train_model(
+        "cifar10-cnn",
+        data_dir=shared_data,
+        preset="smoke",
+        epochs=1,
+        out_dir=out,
+        seed=0,
+        log=lines.append,
+    )
+    return folder, lines
+
+
+def _serving_inputs(images_nchw_uint8: np.ndarray, manifest) -> np.ndarray:
+    """Replays manifest.preprocessing the way serving will, independently of the training code."""
+    pre = manifest.preprocessing
+    x = images_nchw_uint8.astype(np.float32) / 255.0
+    mean = np.asarray(pre.mean, np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(pre.std, np.float32).reshape(1, 3, 1, 1)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def test_artifact_folder_and_manifest(trained, cifar_dir):
+    folder, lines = trained
+    manifest = verify_artifact(folder)
+    assert folder.name == manifest.version and is_version(manifest.version)
+    assert folder.parent.name == "cifar10-cnn"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "model.onnx",
+        "model.safetensors",
+    ]
+    assert manifest.version.endswith(manifest.files[WEIGHTS_FILE].sha256[:8])
+    assert manifest.labels[0] == "airplane" and len(manifest.labels) == 10
+    assert manifest.inputs[0].name == "input" and manifest.inputs[0].shape == [-1, 3, 32, 32]
+    assert manifest.outputs[0].name == "logits" and manifest.outputs[0].shape == [-1, 10]
+    assert manifest.architecture.module == "cifar10_cnn"
+    assert manifest.training.preset == "smoke" and manifest.training.epochs == 1
+    assert manifest.training.hyperparameters["optimizer"] in ("sgd-nesterov", "adamw")
+    assert manifest.data.examples == {"train": 800, "test": 200}
+    for key in (
+        "accuracy",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "test_loss",
+        "onnx_max_abs_diff",
+    ):
+        assert key in manifest.metrics
+    assert 0.0 <= manifest.metrics["accuracy"] <= 1.0
+    assert manifest.metrics["onnx_max_abs_diff"] <= 1e-4
+    assert {"torch", "onnxruntime", "onnx", "python"} <= set(manifest.frameworks)
+    assert any(line.startswith("epoch   1/1") for line in lines)
+    assert any("test accuracy" in line for line in lines)
+
+
+def test_onnx_graph_has_dynamic_batch_and_matches_torch(trained, cifar_dir):
+    folder, _ = trained
+    manifest = read_manifest(folder)
+    graph = onnx.load(str(folder / ONNX_FILE)).graph
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == [
+        "logits"
+    ]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic, not a fixed size
+    assert not graph.input[0].type.tensor_type.shape.dim[0].dim_value
+
+    test = load_cifar10(cifar_dir).test
+    session = ort.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
+    model = load_torch_model(folder)
+    for n in (1, 7, 64):  # the export example had batch 2
+        x = _serving_inputs(test.images[:n], manifest)
+        (onnx_logits,) = session.run(["logits"], {"input": x})
+        with torch.no_grad():
+            torch_logits = model(torch.from_numpy(x)).numpy()
+        assert onnx_logits.shape == (n, 10)
+        np.testing.assert_allclose(onnx_logits, torch_logits, atol=1e-4, rtol=0)
+
+
+def test_rebuilt_model_reproduces_the_recorded_metrics(trained, cifar_dir):
+    folder, _ = trained
+    manifest = read_manifest(folder)
+    model = load_torch_model(folder)
+    assert not model.training
+    test = load_cifar10(cifar_dir).test
+    with torch.no_grad():
+        logits = model(torch.from_numpy(_serving_inputs(test.images, manifest)))
+    labels = torch.from_numpy(test.labels)
+    correct = int((logits.argmax(1) == labels).sum())
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    assert correct == round(manifest.metrics["accuracy"] * len(labels))
+    assert loss == pytest.approx(manifest.metrics["test_loss"], abs=1e-5)
+
+
+def test_tampered_weights_are_refused(trained, tmp_path):
+    folder, _ = trained
+    copy = shutil.copytree(folder, tmp_path / folder.name)
+    weights = bytearray((copy / WEIGHTS_FILE).read_bytes())
+    weights[-1] ^= 0x01  # same size, one bit flipped in the last weight
+    (copy / WEIGHTS_FILE).write_bytes(bytes(weights))
+    with pytest.raises(IntegrityError, match="model.safetensors"):
+        verify_artifact(copy)
+    with pytest.raises(IntegrityError):
+        load_torch_model(copy)
+    verify_artifact(folder)  # the original is untouched
+
+
+def test_unknown_preset_fails_before_training(shared_data, tmp_path):
+    with pytest.raises(ValueError, match=r"no preset \[turbo\]"):
+        train_model(
+            "cifar10-cnn",
+            data_dir=shared_data,
+            preset="turbo",
+            out_dir=tmp_path,
+            log=lambda _: None,
+        )
+    with pytest.raises(KeyError, match="unknown model 'resnet'"):
+        train_model("resnet", data_dir=shared_data, out_dir=tmp_path, log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []

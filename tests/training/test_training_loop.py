@@ -1,0 +1,71 @@
+import itertools
+
+import pytest
+import torch
+
+from training.config import ImageClassifierConfig
+from training.loop import augment, get_lr, make_optimizer, seed_everything, train_one_epoch
+from training.models.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_lr_warms_up_peaks_and_decays_to_zero(schedule):
+    lr = [
+        get_lr(s, total_steps=100, warmup_steps=10, peak_lr=1.0, schedule=schedule)
+        for s in range(101)
+    ]
+    assert lr[0] == pytest.approx(0.1)
+    assert lr[5] == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr[10] == pytest.approx(1.0)
+    assert lr[100] == pytest.approx(0.0)
+    assert all(a >= b for a, b in itertools.pairwise(lr[10:]))
+    # Halfway through the decay both give 0.5; a third of the way in, linear gives 2/3 and
+    # cosine 0.5 * (1 + cos(pi/3)) = 0.75.
+    assert lr[10 + 45] == pytest.approx(0.5)
+    assert lr[10 + 30] == pytest.approx(2 / 3 if schedule == "onecycle" else 0.75)
+
+
+def test_augment_keeps_shape_and_changes_images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    out = augment(x, padding=2, hflip=True, generator=g)
+    assert out.shape == x.shape
+    assert not torch.equal(out, x)
+    assert torch.equal(augment(x, padding=0, hflip=False, generator=g), x)
+
+
+def test_same_seed_same_weights():
+    cfg = ImageClassifierConfig(
+        epochs=1,
+        batch_size=16,
+        optimizer="sgd-nesterov",
+        lr=0.1,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        warmup_epochs=0.5,
+        label_smoothing=0.1,
+        crop_padding=2,
+        hflip=True,
+    )
+
+    def run(seed):
+        g = seed_everything(seed)
+        model = Cifar10CNN(Cifar10CNNConfig(width=4))
+        x, y = torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
+        loss, step = train_one_epoch(
+            model,
+            x,
+            y,
+            make_optimizer(model, cfg),
+            cfg,
+            step=0,
+            total_steps=4,
+            steps_per_epoch=4,
+            generator=g,
+        )
+        assert step == 4 and loss > 0
+        return model.state_dict()
+
+    a, b, c = run(1), run(1), run(2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

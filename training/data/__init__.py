@@ -1,0 +1,1 @@
+"""Data set loaders, one module per data set, each reading the data set's official public format."""

@@ -1,0 +1,122 @@
+"""The image-classification task: normalise, train, evaluate on the test split, report.
+
+Consumes any data set shaped like `training.data.cifar10.Cifar10` (`train`/`test` splits of uint8
+NCHW images and int64 labels, plus `label_names`), so another image data set joins as a loader.
+The normalisation comes from the `ImagePreprocessing` that goes into the manifest, so serving
+replays exactly what training did.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modelfn.artifact import ImagePreprocessing, TensorSpec
+from training.config import ImageClassifierConfig
+from training.export_onnx import INPUT_NAME, OUTPUT_NAME
+from training.loop import evaluate, make_optimizer, train_one_epoch
+from training.metrics import classification_report
+
+
+@dataclass
+class TrainedModel:
+    """What a task hands back to the pipeline, which turns it into an artifact."""
+
+    model: nn.Module
+    labels: list[str]
+    preprocessing: ImagePreprocessing
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    metrics: dict[str, float]
+    seconds: float  # wall time of the training loop
+    export_example: torch.Tensor  # fixes every input dimension but the batch
+    parity_inputs: np.ndarray  # real held-out inputs, float32, for the ONNX parity check
+
+
+def normalise(images: np.ndarray, pre: ImagePreprocessing) -> torch.Tensor:
+    """uint8 [N, 3, H, W] -> float32 [N, 3, H, W]: /255, then (x - mean) / std per channel."""
+    x = torch.from_numpy(images).float().div_(255.0)
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def train_image_classifier(
+    model: nn.Module,
+    data: Any,
+    pre: ImagePreprocessing,
+    cfg: ImageClassifierConfig,
+    generator: torch.Generator,
+    log: Callable[[str], None],
+) -> TrainedModel:
+    train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
+    test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
+    num_classes = len(data.label_names)
+
+    steps_per_epoch = len(train_y) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"batch_size {cfg.batch_size} is larger than the {len(train_y)} training images"
+        )
+    total_steps = cfg.epochs * steps_per_epoch
+    optimizer = make_optimizer(model, cfg)
+    log(
+        f"training on {len(train_y)} images, testing on {len(test_y)}: {cfg.epochs} epochs x "
+        f"{steps_per_epoch} steps of {cfg.batch_size}, {cfg.optimizer}, peak lr {cfg.lr}, {cfg.schedule}"
+    )
+
+    start, step = time.perf_counter(), 0
+    train_loss = float("nan")
+    for epoch in range(1, cfg.epochs + 1):
+        train_loss, step = train_one_epoch(
+            model,
+            train_x,
+            train_y,
+            optimizer,
+            cfg,
+            step=step,
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+            generator=generator,
+        )
+        test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
+        acc = float((logits.argmax(1) == test_y).float().mean())
+        log(
+            f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
+            f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
+        )
+    seconds = time.perf_counter() - start
+
+    test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
+    report = classification_report(test_y.numpy(), logits.argmax(1).numpy(), num_classes)
+    metrics = {
+        "accuracy": report.accuracy,
+        "macro_precision": report.macro_precision,
+        "macro_recall": report.macro_recall,
+        "macro_f1": report.macro_f1,
+        "test_loss": test_loss,
+        "train_loss": train_loss,
+        **{f"f1.{name}": float(v) for name, v in zip(data.label_names, report.f1)},
+    }
+    log(
+        f"test accuracy {report.accuracy:.2%}  macro F1 {report.macro_f1:.3f}  "
+        f"(precision {report.macro_precision:.3f}, recall {report.macro_recall:.3f}) on {len(test_y)} images"
+    )
+    c, h, w = train_x.shape[1:]
+    return TrainedModel(
+        model=model.eval(),
+        labels=list(data.label_names),
+        preprocessing=pre,
+        inputs=[TensorSpec(name=INPUT_NAME, datatype="FP32", shape=[-1, c, h, w])],
+        outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_classes])],
+        metrics=metrics,
+        seconds=seconds,
+        export_example=test_x[:2].clone(),
+        parity_inputs=test_x[: cfg.parity_images].numpy().copy(),
+    )

@@ -1,0 +1,279 @@
+"""`train_model`: registry entry -> trained, evaluated, exported, verified artifact folder.
+
+What varies per model is looked up in three plain tables keyed by the registry entry's fields:
+`ARCHITECTURES[entry.architecture]` (the nn.Module and its config dataclass),
+`DATASETS[entry.dataset]` (loader, fingerprint, input preprocessing) and `TASKS[entry.task]`
+(config schema and trainer). A new model (the PTB LSTM, the IMDB classifier) is new rows here
+plus its modules, not a rewrite of this file.
+
+The folder written is `<out_dir>/<name>/<version>/` with model.safetensors, model.onnx and
+manifest.json, in the format of modelfn.artifact; `modelfn.store.publish_artifact` uploads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from modelfn.artifact import (
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    Architecture,
+    DataFingerprint,
+    ImagePreprocessing,
+    Manifest,
+    TrainingRecord,
+    describe_files,
+    new_version,
+    sha256_file,
+    verify_artifact,
+    write_manifest,
+)
+from modelfn.registry import load_registry
+from training.config import ImageClassifierConfig, PresetConfig, build_dataclass, load_preset
+from training.data import cifar10
+from training.data.location import resolve_data_dir
+from training.export_onnx import check_parity, export_onnx
+from training.image_classification import TrainedModel, train_image_classifier
+from training.loop import seed_everything, set_threads
+from training.models import cifar10_cnn
+
+Log = Callable[[str], None]
+
+# --- the tables --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    config: type  # dataclass of constructor arguments, stored in manifest.architecture.config
+    build: Callable[[Any], nn.Module]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    load: Callable[[Path], Any]
+    fingerprint: Callable[[Any], DataFingerprint]
+    # How the model's inputs are normalised; recorded in the manifest for serving to replay.
+    preprocessing: Callable[[Any], ImagePreprocessing]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    config_schema: type[PresetConfig]  # validates each preset of the training config file
+    train: Callable[..., TrainedModel]
+
+
+def _cifar10_preprocessing(_: Any) -> ImagePreprocessing:
+    return ImagePreprocessing(height=32, width=32, mean=cifar10.MEAN, std=cifar10.STD)
+
+
+ARCHITECTURES: dict[str, ArchitectureSpec] = {
+    "cifar10_cnn": ArchitectureSpec(
+        config=cifar10_cnn.Cifar10CNNConfig, build=cifar10_cnn.Cifar10CNN
+    ),
+}
+DATASETS: dict[str, DatasetSpec] = {
+    "cifar10": DatasetSpec(
+        load=cifar10.load_cifar10,
+        fingerprint=cifar10.fingerprint,
+        preprocessing=_cifar10_preprocessing,
+    ),
+}
+TASKS: dict[str, TaskSpec] = {
+    "image-classification": TaskSpec(
+        config_schema=ImageClassifierConfig, train=train_image_classifier
+    ),
+}
+
+
+def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
+    try:
+        return table[key]
+    except KeyError:
+        raise KeyError(
+            f"models.toml [models.{model}] names {what} {key!r}, which training/pipeline.py does not know; "
+            f"known: {', '.join(sorted(table))}"
+        ) from None
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("torch", "onnx", "onnxscript", "onnxruntime", "safetensors", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def train_model(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    preset: str | None = None,
+    epochs: int | None = None,
+    out_dir: Path,
+    seed: int = 0,
+    log: Log = print,
+) -> Path:
+    """Train model `name` from models.toml and write its artifact folder; return that folder.
+
+    Parameters:
+        data_dir: folder holding the data sets (default: $MODELFN_DATA_DIR, then ../shared/data);
+            the model's data is read from `<data_dir>/<entry.data_subdir>`.
+        preset: table of the model's training config (default: the entry's training.preset).
+        epochs: overrides the preset's epoch count (e.g. 1 for a quick check).
+        out_dir: the folder is written at `<out_dir>/<name>/<version>/`.
+        seed: seeds weight init, dropout, data order and augmentation.
+        log: receives one line per epoch and the final test metrics.
+
+    Example:
+        >>> train_model("cifar10-cnn", preset="smoke", out_dir=Path("build/artifacts"))  # doctest: +SKIP
+        PosixPath('build/artifacts/cifar10-cnn/20260101T120000Z-1a2b3c4d')
+    """
+    entry = load_registry().get(name)
+    task: TaskSpec = _lookup(TASKS, entry.task, "task", name)
+    arch: ArchitectureSpec = _lookup(ARCHITECTURES, entry.architecture, "architecture", name)
+    dataset: DatasetSpec = _lookup(DATASETS, entry.dataset, "dataset", name)
+
+    preset = preset or entry.training.preset
+    config_path = entry.training_config_path()
+    cfg = load_preset(config_path, preset, task.config_schema)
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        cfg = cfg.model_copy(update={"epochs": epochs})
+    model_config: Any = build_dataclass(
+        arch.config, dict(cfg.model), where=f"{config_path} [{preset}.model]"
+    )
+
+    data = dataset.load(resolve_data_dir(data_dir) / entry.data_subdir)
+    num_classes = getattr(model_config, "num_classes", None)
+    if num_classes is not None and num_classes != len(data.label_names):
+        raise ValueError(
+            f"{config_path} [{preset}.model] num_classes = {num_classes}, but the data has "
+            f"{len(data.label_names)} labels; fix num_classes"
+        )
+
+    threads = set_threads()
+    generator = seed_everything(seed)
+    model = arch.build(model_config)
+    log(
+        f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters"
+    )
+    trained = task.train(model, data, dataset.preprocessing(data), cfg, generator, log)
+
+    return write_artifact(
+        out_dir=Path(out_dir),
+        name=name,
+        task=entry.task,
+        architecture=Architecture(
+            module=entry.architecture, config=dataclasses.asdict(model_config)
+        ),
+        trained=trained,
+        record=TrainingRecord(
+            preset=preset,
+            epochs=cfg.epochs,
+            hyperparameters={**cfg.model_dump(exclude={"model"}), "threads": threads},
+            seed=seed,
+            seconds=round(trained.seconds, 3),
+        ),
+        fingerprint=dataset.fingerprint(data),
+        parity_tolerance=cfg.parity_tolerance,
+        log=log,
+    )
+
+
+def write_artifact(
+    *,
+    out_dir: Path,
+    name: str,
+    task: str,
+    architecture: Architecture,
+    trained: TrainedModel,
+    record: TrainingRecord,
+    fingerprint: DataFingerprint,
+    parity_tolerance: float,
+    log: Log = print,
+) -> Path:
+    """Weights, ONNX graph (parity-checked), manifest; staged, then renamed to `<name>/<version>/`."""
+    from safetensors.torch import save_file
+
+    model_root = out_dir / name
+    model_root.mkdir(parents=True, exist_ok=True)
+    # A hidden sibling of the final folder, so the rename is atomic and readers never see half a version.
+    staging = model_root / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        # contiguous(): safetensors refuses views; BatchNorm buffers are saved with the weights.
+        state = {k: v.detach().contiguous() for k, v in trained.model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS_FILE))
+        # safetensors creates the file owner-only; artifacts are read by other users and tools.
+        (staging / WEIGHTS_FILE).chmod(0o644)
+        export_onnx(trained.model, trained.export_example, staging / ONNX_FILE)
+        diff = check_parity(
+            staging / ONNX_FILE, trained.model, trained.parity_inputs, parity_tolerance
+        )
+        log(
+            f"ONNX parity: max |torch - onnxruntime| = {diff:.2e} on {len(trained.parity_inputs)} test inputs"
+        )
+
+        manifest = Manifest(
+            name=name,
+            version=new_version(sha256_file(staging / WEIGHTS_FILE)),
+            task=task,
+            created_at=datetime.now(UTC),
+            frameworks=_versions(),
+            architecture=architecture,
+            inputs=trained.inputs,
+            outputs=trained.outputs,
+            labels=trained.labels,
+            preprocessing=trained.preprocessing,
+            metrics={**trained.metrics, "onnx_max_abs_diff": diff},
+            training=record,
+            data=fingerprint,
+            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE]),
+        )
+        write_manifest(staging, manifest)
+        verify_artifact(staging, manifest)
+        folder = model_root / manifest.version
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log(f"wrote {folder}")
+    return folder
+
+
+def load_torch_model(folder: Path) -> nn.Module:
+    """Rebuild the trained nn.Module (eval mode) from an artifact folder: manifest + safetensors.
+
+    Verifies every file's sha256 first (raises modelfn.artifact.IntegrityError on a mismatch).
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    manifest = verify_artifact(folder)
+    arch: ArchitectureSpec = _lookup(
+        ARCHITECTURES, manifest.architecture.module, "architecture", manifest.name
+    )
+    config: Any = build_dataclass(
+        arch.config, manifest.architecture.config, where=f"{folder}/manifest.json"
+    )
+    model = arch.build(config)
+    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
+    return model.eval()
