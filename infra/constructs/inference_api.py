@@ -1,0 +1,66 @@
+"""The public HTTP API: Open Inference Protocol (v2) routes plus a simple predict route per model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import CfnOutput
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from constructs import Construct
+
+GET = apigw.HttpMethod.GET
+POST = apigw.HttpMethod.POST
+
+# Per model; `{model}` is the literal registry name, so each route goes to that model's function.
+MODEL_ROUTES: tuple[tuple[apigw.HttpMethod, str], ...] = (
+    (POST, "/models/{model}/predict"),
+    (POST, "/v2/models/{model}/infer"),
+    (GET, "/v2/models/{model}"),
+    (GET, "/v2/models/{model}/ready"),
+)
+# Server-level Open Inference Protocol routes: the API has no server of its own, so they go to
+# one function (the `health_model` one), whose answer stands for the whole deployment.
+SERVER_ROUTES: tuple[tuple[apigw.HttpMethod, str], ...] = (
+    (GET, "/v2/health/live"),
+    (GET, "/v2/health/ready"),
+)
+
+
+class InferenceApi(Construct):
+    """An API Gateway HTTP API (payload format 2.0) in front of the model functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        health_model: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if health_model not in functions:
+            raise ValueError(
+                f"InferenceApi: health_model {health_model!r} has no function; "
+                f"functions exist for: {', '.join(functions) or '(none)'}"
+            )
+        self.http_api = apigw.HttpApi(self, "HttpApi", description="modelfn inference endpoints")
+        integrations: dict[str, HttpLambdaIntegration] = {}
+        for name, function in functions.items():
+            integration = HttpLambdaIntegration(f"{name}-integration", function)
+            integrations[name] = integration
+            for method, template in MODEL_ROUTES:
+                self.http_api.add_routes(
+                    path=template.format(model=name), methods=[method], integration=integration
+                )
+        # The live/ready health checks need a function behind them; the first model of
+        # models.toml (registry.names()[0], chosen by the stack) answers for the deployment.
+        for method, path in SERVER_ROUTES:
+            self.http_api.add_routes(
+                path=path, methods=[method], integration=integrations[health_model]
+            )
+        self.url = self.http_api.api_endpoint
+        output = CfnOutput(self, "Url", value=self.url, description="Base URL of the inference API")
+        # A stable name for `cdk deploy` output and scripts (one API per stack).
+        output.override_logical_id("ApiUrl")

@@ -1,0 +1,66 @@
+"""One Lambda function serving one registry model, reading only that model's artifacts."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.artifact_bucket import ArtifactBucket
+from infra.packaging import LAMBDA_ARCHITECTURES, LAMBDA_PYTHONS, CpuArchitecture, PythonVersion
+from modelfn.registry import ModelEntry
+
+HANDLER = "functions.handler.handler"
+# Lambda's only writable disk; artifacts are fetched here once per execution environment.
+CACHE_DIR = "/tmp/modelfn"
+
+
+class ModelFunction(Construct):
+    """A zip function for `entry`: memory, timeout and alias come from its registry `serving` table."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        entry: ModelEntry,
+        artifacts: ArtifactBucket,
+        code: lambda_.Code,
+        layers: list[lambda_.ILayerVersion],
+        python: PythonVersion,
+        architecture: CpuArchitecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.model_name = entry.name
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            # Logs are disposable with the stack; the artifacts bucket is what is kept.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=f"modelfn inference for {entry.name} ({entry.task}, alias {entry.serving.alias})",
+            runtime=LAMBDA_PYTHONS[python].runtime,
+            architecture=LAMBDA_ARCHITECTURES[architecture],
+            handler=HANDLER,
+            code=code,
+            layers=layers,
+            memory_size=entry.serving.memory_mb,
+            timeout=Duration.seconds(entry.serving.timeout_s),
+            environment={
+                "MODELFN_MODEL": entry.name,
+                "MODELFN_STORE_URI": artifacts.store_uri,
+                "MODELFN_ALIAS": entry.serving.alias,
+                "MODELFN_CACHE_DIR": CACHE_DIR,
+            },
+            log_group=self.log_group,
+        )
+        # Read-only, and only under this model's prefix (`<model>/<version>/...`,
+        # `<model>/aliases/...`): one model's function cannot read another model's weights.
+        # grant_read also allows s3:List* on the bucket, so a missing key reads as 404, not 403.
+        artifacts.bucket.grant_read(self.function, f"{entry.name}/*")

@@ -1,0 +1,229 @@
+"""What goes into the Lambda zips: the function code asset and the dependency layer's contents.
+
+The code asset is the `modelfn` and `functions` packages and nothing else (no training code, no
+infra, no tests, no venv). The third-party packages go in one layer, pip-installed on this machine
+for the Lambda platform, so no Docker engine is needed; the Lambda Python build image is the
+fallback where pip cannot run locally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+from modelfn.registry import REPO_ROOT
+
+PythonVersion = Literal["3.11", "3.12", "3.13"]
+CpuArchitecture = Literal["x86_64", "arm64"]
+
+
+class LambdaPython(NamedTuple):
+    runtime: lambda_.Runtime
+    glibc_minor: int  # the runtime OS's glibc is 2.<glibc_minor>: wheels may need no newer one
+
+
+# python3.11 runs on Amazon Linux 2 (glibc 2.26), python3.12+ on Amazon Linux 2023 (glibc 2.34).
+# onnxruntime publishes manylinux_2_27/2_28 wheels only since 1.17 (aws/aws-lambda-builders#674),
+# so onnxruntime>=1.18 cannot load on python3.11 ("GLIBC_2.27 not found", qdrant/fastembed#314).
+LAMBDA_PYTHONS: dict[PythonVersion, LambdaPython] = {
+    "3.11": LambdaPython(lambda_.Runtime.PYTHON_3_11, glibc_minor=26),
+    "3.12": LambdaPython(lambda_.Runtime.PYTHON_3_12, glibc_minor=34),
+    "3.13": LambdaPython(lambda_.Runtime.PYTHON_3_13, glibc_minor=34),
+}
+LAMBDA_ARCHITECTURES: dict[CpuArchitecture, lambda_.Architecture] = {
+    "x86_64": lambda_.Architecture.X86_64,
+    "arm64": lambda_.Architecture.ARM_64,
+}
+_WHEEL_ARCH: dict[CpuArchitecture, str] = {"x86_64": "x86_64", "arm64": "aarch64"}
+DOCKER_PLATFORMS: dict[CpuArchitecture, str] = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+
+
+def pip_platforms(python: PythonVersion, architecture: CpuArchitecture) -> list[str]:
+    """Every manylinux tag the Lambda OS can load, newest first.
+
+    pip does not widen `--platform manylinux_2_X` to older glibc tags by itself, so each one
+    is listed (PEP 600 tags, plus the legacy manylinux2014/2010/1 aliases older wheels carry).
+    """
+    arch = _WHEEL_ARCH[architecture]
+    top = LAMBDA_PYTHONS[python].glibc_minor
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(top, 4, -1)]
+    legacy = (
+        ["manylinux2014"]
+        if architecture == "arm64"
+        else ["manylinux2014", "manylinux2010", "manylinux1"]
+    )
+    return tags + [f"{name}_{arch}" for name in legacy]
+
+
+# The packages the function imports, from the repo root. Everything else stays out of the zip.
+FUNCTION_PACKAGES = ("modelfn", "functions")
+
+# The Lambda Python runtime ships boto3 and botocore (~80 MB unzipped); a second copy in the
+# layer would eat a third of the 250 MB limit for nothing.
+PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised project name ('Aws_Lambda.Powertools' -> 'aws-lambda-powertools')."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """[project].dependencies of pyproject.toml, less what the Lambda runtime already provides."""
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        dependencies = project["dependencies"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
+        raise ValueError(
+            f"cannot read [project].dependencies from {pyproject}: {exc!r}; the dependency layer "
+            "is built from that list"
+        ) from exc
+    kept = []
+    for requirement in dependencies:
+        match = _REQUIREMENT_NAME.match(requirement)
+        if match is None:
+            raise ValueError(f"{pyproject}: cannot read a project name from {requirement!r}")
+        if canonical_name(match.group(1)) not in PROVIDED_BY_RUNTIME:
+            kept.append(requirement)
+    return kept
+
+
+def function_code(root: Path = REPO_ROOT) -> lambda_.Code:
+    """The function zip: FUNCTION_PACKAGES from `root`, without bytecode caches.
+
+    CDK's glob excludes run in order and a later `!pattern` re-includes; a pattern without a
+    slash matches a basename anywhere, so `*` and `.*` (minimatch's `*` skips dotfiles) drop
+    every top-level entry, and CDK then skips walking those folders, .venv included.
+    """
+    keep = [f"!{package}" for package in FUNCTION_PACKAGES]
+    keep += [f"!{package}/**" for package in FUNCTION_PACKAGES]
+    return lambda_.Code.from_asset(str(root), exclude=["*", ".*", *keep, "__pycache__", "*.pyc"])
+
+
+def pip_install_command(
+    requirements: list[str], target: str, *, python: PythonVersion, architecture: CpuArchitecture
+) -> list[str]:
+    """pip arguments that fetch Lambda-compatible wheels into `target`, on any host OS."""
+    platforms = [arg for tag in pip_platforms(python, architecture) for arg in ("--platform", tag)]
+    return [
+        "-m", "pip", "install",
+        *platforms,
+        "--implementation", "cp",
+        "--python-version", python,
+        "--only-binary=:all:",  # never build sdists for the host by mistake
+        "--target", target,
+        "--no-compile",  # bytecode is compiled for the Lambda's Python below, if it is here
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        *requirements,
+    ]  # fmt: skip
+
+
+@jsii.implements(ILocalBundling)
+class PipInstallLocally:
+    """CDK local bundler: pip-installs the layer's requirements into `<output>/python`."""
+
+    def __init__(
+        self, *, requirements: list[str], python: PythonVersion, architecture: CpuArchitecture
+    ) -> None:
+        self.requirements = requirements
+        self.python = python
+        self.architecture = architecture
+
+    # jsii hands over the BundlingOptions struct as keyword arguments; none of them is needed.
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
+        if importlib.util.find_spec("pip") is None:
+            return False  # CDK falls back to the Docker image
+        target = Path(output_dir) / "python"  # Lambda puts /opt/python on sys.path
+        command = [
+            sys.executable,
+            *pip_install_command(
+                self.requirements, str(target), python=self.python, architecture=self.architecture
+            ),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"building the dependency layer failed: {shlex.join(command)} exited with "
+                f"{result.returncode}:\n{result.stderr[-2000:]}\nEvery requirement needs a wheel "
+                f"for Python {self.python} on glibc 2.{LAMBDA_PYTHONS[self.python].glibc_minor} "
+                f"({self.architecture}); relax the pin in pyproject.toml or pick another "
+                "modelfn:python-version in cdk.json. Check access to PyPI (or PIP_INDEX_URL)."
+            )
+        compile_bytecode(target, self.python)
+        return True
+
+
+def compile_bytecode(folder: Path, python: PythonVersion) -> bool:
+    """Pre-compile `folder` with the Lambda's Python version, when that interpreter is here.
+
+    /opt is read-only on Lambda, so without .pyc files every cold start compiles numpy, pydantic
+    and fastapi again. Bytecode from another interpreter version would be dead weight.
+    """
+    interpreter = (
+        sys.executable
+        if sys.version_info[:2] == tuple(map(int, python.split(".")))
+        else shutil.which(f"python{python}")
+    )
+    if interpreter is None:
+        return False
+    result = subprocess.run(
+        [interpreter, "-m", "compileall", "-q", "-j", "0", str(folder)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        print(
+            f"modelfn: no bytecode in the layer ({interpreter} failed); cold starts compile it",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def dependency_layer_code(
+    *,
+    requirements: list[str],
+    python: PythonVersion,
+    architecture: CpuArchitecture,
+    root: Path = REPO_ROOT,
+) -> lambda_.Code:
+    """The layer zip, bundled locally (Docker only as a fallback).
+
+    The asset hash is the requirement list plus the target platform, so an unchanged list
+    reuses the bundle already in cdk.out instead of running pip again, and no source tree is
+    fingerprinted. `root` is only the folder the Docker fallback mounts; nothing is read from it.
+    """
+    platforms = pip_platforms(python, architecture)
+    fingerprint = "\n".join([python, *platforms, *requirements])
+    install = ["python", *pip_install_command(
+        requirements, "/asset-output/python", python=python, architecture=architecture
+    )]  # fmt: skip
+    compile_ = ["python", "-m", "compileall", "-q", "/asset-output/python"]
+    return lambda_.Code.from_asset(
+        str(root),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        bundling=BundlingOptions(
+            image=LAMBDA_PYTHONS[python].runtime.bundling_image,
+            platform=DOCKER_PLATFORMS[architecture],
+            command=["bash", "-c", f"{shlex.join(install)} && {shlex.join(compile_)}"],
+            local=PipInstallLocally(
+                requirements=requirements, python=python, architecture=architecture
+            ),
+        ),
+    )

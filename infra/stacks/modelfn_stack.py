@@ -1,0 +1,74 @@
+"""The whole deployment: artifact bucket, one function per registry model, one HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.constructs.artifact_bucket import ArtifactBucket
+from infra.constructs.dependency_layer import DependencyLayer
+from infra.constructs.inference_api import InferenceApi
+from infra.constructs.model_function import ModelFunction
+from infra.packaging import function_code
+from infra.settings import InfraSettings
+from modelfn.registry import Registry
+
+
+def model_construct_id(model_name: str) -> str:
+    """'cifar10-cnn' -> 'Cifar10Cnn': readable logical ids in the template."""
+    return "".join(part.capitalize() for part in model_name.split("-"))
+
+
+class ModelfnStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        registry: Registry,
+        settings: InfraSettings,
+        **stack_props: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, stack_name=settings.stack_name, **stack_props)
+        self.artifacts = ArtifactBucket(
+            self,
+            "Artifacts",
+            encryption=settings.bucket_encryption,
+            access_logs=settings.bucket_access_logs,
+        )
+        self.dependency_layer = DependencyLayer(
+            self,
+            "Dependencies",
+            python=settings.python_version,
+            architecture=settings.architecture,
+        )
+        # One code asset for all functions: it is the same two packages for every model.
+        code = function_code()
+        self.functions = {
+            name: ModelFunction(
+                self,
+                model_construct_id(name),
+                entry=registry.get(name),
+                artifacts=self.artifacts,
+                code=code,
+                layers=[self.dependency_layer.layer],
+                python=settings.python_version,
+                architecture=settings.architecture,
+                log_retention=settings.log_retention,
+            )
+            for name in registry.names()
+        }
+        self.api = InferenceApi(
+            self,
+            "Api",
+            functions={name: fn.function for name, fn in self.functions.items()},
+            health_model=registry.names()[0],
+        )
+        CfnOutput(
+            self,
+            "StoreUri",
+            value=self.artifacts.store_uri,
+            description="Artifact store for `modelfn publish --store` (MODELFN_STORE_URI)",
+        )

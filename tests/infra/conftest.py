@@ -1,0 +1,57 @@
+"""Synthesize the modelfn stack the way `cdk synth` does, minus the layer's pip install.
+
+jsii start-up and synthesis cost seconds, so each test module synthesizes once (module-scoped
+fixtures) and asserts many properties on that one template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# jsii prints a multi-line banner on every start under an old Node (20 here); it says nothing
+# about this code. The variable holds the silenced major versions.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from infra.settings import settings_from_context
+from infra.stacks.modelfn_stack import ModelfnStack
+from modelfn.registry import REPO_ROOT, Registry
+
+CDK_JSON = REPO_ROOT / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return context
+
+
+@dataclass
+class Synthesized:
+    stack: ModelfnStack
+    template: Template
+    outdir: Path  # the cloud assembly folder (asset.* folders live here)
+
+    def resources(self, kind: str) -> dict[str, Any]:
+        return dict(self.template.find_resources(kind))
+
+
+def synthesize(registry: Registry, outdir: Path, **overrides: Any) -> Synthesized:
+    """The stack for `registry`, with cdk.json's context plus `modelfn:` overrides.
+
+    `aws:cdk:bundling-stacks: []` skips the layer's pip install (network, ~1 min); the function
+    code asset is still staged, so its contents can be checked.
+    """
+    context = cdk_json_context()
+    context.update({f"modelfn:{key}": value for key, value in overrides.items()})
+    context["aws:cdk:bundling-stacks"] = []
+    app = cdk.App(context=context, outdir=str(outdir))
+    stack = ModelfnStack(app, "Test", registry=registry, settings=settings_from_context(app.node))
+    template = Template.from_stack(stack)
+    return Synthesized(stack=stack, template=template, outdir=outdir)

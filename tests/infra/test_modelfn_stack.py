@@ -1,0 +1,353 @@
+"""The synthesized CloudFormation template: bucket, functions, permissions, routes, outputs.
+
+Two stacks are synthesized once each: the real models.toml with cdk.json's settings, and a
+two-model registry with the other settings (arm64, KMS, access logs) to show the stack scales
+with the registry and honours every setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Match
+from constructs import Construct
+
+from infra.packaging import FUNCTION_PACKAGES
+from modelfn.registry import REPO_ROOT, Registry, load_registry
+from tests.infra.conftest import Synthesized, cdk_json_context, synthesize
+
+TWO_MODELS = """
+[models.zeta-net]
+task = "image-classification"
+architecture = "cifar10_cnn"
+dataset = "cifar10"
+data_subdir = "cifar-10-batches-py"
+training = { config = "training/configs/cifar10-cnn.toml" }
+serving = { alias = "prod", memory_mb = 2048, timeout_s = 30 }
+
+[models.alpha-net]
+task = "image-classification"
+architecture = "cifar10_cnn"
+dataset = "cifar10"
+data_subdir = "cifar-10-batches-py"
+training = { config = "training/configs/cifar10-cnn.toml" }
+"""
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry(REPO_ROOT / "models.toml")
+
+
+@pytest.fixture(scope="module")
+def synth(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def two_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    path = tmp_path_factory.mktemp("registry") / "models.toml"
+    path.write_text(TWO_MODELS, encoding="utf-8")
+    return load_registry(path)
+
+
+@pytest.fixture(scope="module")
+def synth_two(two_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(
+        two_registry,
+        tmp_path_factory.mktemp("cdk.out"),
+        **{"architecture": "arm64", "bucket-encryption": "kms", "bucket-access-logs": True},
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def logical_id(construct: Construct) -> str:
+    stack = Stack.of(construct)
+    element = construct.node.default_child or construct
+    resolved: str = stack.resolve(stack.get_logical_id(element))  # type: ignore[arg-type]
+    return resolved
+
+
+def bucket_arn(bucket_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [bucket_id, "Arn"]}
+
+
+def under_bucket(bucket_id: str, suffix: str) -> dict[str, Any]:
+    return {"Fn::Join": ["", [bucket_arn(bucket_id), suffix]]}
+
+
+def function_id(synth: Synthesized, model: str) -> str:
+    return logical_id(synth.stack.functions[model].function)
+
+
+def role_statements(synth: Synthesized, model: str) -> list[dict[str, Any]]:
+    """Every IAM statement attached to the model function's role."""
+    function = synth.resources("AWS::Lambda::Function")[function_id(synth, model)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def route_targets(synth: Synthesized) -> dict[str, str]:
+    """Route key -> logical id of the Lambda function its integration invokes."""
+    integrations = synth.resources("AWS::ApiGatewayV2::Integration")
+    targets = {}
+    for route in synth.resources("AWS::ApiGatewayV2::Route").values():
+        props = route["Properties"]
+        # Target is {"Fn::Join": ["", ["integrations/", {"Ref": <integration>}]]}
+        integration_id = props["Target"]["Fn::Join"][1][1]["Ref"]
+        uri = integrations[integration_id]["Properties"]["IntegrationUri"]
+        targets[props["RouteKey"]] = uri["Fn::GetAtt"][0]
+    return targets
+
+
+def expected_routes(names: list[str]) -> set[str]:
+    per_model = {
+        f"{route} {model_path}"
+        for name in names
+        for route, model_path in [
+            ("POST", f"/models/{name}/predict"),
+            ("POST", f"/v2/models/{name}/infer"),
+            ("GET", f"/v2/models/{name}"),
+            ("GET", f"/v2/models/{name}/ready"),
+        ]
+    }
+    return per_model | {"GET /v2/health/live", "GET /v2/health/ready"}
+
+
+# --- artifact bucket -------------------------------------------------------------------------
+
+
+def test_artifact_bucket_is_versioned_s3_encrypted_private_and_retained(synth: Synthesized) -> None:
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    bucket = synth.resources("AWS::S3::Bucket")[bucket_id]
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
+    assert "LoggingConfiguration" not in props  # cdk.json: bucket-access-logs = false
+    assert len(synth.resources("AWS::S3::Bucket")) == 1
+
+
+def test_artifact_bucket_policy_denies_every_request_without_tls(synth: Synthesized) -> None:
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    synth.template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": bucket_id},
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "s3:*",
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            "Effect": "Deny",
+                            "Principal": {"AWS": "*"},
+                            "Resource": [bucket_arn(bucket_id), under_bucket(bucket_id, "/*")],
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_kms_and_access_log_settings_reach_the_bucket(synth_two: Synthesized) -> None:
+    bucket_id = logical_id(synth_two.stack.artifacts.bucket)
+    assert synth_two.stack.artifacts.access_log_bucket is not None
+    logs_id = logical_id(synth_two.stack.artifacts.access_log_bucket)
+    buckets = synth_two.resources("AWS::S3::Bucket")
+    rule = buckets[bucket_id]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["BucketKeyEnabled"] is True
+    assert buckets[bucket_id]["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": logs_id
+    }
+    # S3 writes access logs only to SSE-S3 buckets.
+    logs_sse = buckets[logs_id]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    assert logs_sse[0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert buckets[logs_id]["DeletionPolicy"] == "Retain"
+    # With KMS, reading an object needs kms:Decrypt on the bucket's key, granted with the read.
+    actions = {a for s in role_statements(synth_two, "alpha-net") for a in as_list(s["Action"])}
+    assert "kms:Decrypt" in actions
+
+
+# --- model functions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["synth", "synth_two"])
+def test_one_function_per_registry_entry_configured_from_it(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    registry: Registry = request.getfixturevalue("registry" if which == "synth" else "two_registry")
+    context = cdk_json_context()
+    architecture = synth.stack.node.try_get_context("modelfn:architecture")
+    functions = synth.resources("AWS::Lambda::Function")
+    assert len(functions) == len(registry.names())
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    layer_id = logical_id(synth.stack.dependency_layer.layer)
+    for name in registry.names():
+        entry = registry.get(name)
+        props = functions[function_id(synth, name)]["Properties"]
+        assert props["Runtime"] == f"python{context['modelfn:python-version']}"
+        assert props["Handler"] == "functions.handler.handler"
+        assert props["MemorySize"] == entry.serving.memory_mb
+        assert props["Timeout"] == entry.serving.timeout_s
+        assert props["Architectures"] == [architecture]
+        assert props["Layers"] == [{"Ref": layer_id}]
+        assert props["Environment"]["Variables"] == {
+            "MODELFN_MODEL": name,
+            "MODELFN_STORE_URI": {"Fn::Join": ["", ["s3://", {"Ref": bucket_id}]]},
+            "MODELFN_ALIAS": entry.serving.alias,
+            "MODELFN_CACHE_DIR": "/tmp/modelfn",
+        }
+        log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+        log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
+        assert log_group["Properties"]["RetentionInDays"] == context["modelfn:log-retention-days"]
+
+
+def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -> None:
+    # Guards the loop above against checking one entry twice.
+    functions = synth_two.resources("AWS::Lambda::Function")
+    zeta = functions[function_id(synth_two, "zeta-net")]["Properties"]
+    alpha = functions[function_id(synth_two, "alpha-net")]["Properties"]
+    assert (zeta["MemorySize"], zeta["Timeout"]) == (2048, 30)
+    assert (alpha["MemorySize"], alpha["Timeout"]) == (1024, 15)
+    assert zeta["Environment"]["Variables"]["MODELFN_ALIAS"] == "prod"
+
+
+@pytest.mark.parametrize(
+    ("which", "model", "other"),
+    [("synth", "cifar10-cnn", None), ("synth_two", "zeta-net", "alpha-net"),
+     ("synth_two", "alpha-net", "zeta-net")],
+)  # fmt: skip
+def test_function_role_reads_only_its_own_model_prefix(
+    which: str, model: str, other: str | None, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    s3_statements = [
+        s
+        for s in role_statements(synth, model)
+        if any(a.startswith("s3:") for a in as_list(s["Action"]))
+    ]
+    assert s3_statements, f"{model}'s role has no S3 permission at all"
+    object_resources = []
+    for statement in s3_statements:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert action.startswith(("s3:Get", "s3:List")), f"{action} is not read-only"
+        resources = as_list(statement["Resource"])
+        assert "*" not in resources
+        object_resources += [r for r in resources if r != bucket_arn(bucket_id)]
+        if "s3:GetObject*" in as_list(statement["Action"]):
+            assert under_bucket(bucket_id, f"/{model}/*") in resources
+    # Objects are readable under this model's prefix only: not the bucket, not another model.
+    assert object_resources == [under_bucket(bucket_id, f"/{model}/*")]
+    if other is not None:
+        assert under_bucket(bucket_id, f"/{other}/*") not in object_resources
+
+
+def test_layer_matches_the_functions_runtime_and_architecture(synth_two: Synthesized) -> None:
+    layer = synth_two.resources("AWS::Lambda::LayerVersion")
+    assert len(layer) == 1
+    props = next(iter(layer.values()))["Properties"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+    for function in synth_two.resources("AWS::Lambda::Function").values():
+        assert function["Properties"]["Architectures"] == ["arm64"]
+        assert [function["Properties"]["Runtime"]] == props["CompatibleRuntimes"]
+
+
+def test_function_code_asset_holds_only_the_function_packages(synth: Synthesized) -> None:
+    # With bundling skipped the layer is not staged, so the one asset folder is the code.
+    (asset,) = [p for p in synth.outdir.iterdir() if p.name.startswith("asset.")]
+    assert sorted(p.name for p in asset.iterdir()) == sorted(FUNCTION_PACKAGES)
+    files = [p for p in asset.rglob("*") if p.is_file()]
+    assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
+    assert not [p for p in files if p.name.startswith(".")]
+    # The handler string must resolve inside the zip.
+    assert (asset / "functions" / "handler.py").is_file()
+    assert (asset / "modelfn" / "registry.py").is_file()
+    code = synth.resources("AWS::Lambda::Function")[function_id(synth, "cifar10-cnn")]
+    assert code["Properties"]["Code"]["S3Key"] == asset.name.removeprefix("asset.") + ".zip"
+
+
+# --- HTTP API --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("which", "registry_fixture"), [("synth", "registry"), ("synth_two", "two_registry")]
+)
+def test_route_keys_are_exactly_the_model_and_health_routes(
+    which: str, registry_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    registry: Registry = request.getfixturevalue(registry_fixture)
+    assert set(route_targets(synth)) == expected_routes(registry.names())
+    assert len(synth.resources("AWS::ApiGatewayV2::Route")) == len(
+        expected_routes(registry.names())
+    )
+
+
+def test_each_model_route_invokes_that_models_function(synth_two: Synthesized) -> None:
+    targets = route_targets(synth_two)
+    for name in ("zeta-net", "alpha-net"):
+        own = {key for key in expected_routes([name]) if f"/{name}" in key}
+        assert {targets[key] for key in own} == {function_id(synth_two, name)}
+
+
+def test_health_routes_go_to_the_first_registry_entry(synth_two: Synthesized) -> None:
+    # zeta-net is first in the file (not alphabetically): file order decides.
+    targets = route_targets(synth_two)
+    assert targets["GET /v2/health/live"] == function_id(synth_two, "zeta-net")
+    assert targets["GET /v2/health/ready"] == function_id(synth_two, "zeta-net")
+
+
+def test_api_is_http_api_and_every_route_may_invoke_its_function(synth: Synthesized) -> None:
+    synth.template.has_resource_properties("AWS::ApiGatewayV2::Api", {"ProtocolType": "HTTP"})
+    synth.template.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration",
+        {"IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0"},
+    )
+    permissions = synth.resources("AWS::Lambda::Permission").values()
+    assert len(permissions) == len(route_targets(synth))
+    for permission in permissions:
+        assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_outputs_give_the_api_url_and_the_store_uri(synth: Synthesized) -> None:
+    api_id = logical_id(synth.stack.api.http_api)
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    synth.template.has_output("ApiUrl", {"Value": {"Fn::GetAtt": [api_id, "ApiEndpoint"]}})
+    synth.template.has_output(
+        "StoreUri", {"Value": {"Fn::Join": ["", ["s3://", {"Ref": bucket_id}]]}}
+    )
+
+
+def test_stack_name_comes_from_cdk_json(synth: Synthesized) -> None:
+    assert synth.stack.stack_name == cdk_json_context()["modelfn:stack-name"]
