@@ -5,9 +5,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# aws-cdk-lib runs its jsii kernel on Node; Node 20 works but jsii warns about its age on every run.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth lint typecheck serve clean
+.PHONY: demo test synth deploy lint typecheck serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,17 @@ test: $(STAMP)  ## the whole test suite, on the CPU
 
 serve: $(STAMP)  ## serve whatever is published in model_artifacts/ on http://127.0.0.1:8080
 	$(BIN)/modelfn serve
+
+# The CDK CLI is pinned in package.json; the app it runs (cdk.json) is .venv's python -m infra.app.
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+synth: $(STAMP) node_modules/.bin/cdk  ## CloudFormation template + assets into cdk.out/ (no Docker, no AWS account)
+	npx cdk synth --quiet
+
+deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrapped account (npx cdk bootstrap)
+	npx cdk deploy
 
 lint: $(STAMP)
 	$(BIN)/ruff check modelfn training functions infra tests

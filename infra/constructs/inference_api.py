@@ -10,22 +10,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
-GET = apigw.HttpMethod.GET
-POST = apigw.HttpMethod.POST
+from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
 
-# Per model; `{model}` is the literal registry name, so each route goes to that model's function.
-MODEL_ROUTES: tuple[tuple[apigw.HttpMethod, str], ...] = (
-    (POST, "/models/{model}/predict"),
-    (POST, "/v2/models/{model}/infer"),
-    (GET, "/v2/models/{model}"),
-    (GET, "/v2/models/{model}/ready"),
-)
-# Server-level Open Inference Protocol routes: the API has no server of its own, so they go to
-# one function (the `health_model` one), whose answer stands for the whole deployment.
-SERVER_ROUTES: tuple[tuple[apigw.HttpMethod, str], ...] = (
-    (GET, "/v2/health/live"),
-    (GET, "/v2/health/ready"),
-)
+# The route list is shared with the local gateway (modelfn.api_routes), so local equals deployed.
 
 
 class InferenceApi(Construct):
@@ -50,15 +37,20 @@ class InferenceApi(Construct):
         for name, function in functions.items():
             integration = HttpLambdaIntegration(f"{name}-integration", function)
             integrations[name] = integration
-            for method, template in MODEL_ROUTES:
+            for route in MODEL_ROUTES:
+                concrete = route.for_model(name)
                 self.http_api.add_routes(
-                    path=template.format(model=name), methods=[method], integration=integration
+                    path=concrete.path,
+                    methods=[apigw.HttpMethod(concrete.method)],
+                    integration=integration,
                 )
         # The live/ready health checks need a function behind them; the first model of
         # models.toml (registry.names()[0], chosen by the stack) answers for the deployment.
-        for method, path in SERVER_ROUTES:
+        for route in SERVER_ROUTES:
             self.http_api.add_routes(
-                path=path, methods=[method], integration=integrations[health_model]
+                path=route.path,
+                methods=[apigw.HttpMethod(route.method)],
+                integration=integrations[health_model],
             )
         self.url = self.http_api.api_endpoint
         output = CfnOutput(self, "Url", value=self.url, description="Base URL of the inference API")

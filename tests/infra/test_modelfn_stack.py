@@ -123,7 +123,7 @@ def expected_routes(names: list[str]) -> set[str]:
             ("GET", f"/v2/models/{name}/ready"),
         ]
     }
-    return per_model | {"GET /v2/health/live", "GET /v2/health/ready"}
+    return per_model | {"GET /v2", "GET /v2/health/live", "GET /v2/health/ready"}
 
 
 # --- artifact bucket -------------------------------------------------------------------------
@@ -326,6 +326,7 @@ def test_health_routes_go_to_the_first_registry_entry(synth_two: Synthesized) ->
     targets = route_targets(synth_two)
     assert targets["GET /v2/health/live"] == function_id(synth_two, "zeta-net")
     assert targets["GET /v2/health/ready"] == function_id(synth_two, "zeta-net")
+    assert targets["GET /v2"] == function_id(synth_two, "zeta-net")
 
 
 def test_api_is_http_api_and_every_route_may_invoke_its_function(synth: Synthesized) -> None:
