@@ -21,8 +21,12 @@ FAKE_AWS_ENV = {
 @contextmanager
 def moto_s3_server() -> Iterator[str]:
     """Run moto's server on a free loopback port; yield its endpoint URL."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # moto serves through werkzeug, which logs every request at INFO; keep only its warnings.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -53,8 +57,12 @@ def ensure_bucket(client: object, bucket: str) -> None:
 
 
 def seed(source: ArtifactStore, target: S3Store) -> int:
-    """Copy every object of `source` into `target`, aliases last (the publish order); return the count."""
-    keys = source.list_keys("")
+    """Copy every artifact object of `source` into `target`, aliases last (the publish order).
+
+    Only `<model>/<version>/<file>` and `<model>/aliases/<alias>.json` keys are copied (a README
+    beside them is not); returns the count.
+    """
+    keys = [k for k in source.list_keys("") if k.count("/") == 2]
     ordered = sorted(keys, key=lambda k: ("/aliases/" in k, k.endswith("manifest.json"), k))
     for key in ordered:
         target.put_bytes(key, source.get_bytes(key))

@@ -26,6 +26,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, np.
     graph, weight, bias = linear_onnx_graph()
     store = LocalStore(root / "store")
     publish_artifact(store, write_artifact(root / "build", onnx=graph))
+    store.put_bytes("README.md", b"not an artifact")
     return store, weight, bias
 
 
@@ -96,6 +97,11 @@ def test_oversized_body_is_refused_before_the_function(deployment: LocalDeployme
         timeout=30,
     )
     assert response.status_code == 413
+
+
+def test_seeding_copies_the_artifact_objects_only(deployment: LocalDeployment) -> None:
+    # weights, graph, manifest, alias; the README beside them stays behind.
+    assert deployment.seeded_objects == 4
 
 
 def test_function_runs_in_its_own_process(deployment: LocalDeployment) -> None:
