@@ -29,6 +29,7 @@ from modelfn.artifact import (
     ONNX_FILE,
     WEIGHTS_FILE,
     Architecture,
+    ArtifactError,
     DataFingerprint,
     ImagePreprocessing,
     Manifest,
@@ -251,6 +252,10 @@ def write_artifact(
         write_manifest(staging, manifest)
         verify_artifact(staging, manifest)
         folder = model_root / manifest.version
+        if folder.exists():  # same weights written within the same second: versions are immutable
+            raise ArtifactError(
+                f"{folder} already exists; versions are immutable, retrain or remove it"
+            )
         staging.rename(folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
