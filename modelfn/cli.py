@@ -30,19 +30,26 @@ def _data_root(path: str | None, data_subdir: str) -> Path | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from modelfn.store import publish_artifact
+    from training.config import ConfigError
+    from training.export_onnx import ParityError
     from training.pipeline import train_model
+
+    from modelfn.store import publish_artifact
 
     entry = load_registry().get(args.model)
     store = open_store(args.publish)  # fail on a bad URI before spending minutes training
-    folder = train_model(
-        entry.name,
-        data_dir=_data_root(args.data, entry.data_subdir),
-        preset=args.preset,
-        epochs=args.epochs,
-        out_dir=Path(args.out),
-        seed=args.seed,
-    )
+    try:
+        folder = train_model(
+            entry.name,
+            data_dir=_data_root(args.data, entry.data_subdir),
+            preset=args.preset,
+            epochs=args.epochs,
+            out_dir=Path(args.out),
+            seed=args.seed,
+        )
+    except (ConfigError, ParityError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(manifest.metrics.items()))
     print(f"test accuracy: {manifest.metrics.get('accuracy', float('nan')):.4f}")
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "alias", "unset") is None:
         args.alias = ["latest"]
+    # Mistakes a user can fix (names, stores, artifacts) print one line, not a traceback.
     try:
         return int(args.func(args))
     except (RegistryError, UnknownModelError, StoreError, ArtifactError) as exc:

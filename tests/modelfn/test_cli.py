@@ -1,0 +1,47 @@
+"""The `modelfn` command: exit codes and messages a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelfn.artifact import verify_artifact
+from modelfn.cli import main
+from modelfn.store import LocalStore, list_published
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def test_list_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--store", str(tmp_path)]) == 0
+    assert "nothing published" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "no-such-model"], "unknown model 'no-such-model'"),
+        (["train", "cifar10-cnn", "--publish", "gs://bucket"], "unknown scheme"),
+        (["train", "cifar10-cnn", "--preset", "huge"], "no preset [huge]"),
+        (["list", "--store", "ftp://x"], "unknown scheme"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not (DATA / "cifar-10-batches-py").is_dir(), reason=f"CIFAR-10 sample not found at {DATA}")
+def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    argv = ["train", "cifar10-cnn", "--data", str(DATA), "--preset", "smoke", "--epochs", "1",
+            "--publish", str(store), "--out", str(tmp_path / "build"), "--alias", "latest", "--alias", "candidate"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and f"to file://{store}" in out
+    [model] = list_published(LocalStore(store))
+    assert model.name == "cifar10-cnn" and len(model.versions) == 1
+    assert model.aliases == {"latest": model.versions[0], "candidate": model.versions[0]}
+    verify_artifact(store / "cifar10-cnn" / model.versions[0])
