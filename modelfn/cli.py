@@ -30,11 +30,10 @@ def _data_root(path: str | None, data_subdir: str) -> Path | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from modelfn.store import publish_artifact
     from training.config import ConfigError
     from training.export_onnx import ParityError
     from training.pipeline import train_model
-
-    from modelfn.store import publish_artifact
 
     entry = load_registry().get(args.model)
     store = open_store(args.publish)  # fail on a bad URI before spending minutes training
