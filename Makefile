@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## train cifar10-cnn (smoke), publish, serve through the Lambda handler, query it
 	$(BIN)/modelfn demo
 
-test: $(STAMP)  ## the whole test suite, on the CPU
+test: $(STAMP) lint typecheck  ## lint, types, then the whole test suite, on the CPU
 	$(BIN)/pytest
 
 serve: $(STAMP)  ## serve whatever is published in model_artifacts/ on http://127.0.0.1:8080
