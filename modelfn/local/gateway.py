@@ -3,7 +3,8 @@
 Each request is matched against the same route list the CDK app deploys
 (`modelfn.api_routes`), turned into a payload-2.0 event and handed to that model's function
 process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
-does not have, 413 for a body over its 10 MB limit, 500 when the function raises, 503 when it times out.
+does not have, 413 for a body over its 10 MB limit, 500 when the function raises, crashes or
+runs past its timeout (Lambda reports all three as a function error).
 """
 
 from __future__ import annotations
@@ -80,8 +81,6 @@ class Gateway:
             result = self.functions[model].invoke(event)
         except WorkerError as exc:
             log.error("%s", exc)
-            if "timed out" in str(exc):
-                return 503, {"content-type": "application/json"}, _json("Service Unavailable")
             return 500, {"content-type": "application/json"}, _json("Internal Server Error")
         return response_parts(result)
 
@@ -92,7 +91,14 @@ def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         server_version = "modelfn-local-gateway"
 
         def _handle(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._send(400, {"content-type": "application/json"}, _json("Bad Request"))
+                self.close_connection = True
+                return
             if length > MAX_BODY_BYTES:
                 self._send(413, {"content-type": "application/json"}, _json("Request Entity Too Large"))
                 self.close_connection = True

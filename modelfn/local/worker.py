@@ -20,13 +20,18 @@ from modelfn.local.lambda_context import LocalLambdaContext
 # Lambda's init phase is capped at 10 s for on-demand functions; locally we allow more because the
 # first import also warms the OS page cache.
 INIT_TIMEOUT_S = 120.0
+# What Lambda runs: the `handler` setting of the CDK function, "module:attribute" here.
+LAMBDA_HANDLER = "functions.handler:handler"
 
 
-def _serve(conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int) -> None:
+def _serve(conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int, handler_ref: str) -> None:
+    import importlib
+
     os.environ.update(env)
     started = time.perf_counter()
     try:
-        from functions.handler import handler
+        module, _, attribute = handler_ref.partition(":")
+        handler = getattr(importlib.import_module(module), attribute)
     except BaseException:  # noqa: BLE001 - the parent reports it; a Lambda init failure looks alike
         conn.send(("init_error", traceback.format_exc()))
         return
@@ -59,6 +64,7 @@ class LocalFunction:
     env: dict[str, str]
     memory_mb: int
     timeout_s: int
+    handler_ref: str = LAMBDA_HANDLER
     init_ms: float = 0.0
 
     def __post_init__(self) -> None:
@@ -72,7 +78,7 @@ class LocalFunction:
         parent, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(child, self.env, self.memory_mb, self.timeout_s),
+            args=(child, self.env, self.memory_mb, self.timeout_s, self.handler_ref),
             name=f"modelfn-fn-{self.name}",
             daemon=True,
         )
