@@ -103,7 +103,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from modelfn.local.demo import run_demo
 
-    return run_demo(images=args.images, data=args.data, port=args.port)
+    return run_demo(images=args.images, data=args.data, port=args.port, epochs=args.epochs, store_uri=args.store)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", type=int, default=12, help="test images to send")
     demo.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
     demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
+    demo.add_argument("--epochs", type=int, help="override the smoke preset's epoch count")
+    demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

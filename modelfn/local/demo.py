@@ -40,7 +40,16 @@ def _png_base64(chw_uint8: object) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def run_demo(*, images: int = 12, data: str | None = None, port: int = 0) -> int:
+def run_demo(
+    *,
+    images: int = 12,
+    data: str | None = None,
+    port: int = 0,
+    epochs: int | None = None,
+    store_uri: str | None = None,
+    out_dir: Path | None = None,
+) -> int:
+    """Run the demo; `store_uri` and `out_dir` default to model_artifacts/ and build/artifacts/."""
     import httpx
     import numpy as np
 
@@ -54,12 +63,13 @@ def run_demo(*, images: int = 12, data: str | None = None, port: int = 0) -> int
     data_root = _data_root(data)
     t0 = time.perf_counter()
     print(f"== 1/4 train {MODEL} (preset smoke) on {data_root / entry.data_subdir}")
-    folder = train_model(MODEL, data_dir=data_root, preset="smoke", out_dir=BUILD_DIR)
-    store = open_store(None)
+    folder = train_model(MODEL, data_dir=data_root, preset="smoke", epochs=epochs, out_dir=out_dir or BUILD_DIR)
+    store = open_store(store_uri)
     manifest = publish_artifact(store, folder)
     print(f"published {manifest.name} {manifest.version} to {store.uri}")
     print(f"test accuracy on the {manifest.data.examples.get('test', '?')}-image test batch: "
-          f"{manifest.metrics['accuracy']:.3f} (smoke preset: a few epochs, not the full preset)")
+          f"{manifest.metrics['accuracy']:.3f} (smoke preset, {manifest.training.epochs} epochs on "
+          f"{manifest.data.examples.get('train', '?')} training images)")
 
     print("== 2/4 start the local deployment: moto S3 server, function process, HTTP gateway")
     with local_deployment(registry, store, port=port, models=[MODEL]) as deployment:
