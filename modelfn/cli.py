@@ -29,6 +29,13 @@ def _data_root(path: str | None, data_subdir: str) -> Path | None:
     raise SystemExit(f"error: --data {path}: expected a folder holding {data_subdir}/, or that folder itself")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from modelfn.store import publish_artifact
     from training.config import ConfigError
@@ -113,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train, evaluate, export, verify and publish a model")
     train.add_argument("model", help="a model name from models.toml")
     train.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
-    train.add_argument("--epochs", type=int, help="override the preset's epoch count")
+    train.add_argument("--epochs", type=_positive_int, help="override the preset's epoch count")
     train.add_argument("--preset", help="training preset from the model's config (e.g. smoke, full)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
@@ -137,10 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     lister.set_defaults(func=cmd_list)
 
     demo = sub.add_parser("demo", help="train cifar10-cnn (smoke), serve it locally, query it")
-    demo.add_argument("--images", type=int, default=12, help="test images to send")
+    demo.add_argument("--images", type=_positive_int, default=12, help="test images to send")
     demo.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
     demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
-    demo.add_argument("--epochs", type=int, help="override the smoke preset's epoch count")
+    demo.add_argument("--epochs", type=_positive_int, help="override the smoke preset's epoch count")
     demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
     demo.set_defaults(func=cmd_demo)
     return parser
