@@ -19,7 +19,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,14 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
+# Names become S3 keys, URL path segments, cache folders and CloudFormation ids: lower-case words
+# joined by single hyphens (so no two names map to the same id), one path segment each.
+MODEL_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+MODEL_NAME_MAX = 63
+ALIAS_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+ALIAS_MAX = 32
+# Files of a version are plain names inside its folder: never a path that could leave it.
+FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _CHUNK = 1 << 20  # 1 MiB reads keep hashing memory flat for large graphs
 
 
@@ -100,7 +108,7 @@ class TrainingRecord(_Strict):
 
 class Manifest(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: str
+    name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     version: str = Field(pattern=VERSION_PATTERN)
     task: str
     created_at: datetime
@@ -113,7 +121,9 @@ class Manifest(_Strict):
     metrics: dict[str, float] = Field(description="Evaluation on the held-out split.")
     training: TrainingRecord
     data: DataFingerprint
-    files: dict[str, FileEntry] = Field(description="Every file of the version except the manifest.")
+    files: dict[Annotated[str, Field(pattern=FILE_NAME_PATTERN)], FileEntry] = Field(
+        description="Every file of the version except the manifest, by plain file name."
+    )
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
@@ -122,8 +132,8 @@ class Manifest(_Strict):
 class Alias(_Strict):
     """A movable pointer (`latest`, later `prod`) at one immutable version."""
 
-    model: str
-    alias: str
+    model: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
+    alias: str = Field(pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
     version: str = Field(pattern=VERSION_PATTERN)
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     updated_at: datetime
@@ -181,6 +191,14 @@ def new_version(weights_sha256: str, now: datetime | None = None) -> str:
 
 def is_version(text: str) -> bool:
     return re.fullmatch(VERSION_PATTERN, text) is not None
+
+
+def is_alias(text: str) -> bool:
+    return len(text) <= ALIAS_MAX and re.fullmatch(ALIAS_PATTERN, text) is not None
+
+
+def is_model_name(text: str) -> bool:
+    return len(text) <= MODEL_NAME_MAX and re.fullmatch(MODEL_NAME_PATTERN, text) is not None
 
 
 def parse_manifest(data: bytes, source: str = MANIFEST_FILE) -> Manifest:

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-# Model names become S3 prefixes, URL path segments and CloudFormation logical ids.
-MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN
+
 
 Task = Literal["image-classification"]
 Runtime = Literal["onnxruntime"]
@@ -34,7 +34,7 @@ class ServingEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: Runtime = "onnxruntime"
-    alias: str = Field(default="latest", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    alias: str = Field(default="latest", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
     # Lambda allows 128..10240 MB and 1..900 s.
     memory_mb: int = Field(default=1024, ge=128, le=10240)
     timeout_s: int = Field(default=15, ge=1, le=900)
@@ -43,7 +43,7 @@ class ServingEntry(BaseModel):
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     description: str = ""
     task: Task
     architecture: str = Field(description="Module name in training/models/.")

@@ -23,6 +23,8 @@ from modelfn.artifact import (
     Manifest,
     alias_key,
     file_key,
+    is_alias,
+    is_model_name,
     is_version,
     parse_alias,
     parse_manifest,
@@ -98,9 +100,14 @@ def fetch_artifact(store: ArtifactStore, model: str, ref: str, cache_dir: Path) 
     A folder already in the cache is re-verified and reused; anything that fails verification is
     refused with `IntegrityError` and never left in the cache.
     """
+    # Both become path segments of the cache folder: refuse anything that is not a plain name.
+    if not is_model_name(model):
+        raise ArtifactError(f"{model!r} is not a model name (lower-case words joined by hyphens)")
     if is_version(ref):
         expected_manifest_sha = None
         version = ref
+    elif not is_alias(ref):
+        raise ArtifactError(f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name")
     else:
         pointer = read_alias(store, model, ref)
         expected_manifest_sha, version = pointer.manifest_sha256, pointer.version

@@ -11,6 +11,7 @@ from modelfn.artifact import (
     MANIFEST_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
+    ArtifactError,
     IntegrityError,
     alias_key,
     file_key,
@@ -171,3 +172,26 @@ def test_s3_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with mock_aws(), pytest.raises(StoreError, match="does not exist"):
         S3Store("no-such-bucket").get_bytes("x")
+
+
+def test_a_manifest_naming_a_path_is_refused_before_anything_is_written(store: ArtifactStore, tmp_path: Path) -> None:
+    # Someone who can write to the store could publish a manifest whose "file" is a path; the
+    # contract only admits plain names, so the fetch stops at the manifest.
+    folder = write_artifact(tmp_path / "build")
+    v = publish_artifact(store, folder).version
+    key = file_key("cifar10-cnn", v, MANIFEST_FILE)
+    evil = store.get_bytes(key).replace(b'"model.onnx"', b'"../../../outside.txt"')
+    store.put_bytes(key, evil)
+    from modelfn.artifact import sha256_bytes
+    from modelfn.store.transfer import _write_alias
+
+    _write_alias(store, "cifar10-cnn", "latest", v, sha256_bytes(evil))
+    with pytest.raises(ArtifactError, match="not a valid modelfn manifest"):
+        fetch_artifact(store, "cifar10-cnn", "latest", tmp_path / "deep" / "cache")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+@pytest.mark.parametrize(("model", "ref"), [("../etc", "latest"), ("cifar10-cnn", "../../x"), ("Cifar", "latest")])
+def test_names_that_are_not_plain_are_refused(model: str, ref: str, tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError):
+        fetch_artifact(LocalStore(tmp_path / "s"), model, ref, tmp_path / "cache")
