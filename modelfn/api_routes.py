@@ -1,8 +1,9 @@
 """The HTTP routes of a model's function: one list that the CDK API and the local gateway share.
 
 Model routes carry the model's name as a literal path segment, so the API sends each model's
-requests to that model's function. The server-level health routes of the Open Inference Protocol
-have no model in the path; they go to the first model in the registry.
+requests to that model's function; other `{param}` segments stay API Gateway path parameters.
+The server-level routes of the Open Inference Protocol have no model in the path; they go to the
+first model in the registry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 
 class Route(NamedTuple):
     method: str
-    path: str  # with "{name}" where the model's name goes
+    path: str  # "{name}" is the model's name; any other "{param}" matches one path segment
 
     def for_model(self, name: str) -> Route:
         return Route(self.method, self.path.replace("{name}", name))
@@ -22,12 +23,32 @@ class Route(NamedTuple):
         """The API Gateway route key, e.g. 'POST /models/cifar10-cnn/predict'."""
         return f"{self.method} {self.path}"
 
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if `method path` matches this route (as API Gateway matches), else None."""
+        if method != self.method:
+            return None
+        want, got = self.path.split("/"), path.split("/")
+        if len(want) != len(got):
+            return None
+        params = {}
+        for pattern, segment in zip(want, got, strict=True):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                if not segment:
+                    return None
+                params[pattern[1:-1]] = segment
+            elif pattern != segment:
+                return None
+        return params
+
 
 MODEL_ROUTES: tuple[Route, ...] = (
     Route("POST", "/models/{name}/predict"),
     Route("POST", "/v2/models/{name}/infer"),
     Route("GET", "/v2/models/{name}"),
     Route("GET", "/v2/models/{name}/ready"),
+    Route("POST", "/v2/models/{name}/versions/{version}/infer"),
+    Route("GET", "/v2/models/{name}/versions/{version}"),
+    Route("GET", "/v2/models/{name}/versions/{version}/ready"),
 )
 
 SERVER_ROUTES: tuple[Route, ...] = (
@@ -37,14 +58,18 @@ SERVER_ROUTES: tuple[Route, ...] = (
 )
 
 
-def route_table(model_names: list[str]) -> dict[tuple[str, str], str]:
-    """(method, concrete path) -> model name, for every route the API exposes."""
-    table = {}
-    for name in model_names:
-        for route in MODEL_ROUTES:
-            concrete = route.for_model(name)
-            table[(concrete.method, concrete.path)] = name
+def route_table(model_names: list[str]) -> list[tuple[Route, str]]:
+    """Every concrete route the API exposes, with the model whose function answers it."""
+    table = [(route.for_model(name), name) for name in model_names for route in MODEL_ROUTES]
     if model_names:
-        for route in SERVER_ROUTES:
-            table[(route.method, route.path)] = model_names[0]
+        table += [(route, model_names[0]) for route in SERVER_ROUTES]
     return table
+
+
+def find_route(table: list[tuple[Route, str]], method: str, path: str) -> tuple[Route, str, dict[str, str]] | None:
+    """The route, model and path parameters for a request; None where API Gateway would answer 404."""
+    for route, model in table:
+        params = route.match(method, path)
+        if params is not None:
+            return route, model, params
+    return None

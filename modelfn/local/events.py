@@ -65,7 +65,6 @@ def http_api_event(
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         },
-        "isBase64Encoded": not is_text,
     }
     if cookies:
         event["cookies"] = cookies
@@ -73,8 +72,14 @@ def http_api_event(
         event["queryStringParameters"] = query_params
     if path_parameters:
         event["pathParameters"] = path_parameters
-    if body:
-        event["body"] = body.decode("utf-8") if is_text else base64.b64encode(body).decode("ascii")
+    if body and is_text:
+        try:
+            event["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            is_text = False  # bytes that claim to be text but aren't UTF-8 travel as base64
+    if body and not is_text:
+        event["body"] = base64.b64encode(body).decode("ascii")
+    event["isBase64Encoded"] = not is_text
     return event
 
 

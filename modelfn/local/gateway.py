@@ -3,7 +3,7 @@
 Each request is matched against the same route list the CDK app deploys
 (`modelfn.api_routes`), turned into a payload-2.0 event and handed to that model's function
 process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
-does not have, 413 for a body over its 10 MB limit, 500 when the function raises, crashes or
+does not have, 413 for a body over its 10 MB limit or an event over Lambda's 6 MB, 500 when the function raises, crashes or
 runs past its timeout (Lambda reports all three as a function error).
 """
 
@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from modelfn.api_routes import Route, find_route
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.worker import LocalFunction, WorkerError
 
 # API Gateway HTTP API payload quota (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Lambda's synchronous invocation payload quota: the whole event, base64 body included, must fit.
+MAX_EVENT_BYTES = 6 * 1024 * 1024
 
 log = logging.getLogger("modelfn.gateway")
 
@@ -34,13 +37,13 @@ class Gateway:
 
     def __init__(
         self,
-        routes: Mapping[tuple[str, str], str],
+        routes: Sequence[tuple[Route, str]],
         functions: Mapping[str, LocalFunction],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.routes = dict(routes)
+        self.routes = list(routes)
         self.functions = dict(functions)
         handler = _make_handler(self)
         self._server = ThreadingHTTPServer((host, port), handler)
@@ -65,18 +68,21 @@ class Gateway:
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
-        path = parts.path.rstrip("/") or "/"
-        model = self.routes.get((method, path))
-        if model is None:
+        found = find_route(self.routes, method, parts.path)
+        if found is None:
             return 404, {"content-type": "application/json"}, _json("Not Found")
+        route, model, params = found
         event = http_api_event(
             method,
-            path,
+            parts.path,
             query=parts.query,
             headers=headers,
             body=body,
-            route_key=f"{method} {path}",
+            route_key=route.key,
+            path_parameters=params or None,
         )
+        if len(json.dumps(event)) > MAX_EVENT_BYTES:
+            return 413, {"content-type": "application/json"}, _json("Request Entity Too Large")
         try:
             result = self.functions[model].invoke(event)
         except WorkerError as exc:

@@ -36,3 +36,16 @@ def test_response_parts_decodes_both_encodings() -> None:
     assert response_parts({"statusCode": 201, "headers": {"a": "b"}, "body": "hi"}) == (201, {"a": "b"}, b"hi")
     encoded = {"statusCode": 200, "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True}
     assert response_parts(encoded)[2] == b"\x00\x01"
+
+
+def test_json_that_is_not_utf8_travels_as_base64() -> None:
+    body = b'{"inputs": ["\xff\xfe"]}'
+    event = http_api_event("POST", "/x", headers={"content-type": "application/json"}, body=body)
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == body
+
+
+def test_path_parameters_are_passed_through() -> None:
+    event = http_api_event("GET", "/v2/models/m/versions/v1", route_key="GET /v2/models/m/versions/{version}",
+                           path_parameters={"version": "v1"})
+    assert event["pathParameters"] == {"version": "v1"}
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == "GET /v2/models/m/versions/{version}"

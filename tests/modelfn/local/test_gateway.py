@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from modelfn.local.deployment import LocalDeployment, NothingToServe, local_deployment
-from modelfn.local.gateway import MAX_BODY_BYTES
+from modelfn.local.gateway import MAX_BODY_BYTES, MAX_EVENT_BYTES
 from modelfn.registry import load_registry
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.manifests import CIFAR10_LABELS, linear_onnx_graph, write_artifact
@@ -97,6 +97,26 @@ def test_oversized_body_is_refused_before_the_function(deployment: LocalDeployme
         timeout=30,
     )
     assert response.status_code == 413
+
+
+def test_a_body_over_lambdas_event_limit_is_refused(deployment: LocalDeployment) -> None:
+    # Under API Gateway's 10 MB but over Lambda's 6 MB event quota: refused before the function.
+    response = httpx.post(
+        f"{deployment.url}/models/{MODEL}/predict",
+        content=b"x" * (MAX_EVENT_BYTES + 1),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+
+
+def test_versioned_oip_route_reaches_the_function(deployment: LocalDeployment) -> None:
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        version = client.get(f"/v2/models/{MODEL}").json()["versions"][0]
+        assert client.get(f"/v2/models/{MODEL}/versions/{version}/ready").status_code == 200
+        other = client.get(f"/v2/models/{MODEL}/versions/20000101T000000Z-00000000/ready")
+        assert other.status_code == 404 and "error" in other.json()
+        assert client.get("/v2/health/ready/").status_code == 404  # as API Gateway: no such route
 
 
 def test_seeding_copies_the_artifact_objects_only(deployment: LocalDeployment) -> None:

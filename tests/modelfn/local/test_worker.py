@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from modelfn.api_routes import Route
 from modelfn.local.gateway import Gateway
 from modelfn.local.worker import LocalFunction, WorkerError
 
-ROUTE = ("GET", "/probe")
+ROUTE = Route("GET", "/probe")
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def gateway_for() -> Iterator[object]:
         fn = LocalFunction("probe", {"MODELFN_MODEL": "probe"}, 128, timeout_s, handler_ref=f"tests.support.handlers:{handler}")
         fn.start()
         fn.wait_ready()
-        gateway = Gateway({ROUTE: "probe"}, {"probe": fn})
+        gateway = Gateway([(ROUTE, "probe")], {"probe": fn})
         gateway.start()
         started.append((gateway, fn))
         return gateway, fn
