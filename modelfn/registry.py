@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN
 
-
 Task = Literal["image-classification"]
 Runtime = Literal["onnxruntime"]
 

@@ -19,10 +19,9 @@ from modelfn.api_routes import route_table
 from modelfn.local.gateway import Gateway
 from modelfn.local.s3_server import (
     FAKE_AWS_ENV,
+    FAKE_CREDENTIALS,
     LOCAL_BUCKET,
-    ensure_bucket,
     moto_s3_server,
-    s3_client,
     seed,
 )
 from modelfn.local.worker import LocalFunction
@@ -72,9 +71,8 @@ def local_deployment(
     with ExitStack() as stack:
         fake_credentials = s3_endpoint is None
         endpoint = s3_endpoint or stack.enter_context(moto_s3_server())
-        client = s3_client(endpoint, fake_credentials=fake_credentials)
-        ensure_bucket(client, bucket)
-        target = S3Store(bucket, endpoint_url=endpoint, client=client)
+        target = S3Store(bucket, endpoint_url=endpoint, credentials=FAKE_CREDENTIALS if fake_credentials else None)
+        target.ensure_bucket()
         seeded = seed(source, target)
 
         cache_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelfn-tmp-")))

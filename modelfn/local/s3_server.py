@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +14,12 @@ FAKE_AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+}
+FAKE_CREDENTIALS = {  # the same, as boto3 client arguments
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+    "region_name": "us-east-1",
 }
 
 
@@ -34,26 +39,6 @@ def moto_s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-
-def s3_client(endpoint_url: str, *, fake_credentials: bool) -> object:
-    import boto3
-
-    kwargs = {}
-    if fake_credentials:
-        kwargs = {
-            "aws_access_key_id": FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            "aws_session_token": FAKE_AWS_ENV["AWS_SESSION_TOKEN"],
-        }
-    region = os.environ.get("AWS_DEFAULT_REGION", FAKE_AWS_ENV["AWS_DEFAULT_REGION"])
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, **kwargs)
-
-
-def ensure_bucket(client: object, bucket: str) -> None:
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}  # type: ignore[attr-defined]
-    if bucket not in existing:
-        client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
 
 
 def seed(source: ArtifactStore, target: S3Store) -> int:

@@ -7,6 +7,7 @@ lookup (which honours $AWS_ENDPOINT_URL_S3 and $AWS_ENDPOINT_URL, then the AWS d
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,16 @@ class S3Store:
         prefix: str = "",
         *,
         endpoint_url: str | None = None,
+        credentials: Mapping[str, str] | None = None,
         client: Any | None = None,
     ) -> None:
+        """`credentials` (boto3 client keyword arguments, e.g. for a local moto server) default to
+        boto3's own chain: environment, profile, instance or Lambda role."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or os.environ.get("MODELFN_S3_ENDPOINT_URL") or None
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._credentials = dict(credentials or {})
         self._client = client
 
     @property
@@ -34,8 +39,25 @@ class S3Store:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url, **self._credentials)
         return self._client
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (local servers: moto, MinIO, LocalStack)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except Exception as exc:
+            error = self._fail("check bucket", "", exc)
+            if not isinstance(error, NotFound):
+                raise error from exc
+        region = self.client.meta.region_name
+        # us-east-1 is the one region that refuses an explicit LocationConstraint.
+        config = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        try:
+            self.client.create_bucket(Bucket=self.bucket, **config)
+        except Exception as exc:
+            raise self._fail("create bucket", "", exc) from exc
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -195,3 +195,18 @@ def test_a_manifest_naming_a_path_is_refused_before_anything_is_written(store: A
 def test_names_that_are_not_plain_are_refused(model: str, ref: str, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError):
         fetch_artifact(LocalStore(tmp_path / "s"), model, ref, tmp_path / "cache")
+
+
+def test_ensure_bucket_creates_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(key, value)
+    from moto import mock_aws
+
+    with mock_aws():
+        store = S3Store("fresh-bucket")
+        store.ensure_bucket()
+        store.ensure_bucket()  # already there: no error
+        store.put_bytes("k", b"v")
+        assert store.get_bytes("k") == b"v"
+        location = store.client.get_bucket_location(Bucket="fresh-bucket")["LocationConstraint"]
+        assert location == "eu-west-1"
