@@ -142,7 +142,14 @@ def fetch_artifact(store: ArtifactStore, model: str, ref: str, cache_dir: Path) 
         for name in manifest.files:
             store.download(file_key(model, version, name), staging / name)
         verify_artifact(staging, manifest)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another process sharing the cache finished the same version first: use its copy.
+            if not target.is_dir():
+                raise
+            verify_artifact(target, manifest)
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -210,3 +210,14 @@ def test_ensure_bucket_creates_once(monkeypatch: pytest.MonkeyPatch) -> None:
         assert store.get_bytes("k") == b"v"
         location = store.client.get_bucket_location(Bucket="fresh-bucket")["LocationConstraint"]
         assert location == "eu-west-1"
+
+
+def test_two_fetches_racing_into_one_cache_both_succeed(store: ArtifactStore, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    publish_artifact(store, write_artifact(tmp_path / "build", weights=b"W" * 200_000))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: fetch_artifact(store, "cifar10-cnn", "latest", tmp_path / "cache"), range(4)))
+    assert len({folder for _, folder in results}) == 1
+    leftovers = [p.name for p in (tmp_path / "cache" / "cifar10-cnn").iterdir()]
+    assert leftovers == [results[0][0].version], f"no staging folders may remain: {leftovers}"
