@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError
+from modelfn.artifact import ArtifactError, is_alias
 from modelfn.registry import REPO_ROOT, RegistryError, UnknownModelError, load_registry
 from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 
@@ -43,7 +43,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.pipeline import train_model
 
     entry = load_registry().get(args.model)
-    store = open_store(args.publish)  # fail on a bad URI before spending minutes training
+    # Fail on a bad store URI or alias before spending minutes training.
+    store = open_store(args.publish)
+    _check_aliases(args.alias)
     try:
         folder = train_model(
             entry.name,
@@ -61,6 +63,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"test accuracy: {manifest.metrics.get('accuracy', float('nan')):.4f}")
     print(f"metrics: {metrics}")
     print(f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})")
+    return 0
+
+
+def _check_aliases(aliases: list[str]) -> None:
+    for alias in aliases:
+        if not is_alias(alias):
+            raise ArtifactError(
+                f"alias {alias!r} is not valid: lower-case letters, digits and single hyphens, "
+                "starting with a letter (e.g. latest, prod, canary-2)"
+            )
+
+
+def cmd_alias(args: argparse.Namespace) -> int:
+    from modelfn.store import set_alias
+
+    load_registry().get(args.model)
+    _check_aliases([args.alias])
+    store = open_store(args.store)
+    record = set_alias(store, args.model, args.alias, args.version)
+    print(f"{record.model}: {record.alias} -> {record.version} in {store.uri}")
     return 0
 
 
@@ -138,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--s3-endpoint", help="use this S3 endpoint instead of starting a moto server")
     serve.add_argument("--models", help="comma-separated model names (default: all published)")
     serve.set_defaults(func=cmd_serve)
+
+    alias = sub.add_parser("alias", help="point an alias (e.g. prod) at a published version")
+    alias.add_argument("model", help="a model name from models.toml")
+    alias.add_argument("version", help="a published version (see modelfn list)")
+    alias.add_argument("--alias", default="latest", help="the alias to move (default: latest)")
+    alias.add_argument("--store", help="store URI (default: model_artifacts/)")
+    alias.set_defaults(func=cmd_alias)
 
     lister = sub.add_parser("list", help="list published models, versions and aliases")
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")

@@ -58,10 +58,21 @@ def local_deployment(
     LocalStack, ...) is used with the caller's credentials.
     """
     published = {m.name: m for m in list_published(source)}
+
+    def is_published(name: str) -> bool:
+        return name in published and registry.get(name).serving.alias in published[name].aliases
+
+    if models is not None:
+        for name in models:
+            registry.get(name)  # an unknown name fails here, listing the known ones
+        missing = [name for name in models if not is_published(name)]
+        if missing:
+            raise NothingToServe(
+                f"{', '.join(missing)}: not published under the serving alias in {source.uri}; "
+                f"train first: modelfn train {missing[0]} --preset smoke"
+            )
     wanted = models if models is not None else registry.names()
-    serve = [
-        n for n in wanted if n in published and registry.get(n).serving.alias in published[n].aliases
-    ]
+    serve = [name for name in wanted if is_published(name)]
     if not serve:
         raise NothingToServe(
             f"no model of {', '.join(wanted)} is published in {source.uri}; "

@@ -49,7 +49,8 @@ def publish_artifact(
     if store.exists(manifest_key):
         raise StoreError(
             f"{manifest.name} version {manifest.version} is already published in {store.uri}; "
-            "versions are immutable, train again for a new version"
+            "versions are immutable: train again for a new version, or point an alias at this one "
+            f"with `modelfn alias {manifest.name} {manifest.version} --alias NAME`"
         )
     for name in manifest.files:
         store.put_file(file_key(manifest.name, manifest.version, name), folder / name)

@@ -45,3 +45,28 @@ def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.Captu
     assert model.name == "cifar10-cnn" and len(model.versions) == 1
     assert model.aliases == {"latest": model.versions[0], "candidate": model.versions[0]}
     verify_artifact(store / "cifar10-cnn" / model.versions[0])
+
+
+def test_alias_moves_a_pointer_to_a_published_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelfn.store import publish_artifact, read_alias
+    from tests.support.manifests import write_artifact
+
+    store = LocalStore(tmp_path / "store")
+    version = publish_artifact(store, write_artifact(tmp_path / "build")).version
+    assert main(["alias", "cifar10-cnn", version, "--alias", "prod", "--store", str(store.root)]) == 0
+    assert read_alias(store, "cifar10-cnn", "prod").version == version
+    assert main(["alias", "cifar10-cnn", "20990101T000000Z-00000000", "--alias", "prod", "--store", str(store.root)]) == 2
+    assert "not published" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alias", ["Prod", "a/b", "../x", "9x", "x--y"])
+def test_bad_alias_is_refused_before_training(alias: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "cifar10-cnn", "--alias", alias, "--publish", str(tmp_path)]) == 2
+    assert f"alias {alias!r} is not valid" in capsys.readouterr().err
+
+
+def test_serve_names_an_unpublished_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--store", str(tmp_path), "--models", "cifar10-cnn"]) == 2
+    assert "cifar10-cnn: not published" in capsys.readouterr().err
+    assert main(["serve", "--store", str(tmp_path), "--models", "cifar10-cnn,typo"]) == 2
+    assert "unknown model 'typo'" in capsys.readouterr().err
