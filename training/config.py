@@ -14,8 +14,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from training.errors import TrainingError
 
-class ConfigError(ValueError):
+
+class ConfigError(TrainingError):
     """A training config is missing or invalid; the message names the file, preset and key."""
 
 

@@ -15,11 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.errors import TrainingError
+
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 
 
-class ParityError(RuntimeError):
+class ParityError(TrainingError):
     """onnxruntime and torch disagree on the same inputs by more than the tolerance."""
 
 

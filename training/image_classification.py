@@ -19,6 +19,7 @@ from torch import nn
 
 from modelfn.artifact import ImagePreprocessing, TensorSpec
 from training.config import ImageClassifierConfig
+from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
@@ -61,8 +62,9 @@ def train_image_classifier(
 
     steps_per_epoch = len(train_y) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(
-            f"batch_size {cfg.batch_size} is larger than the {len(train_y)} training images"
+        raise TrainingError(
+            f"batch_size {cfg.batch_size} is larger than the {len(train_y)} training images; "
+            "lower batch_size in the training config or train on more data"
         )
     total_steps = cfg.epochs * steps_per_epoch
     optimizer = make_optimizer(model, cfg)

@@ -43,7 +43,8 @@ from modelfn.artifact import (
 from modelfn.registry import load_registry
 from training.config import ImageClassifierConfig, PresetConfig, build_dataclass, load_preset
 from training.data import cifar10
-from training.data.location import resolve_data_dir
+from training.data.location import data_root_for
+from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
 from training.image_classification import TrainedModel, train_image_classifier
 from training.loop import seed_everything, set_threads
@@ -101,9 +102,9 @@ def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
     try:
         return table[key]
     except KeyError:
-        raise KeyError(
+        raise TrainingError(
             f"models.toml [models.{model}] names {what} {key!r}, which training/pipeline.py does not know; "
-            f"known: {', '.join(sorted(table))}"
+            f"use one of: {', '.join(sorted(table))} (or add a row to training/pipeline.py)"
         ) from None
 
 
@@ -133,13 +134,19 @@ def train_model(
     """Train model `name` from models.toml and write its artifact folder; return that folder.
 
     Parameters:
-        data_dir: folder holding the data sets (default: $MODELFN_DATA_DIR, then ../shared/data);
-            the model's data is read from `<data_dir>/<entry.data_subdir>`.
+        data_dir: folder holding the data sets, or the model's data set folder itself
+            (default: $MODELFN_DATA_DIR, then ../shared/data; see `data_root_for`); the model's
+            data is read from `<data root>/<entry.data_subdir>`.
         preset: table of the model's training config (default: the entry's training.preset).
         epochs: overrides the preset's epoch count (e.g. 1 for a quick check).
         out_dir: the folder is written at `<out_dir>/<name>/<version>/`.
         seed: seeds weight init, dropout, data order and augmentation.
         log: receives one line per epoch and the final test metrics.
+
+    Raises:
+        TrainingError: anything the user can fix in models.toml, the training config or the data
+            (`ConfigError`, `DataFormatError` and `ParityError` are TrainingErrors).
+        FileNotFoundError: the data folder or a data file is missing.
 
     Example:
         >>> train_model("cifar10-cnn", preset="smoke", out_dir=Path("build/artifacts"))  # doctest: +SKIP
@@ -155,16 +162,16 @@ def train_model(
     cfg = load_preset(config_path, preset, task.config_schema)
     if epochs is not None:
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise TrainingError(f"epochs must be >= 1, got {epochs}")
         cfg = cfg.model_copy(update={"epochs": epochs})
     model_config: Any = build_dataclass(
         arch.config, dict(cfg.model), where=f"{config_path} [{preset}.model]"
     )
 
-    data = dataset.load(resolve_data_dir(data_dir) / entry.data_subdir)
+    data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
     num_classes = getattr(model_config, "num_classes", None)
     if num_classes is not None and num_classes != len(data.label_names):
-        raise ValueError(
+        raise TrainingError(
             f"{config_path} [{preset}.model] num_classes = {num_classes}, but the data has "
             f"{len(data.label_names)} labels; fix num_classes"
         )

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from modelfn.registry import REPO_ROOT
+
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 CIFAR_DIR = SHARED_DATA / "cifar-10-batches-py"
 

@@ -18,7 +18,10 @@ from modelfn.artifact import (
     read_manifest,
     verify_artifact,
 )
+from modelfn.registry import REPO_ROOT
+from training import pipeline
 from training.data.cifar10 import load_cifar10
+from training.errors import TrainingError
 from training.pipeline import load_torch_model, train_model
 
 
@@ -142,4 +145,61 @@ def test_unknown_preset_fails_before_training(shared_data, tmp_path):
         )
     with pytest.raises(KeyError, match="unknown model 'resnet'"):
         train_model("resnet", data_dir=shared_data, out_dir=tmp_path, log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("registry_edit", "config_edit", "message"),
+    [
+        (
+            ('architecture = "cifar10_cnn"', 'architecture = "resnet50"'),
+            None,
+            r"\[models\.cifar10-cnn\] names architecture 'resnet50'.*use one of: cifar10_cnn",
+        ),
+        (('dataset = "cifar10"', 'dataset = "cifar100"'), None, r"dataset 'cifar100'"),
+        (None, ("width = 16 ", "num_classes = 7\nwidth = 16 "), r"num_classes = 7.*10 labels"),
+        (None, ("batch_size = 64 ", "batch_size = 5000 "), r"batch_size 5000 .* 800 training"),
+    ],
+    ids=["architecture", "dataset", "num_classes", "batch_size"],
+)
+def test_user_errors_are_training_errors(
+    shared_data, tmp_path, monkeypatch, registry_edit, config_edit, message
+):
+    """What the CLI reports as a one-line error (it catches TrainingError) and nothing is written."""
+    config = tmp_path / "cifar10-cnn.toml"
+    config_text = (REPO_ROOT / "training/configs/cifar10-cnn.toml").read_text()
+    if config_edit:
+        assert config_edit[0] in config_text
+        config_text = config_text.replace(*config_edit, 1)  # the first table: [smoke]
+    config.write_text(config_text)
+    registry_text = (REPO_ROOT / "models.toml").read_text()
+    registry_text = registry_text.replace("training/configs/cifar10-cnn.toml", str(config))
+    if registry_edit:
+        assert registry_edit[0] in registry_text
+        registry_text = registry_text.replace(*registry_edit)
+    (tmp_path / "models.toml").write_text(registry_text)
+    monkeypatch.setenv("MODELFN_REGISTRY", str(tmp_path / "models.toml"))
+
+    out = tmp_path / "out"
+    with pytest.raises(TrainingError, match=message):
+        train_model(
+            "cifar10-cnn", data_dir=shared_data, preset="smoke", out_dir=out, log=lambda _: None
+        )
+    assert not out.exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop() -> int:
+    raise _Stop
+
+
+def test_data_dir_may_name_the_data_set_folder(cifar_dir, tmp_path, monkeypatch):
+    # data_root_for accepts <root>/cifar-10-batches-py as well as <root>; stop right after loading.
+    monkeypatch.setattr(pipeline, "set_threads", _stop)
+    for data_dir in (cifar_dir, cifar_dir.parent):
+        with pytest.raises(_Stop):
+            train_model("cifar10-cnn", data_dir=data_dir, out_dir=tmp_path, log=lambda _: None)
     assert list(tmp_path.iterdir()) == []

@@ -8,12 +8,17 @@ shared sample has only `data_batch_1`. Every `data_batch_*` present is read, so 
 runs on both.
 
 Pickle is the data set's official format and this runs only in training, never on the serving
-path; `download_cifar10` checks the archive's published checksums before anything is unpickled.
+path. The files may come from anywhere (--data, $MODELFN_DATA_DIR, ../shared/data), so they are
+read with `_CifarUnpickler`, which resolves only the few numpy globals a CIFAR-10 batch references
+and refuses any other (a pickle naming `os.system` is refused, not run). `download_cifar10` also
+checks a downloaded archive against its published checksums before extracting it; files already
+on disk have no such check.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import pickle
 import shutil
 import tarfile
@@ -21,11 +26,14 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from modelfn.artifact import DataFingerprint
 from training.data.fingerprint import fingerprint_files
+from training.data.location import DATA_DIR_ENV
+from training.errors import DataFormatError
 
 DATASET = "cifar10"
 FOLDER = "cifar-10-batches-py"
@@ -64,20 +72,82 @@ class Cifar10:
     files: list[str]  # the files read, in name order (what `fingerprint` hashes)
 
 
-class DataFormatError(ValueError):
-    """A file is not in the official CIFAR-10 python format; the message names the file."""
-
-
 # --- loading ---------------------------------------------------------------------------------
 
 
+def _numpy_reconstruct() -> Any:
+    """numpy's array-unpickling helper; numpy 2 moved it from numpy.core to numpy._core."""
+    try:
+        return importlib.import_module("numpy._core.multiarray")._reconstruct
+    except ImportError:  # numpy 1.x
+        return importlib.import_module("numpy.core.multiarray")._reconstruct
+
+
+_RECONSTRUCT = _numpy_reconstruct()
+
+
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    """`_codecs.encode` as Python 3 pickles (protocol <= 2) use it to store bytes; latin-1 only."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}, expected latin1")
+    return text.encode("latin-1")
+
+
+# Every global a CIFAR-10 python batch references. ../shared/data's files (re-pickled by numpy 2,
+# protocol 2; listed with pickletools.genops) name numpy._core.multiarray._reconstruct,
+# numpy.ndarray, numpy.dtype and _codecs.encode (how Python 3 stores bytes at protocol 2). The
+# official files were written by Python 2 and numpy 1.x, which spells numpy.core.multiarray.
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays; any other global is refused, never imported."""
+
+    def __init__(self, fh: BinaryIO, path: Path) -> None:
+        # encoding="bytes": the official files were pickled by Python 2; keys come back as bytes.
+        super().__init__(fh, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str, /) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise DataFormatError(
+                f"{self.path}: refusing to unpickle {module}.{name}; a CIFAR-10 batch references "
+                f"only numpy arrays, so this is not an official CIFAR-10 file. Replace "
+                f"{self.path.parent} with the official download (download_cifar10 into an empty "
+                f"folder), or point --data / ${DATA_DIR_ENV} at the official files"
+            ) from None
+
+
 def _unpickle(path: Path) -> dict[bytes, object]:
-    with path.open("rb") as fh:
-        # encoding="bytes": the files were pickled by Python 2; keys come back as bytes.
-        obj = pickle.load(fh, encoding="bytes")
+    try:
+        with path.open("rb") as fh:
+            obj = _CifarUnpickler(fh, path).load()
+    except DataFormatError:
+        raise
+    # A damaged pickle can fail in almost any way (the pickle docs list UnpicklingError, EOFError,
+    # AttributeError, ImportError and IndexError; numpy adds ValueError and TypeError).
+    except Exception as exc:
+        raise _damaged(path, exc) from exc
     if not isinstance(obj, dict):
         raise DataFormatError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
     return obj
+
+
+def _damaged(path: Path, exc: Exception) -> DataFormatError:
+    return DataFormatError(
+        f"{path}: cannot read it as a CIFAR-10 python file ({type(exc).__name__}: {exc}); it is "
+        f"damaged or incomplete. Replace {path.parent} with a fresh official download "
+        f"(download_cifar10 into an empty folder), or point --data / ${DATA_DIR_ENV} at a "
+        f"complete copy"
+    )
 
 
 def read_batch(path: Path) -> ImageSplit:
@@ -90,9 +160,16 @@ def read_batch(path: Path) -> ImageSplit:
         raise DataFormatError(
             f"{path}: missing key {exc.args[0]!r}; is this a CIFAR-10 batch?"
         ) from exc
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _damaged(path, exc) from exc
+    if (
+        data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+        or labels.ndim != 1
+        or len(data) != len(labels)
+    ):
         raise DataFormatError(
-            f"{path}: b'data' has shape {data.shape} and {len(labels)} labels; expected [N, 3072] and N"
+            f"{path}: b'data' has shape {data.shape} and b'labels' {labels.shape}; expected [N, 3072] and [N]"
         )
     return ImageSplit(images=data.reshape(-1, 3, 32, 32), labels=labels)
 
@@ -120,9 +197,14 @@ def load_cifar10(folder: Path) -> Cifar10:
     test = read_batch(folder / TEST_FILE)
     meta = _unpickle(folder / META_FILE)
     raw_names = meta.get(b"label_names")
-    if not isinstance(raw_names, list):
-        raise DataFormatError(f"{folder / META_FILE}: no b'label_names' list")
-    label_names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw_names]
+    if not isinstance(raw_names, list) or not all(isinstance(n, bytes | str) for n in raw_names):
+        raise DataFormatError(
+            f"{folder / META_FILE}: no b'label_names' list of names; is this a CIFAR-10 batches.meta?"
+        )
+    try:
+        label_names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw_names]
+    except UnicodeDecodeError as exc:
+        raise _damaged(folder / META_FILE, exc) from exc
     for split_name, split in (("train", train), ("test", test)):
         if len(split) and (split.labels.min() < 0 or split.labels.max() >= len(label_names)):
             raise DataFormatError(
