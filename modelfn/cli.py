@@ -17,18 +17,6 @@ from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
 
 
-def _data_root(path: str | None, data_subdir: str) -> Path | None:
-    """Accept either the data root (holding `data_subdir`) or the data set folder itself."""
-    if path is None:
-        return None
-    given = Path(path).expanduser()
-    if (given / data_subdir).is_dir():
-        return given
-    if given.is_dir() and given.name == data_subdir:
-        return given.parent
-    raise SystemExit(f"error: --data {path}: expected a folder holding {data_subdir}/, or that folder itself")
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -38,8 +26,7 @@ def _positive_int(text: str) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from modelfn.store import publish_artifact
-    from training.config import ConfigError
-    from training.export_onnx import ParityError
+    from training.errors import TrainingError
     from training.pipeline import train_model
 
     entry = load_registry().get(args.model)
@@ -49,13 +36,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         folder = train_model(
             entry.name,
-            data_dir=_data_root(args.data, entry.data_subdir),
+            data_dir=args.data,
             preset=args.preset,
             epochs=args.epochs,
             out_dir=Path(args.out),
             seed=args.seed,
         )
-    except (ConfigError, ParityError, FileNotFoundError) as exc:
+    except (TrainingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))

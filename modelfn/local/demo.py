@@ -18,12 +18,13 @@ MODEL = "cifar10-cnn"
 DOWNLOAD_DIR = REPO_ROOT / "build" / "data"  # only used where no data directory exists
 
 
-def _data_root(explicit: str | None) -> Path:
+def _data_root(explicit: str | None, data_subdir: str) -> Path:
+    """The data root holding `data_subdir`; with nothing configured, download the official archive."""
     from training.data.cifar10 import download_cifar10
-    from training.data.location import resolve_data_dir
+    from training.data.location import data_root_for
 
     try:
-        return Path(resolve_data_dir(explicit))
+        return Path(data_root_for(explicit, data_subdir))
     except FileNotFoundError as exc:
         if explicit:
             raise
@@ -60,7 +61,7 @@ def run_demo(
 
     registry = load_registry()
     entry = registry.get(MODEL)
-    data_root = _data_root(data)
+    data_root = _data_root(data, entry.data_subdir)
     t0 = time.perf_counter()
     print(f"== 1/4 train {MODEL} (preset smoke) on {data_root / entry.data_subdir}")
     folder = train_model(MODEL, data_dir=data_root, preset="smoke", epochs=epochs, out_dir=out_dir or BUILD_DIR)
