@@ -31,17 +31,42 @@ CpuArchitecture = Literal["x86_64", "arm64"]
 
 class LambdaPython(NamedTuple):
     runtime: lambda_.Runtime
+    os: str  # the Lambda runtime's operating system
     glibc_minor: int  # the runtime OS's glibc is 2.<glibc_minor>: wheels may need no newer one
 
 
-# python3.11 runs on Amazon Linux 2 (glibc 2.26), python3.12+ on Amazon Linux 2023 (glibc 2.34).
-# onnxruntime publishes manylinux_2_27/2_28 wheels only since 1.17 (aws/aws-lambda-builders#674),
-# so onnxruntime>=1.18 cannot load on python3.11 ("GLIBC_2.27 not found", qdrant/fastembed#314).
 LAMBDA_PYTHONS: dict[PythonVersion, LambdaPython] = {
-    "3.11": LambdaPython(lambda_.Runtime.PYTHON_3_11, glibc_minor=26),
-    "3.12": LambdaPython(lambda_.Runtime.PYTHON_3_12, glibc_minor=34),
-    "3.13": LambdaPython(lambda_.Runtime.PYTHON_3_13, glibc_minor=34),
+    "3.11": LambdaPython(lambda_.Runtime.PYTHON_3_11, "Amazon Linux 2", glibc_minor=26),
+    "3.12": LambdaPython(lambda_.Runtime.PYTHON_3_12, "Amazon Linux 2023", glibc_minor=34),
+    "3.13": LambdaPython(lambda_.Runtime.PYTHON_3_13, "Amazon Linux 2023", glibc_minor=34),
 }
+
+# The oldest glibc the layer loads on is 2.<LAYER_GLIBC_MINOR>, set by onnxruntime (pyproject pins
+# >=1.18). Checked with `pip download --no-deps --only-binary=:all: --platform <tag>
+# --python-version 3.11 onnxruntime==<v>`: 1.16.3 is the last release with manylinux2014
+# (glibc 2.17) cp311 wheels; 1.17.0, 1.18.0, 1.19.0 and 1.20.0 have only manylinux_2_27/2_28
+# ones, for x86_64 and aarch64 alike, so for python3.11's Amazon Linux 2 (glibc 2.26) pip finds
+# nothing newer than 1.16.3.
+LAYER_GLIBC_MINOR = 27
+LAYER_GLIBC_REASON = "onnxruntime>=1.17 ships only manylinux_2_27/2_28 wheels (glibc >= 2.27)"
+
+
+def unloadable_python_reason(python: PythonVersion) -> str | None:
+    """Why the layer's wheels cannot load on this Lambda Python, or None where they can."""
+    target = LAMBDA_PYTHONS[python]
+    if target.glibc_minor >= LAYER_GLIBC_MINOR:
+        return None
+    usable = [
+        f"{version} ({p.os}, glibc 2.{p.glibc_minor})"
+        for version, p in LAMBDA_PYTHONS.items()
+        if p.glibc_minor >= LAYER_GLIBC_MINOR
+    ]
+    return (
+        f"the python{python} Lambda runtime runs on {target.os} (glibc 2.{target.glibc_minor}), "
+        f"and {LAYER_GLIBC_REASON}; use {' or '.join(usable)}"
+    )
+
+
 LAMBDA_ARCHITECTURES: dict[CpuArchitecture, lambda_.Architecture] = {
     "x86_64": lambda_.Architecture.X86_64,
     "arm64": lambda_.Architecture.ARM_64,
@@ -67,8 +92,16 @@ def pip_platforms(python: PythonVersion, architecture: CpuArchitecture) -> list[
     return tags + [f"{name}_{arch}" for name in legacy]
 
 
-# The packages the function imports, from the repo root. Everything else stays out of the zip.
-FUNCTION_PACKAGES = ("modelfn", "functions")
+# What the function imports, from the repo root; everything else stays out of the zip. The rest
+# of modelfn (the CLI, the local emulator under modelfn/local, the models.toml registry) is
+# tooling for a developer's machine. tests/infra imports the handler from the staged asset alone.
+FUNCTION_SOURCES = (
+    "functions",
+    "modelfn/__init__.py",
+    "modelfn/api_routes.py",
+    "modelfn/artifact.py",
+    "modelfn/store",
+)
 
 # The Lambda Python runtime ships boto3 and botocore (~80 MB unzipped); a second copy in the
 # layer would eat a third of the 250 MB limit for nothing.
@@ -103,14 +136,20 @@ def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list
 
 
 def function_code(root: Path = REPO_ROOT) -> lambda_.Code:
-    """The function zip: FUNCTION_PACKAGES from `root`, without bytecode caches.
+    """The function zip: FUNCTION_SOURCES from `root`, without bytecode caches.
 
     CDK's glob excludes run in order and a later `!pattern` re-includes; a pattern without a
     slash matches a basename anywhere, so `*` and `.*` (minimatch's `*` skips dotfiles) drop
-    every top-level entry, and CDK then skips walking those folders, .venv included.
+    every entry, and CDK then skips walking dropped folders, .venv included. Each kept path
+    re-includes its parent folders (else CDK would not walk them) and, if a folder, its contents.
     """
-    keep = [f"!{package}" for package in FUNCTION_PACKAGES]
-    keep += [f"!{package}/**" for package in FUNCTION_PACKAGES]
+    keep: dict[str, None] = {}  # an ordered set of `!pattern`s
+    for source in FUNCTION_SOURCES:
+        parts = source.split("/")
+        for depth in range(1, len(parts) + 1):
+            keep["!" + "/".join(parts[:depth])] = None
+        if (root / source).is_dir():
+            keep[f"!{source}/**"] = None
     return lambda_.Code.from_asset(str(root), exclude=["*", ".*", *keep, "__pycache__", "*.pyc"])
 
 

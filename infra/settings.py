@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from infra.packaging import CpuArchitecture, PythonVersion
+from infra.packaging import CpuArchitecture, PythonVersion, unloadable_python_reason
 
 CONTEXT_PREFIX = "modelfn:"
 
@@ -54,6 +54,15 @@ class InfraSettings(BaseModel):
     @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION[self.log_retention_days]
+
+    @field_validator("python_version")
+    @classmethod
+    def _layer_loads_on_runtime(cls, python: PythonVersion) -> PythonVersion:
+        # Caught here, before pip runs: the Docker fallback would fail without saying why.
+        reason = unloadable_python_reason(python)
+        if reason is not None:
+            raise ValueError(f"{python} cannot load the dependency layer: {reason}")
+        return python
 
     @field_validator("log_retention_days")
     @classmethod

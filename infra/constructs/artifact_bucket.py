@@ -14,8 +14,9 @@ Encryption = Literal["s3-managed", "kms"]
 class ArtifactBucket(Construct):
     """A private, versioned, encrypted, TLS-only bucket that outlives the stack.
 
-    Versioning keeps every overwritten alias file, so a bad `set-alias` can be undone from the
-    console; RETAIN means `cdk destroy` never deletes trained models.
+    Versioning keeps every overwritten alias file, so a bad `modelfn alias MODEL VERSION --alias
+    NAME --store URI` can be undone from the console; RETAIN means `cdk destroy` never deletes
+    trained models.
     """
 
     def __init__(
@@ -58,5 +59,6 @@ class ArtifactBucket(Construct):
 
     @property
     def store_uri(self) -> str:
-        """The artifact store URI the functions and `modelfn publish` use (a deploy-time token)."""
+        """The store URI (a deploy-time token) that the functions read and `modelfn train MODEL
+        --publish STORE_URI` and `modelfn alias ... --store STORE_URI` write."""
         return f"s3://{self.bucket.bucket_name}"

@@ -13,6 +13,8 @@ from constructs import Construct
 from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
 
 # The route list is shared with the local gateway (modelfn.api_routes), so local equals deployed.
+# Route.for_model fills in only "{name}"; any other "{param}" (the OIP "{version}") stays an API
+# Gateway path parameter that matches one path segment.
 
 
 class InferenceApi(Construct):
@@ -35,7 +37,13 @@ class InferenceApi(Construct):
         self.http_api = apigw.HttpApi(self, "HttpApi", description="modelfn inference endpoints")
         integrations: dict[str, HttpLambdaIntegration] = {}
         for name, function in functions.items():
-            integration = HttpLambdaIntegration(f"{name}-integration", function)
+            # One invoke permission per function for this whole API, not one per route: a
+            # per-route SourceArn carries the path template verbatim (`.../{version}/infer`), and
+            # ten routes would mean ten resource-policy statements. API Gateway still invokes a
+            # function only through the routes integrated with it here.
+            integration = HttpLambdaIntegration(
+                f"{name}-integration", function, scope_permission_to_route=False
+            )
             integrations[name] = integration
             for route in MODEL_ROUTES:
                 concrete = route.for_model(name)

@@ -57,6 +57,9 @@ class ModelFunction(Construct):
                 "MODELFN_STORE_URI": artifacts.store_uri,
                 "MODELFN_ALIAS": entry.serving.alias,
                 "MODELFN_CACHE_DIR": CACHE_DIR,
+                # The `service` key of every log line (functions/log.py); the local deployment
+                # sets the same, so one CloudWatch query works for both.
+                "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
             },
             log_group=self.log_group,
         )

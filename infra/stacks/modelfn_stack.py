@@ -17,8 +17,16 @@ from modelfn.registry import Registry
 
 
 def model_construct_id(model_name: str) -> str:
-    """'cifar10-cnn' -> 'Cifar10Cnn': readable logical ids in the template."""
-    return "".join(part.capitalize() for part in model_name.split("-"))
+    """'cifar10-cnn' -> 'Cifar10Cnn': readable logical ids in the template.
+
+    A capital marks each hyphen, except before a digit, which cannot be capitalised; there `_`
+    marks it ('a-1b' -> 'A_1b', not the 'A1b' of 'a1b'), so two model names never share an id.
+    """
+    parts = model_name.split("-")
+    construct_id = parts[0].capitalize()
+    for part in parts[1:]:
+        construct_id += ("_" if part[:1].isdigit() else "") + part.capitalize()
+    return construct_id
 
 
 class ModelfnStack(Stack):
@@ -70,5 +78,8 @@ class ModelfnStack(Stack):
             self,
             "StoreUri",
             value=self.artifacts.store_uri,
-            description="Artifact store for `modelfn publish --store` (MODELFN_STORE_URI)",
+            description=(
+                "Artifact store (MODELFN_STORE_URI) for `modelfn train MODEL --publish STORE_URI` "
+                "and `modelfn alias MODEL VERSION --alias NAME --store STORE_URI`"
+            ),
         )

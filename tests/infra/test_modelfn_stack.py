@@ -7,6 +7,14 @@ with the registry and honours every setting.
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +22,8 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Match
 from constructs import Construct
 
-from infra.packaging import FUNCTION_PACKAGES
+from infra.stacks.modelfn_stack import model_construct_id
+from modelfn.artifact import MODEL_NAME_PATTERN
 from modelfn.registry import REPO_ROOT, Registry, load_registry
 from tests.infra.conftest import Synthesized, cdk_json_context, synthesize
 
@@ -121,6 +130,10 @@ def expected_routes(names: list[str]) -> set[str]:
             ("POST", f"/v2/models/{name}/infer"),
             ("GET", f"/v2/models/{name}"),
             ("GET", f"/v2/models/{name}/ready"),
+            # The version stays a path parameter: one route per model serves every version.
+            ("POST", f"/v2/models/{name}/versions/{{version}}/infer"),
+            ("GET", f"/v2/models/{name}/versions/{{version}}"),
+            ("GET", f"/v2/models/{name}/versions/{{version}}/ready"),
         ]
     }
     return per_model | {"GET /v2", "GET /v2/health/live", "GET /v2/health/ready"}
@@ -225,6 +238,7 @@ def test_one_function_per_registry_entry_configured_from_it(
             "MODELFN_STORE_URI": {"Fn::Join": ["", ["s3://", {"Ref": bucket_id}]]},
             "MODELFN_ALIAS": entry.serving.alias,
             "MODELFN_CACHE_DIR": "/tmp/modelfn",
+            "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
         }
         log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
@@ -283,18 +297,92 @@ def test_layer_matches_the_functions_runtime_and_architecture(synth_two: Synthes
         assert [function["Properties"]["Runtime"]] == props["CompatibleRuntimes"]
 
 
-def test_function_code_asset_holds_only_the_function_packages(synth: Synthesized) -> None:
+def code_asset(synth: Synthesized) -> Path:
     # With bundling skipped the layer is not staged, so the one asset folder is the code.
     (asset,) = [p for p in synth.outdir.iterdir() if p.name.startswith("asset.")]
-    assert sorted(p.name for p in asset.iterdir()) == sorted(FUNCTION_PACKAGES)
+    return asset
+
+
+def test_function_code_asset_holds_only_what_the_handler_imports(synth: Synthesized) -> None:
+    asset = code_asset(synth)
+    assert sorted(p.name for p in asset.iterdir()) == ["functions", "modelfn"]
     files = [p for p in asset.rglob("*") if p.is_file()]
     assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
     assert not [p for p in files if p.name.startswith(".")]
     # The handler string must resolve inside the zip.
     assert (asset / "functions" / "handler.py").is_file()
-    assert (asset / "modelfn" / "registry.py").is_file()
+    shipped = {
+        p.relative_to(asset / "modelfn").as_posix() for p in (asset / "modelfn").rglob("*.py")
+    }
+    in_repo = {
+        p.relative_to(REPO_ROOT / "modelfn").as_posix()
+        for p in (REPO_ROOT / "modelfn").rglob("*.py")
+    }
+    store = {name for name in in_repo if name.startswith("store/")}
+    assert store and {"__init__.py", "artifact.py", "api_routes.py"} | store <= shipped
+    # Developer tooling: the CLI, the local Lambda/API Gateway/S3 emulator, models.toml's reader.
+    assert not {"cli.py", "registry.py"} & shipped
+    assert not (asset / "modelfn" / "local").exists()
     code = synth.resources("AWS::Lambda::Function")[function_id(synth, "cifar10-cnn")]
     assert code["Properties"]["Code"]["S3Key"] == asset.name.removeprefix("asset.") + ".zip"
+
+
+IMPORT_FROM_ASSET = """
+import importlib, json, pkgutil, sys
+asset, site_packages = sys.argv[1], sys.argv[2:]
+sys.path[:0] = [asset]
+sys.path += site_packages  # after the asset: the third-party packages the layer provides
+import functions, functions.handler
+for module in pkgutil.walk_packages(functions.__path__, "functions."):
+    importlib.import_module(module.name)
+ours = {name: m.__file__ for name, m in sys.modules.items() if name.split(".")[0] in ("functions", "modelfn")}
+print(json.dumps(ours))
+"""
+
+
+def test_handler_imports_from_the_code_asset_alone(synth: Synthesized, tmp_path: Path) -> None:
+    """Import the handler, as Lambda's init does, with the asset and the third-party packages only.
+
+    `-S` skips site, so the repository (on sys.path through the editable install's .pth) is
+    unreachable; a module the asset lacks fails the import. The model load fails (empty store),
+    which the handler survives by design.
+    """
+    asset = code_asset(synth)
+    site_packages = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "MODELFN_MODEL": "cifar10-cnn",
+        "MODELFN_STORE_URI": str(tmp_path / "empty-store"),
+        "MODELFN_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", IMPORT_FROM_ASSET, str(asset), *site_packages],
+        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded: dict[str, str] = json.loads(result.stdout.splitlines()[-1])
+    assert "functions.handler" in loaded and "modelfn.store" in loaded
+    outside = {name: path for name, path in loaded.items() if not path.startswith(str(asset))}
+    assert not outside, f"imported from outside the asset: {outside}"
+
+
+def valid_model_names(alphabet: str, max_length: int) -> list[str]:
+    words = ("".join(chars) for n in range(1, max_length + 1)
+             for chars in itertools.product(alphabet, repeat=n))  # fmt: skip
+    return [word for word in words if re.fullmatch(MODEL_NAME_PATTERN, word)]
+
+
+def test_construct_ids_of_different_model_names_differ() -> None:
+    # A hyphen before a digit cannot be marked by a capital: 'a1-b' and 'a-1-b' both read 'A1B'
+    # when parts are only capitalised, and CDK refuses two sibling constructs with one id.
+    assert model_construct_id("a1-b") != model_construct_id("a-1-b")
+    assert model_construct_id("a1-b") != model_construct_id("a-1b")
+    names = valid_model_names("a1b-", max_length=6)
+    assert len(names) > 500
+    ids = {model_construct_id(name) for name in names}
+    assert len(ids) == len(names)
+    # Names without a hyphen-digit keep their ids, and so their logical ids on redeploy.
+    assert model_construct_id("cifar10-cnn") == "Cifar10Cnn"
 
 
 # --- HTTP API --------------------------------------------------------------------------------
@@ -335,10 +423,17 @@ def test_api_is_http_api_and_every_route_may_invoke_its_function(synth: Synthesi
         "AWS::ApiGatewayV2::Integration",
         {"IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0"},
     )
-    permissions = synth.resources("AWS::Lambda::Permission").values()
-    assert len(permissions) == len(route_targets(synth))
+    api_id = logical_id(synth.stack.api.http_api)
+    permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
+    # One per function, for any route of this API: a route's SourceArn would carry "{version}".
+    assert sorted(p["FunctionName"]["Fn::GetAtt"][0] for p in permissions) == sorted(
+        set(route_targets(synth).values())
+    )
     for permission in permissions:
-        assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        arn = permission["SourceArn"]["Fn::Join"][1]
+        assert arn[-2:] == [{"Ref": api_id}, "/*/*/*"]
 
 
 def test_outputs_give_the_api_url_and_the_store_uri(synth: Synthesized) -> None:

@@ -50,7 +50,7 @@ def test_python_311_wheels_stop_at_amazon_linux_2s_glibc() -> None:
 def test_python_312_wheels_may_use_amazon_linux_2023s_glibc() -> None:
     tags = pip_platforms("3.12", "x86_64")
     assert tags[0] == "manylinux_2_34_x86_64"
-    assert "manylinux_2_28_x86_64" in tags  # onnxruntime>=1.19 ships only 2_27/2_28 wheels
+    assert "manylinux_2_27_x86_64" in tags  # onnxruntime>=1.17 ships only 2_27/2_28 wheels
     assert "manylinux_2_35_x86_64" not in tags
 
 

@@ -49,3 +49,18 @@ def test_missing_setting_names_its_context_key(key: str) -> None:
 def test_bad_setting_names_its_context_key(key: str, value: Any) -> None:
     with pytest.raises(SettingsError, match=f"modelfn:{key}"):
         settings_with(**{key: value})
+
+
+def test_python_311_is_refused_with_the_reason_before_any_pip_runs() -> None:
+    # pip would fail later with no reason given, or not at all on the Docker fallback's image.
+    with pytest.raises(
+        SettingsError,
+        match=r"modelfn:python-version: .*python3\.11 Lambda runtime runs on Amazon Linux 2 "
+        r"\(glibc 2\.26\).*onnxruntime.*glibc >= 2\.27.*use 3\.12 \(Amazon Linux 2023, glibc 2\.34\)",
+    ):
+        settings_with(**{"python-version": "3.11"})
+
+
+@pytest.mark.parametrize("python", ["3.12", "3.13"])
+def test_amazon_linux_2023_pythons_are_accepted(python: str) -> None:
+    assert settings_with(**{"python-version": python}).python_version == python
