@@ -34,7 +34,7 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.slot = slot
-    install_error_handlers(app)
+    install_error_handlers(app, settings.model)
     for router in (predict.router, infer.router, models.router, health.router):
         app.include_router(router)
     return app

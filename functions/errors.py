@@ -7,7 +7,7 @@ This is the Open Inference Protocol's error object, used by every route. A clien
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.log import logger
+from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
 
 
 class ApiError(Exception):
@@ -80,8 +81,11 @@ def location(loc: Sequence[str | int]) -> str:
     return where
 
 
-def describe_validation_errors(errors: Sequence[Any]) -> str:
-    """Pydantic's validation errors as one line: 'inputs[0].shape: Field required; ...'."""
+def describe_validation_errors(errors: Sequence[Any], content_type: str | None = None) -> str:
+    """Pydantic's validation errors as one line: 'inputs[0].shape: Field required; ...'.
+
+    `content_type` is the request's, named when the body as a whole was not a JSON object.
+    """
     parts = []
     for err in errors:
         loc = location(err.get("loc", ()))
@@ -91,6 +95,13 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
             parts.append(f"request body is not valid JSON ({detail}); send a JSON object")
         elif err.get("type") == "missing" and not loc:
             parts.append("request body is missing; send a JSON object")
+        elif err.get("type") in ("model_attributes_type", "dict_type") and not loc:
+            # Without content-type: application/json the body reaches validation as a string.
+            sent = f"content-type {content_type!r}" if content_type else "no content-type"
+            parts.append(
+                f"request body is not a JSON object (sent with {sent}); send a JSON object "
+                "with content-type: application/json"
+            )
         else:
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
@@ -103,18 +114,33 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(400, describe_validation_errors(exc.errors()))
+    content_type = request.headers.get("content-type")
+    return error_response(400, describe_validation_errors(exc.errors(), content_type))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        message = f"{request.method} {request.url.path} is not a route of this function; see /docs"
-    elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
-    else:
-        message = str(exc.detail)
-    return error_response(exc.status_code, message, dict(exc.headers or {}))
+def served_routes(model: str) -> list[str]:
+    """The routes the API sends to `model`'s function, e.g. 'POST /models/cifar10-cnn/predict'."""
+    return [route.for_model(model).key for route in (*MODEL_ROUTES, *SERVER_ROUTES)]
+
+
+def _http_error_handler(model: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    # The API only routes the shared list to a function (not /docs): a 404 names those routes.
+    routes = ", ".join(served_routes(model))
+
+    async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            message = (
+                f"{request.method} {request.url.path} is not a route of this function; "
+                f"its routes: {routes}"
+            )
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+    return _http_error
 
 
 class CatchAllMiddleware:
@@ -154,8 +180,9 @@ class CatchAllMiddleware:
             await response(scope, receive, send)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, model: str) -> None:
+    """Answer every error as `{"error": ...}`; `model` is the served model, for 404 messages."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler(model))
     app.add_middleware(CatchAllMiddleware)

@@ -10,3 +10,12 @@ MAX_BATCH = 64
 # Decoded pixels per image (16.8 MP, above a 12 MP phone photo). A tiny PNG can declare a huge
 # canvas (a decompression bomb), so the size is checked from the header, before decoding.
 MAX_PIXELS = 4096 * 4096
+
+# Decoded pixels per request, summed over its inputs, counted from the image headers before any
+# image is decoded. Without it 64 images of MAX_PIXELS each pass: a 4.2 MB body of 64 zero-filled
+# 4096x4096 PNGs took 15.6 s to preprocess on a 2-core AMD EPYC, past the 15 s Lambda timeout.
+# A PNG decodes at ~12 ms per megapixel (one 4096x4096: 0.2 s), so the limit costs ~0.5 s.
+# A JPEG counts at the reduced scale it decodes at (`Image.draft`, up to 1/8 per side for a 32x32
+# target): a 12 MP photo counts 0.2 MP, and 64 JPEGs of 4096x4096 take 0.4 s.
+# The commit that set this limit gives the commands, machine and spread of these figures.
+MAX_TOTAL_PIXELS = 2 * MAX_PIXELS  # 32 MP: two images of the largest size

@@ -29,9 +29,10 @@ from modelfn.artifact import (
     FileEntry,
     IntegrityError,
     Manifest,
+    is_version,
     sha256_bytes,
 )
-from modelfn.store import fetch_artifact, open_store
+from modelfn.store import NotFound, StoreError, fetch_artifact, open_store
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,25 @@ def load_model(settings: FunctionSettings) -> LoadedModel:
     return LoadedModel(manifest, session, folder, adapter, time.perf_counter() - started)
 
 
+def public_reason(exc: Exception, settings: FunctionSettings) -> str:
+    """Why the model is not loaded, as a 503 tells anonymous clients: a fixed category.
+
+    The exception's own message names buckets, endpoints and /tmp paths; that goes to the log
+    and `ModelSlot.error`, for whoever runs the function.
+    """
+    if isinstance(exc, NotFound):
+        if is_version(settings.alias):
+            return f"version {settings.alias!r} is not published"
+        return f"no version is published under alias {settings.alias!r}"
+    if isinstance(exc, IntegrityError):
+        return "the published artifact failed its integrity check"
+    if isinstance(exc, ArtifactError):
+        return "the published artifact is not one this function can serve"
+    if isinstance(exc, StoreError):
+        return "the artifact store could not be reached"
+    return "the model failed to load"
+
+
 @dataclass
 class ModelSlot:
     """The one model this function serves: loaded, or why not, with rate-limited retries."""
@@ -105,7 +125,8 @@ class ModelSlot:
     loader: Callable[[FunctionSettings], LoadedModel] = load_model
     clock: Callable[[], float] = time.monotonic
     model: LoadedModel | None = None
-    error: str | None = None
+    error: str | None = None  # the full cause, for the log and the operator
+    reason: str | None = None  # the public category, for the 503 body
     _last_attempt: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,6 +141,7 @@ class ModelSlot:
             model = self.loader(self.settings)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the function up, answering 503
             self.error = f"{type(exc).__name__}: {exc}"
+            self.reason = public_reason(exc, self.settings)
             logger.exception(
                 "model load failed",
                 extra={
@@ -129,7 +151,7 @@ class ModelSlot:
                 },
             )
             return
-        self.model, self.error = model, None
+        self.model, self.error, self.reason = model, None, None
         logger.info(
             "model loaded",
             extra={
@@ -150,8 +172,9 @@ class ModelSlot:
             if self.model is not None:
                 return self.model
             raise ModelUnavailable(
-                f"model {self.settings.model!r} (alias {self.settings.alias!r}) is not loaded: "
-                f"{self.error or 'not loaded yet'}. The function retries the load; try again later",
+                f"model {self.settings.model!r} is not loaded: "
+                f"{self.reason or 'it has not been loaded yet'}; "
+                "the function retries the load, try again after Retry-After seconds",
                 retry_after_s=max(self._wait(), 1.0),
             )
 

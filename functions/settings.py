@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-# Model and alias names become store keys and cache folders, so they must be one safe path segment.
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+from modelfn.artifact import MODEL_NAME_MAX, MODEL_NAME_PATTERN, is_alias, is_version
 
 ENV_VARS = {
     "model": "MODELFN_MODEL",
@@ -49,15 +48,26 @@ class FunctionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(pattern=_NAME)
+    # The model and alias become store keys and cache folders: the artifact contract's names only.
+    model: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     store_uri: str = Field(min_length=1)
-    alias: str = Field(default="latest", pattern=_NAME, description="Alias or version to serve.")
+    alias: str = Field(default="latest", description="Alias or version to serve.")
     # Lambda's only writable place is /tmp (512 MB to 10 GB, kept while the sandbox is warm).
     cache_dir: Path = Path("/tmp/modelfn")
     s3_endpoint_url: str | None = None
     load_retry_s: float = Field(
         default=15.0, ge=0, description="Seconds between load attempts after a failed load."
     )
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_or_version(cls, value: str) -> str:
+        if not (is_alias(value) or is_version(value)):
+            raise ValueError(
+                "not an alias (lower-case words joined by hyphens, e.g. latest, prod) "
+                "nor a version (YYYYMMDDTHHMMSSZ-xxxxxxxx)"
+            )
+        return value
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> FunctionSettings:

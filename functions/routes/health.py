@@ -26,6 +26,6 @@ def live() -> LiveResponse:
 
 @router.get("/ready", response_model=ReadyResponse)
 def ready(slot: SlotDep) -> ReadyResponse:
-    """The served model is loaded; 503 with Retry-After and the cause while it is not."""
+    """The served model is loaded; 503 with Retry-After and why (a category) while it is not."""
     slot.get()
     return ReadyResponse(ready=True)

@@ -135,13 +135,20 @@ def decode_tensor(tensor: RequestInput, spec: TensorSpec, where: str) -> NDArray
         raise BadInput(
             f"{where}: data must be {spec.datatype} values, got {values.dtype.kind!r} data"
         )
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        raise BadInput(f"{where}: data has NaN or infinite values")
     if np.issubdtype(dtype, np.integer) and values.size:
         info = np.iinfo(np.dtype(dtype))
         if values.min() < info.min or values.max() > info.max:
             raise BadInput(f"{where}: values out of range for {spec.datatype}")
-    return values.astype(dtype).reshape(tensor.shape)
+    with np.errstate(over="ignore"):  # overflow is checked below, on what the graph would get
+        array = values.astype(dtype).reshape(tensor.shape)
+    # After the cast: 1e39 is finite as float64 but inf as FP32 (70000 is inf as FP16).
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        limit = float(np.finfo(array.dtype).max)
+        raise BadInput(
+            f"{where}: data has NaN, infinite or out-of-range values; "
+            f"{spec.datatype} values must be finite, within +-{limit:.6g}"
+        )
+    return array
 
 
 def check_shape(shape: list[int], spec: list[int], where: str) -> None:

@@ -70,7 +70,7 @@ def model_version_metadata(model: VersionedModelDep) -> ModelMetadataResponse:
 
 @router.get("/models/{name}/ready", response_model=ModelReadyResponse)
 def model_ready(model: ModelDep) -> ModelReadyResponse:
-    """The model is loaded and ready; 503 with Retry-After and the cause while it is not."""
+    """The model is loaded and ready; 503 with Retry-After and why (a category) while it is not."""
     return ModelReadyResponse(name=model.manifest.name, ready=True)
 
 

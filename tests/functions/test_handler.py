@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from functions.settings import SettingsError
+from modelfn.api_routes import MODEL_ROUTES
+from modelfn.local.events import http_api_event
 from modelfn.store import LocalStore
 from tests.functions.conftest import (
     MODEL,
@@ -93,6 +95,53 @@ def test_the_aws_example_event_reaches_the_oip_routes(
         handler_module.handler, example_event("GET", "/v2/health/ready", b"", base64_body=False)
     )
     assert (reply.status, reply.json()) == (200, {"ready": True})
+
+
+def test_the_versioned_routes_answer_events_routed_by_api_gateway(
+    handler_module: ModuleType, published: TinyModel
+) -> None:
+    # As the API sends them: the shared route's key, its path parameters and the raw path.
+    version = published.manifest.version
+    batch = published.normalise(random_pixels(1))
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, 3, 32, 32],
+                    "datatype": "FP32",
+                    "data": batch.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
+    replies = {}
+    for route in MODEL_ROUTES:
+        if "{version}" not in route.path:
+            continue
+        model_route = route.for_model(MODEL)
+        path = model_route.path.replace("{version}", version)
+        params = model_route.match(route.method, path)
+        assert params == {"version": version}
+        event = http_api_event(
+            route.method,
+            path,
+            headers={"content-type": "application/json"} if route.method == "POST" else {},
+            body=body if route.method == "POST" else b"",
+            route_key=model_route.key,
+            path_parameters=params,
+        )
+        assert event["rawPath"] == path and event["pathParameters"] == {"version": version}
+        replies[route.key] = invoke(handler_module.handler, event)
+    infer = replies["POST /v2/models/{name}/versions/{version}/infer"]
+    assert infer.status == 200
+    assert infer.json()["model_version"] == version
+    (logits,) = infer.json()["outputs"]
+    assert logits["data"] == pytest.approx(published.logits(batch).ravel().tolist(), abs=1e-4)
+    metadata = replies["GET /v2/models/{name}/versions/{version}"]
+    assert (metadata.status, metadata.json()["versions"]) == (200, [version])
+    ready = replies["GET /v2/models/{name}/versions/{version}/ready"]
+    assert (ready.status, ready.json()) == (200, {"name": MODEL, "ready": True})
 
 
 def test_an_unset_variable_fails_the_init_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:

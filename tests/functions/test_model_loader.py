@@ -55,8 +55,10 @@ def test_every_model_route_answers_503_with_retry_after_while_the_store_is_empty
         reply = call(handler, method, path, body)
         assert reply.status == 503, path
         assert int(reply.headers["retry-after"]) >= 1
-        error = reply.json()["error"]
-        assert "no alias 'latest'" in error and MODEL in error, error
+        assert reply.json() == {
+            "error": f"model '{MODEL}' is not loaded: no version is published under alias "
+            "'latest'; the function retries the load, try again after Retry-After seconds"
+        }
     assert call(handler, "GET", "/v2/health/live").json() == {"live": True}
 
 
@@ -101,18 +103,43 @@ def test_a_later_request_loads_a_model_published_after_init(
     assert reply.json()["versions"] == [tiny.manifest.version]
 
 
+def test_an_unpublished_version_is_named_in_the_503(
+    published: TinyModel, settings: FunctionSettings
+) -> None:
+    pinned = settings.model_copy(update={"alias": "20200101T000000Z-00000000"})
+    reply = call(Mangum(create_app(pinned), lifespan="off"), "GET", f"/v2/models/{MODEL}")
+    assert reply.status == 503
+    assert (
+        "not loaded: version '20200101T000000Z-00000000' is not published" in reply.json()["error"]
+    )
+
+
+def assert_private(body: bytes, *secrets: str) -> None:
+    """The 503 body names none of the internals (store, paths, exception types)."""
+    text = body.decode()
+    for secret in secrets:
+        assert secret not in text, f"{secret!r} leaked into {text}"
+
+
 def test_a_tampered_store_file_is_refused_and_never_cached(
-    published: TinyModel, store: LocalStore, settings: FunctionSettings
+    published: TinyModel,
+    store: LocalStore,
+    settings: FunctionSettings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     stored = store.root / file_key(MODEL, published.manifest.version, ONNX_FILE)
     data = bytearray(stored.read_bytes())
     data[-1] ^= 0xFF  # same size, different bytes
     stored.write_bytes(bytes(data))
 
-    handler = Mangum(create_app(settings), lifespan="off")
-    reply = call(handler, "POST", PREDICT, MODEL_ROUTES[0][2])
+    app = create_app(settings)
+    reply = call(Mangum(app, lifespan="off"), "POST", PREDICT, MODEL_ROUTES[0][2])
     assert reply.status == 503
-    assert "IntegrityError" in reply.json()["error"] and "sha256" in reply.json()["error"]
+    assert "not loaded: the published artifact failed its integrity check" in reply.json()["error"]
+    assert_private(reply.body, "IntegrityError", "sha256", str(store.root), str(settings.cache_dir))
+    # The operator gets the whole cause, in the slot and in the function's log.
+    assert "IntegrityError" in app.state.slot.error and "sha256" in app.state.slot.error
+    assert "refusing to load" in caplog.text and str(settings.cache_dir) in caplog.text
     assert not (settings.cache_dir / MODEL / published.manifest.version).exists()
 
 
@@ -139,9 +166,12 @@ def test_tampered_cache_and_store_together_are_refused(
         store.root / file_key(MODEL, version, ONNX_FILE),
     ):
         path.write_bytes(path.read_bytes() + b"\0")
-    reply = call(Mangum(create_app(settings), lifespan="off"), "GET", f"/v2/models/{MODEL}")
+    app = create_app(settings)
+    reply = call(Mangum(app, lifespan="off"), "GET", f"/v2/models/{MODEL}")
     assert reply.status == 503
-    assert "refusing to load" in reply.json()["error"]
+    assert "integrity check" in reply.json()["error"]
+    assert_private(reply.body, "refusing to load", str(settings.cache_dir))
+    assert "refusing to load" in app.state.slot.error
 
 
 def test_the_session_refuses_graph_bytes_that_changed_after_the_fetch(
@@ -156,7 +186,7 @@ def test_the_session_refuses_graph_bytes_that_changed_after_the_fetch(
         create_session(graph, FileEntry(sha256=entry.sha256, size=entry.size))
 
 
-def test_an_unknown_task_is_a_503_that_names_it(
+def test_an_unknown_task_is_a_503_whose_log_names_it(
     store: LocalStore, tmp_path: Path, settings: FunctionSettings
 ) -> None:
     tiny = build_tiny_model(tmp_path / "build")
@@ -165,9 +195,29 @@ def test_an_unknown_task_is_a_503_that_names_it(
         manifest_path.read_text().replace('"image-classification"', '"text-generation"')
     )
     publish_artifact(store, tiny.folder)
-    reply = call(Mangum(create_app(settings), lifespan="off"), "GET", f"/v2/models/{MODEL}")
+    app = create_app(settings)
+    reply = call(Mangum(app, lifespan="off"), "GET", f"/v2/models/{MODEL}")
     assert reply.status == 503
-    assert "text-generation" in reply.json()["error"]
+    assert (
+        "not loaded: the published artifact is not one this function can serve"
+        in (reply.json()["error"])
+    )
+    assert "text-generation" in app.state.slot.error
+
+
+def test_any_other_load_failure_is_a_generic_503(settings: FunctionSettings) -> None:
+    def crashing_loader(s: FunctionSettings) -> LoadedModel:
+        raise MemoryError("onnxruntime: failed to allocate 512 MB in /tmp/modelfn/session")
+
+    slot = ModelSlot(settings, loader=crashing_loader)
+    slot.load()
+    reply = call(Mangum(create_app(settings, slot), lifespan="off"), "GET", f"/v2/models/{MODEL}")
+    assert reply.status == 503
+    assert "not loaded: the model failed to load;" in reply.json()["error"]
+    assert_private(reply.body, "MemoryError", "/tmp", "512 MB")
+    assert (
+        slot.error == "MemoryError: onnxruntime: failed to allocate 512 MB in /tmp/modelfn/session"
+    )
 
 
 # --- S3 (moto) ------------------------------------------------------------------------------
@@ -175,7 +225,7 @@ def test_an_unknown_task_is_a_503_that_names_it(
 
 @pytest.mark.usefixtures("aws_env")
 def test_serves_from_s3_and_answers_503_for_a_missing_bucket(
-    tiny: TinyModel, tmp_path: Path
+    tiny: TinyModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="artifacts")
@@ -192,19 +242,28 @@ def test_serves_from_s3_and_answers_503_for_a_missing_bucket(
         assert scores == pytest.approx(tiny.probabilities(pixels).max(axis=1), abs=1e-5)
 
         missing = settings.model_copy(update={"store_uri": "s3://no-such-bucket/models"})
-        reply = call(Mangum(create_app(missing), lifespan="off"), "POST", PREDICT, {"inputs": []})
+        app = create_app(missing)
+        reply = call(Mangum(app, lifespan="off"), "POST", PREDICT, {"inputs": []})
         assert reply.status == 503
-        assert "no-such-bucket" in reply.json()["error"]
+        assert "not loaded: the artifact store could not be reached" in reply.json()["error"]
+        assert_private(reply.body, "no-such-bucket", "s3://", "StoreError")
+        assert "no-such-bucket" in app.state.slot.error
+        assert "no-such-bucket" in caplog.text
 
 
 @pytest.mark.usefixtures("aws_env")
-def test_an_unreachable_s3_endpoint_is_a_503_naming_the_endpoint(tmp_path: Path) -> None:
+def test_an_unreachable_s3_endpoint_is_a_503_whose_log_names_the_endpoint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = FunctionSettings(
         model=MODEL,
         store_uri="s3://artifacts/models",
         cache_dir=tmp_path / "cache",
         s3_endpoint_url="http://127.0.0.1:9",  # the discard port: nothing listens there
     )
-    reply = call(Mangum(create_app(settings), lifespan="off"), "GET", f"/v2/models/{MODEL}")
+    app = create_app(settings)
+    reply = call(Mangum(app, lifespan="off"), "GET", f"/v2/models/{MODEL}")
     assert reply.status == 503
-    assert "127.0.0.1:9" in reply.json()["error"]
+    assert "not loaded: the artifact store could not be reached" in reply.json()["error"]
+    assert_private(reply.body, "127.0.0.1", "artifacts", "StoreError")
+    assert "127.0.0.1:9" in app.state.slot.error and "127.0.0.1:9" in caplog.text

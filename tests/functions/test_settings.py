@@ -49,8 +49,21 @@ def test_an_empty_variable_counts_as_missing() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("MODELFN_MODEL", "../etc"), ("MODELFN_ALIAS", "a/b"), ("MODELFN_LOAD_RETRY_S", "soon")],
+    [
+        ("MODELFN_MODEL", "../etc"),
+        ("MODELFN_MODEL", "Cifar10_CNN"),  # the artifact contract's names: lower-case, hyphens
+        ("MODELFN_MODEL", "m" * 64),
+        ("MODELFN_ALIAS", "a/b"),
+        ("MODELFN_ALIAS", "Prod"),
+        ("MODELFN_ALIAS", "20260101T120000Z-XYZ"),
+        ("MODELFN_LOAD_RETRY_S", "soon"),
+    ],
 )
 def test_an_invalid_value_is_named_with_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         FunctionSettings.resolve({**REQUIRED, variable: value})
+
+
+@pytest.mark.parametrize("alias", ["latest", "prod-eu", "20260101T120000Z-1a2b3c4d"])
+def test_the_alias_may_be_an_alias_or_a_version(alias: str) -> None:
+    assert FunctionSettings.resolve({**REQUIRED, "MODELFN_ALIAS": alias}).alias == alias

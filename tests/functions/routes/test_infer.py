@@ -6,10 +6,14 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 from mangum import Mangum
 
+from functions.errors import BadInput
 from functions.limits import MAX_BATCH
+from functions.routes.infer import RequestInput, decode_tensor
+from modelfn.artifact import TensorSpec
 from tests.functions.conftest import MODEL, TinyModel, call, random_pixels
 
 INFER = f"/v2/models/{MODEL}/infer"
@@ -122,11 +126,28 @@ def test_bad_requests_are_400_with_an_error_object(
     assert expect in reply.json()["error"]
 
 
-def test_nan_in_the_data_is_refused(handler: Mangum) -> None:
-    # Python's json writes NaN as a bare literal, which Starlette's parser accepts.
-    reply = call(handler, "POST", INFER, {"inputs": [tensor([math.nan] * 3072, [1, 3, 32, 32])]})
+@pytest.mark.parametrize(
+    "value",
+    [
+        math.nan,  # Python's json writes NaN as a bare literal, which Starlette's parser accepts
+        math.inf,
+        1e39,  # finite as float64, inf once cast to FP32
+        -1e39,
+    ],
+)
+def test_values_that_are_not_finite_in_fp32_are_refused(handler: Mangum, value: float) -> None:
+    reply = call(handler, "POST", INFER, {"inputs": [tensor([value] * 3072, [1, 3, 32, 32])]})
     assert reply.status == 400
-    assert "NaN or infinite" in reply.json()["error"]
+    assert reply.json()["error"] == (
+        "inputs[0] ('input'): data has NaN, infinite or out-of-range values; "
+        "FP32 values must be finite, within +-3.40282e+38"
+    )
+
+
+def test_fp32_max_itself_is_accepted(handler: Mangum) -> None:
+    big = float(np.finfo(np.float32).max)
+    reply = call(handler, "POST", INFER, {"inputs": [tensor([big] * 3072, [1, 3, 32, 32])]})
+    assert reply.status == 200
 
 
 def test_an_unknown_model_is_a_404(handler: Mangum) -> None:
@@ -135,3 +156,15 @@ def test_an_unknown_model_is_a_404(handler: Mangum) -> None:
     )
     assert reply.status == 404
     assert "'other' is not served here" in reply.json()["error"]
+
+
+def test_an_fp16_input_refuses_values_beyond_its_range() -> None:
+    spec = TensorSpec(name="x", datatype="FP16", shape=[-1, 2])
+    ok = decode_tensor(
+        RequestInput(name="x", shape=[1, 2], datatype="FP16", data=[1, 65504]), spec, "x"
+    )
+    assert ok.dtype == np.float16 and ok.tolist() == [[1.0, 65504.0]]
+    with pytest.raises(BadInput, match=r"FP16 values must be finite, within \+-65504"):
+        decode_tensor(
+            RequestInput(name="x", shape=[1, 2], datatype="FP16", data=[1, 70000]), spec, "x"
+        )

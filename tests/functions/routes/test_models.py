@@ -9,6 +9,7 @@ from mangum import Mangum
 
 import modelfn
 from functions.app import create_app
+from functions.errors import served_routes
 from functions.model_loader import load_model
 from functions.settings import FunctionSettings
 from tests.functions.conftest import MODEL, TinyModel, call
@@ -51,10 +52,21 @@ def test_server_metadata(handler: Mangum) -> None:
 
 def test_unknown_routes_and_methods_answer_json_errors(handler: Mangum) -> None:
     reply = call(handler, "GET", "/v3/models")
-    assert (reply.status, reply.json()) == (
-        404,
-        {"error": "GET /v3/models is not a route of this function; see /docs"},
-    )
+    assert reply.status == 404
+    error = reply.json()["error"]
+    assert error.startswith("GET /v3/models is not a route of this function; its routes: ")
+    assert f"POST /models/{MODEL}/predict, POST /v2/models/{MODEL}/infer, " in error
+    assert "/docs" not in error  # API Gateway does not route /docs to the function
+
+
+def test_every_route_a_404_names_is_served(handler: Mangum, published: TinyModel) -> None:
+    listed = served_routes(MODEL)
+    assert "GET /v2/health/ready" in listed
+    for key in listed:
+        method, path = key.split(" ")
+        path = path.replace("{version}", published.manifest.version)
+        reply = call(handler, method, path, {} if method == "POST" else None)
+        assert reply.status in (200, 400), (key, reply.status, reply.body)
     reply = call(handler, "DELETE", f"/v2/models/{MODEL}")
     assert reply.status == 405
     assert reply.json() == {"error": f"DELETE is not allowed on /v2/models/{MODEL}"}

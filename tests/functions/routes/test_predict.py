@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,16 @@ import pytest
 from mangum import Mangum
 from PIL import Image
 
-from functions.limits import MAX_BATCH, MAX_PIXELS
-from tests.functions.conftest import MODEL, TinyModel, call, encode_image, random_pixels
+from functions.limits import MAX_BATCH, MAX_PIXELS, MAX_TOTAL_PIXELS
+from modelfn.local.events import http_api_event
+from tests.functions.conftest import (
+    MODEL,
+    TinyModel,
+    call,
+    encode_image,
+    invoke,
+    random_pixels,
+)
 
 PREDICT = f"/models/{MODEL}/predict"
 
@@ -126,6 +135,11 @@ def truncated_png() -> str:
         ({"inputs": [7]}, 400, "inputs[0]: expected a base64 PNG/JPEG string or an HxWx3 array"),
         ({"inputs": [{"b64": "x"}]}, 400, "got dict"),
         ({"inputs": [png_of_size(4097, 4096)]}, 400, f"over the limit of {MAX_PIXELS}"),
+        (
+            {"inputs": [png_of_size(4096, 4096)] * 3},
+            400,
+            f"decode to {3 * 4096 * 4096} pixels in all, over the limit of {MAX_TOTAL_PIXELS}",
+        ),
         ({"inputs": [[[[0, 0, 0]]]] * (MAX_BATCH + 1)}, 400, f"at most {MAX_BATCH} per request"),
         ({"inputs": []}, 400, "inputs: List should have at least 1 item"),
         ({}, 400, "inputs: Field required"),
@@ -136,11 +150,26 @@ def truncated_png() -> str:
             "top_k: 0 is out of range; use 1..10",
         ),
         ({"inputs": [[[[0, 0, 0]]]], "parameters": {"top_k": 11}}, 400, "use 1..10"),
-        ({"inputs": [[[[0, 0, 0]]]], "parameters": {"top_k": "many"}}, 400, "parameters: top_k"),
+        (
+            {"inputs": [[[[0, 0, 0]]]], "parameters": {"top_k": "many"}},
+            400,
+            "parameters.top_k: Input should be a valid integer",
+        ),
+        # Strict: neither a bool nor a numeric string is read as a count.
+        (
+            {"inputs": [[[[0, 0, 0]]]], "parameters": {"top_k": True}},
+            400,
+            "parameters.top_k: Input should be a valid integer",
+        ),
+        (
+            {"inputs": [[[[0, 0, 0]]]], "parameters": {"top_k": "3"}},
+            400,
+            "parameters.top_k: Input should be a valid integer",
+        ),
         (
             {"inputs": [[[[0, 0, 0]]]], "parameters": {"temperature": 2}},
             400,
-            "parameters: temperature",
+            "parameters.temperature: Extra inputs are not permitted",
         ),
         ({"inputs": "abc"}, 400, "inputs: Input should be a valid list"),
     ],
@@ -164,6 +193,31 @@ def test_a_body_that_is_not_json_is_a_400(handler: Mangum) -> None:
         400,
         {"error": "request body is missing; send a JSON object"},
     )
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent"),
+    [
+        ({"content-type": "text/plain"}, "content-type 'text/plain'"),
+        ({"content-type": "application/x-www-form-urlencoded"}, "content-type 'application/x-www"),
+        ({}, "no content-type"),
+    ],
+)
+def test_a_json_body_without_the_json_content_type_says_to_send_it(
+    handler: Mangum, headers: dict[str, str], sent: str
+) -> None:
+    body = json.dumps({"inputs": [[[[0, 0, 0]]]]}).encode()
+    reply = invoke(handler, http_api_event("POST", PREDICT, headers=headers, body=body))
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert error.startswith(f"request body is not a JSON object (sent with {sent}")
+    assert error.endswith("send a JSON object with content-type: application/json")
+
+
+def test_a_json_array_body_is_refused_naming_the_object_it_needs(handler: Mangum) -> None:
+    reply = call(handler, "POST", PREDICT, [[[[0, 0, 0]]]])
+    assert reply.status == 400
+    assert "request body is not a JSON object" in reply.json()["error"]
 
 
 def test_an_unknown_model_is_a_404(handler: Mangum) -> None:

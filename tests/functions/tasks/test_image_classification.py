@@ -13,6 +13,7 @@ from mangum import Mangum
 from PIL import Image, ImageFilter
 
 from functions.errors import BadInput
+from functions.limits import MAX_PIXELS, MAX_TOTAL_PIXELS
 from functions.tasks import ADAPTERS, adapter_for
 from functions.tasks import image_classification as ic
 from modelfn.artifact import ArtifactError, ImagePreprocessing
@@ -109,12 +110,57 @@ def test_the_task_picks_the_adapter() -> None:
         adapter_for("text-classification")
 
 
-def test_a_pixel_array_of_the_graph_size_is_not_resampled() -> None:
-    pixels = np.arange(32 * 32 * 3, dtype=np.float64).reshape(32, 32, 3) % 256 + 0.5
-    pixels[pixels > 255] = 255
-    assert ic.to_pixels(pixels.tolist(), 0, SPEC).tolist() == pixels.tolist()
+def test_a_pixel_array_of_the_graph_size_is_not_resampled_but_rounded_to_whole_levels() -> None:
+    # Training only saw whole 0..255 levels: fractional values are rounded, at any array size.
+    whole = random_pixels(1, seed=3)[0]
+    offsets = np.random.default_rng(4).uniform(-0.45, 0.45, whole.shape)
+    fractional = np.clip(whole + offsets, 0, 255)
+    pixels = ic.to_pixels(fractional.tolist(), 0, SPEC)
+    assert pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels, whole)
+    np.testing.assert_array_equal(
+        ic.preprocess([fractional.tolist()], SPEC), ic.normalise(whole[None], SPEC)
+    )
+
+
+def test_fractional_arrays_round_the_same_at_the_graph_size_and_when_resized() -> None:
+    whole = np.full((64, 64, 3), 100, dtype=np.uint8)
+    fractional = (whole + 0.4).tolist()
+    assert ic.to_pixels(fractional, 0, SPEC).tolist() == np.full((32, 32, 3), 100).tolist()
+    assert ic.to_pixels((whole[:32, :32] + 0.4).tolist(), 0, SPEC).tolist() == (
+        np.full((32, 32, 3), 100).tolist()
+    )
 
 
 def test_an_item_names_its_index() -> None:
     with pytest.raises(BadInput, match=r"inputs\[2\]"):
         ic.preprocess([[[[0, 0, 0]]], [[[0, 0, 0]]], "%%%"], SPEC)
+
+
+def blank_image(width: int, height: int, fmt: str) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format=fmt)  # zeros compress to a few KB
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_the_total_decoded_pixels_are_refused_before_any_image_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three PNGs of the largest allowed size: each is under MAX_PIXELS, together over the total.
+    big = blank_image(4096, 4096, "PNG")
+    assert 4096 * 4096 <= MAX_PIXELS < 3 * 4096 * 4096 and 3 * 4096 * 4096 > MAX_TOTAL_PIXELS
+
+    def no_decoding(image: Image.Image, where: str) -> Image.Image:
+        raise AssertionError(f"{where} was decoded before the total was checked")
+
+    monkeypatch.setattr(ic, "decoded_rgb", no_decoding)
+    with pytest.raises(BadInput, match=f"over the limit of {MAX_TOTAL_PIXELS} per request"):
+        ic.preprocess([encode_image(random_pixels(1)[0]), big, big, big], SPEC)
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_and_counts_at_that_size() -> None:
+    # draft() picks the 1/8 scale for a 32x32 target: 4096x4096 decodes as 512x512.
+    big = blank_image(4096, 4096, "JPEG")
+    assert ic.decoded_pixels(ic.open_item(big, "inputs[0]", SPEC)) == 512 * 512
+    batch = ic.preprocess([big] * 3, SPEC)  # 3 x 16.8 MP declared, 3 x 0.26 MP decoded
+    assert batch.shape == (3, 3, 32, 32)
