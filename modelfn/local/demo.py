@@ -104,9 +104,11 @@ def run_demo(
             print(f"  {hits}/{len(picks)} correct")
 
             print(f"== 4/4 Open Inference Protocol v2: POST /v2/models/{MODEL}/infer (one image as a tensor)")
-            pre = manifest.preprocessing
-            x = test.images[picks[0]].astype(np.float32) / 255.0
-            x = (x - np.array(pre.mean, np.float32)[:, None, None]) / np.array(pre.std, np.float32)[:, None, None]
+            # OIP clients send the graph's own input: the manifest's preprocessing, applied here with
+            # the function's own code so the tensor is exactly what the predict route computes.
+            from functions.tasks.image_classification import normalise
+
+            x = normalise(test.images[picks[:1]].transpose(0, 2, 3, 1), manifest.preprocessing)
             request = {
                 "id": "demo-1",
                 "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": x.ravel().tolist()}],
