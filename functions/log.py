@@ -6,5 +6,7 @@ import os
 
 from aws_lambda_powertools import Logger
 
-# POWERTOOLS_SERVICE_NAME (set per model by the deployment) wins over this default.
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "modelfn")
+# POWERTOOLS_SERVICE_NAME (set per model by the deployment) wins over this default. Powertools
+# names its logging.Logger after the service and gives it a handler, so the default must not be
+# "modelfn": that would capture every "modelfn.*" logger of a process that imports this module.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "modelfn-function")

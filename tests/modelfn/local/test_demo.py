@@ -23,3 +23,12 @@ def test_demo_prints_predictions_next_to_true_labels(tmp_path: Path, capsys: pyt
     assert f"{correct}/5 correct" in out
     assert "HTTP 200: outputs[0] logits shape [1, 10]" in out
     assert "GET /v2/health/ready -> HTTP 200" in out
+
+
+def test_importing_function_code_leaves_modelfn_loggers_alone() -> None:
+    # The demo imports the function's normalisation; Powertools must not take over "modelfn.*".
+    import logging
+
+    import functions.log  # noqa: F401
+
+    assert not logging.getLogger("modelfn").handlers
