@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, serve, list, demo.
+"""The `modelfn` command: train, alias, list, serve, demo.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
