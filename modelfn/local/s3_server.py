@@ -16,10 +16,10 @@ FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 FAKE_CREDENTIALS = {  # the same, as boto3 client arguments
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "aws_session_token": "testing",
-    "region_name": "us-east-1",
+    "aws_access_key_id": FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+    "aws_secret_access_key": FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    "aws_session_token": FAKE_AWS_ENV["AWS_SESSION_TOKEN"],
+    "region_name": FAKE_AWS_ENV["AWS_DEFAULT_REGION"],
 }
 
 
