@@ -137,12 +137,6 @@ def normalise(pixels: NDArray[np.uint8], spec: ImagePreprocessing) -> NDArray[np
 Opened = Union["Image.Image", NDArray[np.uint8]]
 
 
-def to_pixels(item: Any, index: int, spec: ImagePreprocessing) -> NDArray[np.uint8]:
-    """One input item -> [height, width, 3] uint8 pixels."""
-    where = f"inputs[{index}]"
-    return fit_pixels(open_item(item, where, spec), spec, where)
-
-
 def open_item(item: Any, where: str, spec: ImagePreprocessing) -> Opened:
     if isinstance(item, str):
         return decode_image(item, where, spec)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,17 @@ def cifar_test_images(n: int) -> tuple[np.ndarray, list[int], list[str]]:
     """The first `n` images of the real CIFAR-10 test batch as [n, 32, 32, 3] uint8, and labels."""
     if not CIFAR_TEST_BATCH.is_file():
         pytest.skip(f"CIFAR-10 test batch not found at {CIFAR_TEST_BATCH}")
-    # The official python format is a pickle; this is the trusted shared copy, read by a test only.
-    with CIFAR_TEST_BATCH.open("rb") as fh:
-        batch = pickle.load(fh, encoding="bytes")
-    with (CIFAR_TEST_BATCH.parent / "batches.meta").open("rb") as fh:
-        names = [n.decode() for n in pickle.load(fh, encoding="bytes")[b"label_names"]]
-    pixels = (
-        np.asarray(batch[b"data"][:n], dtype=np.uint8).reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
-    )
-    return pixels, list(batch[b"labels"][:n]), names
+    from training.data.cifar10 import load_cifar10
+
+    data = load_cifar10(CIFAR_TEST_BATCH.parent)
+    pixels = data.test.images[:n].transpose(0, 2, 3, 1)  # NCHW on disk -> HxWx3 per image
+    return pixels, data.test.labels[:n].tolist(), data.label_names
+
+
+def to_pixels(item: object, index: int, spec: ImagePreprocessing) -> np.ndarray:
+    """One input item through the adapter's own steps -> [height, width, 3] uint8 pixels."""
+    where = f"inputs[{index}]"
+    return ic.fit_pixels(ic.open_item(item, where, spec), spec, where)
 
 
 def test_a_real_cifar_png_decodes_to_its_exact_pixels_and_normalises_like_training(
@@ -69,7 +70,7 @@ def test_a_real_cifar_image_through_the_handler_matches_numpy(
 def test_jpeg_decodes_close_to_the_original_pixels() -> None:
     # JPEG is lossy; a smooth image (as photos are) comes back within a few levels per pixel.
     pixels = np.asarray(Image.fromarray(random_pixels(1)[0]).filter(ImageFilter.GaussianBlur(2)))
-    decoded = ic.to_pixels(encode_image(pixels, fmt="JPEG"), 0, SPEC)
+    decoded = to_pixels(encode_image(pixels, fmt="JPEG"), 0, SPEC)
     assert np.abs(decoded.astype(int) - pixels.astype(int)).mean() < 4
 
 
@@ -82,7 +83,7 @@ def test_exif_rotation_is_applied() -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", exif=exif, quality=95)
     spec = ImagePreprocessing(height=64, width=32, mean=(0, 0, 0), std=(1, 1, 1))
-    upright = ic.to_pixels(base64.b64encode(buffer.getvalue()).decode(), 0, spec)
+    upright = to_pixels(base64.b64encode(buffer.getvalue()).decode(), 0, spec)
     assert upright.shape == (64, 32, 3)
     assert upright[:32].mean() > 200 and upright[32:].mean() < 50  # white on top after rotating
 
@@ -115,7 +116,7 @@ def test_a_pixel_array_of_the_graph_size_is_not_resampled_but_rounded_to_whole_l
     whole = random_pixels(1, seed=3)[0]
     offsets = np.random.default_rng(4).uniform(-0.45, 0.45, whole.shape)
     fractional = np.clip(whole + offsets, 0, 255)
-    pixels = ic.to_pixels(fractional.tolist(), 0, SPEC)
+    pixels = to_pixels(fractional.tolist(), 0, SPEC)
     assert pixels.dtype == np.uint8
     np.testing.assert_array_equal(pixels, whole)
     np.testing.assert_array_equal(
@@ -126,8 +127,8 @@ def test_a_pixel_array_of_the_graph_size_is_not_resampled_but_rounded_to_whole_l
 def test_fractional_arrays_round_the_same_at_the_graph_size_and_when_resized() -> None:
     whole = np.full((64, 64, 3), 100, dtype=np.uint8)
     fractional = (whole + 0.4).tolist()
-    assert ic.to_pixels(fractional, 0, SPEC).tolist() == np.full((32, 32, 3), 100).tolist()
-    assert ic.to_pixels((whole[:32, :32] + 0.4).tolist(), 0, SPEC).tolist() == (
+    assert to_pixels(fractional, 0, SPEC).tolist() == np.full((32, 32, 3), 100).tolist()
+    assert to_pixels((whole[:32, :32] + 0.4).tolist(), 0, SPEC).tolist() == (
         np.full((32, 32, 3), 100).tolist()
     )
 
