@@ -1,7 +1,7 @@
 """What goes into the Lambda zips: the function code asset and the dependency layer's contents.
 
-The code asset is the `modelfn` and `functions` packages and nothing else (no training code, no
-infra, no tests, no venv). The third-party packages go in one layer, pip-installed on this machine
+The code asset is `functions/` and the parts of `modelfn/` the handler imports
+(FUNCTION_SOURCES), and nothing else (no CLI, local emulator, training code, infra, tests or venv). The third-party packages go in one layer, pip-installed on this machine
 for the Lambda platform, so no Docker engine is needed; the Lambda Python build image is the
 fallback where pip cannot run locally.
 """

@@ -52,7 +52,7 @@ class ModelfnStack(Stack):
             python=settings.python_version,
             architecture=settings.architecture,
         )
-        # One code asset for all functions: it is the same two packages for every model.
+        # One code asset for all functions: the same handler code serves every model.
         code = function_code()
         self.functions = {
             name: ModelFunction(
