@@ -6,6 +6,7 @@ Every layer imports this module and nothing re-implements it. An artifact is the
 - `model.safetensors`: the trained weights (never a pickle), enough with `manifest.architecture`
   to rebuild the torch module;
 - `model.onnx`: the single-file ONNX graph the functions serve with onnxruntime;
+- `vocab.json` (text models): the vocabulary, a JSON list of tokens whose index is the token id;
 - `manifest.json`: a `Manifest`, with the sha256 of every other file.
 
 Versions are immutable. An alias (`<model>/aliases/<alias>.json`, an `Alias`) points at one
@@ -16,16 +17,18 @@ checks each hop; the alias is written last, so a half-published version is never
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
+VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
 VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
 # Names become S3 keys, URL path segments, cache folders and CloudFormation ids: lower-case words
@@ -55,7 +58,8 @@ class TensorSpec(_Strict):
     """One graph input or output. Dynamic dimensions are -1, as in the Open Inference Protocol."""
 
     name: str
-    datatype: Literal["FP32", "FP16", "INT64", "INT32", "UINT8", "BOOL"]
+    # BYTES (OIP's string type) appears in the text tasks' request signatures, never in a graph.
+    datatype: Literal["FP32", "FP16", "INT64", "INT32", "UINT8", "BOOL", "BYTES"]
     shape: list[int]
 
 
@@ -78,8 +82,53 @@ class ImagePreprocessing(_Strict):
     layout: Literal["NCHW"] = "NCHW"
 
 
-# Later tasks (text vocabularies, tokenisation) join this as a discriminated union on `kind`.
-Preprocessing = ImagePreprocessing
+class Substitution(_Strict):
+    """One regular-expression rewrite (Python `re.sub` syntax), applied to the whole text."""
+
+    pattern: str
+    replacement: str
+
+
+class TextPreprocessing(_Strict):
+    """How text becomes token ids, for training and serving alike (`modelfn.text` runs it).
+
+    text -> each `substitutions` rewrite, in order -> split on whitespace -> each word: kept if
+    the vocabulary has it as written (so a corpus's own `N` or `<unk>` stays itself); else
+    lower-cased (if `lowercase`) and kept if known; else stripped of `strip_chars` at both ends
+    (dropped if nothing is left), replaced by `number_token` if it then fully matches
+    `number_pattern`, and looked up once more, `unknown_token` where the vocabulary lacks it.
+    With `ngrams` = n > 1, the runs of 2..n consecutive tokens (joined by one space) are appended
+    after the unigrams, each only where the vocabulary has it (a bag-of-n-grams model's features).
+    """
+
+    kind: Literal["text"] = "text"
+    lowercase: bool
+    substitutions: list[Substitution] = Field(default_factory=list)
+    strip_chars: str = ""
+    number_pattern: str | None = Field(
+        default=None, description="Regex a whole token must match to become number_token."
+    )
+    number_token: str | None = Field(default=None, description="e.g. Penn Treebank's 'N'.")
+    vocabulary: str = Field(
+        default=VOCAB_FILE, pattern=FILE_NAME_PATTERN, description="A file of the version."
+    )
+    unknown_token: str = Field(description="Stands for every out-of-vocabulary word.")
+    eos_token: str | None = Field(
+        default=None, description="Ends each sentence (language models); also starts the context."
+    )
+    padding_token: str | None = Field(default=None, description="Pads batches; id 0 by convention.")
+    ngrams: int = Field(default=1, ge=1, le=3)
+    max_tokens: int = Field(gt=0, description="Longest text in (unigram) tokens a request may send.")
+
+    @model_validator(mode="after")
+    def _number_rule_is_whole(self) -> TextPreprocessing:
+        if (self.number_pattern is None) != (self.number_token is None):
+            raise ValueError("number_pattern and number_token go together: set both or neither")
+        return self
+
+
+# `kind` picks the member, so a manifest says which pre-processing serving must replay.
+Preprocessing = Annotated[ImagePreprocessing | TextPreprocessing, Field(discriminator="kind")]
 
 
 class Architecture(_Strict):
@@ -116,7 +165,7 @@ class Manifest(_Strict):
     architecture: Architecture
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    labels: list[str]
+    labels: list[str] = Field(description="Class names, in logit order; empty for language models.")
     preprocessing: Preprocessing
     metrics: dict[str, float] = Field(description="Evaluation on the held-out split.")
     training: TrainingRecord
@@ -124,6 +173,15 @@ class Manifest(_Strict):
     files: dict[Annotated[str, Field(pattern=FILE_NAME_PATTERN)], FileEntry] = Field(
         description="Every file of the version except the manifest, by plain file name."
     )
+
+    @model_validator(mode="after")
+    def _vocabulary_is_a_file(self) -> Manifest:
+        pre = self.preprocessing
+        if isinstance(pre, TextPreprocessing) and pre.vocabulary not in self.files:
+            raise ValueError(
+                f"preprocessing.vocabulary names {pre.vocabulary!r}, which files does not list"
+            )
+        return self
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
@@ -213,6 +271,24 @@ def parse_alias(data: bytes, source: str = "alias") -> Alias:
         return Alias.model_validate_json(data)
     except ValueError as exc:
         raise ArtifactError(f"{source} is not a valid modelfn alias: {exc}") from exc
+
+
+def vocabulary_json(tokens: list[str]) -> bytes:
+    """The vocabulary file's bytes: a JSON list of tokens, one per line, id = position."""
+    return ("[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tokens) + "\n]\n").encode()
+
+
+def parse_vocabulary(data: bytes, source: str = VOCAB_FILE) -> list[str]:
+    """A vocabulary file -> its tokens; raises ArtifactError unless a JSON list of unique strings."""
+    try:
+        tokens = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{source} is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
+        raise ArtifactError(f"{source} must be a JSON list of non-empty strings (the tokens)")
+    if len(set(tokens)) != len(tokens):
+        raise ArtifactError(f"{source} lists a token twice; each token has exactly one id")
+    return tokens
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

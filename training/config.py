@@ -33,28 +33,48 @@ class PresetConfig(BaseModel):
     model: dict[str, Any] = Field(default_factory=dict, description="Model constructor arguments.")
 
 
-class ImageClassifierConfig(PresetConfig):
-    """Hyper-parameters of the image-classification trainer (units in the field descriptions)."""
+class OptimisationConfig(PresetConfig):
+    """What the shared loop (training/loop.py) needs: optimiser, LR schedule, clipping, precision."""
 
-    batch_size: int = Field(gt=0, description="Images per optimiser step.")
-    eval_batch_size: int = Field(
-        default=500, gt=0, description="Images per forward pass in evaluation."
-    )
-    optimizer: Literal["sgd-nesterov", "adamw"]
+    batch_size: int = Field(gt=0, description="Examples (sequences for a language model) per step.")
+    eval_batch_size: int = Field(default=500, gt=0, description="Examples per evaluation pass.")
+    optimizer: Literal["sgd-nesterov", "sgd", "adamw"]
     lr: float = Field(gt=0, description="Peak learning rate, reached at the end of warmup.")
     momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum; AdamW beta1.")
     weight_decay: float = Field(
-        ge=0, description="Decoupled for AdamW, L2 for SGD; conv/linear weights only."
+        ge=0, description="Decoupled for AdamW, L2 for SGD; matrices only (no biases, norms)."
     )
-    schedule: Literal["onecycle", "cosine"] = Field(
-        description="onecycle: linear warmup then linear decay to 0; cosine: linear warmup then cosine to 0."
+    schedule: Literal["onecycle", "cosine", "step"] = Field(
+        description=(
+            "After linear warmup: onecycle decays linearly to 0, cosine along a half cosine to 0, "
+            "step multiplies lr by decay_factor each epoch from epoch decay_after_epochs + 1 "
+            "(Zaremba et al. 2014)."
+        )
     )
     warmup_epochs: float = Field(
-        ge=0, description="Epochs of linear warmup from lr * warmup_start_fraction."
+        default=0, ge=0, description="Epochs of linear warmup from lr * warmup_start_fraction."
     )
     warmup_start_fraction: float = Field(
         default=0.1, ge=0, le=1, description="Fraction of lr at step 0."
     )
+    decay_after_epochs: int = Field(
+        default=0, ge=0, description="step schedule: epochs at the full lr before decaying."
+    )
+    decay_factor: float = Field(
+        default=0.5, gt=0, le=1, description="step schedule: lr multiplier per later epoch."
+    )
+    grad_clip: float | None = Field(
+        default=None, gt=0, description="Max L2 norm of all gradients together; None: no clipping."
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="bf16: autocast matrix products to bfloat16 on the CPU (weights stay fp32).",
+    )
+
+
+class ImageClassifierConfig(OptimisationConfig):
+    """Hyper-parameters of the image-classification trainer (units in the field descriptions)."""
+
     label_smoothing: float = Field(
         ge=0, lt=1, description="Probability mass spread over all classes."
     )
@@ -65,6 +85,28 @@ class ImageClassifierConfig(PresetConfig):
     parity_images: int = Field(
         default=64, gt=0, description="Real test images for the ONNX parity check."
     )
+
+
+class LanguageModelConfig(OptimisationConfig):
+    """Hyper-parameters of the language-model trainer (truncated back-propagation through time)."""
+
+    bptt: int = Field(gt=0, description="Tokens per truncated back-propagation window.")
+    train_tokens: int | None = Field(
+        default=None, gt=0, description="Train on the first N training tokens only (quick presets)."
+    )
+    parity_sequences: int = Field(
+        default=8, gt=0, description="Test-text rows of bptt tokens for the ONNX parity check."
+    )
+
+
+class TextClassifierConfig(OptimisationConfig):
+    """Hyper-parameters of the text-classification trainer."""
+
+    min_count: int = Field(
+        default=1, ge=1, description="Keep a word or n-gram seen in at least this many reviews."
+    )
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    parity_texts: int = Field(default=64, gt=0, description="Real test texts for the ONNX parity check.")
 
 
 Schema = TypeVar("Schema", bound=PresetConfig)

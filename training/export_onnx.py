@@ -1,34 +1,73 @@
 """Export a trained module to one self-contained ONNX file and prove onnxruntime agrees with torch.
 
-The graph contract (see modelfn.artifact): input "input" float32 [batch, ...] with a dynamic
-batch dimension, output "logits" float32 [batch, num_classes]. The weights are stored inside the
-file (external_data=False) because the function downloads and verifies exactly one graph file.
+Each task declares its graph as `GraphTensor`s: names, datatypes and dimensions, where a string
+dimension is dynamic and the same string means the same size across tensors (the "batch" of the
+LSTM's tokens and of its state). The weights are stored inside the file (external_data=False)
+because the function downloads and verifies exactly one graph file.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from modelfn.artifact import TensorSpec
 from training.errors import TrainingError
 
+# The image classifier's graph: "input" float32 [batch, 3, H, W] -> "logits" [batch, classes].
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+MAX_DIM = 65536  # upper bound of every dynamic dimension the exporter is told about
 
 
 class ParityError(TrainingError):
     """onnxruntime and torch disagree on the same inputs by more than the tolerance."""
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
-    """Write `model` (in eval mode) to `path`; `example` fixes every dimension but the batch."""
+@dataclass(frozen=True)
+class GraphTensor:
+    """One graph input or output: `dims` holds sizes and names of dynamic dimensions."""
+
+    name: str
+    datatype: str  # an OIP datatype: FP32, INT64, ...
+    dims: tuple[int | str, ...]
+
+    def spec(self) -> TensorSpec:
+        """The manifest's view: dynamic dimensions are -1."""
+        shape = [d if isinstance(d, int) else -1 for d in self.dims]
+        return TensorSpec(name=self.name, datatype=self.datatype, shape=shape)  # type: ignore[arg-type]
+
+
+def export_onnx(
+    model: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    inputs: list[GraphTensor],
+    outputs: list[GraphTensor],
+) -> Path:
+    """Write `model` (in eval mode) to `path`; `example` holds one tensor per input, in order.
+
+    Every example dimension that `inputs` names must be at least 2: the exporter specialises a
+    dimension of size 1 to a constant.
+    """
     model.eval()
-    batch = torch.export.Dim("batch", min=1, max=65536)
+    dims = {
+        name: torch.export.Dim(name, min=1, max=MAX_DIM)
+        for tensor in inputs
+        for name in tensor.dims
+        if isinstance(name, str)
+    }
+    dynamic_shapes = tuple(
+        {axis: dims[d] for axis, d in enumerate(tensor.dims) if isinstance(d, str)}
+        for tensor in inputs
+    )
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     # The exporter warns that torchvision's ops are unregistered and about its own deprecated
@@ -39,11 +78,11 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
             warnings.simplefilter("ignore", FutureWarning)
             program = torch.onnx.export(
                 model,
-                (example,),
+                example,
                 dynamo=True,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: batch},),
+                input_names=[t.name for t in inputs],
+                output_names=[t.name for t in outputs],
+                dynamic_shapes=dynamic_shapes,
                 external_data=False,
                 verbose=False,
             )
@@ -52,31 +91,70 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     if program is None:
         raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
     program.save(str(path), external_data=False)
+    declare_output_shapes(path, outputs)
     return path
 
 
-def onnx_max_abs_diff(onnx_path: Path, model: nn.Module, inputs: np.ndarray) -> float:
-    """Largest |torch - onnxruntime| over all logits of `inputs` (float32, real data)."""
+def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
+    """Write the declared dimensions onto the graph's outputs.
+
+    torch 2.13's exporter infers the LSTM's logits as [batch, <example's time>, vocab], a fixed
+    time dimension that onnxruntime then warns about on every other length; the declaration is
+    what the graph computes, so it replaces the inferred one.
+    """
+    import onnx
+
+    graph = onnx.load(str(path))
+    by_name = {tensor.name: tensor for tensor in outputs}
+    for value in graph.graph.output:
+        tensor = by_name[value.name]
+        shape = value.type.tensor_type.shape
+        shape.ClearField("dim")
+        for d in tensor.dims:
+            dim = shape.dim.add()
+            if isinstance(d, int):
+                dim.dim_value = d
+            else:
+                dim.dim_param = d
+    onnx.save(graph, str(path))
+
+
+def onnx_max_abs_diff(
+    onnx_path: Path, model: nn.Module, feeds: dict[str, np.ndarray]
+) -> float:
+    """Largest |torch - onnxruntime| over every output for the same `feeds` (real data).
+
+    `feeds` maps the graph's input names, in the module's argument order, to arrays.
+    """
     import onnxruntime as ort  # only needed here; keeps `import training.export_onnx` cheap
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (ort_logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs.astype(np.float32)})
+    ort_outputs = session.run(None, feeds)
     model.eval()
     with torch.no_grad():
-        torch_logits = model(torch.from_numpy(inputs)).numpy()
-    if ort_logits.shape != torch_logits.shape:
-        raise ParityError(
-            f"{onnx_path}: output shape {ort_logits.shape}, torch gives {torch_logits.shape}"
-        )
-    return float(np.max(np.abs(ort_logits - torch_logits)))
+        torch_outputs = model(*(torch.from_numpy(v) for v in feeds.values()))
+    if isinstance(torch_outputs, torch.Tensor):
+        torch_outputs = (torch_outputs,)
+    worst = 0.0
+    for spec, ort_out, torch_out in zip(session.get_outputs(), ort_outputs, torch_outputs, strict=True):
+        expected = torch_out.numpy()
+        if ort_out.shape != expected.shape:
+            raise ParityError(
+                f"{onnx_path}: output {spec.name} has shape {ort_out.shape}, torch gives {expected.shape}"
+            )
+        worst = max(worst, float(np.max(np.abs(ort_out - expected))))
+    return worst
 
 
-def check_parity(onnx_path: Path, model: nn.Module, inputs: np.ndarray, tolerance: float) -> float:
+def check_parity(
+    onnx_path: Path, model: nn.Module, feeds: dict[str, np.ndarray], tolerance: float
+) -> float:
     """Raise ParityError if the graph and the module differ by more than `tolerance`; return the diff."""
-    diff = onnx_max_abs_diff(onnx_path, model, inputs)
+    diff = onnx_max_abs_diff(onnx_path, model, feeds)
     if not diff <= tolerance:  # `not <=` also catches NaN
+        rows = len(next(iter(feeds.values())))
         raise ParityError(
-            f"{onnx_path}: onnxruntime and torch logits differ by up to {diff:.3g} on {len(inputs)} "
-            f"real images (tolerance {tolerance:g}); do not publish this graph"
+            f"{onnx_path}: onnxruntime and torch outputs differ by up to {diff:.3g} on {rows} "
+            f"real inputs (tolerance {tolerance:g}); do not publish this graph"
         )
     return diff

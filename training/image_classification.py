@@ -10,34 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from modelfn.artifact import ImagePreprocessing, TensorSpec
+from modelfn.artifact import ImagePreprocessing
 from training.config import ImageClassifierConfig
 from training.errors import TrainingError
-from training.export_onnx import INPUT_NAME, OUTPUT_NAME
+from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
-
-
-@dataclass
-class TrainedModel:
-    """What a task hands back to the pipeline, which turns it into an artifact."""
-
-    model: nn.Module
-    labels: list[str]
-    preprocessing: ImagePreprocessing
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
-    metrics: dict[str, float]
-    seconds: float  # wall time of the training loop
-    export_example: torch.Tensor  # fixes every input dimension but the batch
-    parity_inputs: np.ndarray  # real held-out inputs, float32, for the ONNX parity check
+from training.trained_model import TrainedModel
 
 
 def normalise(images: np.ndarray, pre: ImagePreprocessing) -> torch.Tensor:
@@ -66,7 +51,6 @@ def train_image_classifier(
             f"batch_size {cfg.batch_size} is larger than the {len(train_y)} training images; "
             "lower batch_size in the training config or train on more data"
         )
-    total_steps = cfg.epochs * steps_per_epoch
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {len(train_y)} images, testing on {len(test_y)}: {cfg.epochs} epochs x "
@@ -82,7 +66,6 @@ def train_image_classifier(
             optimizer,
             cfg,
             step=step,
-            total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
             generator=generator,
         )
@@ -114,10 +97,10 @@ def train_image_classifier(
         model=model.eval(),
         labels=list(data.label_names),
         preprocessing=pre,
-        inputs=[TensorSpec(name=INPUT_NAME, datatype="FP32", shape=[-1, c, h, w])],
-        outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_classes])],
+        inputs=[GraphTensor(INPUT_NAME, "FP32", ("batch", c, h, w))],
+        outputs=[GraphTensor(OUTPUT_NAME, "FP32", ("batch", num_classes))],
         metrics=metrics,
         seconds=seconds,
-        export_example=test_x[:2].clone(),
-        parity_inputs=test_x[: cfg.parity_images].numpy().copy(),
+        export_example=(test_x[:2].clone(),),
+        parity_feeds={INPUT_NAME: test_x[: cfg.parity_images].numpy().copy()},
     )

@@ -46,9 +46,10 @@ from training.data import cifar10
 from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
-from training.image_classification import TrainedModel, train_image_classifier
+from training.image_classification import train_image_classifier
 from training.loop import seed_everything, set_threads
 from training.models import cifar10_cnn
+from training.trained_model import TrainedModel
 
 Log = Callable[[str], None]
 
@@ -232,13 +233,18 @@ def write_artifact(
         save_file(state, str(staging / WEIGHTS_FILE))
         # safetensors creates the file owner-only; artifacts are read by other users and tools.
         (staging / WEIGHTS_FILE).chmod(0o644)
-        export_onnx(trained.model, trained.export_example, staging / ONNX_FILE)
-        diff = check_parity(
-            staging / ONNX_FILE, trained.model, trained.parity_inputs, parity_tolerance
+        for filename, data in trained.files.items():
+            (staging / filename).write_bytes(data)
+        export_onnx(
+            trained.model,
+            trained.export_example,
+            staging / ONNX_FILE,
+            inputs=trained.inputs,
+            outputs=trained.outputs,
         )
-        log(
-            f"ONNX parity: max |torch - onnxruntime| = {diff:.2e} on {len(trained.parity_inputs)} test inputs"
-        )
+        diff = check_parity(staging / ONNX_FILE, trained.model, trained.parity_feeds, parity_tolerance)
+        rows = len(next(iter(trained.parity_feeds.values())))
+        log(f"ONNX parity: max |torch - onnxruntime| = {diff:.2e} on {rows} real test inputs")
 
         manifest = Manifest(
             name=name,
@@ -247,14 +253,14 @@ def write_artifact(
             created_at=datetime.now(UTC),
             frameworks=_versions(),
             architecture=architecture,
-            inputs=trained.inputs,
-            outputs=trained.outputs,
+            inputs=[t.spec() for t in trained.inputs],
+            outputs=[t.spec() for t in trained.outputs],
             labels=trained.labels,
             preprocessing=trained.preprocessing,
             metrics={**trained.metrics, "onnx_max_abs_diff": diff},
             training=record,
             data=fingerprint,
-            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE]),
+            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *trained.files]),
         )
         write_manifest(staging, manifest)
         verify_artifact(staging, manifest)

@@ -59,7 +59,6 @@ def test_same_seed_same_weights():
             make_optimizer(model, cfg),
             cfg,
             step=0,
-            total_steps=4,
             steps_per_epoch=4,
             generator=g,
         )
