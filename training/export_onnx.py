@@ -75,7 +75,10 @@ def export_onnx(
     exporter_log.setLevel(logging.ERROR)
     try:
         with torch.no_grad(), warnings.catch_warnings():
+            # FutureWarning: the exporter's deprecated internals; UserWarning: LSTM weights
+            # "assigned during export" and shared axis names, both about the exporter itself.
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
             program = torch.onnx.export(
                 model,
                 example,
@@ -96,15 +99,17 @@ def export_onnx(
 
 
 def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
-    """Write the declared dimensions onto the graph's outputs.
+    """Write the declared dimensions onto the graph's outputs, and drop inferred inner shapes.
 
-    torch 2.13's exporter infers the LSTM's logits as [batch, <example's time>, vocab], a fixed
-    time dimension that onnxruntime then warns about on every other length; the declaration is
-    what the graph computes, so it replaces the inferred one.
+    torch 2.13's exporter infers the LSTM's output as [batch, <example's time>, ...], a fixed time
+    dimension (the graph computes any length; parity is checked on another one) that onnxruntime
+    then warns about on every call. The declaration is what the graph computes, so it replaces
+    the inferred one; inner shape annotations are optional and onnxruntime infers its own.
     """
     import onnx
 
     graph = onnx.load(str(path))
+    del graph.graph.value_info[:]
     by_name = {tensor.name: tensor for tensor in outputs}
     for value in graph.graph.output:
         tensor = by_name[value.name]

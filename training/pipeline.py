@@ -33,6 +33,7 @@ from modelfn.artifact import (
     DataFingerprint,
     ImagePreprocessing,
     Manifest,
+    TextPreprocessing,
     TrainingRecord,
     describe_files,
     new_version,
@@ -41,14 +42,21 @@ from modelfn.artifact import (
     write_manifest,
 )
 from modelfn.registry import load_registry
-from training.config import ImageClassifierConfig, PresetConfig, build_dataclass, load_preset
-from training.data import cifar10
+from training.config import (
+    ImageClassifierConfig,
+    LanguageModelConfig,
+    PresetConfig,
+    build_dataclass,
+    load_preset,
+)
+from training.data import cifar10, ptb
 from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
+from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads
-from training.models import cifar10_cnn
+from training.models import cifar10_cnn, ptb_lstm
 from training.trained_model import TrainedModel
 
 Log = Callable[[str], None]
@@ -66,8 +74,8 @@ class ArchitectureSpec:
 class DatasetSpec:
     load: Callable[[Path], Any]
     fingerprint: Callable[[Any], DataFingerprint]
-    # How the model's inputs are normalised; recorded in the manifest for serving to replay.
-    preprocessing: Callable[[Any], ImagePreprocessing]
+    # How the model's inputs are prepared; recorded in the manifest for serving to replay.
+    preprocessing: Callable[[Any], ImagePreprocessing | TextPreprocessing]
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "cifar10_cnn": ArchitectureSpec(
         config=cifar10_cnn.Cifar10CNNConfig, build=cifar10_cnn.Cifar10CNN
     ),
+    "ptb_lstm": ArchitectureSpec(config=ptb_lstm.PtbLstmConfig, build=ptb_lstm.PtbLstm),
 }
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
@@ -91,11 +100,15 @@ DATASETS: dict[str, DatasetSpec] = {
         fingerprint=cifar10.fingerprint,
         preprocessing=_cifar10_preprocessing,
     ),
+    "ptb": DatasetSpec(
+        load=ptb.load_ptb, fingerprint=ptb.fingerprint, preprocessing=lambda _: ptb.PREPROCESSING
+    ),
 }
 TASKS: dict[str, TaskSpec] = {
     "image-classification": TaskSpec(
         config_schema=ImageClassifierConfig, train=train_image_classifier
     ),
+    "language-modeling": TaskSpec(config_schema=LanguageModelConfig, train=train_language_model),
 }
 
 
@@ -220,7 +233,7 @@ def write_artifact(
     log: Log = print,
 ) -> Path:
     """Weights, ONNX graph (parity-checked), manifest; staged, then renamed to `<name>/<version>/`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     model_root = out_dir / name
     model_root.mkdir(parents=True, exist_ok=True)
@@ -228,9 +241,9 @@ def write_artifact(
     staging = model_root / f".staging-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
-        # contiguous(): safetensors refuses views; BatchNorm buffers are saved with the weights.
-        state = {k: v.detach().contiguous() for k, v in trained.model.state_dict().items()}
-        save_file(state, str(staging / WEIGHTS_FILE))
+        # save_model stores a tied matrix once (the LSTM's embedding and decoder share one) and
+        # keeps buffers (BatchNorm statistics) with the weights.
+        save_model(trained.model, str(staging / WEIGHTS_FILE))
         # safetensors creates the file owner-only; artifacts are read by other users and tools.
         (staging / WEIGHTS_FILE).chmod(0o644)
         for filename, data in trained.files.items():
@@ -282,7 +295,7 @@ def load_torch_model(folder: Path) -> nn.Module:
 
     Verifies every file's sha256 first (raises modelfn.artifact.IntegrityError on a mismatch).
     """
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     folder = Path(folder)
     manifest = verify_artifact(folder)
@@ -293,5 +306,5 @@ def load_torch_model(folder: Path) -> nn.Module:
         arch.config, manifest.architecture.config, where=f"{folder}/manifest.json"
     )
     model = arch.build(config)
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
+    load_model(model, str(folder / WEIGHTS_FILE), strict=True)
     return model.eval()

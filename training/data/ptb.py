@@ -14,7 +14,6 @@ serving read the same ids.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,15 +113,6 @@ def load_ptb(folder: Path) -> PennTreebank:
         folder=folder,
         files=sorted(names.values()),
     )
-
-
-def build_vocabulary(sentences: list[list[str]]) -> list[str]:
-    """`<eos>` (id 0), then every training word by falling frequency, ties in alphabetical order."""
-    counts = Counter(word for sentence in sentences for word in sentence)
-    ranked = sorted(counts, key=lambda word: (-counts[word], word))
-    if UNK not in counts:
-        ranked.append(UNK)  # the corpus has it; a custom corpus needs it for unseen words
-    return [EOS, *ranked]
 
 
 def fingerprint(data: PennTreebank) -> DataFingerprint:

@@ -1,0 +1,188 @@
+"""The language-modelling task: vocabulary, token streams, TBPTT training, perplexity, export.
+
+Consumes any data set shaped like `training.data.ptb.PennTreebank` (`train`/`valid`/`test` lists
+of sentences, each a list of words). Every sentence goes through `modelfn.text.Tokenizer`, the
+code the function runs on requests, and ends with the end-of-sentence token, so training and
+serving agree on every id.
+
+Two perplexities are reported:
+- `test_perplexity`, the standard figure (Zaremba et al. 2014; Mikolov's corpus): the test text
+  as one stream, the recurrent state carried from sentence to sentence;
+- `test_sentence_perplexity`: each sentence alone, from a fresh state with `<eos>` as its only
+  context, predicting its words and its closing `<eos>`. This is what the function's `score`
+  mode computes for a text, so the function can be checked against it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
+from modelfn.text import Tokenizer
+from training.config import LanguageModelConfig
+from training.errors import TrainingError
+from training.export_onnx import GraphTensor
+from training.loop import batchify, bptt_windows, evaluate_stream, make_optimizer, train_bptt_epoch
+from training.trained_model import TrainedModel
+
+# The graph: tokens [batch, time] + state -> logits [batch, time, vocab] + new state.
+TOKENS, H0, C0, LOGITS, HN, CN = "tokens", "h0", "c0", "logits", "hn", "cn"
+
+
+def build_vocabulary(sentences: list[list[str]], pre: TextPreprocessing) -> list[str]:
+    """End-of-sentence token (id 0), then every training word by falling count, ties alphabetical.
+
+    A language-modelling corpus is text already in its tokens (Penn Treebank: lower-case, `N`,
+    `<unk>`), so its words are counted as written; the preprocessing rules map raw request text
+    onto them (and, as a test checks, map the corpus onto itself).
+    """
+    if pre.eos_token is None:
+        raise TrainingError("a language model's preprocessing needs an eos_token")
+    counts = Counter(word for sentence in sentences for word in sentence)
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))
+    if pre.unknown_token not in counts:
+        ranked.append(pre.unknown_token)
+    return [pre.eos_token, *ranked]
+
+
+def encode_sentences(sentences: list[list[str]], tokenizer: Tokenizer) -> list[list[int]]:
+    """Each sentence's ids through the serving tokenizer (no `<eos>` added here)."""
+    return [tokenizer.encode(" ".join(sentence)) for sentence in sentences]
+
+
+def to_stream(sentences: list[list[int]], eos: int) -> torch.Tensor:
+    """Sentences -> one int64 stream [N], each sentence followed by `eos` (the corpus convention)."""
+    return torch.tensor([i for sentence in sentences for i in (*sentence, eos)], dtype=torch.int64)
+
+
+@torch.no_grad()
+def sentence_nll(
+    model: nn.Module, sentences: list[list[int]], eos: int, batch_size: int
+) -> tuple[float, int]:
+    """Summed negative log-likelihood (nats) and token count over sentences scored one by one.
+
+    Each sentence starts from the zero state with `<eos>` as context and predicts its words and
+    a closing `<eos>`, exactly as the function's `score` mode; batches are padded on the right,
+    which leaves earlier positions untouched (the LSTM reads left to right) and are masked out.
+    """
+    model.eval()
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    total, count = 0.0, 0
+    for b in range(0, len(order), batch_size):
+        batch = [sentences[i] for i in order[b : b + batch_size]]
+        width = max(len(s) for s in batch) + 1
+        x = torch.full((len(batch), width), eos, dtype=torch.int64)
+        y = torch.full((len(batch), width), -100, dtype=torch.int64)  # -100: ignored by the loss
+        for row, ids in enumerate(batch):
+            x[row, 1 : len(ids) + 1] = torch.tensor(ids, dtype=torch.int64)
+            y[row, : len(ids) + 1] = torch.tensor([*ids, eos], dtype=torch.int64)
+        logits, *_ = model(x, *model.initial_state(len(batch)))  # type: ignore[operator]
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum", ignore_index=-100
+        ).item()
+        count += int((y != -100).sum())
+    return total, count
+
+
+def train_language_model(
+    model: nn.Module,
+    data: Any,
+    pre: TextPreprocessing,
+    cfg: LanguageModelConfig,
+    generator: torch.Generator,
+    log: Callable[[str], None],
+) -> TrainedModel:
+    vocabulary = build_vocabulary(data.train, pre)
+    vocab_size = model.config.vocab_size  # type: ignore[union-attr]
+    if vocab_size != len(vocabulary):
+        raise TrainingError(
+            f"the model's vocab_size is {vocab_size}, but the training text has {len(vocabulary)} "
+            f"tokens with {pre.eos_token!r}; set vocab_size = {len(vocabulary)} in the preset's model table"
+        )
+    tokenizer = Tokenizer.build(pre, vocabulary)
+    eos = tokenizer.ids[pre.eos_token]  # type: ignore[index]
+    splits = {name: encode_sentences(data.split(name), tokenizer) for name in ("train", "valid", "test")}
+    train = to_stream(splits["train"], eos)
+    if cfg.train_tokens is not None:
+        train = train[: cfg.train_tokens]
+    train_rows = batchify(train, cfg.batch_size)
+    valid_rows = batchify(to_stream(splits["valid"], eos), cfg.eval_batch_size)
+    test_rows = batchify(to_stream(splits["test"], eos), cfg.eval_batch_size)
+    steps_per_epoch = len(list(bptt_windows(train_rows.shape[1], cfg.bptt)))
+    optimizer = make_optimizer(model, cfg)
+    log(
+        f"training on {train_rows.numel():,} tokens ({len(vocabulary):,}-word vocabulary): "
+        f"{cfg.epochs} epochs x {steps_per_epoch} windows of {cfg.batch_size} x {cfg.bptt} tokens, "
+        f"{cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}, clip {cfg.grad_clip}, {cfg.precision}"
+    )
+
+    start, step = time.perf_counter(), 0
+    valid_ppl = float("nan")
+    for epoch in range(1, cfg.epochs + 1):
+        train_loss, step = train_bptt_epoch(
+            model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step, steps_per_epoch=steps_per_epoch
+        )
+        valid_ppl = math.exp(evaluate_stream(model, valid_rows, cfg.bptt))
+        elapsed = time.perf_counter() - start
+        log(
+            f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
+            f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
+        )
+    seconds = time.perf_counter() - start
+
+    test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))
+    nll, count = sentence_nll(model, splits["test"], eos, cfg.eval_batch_size)
+    sentence_ppl = math.exp(nll / count)
+    log(
+        f"test perplexity {test_ppl:.2f} (stream), {sentence_ppl:.2f} (each sentence alone, "
+        f"as the function scores), valid {valid_ppl:.2f}; {seconds:.0f} s of training"
+    )
+    metrics = {
+        "test_perplexity": test_ppl,
+        "test_sentence_perplexity": sentence_ppl,
+        "valid_perplexity": valid_ppl,
+        "train_perplexity": math.exp(train_loss),
+        "train_tokens_per_second": train_rows.numel() * cfg.epochs / seconds,
+    }
+
+    layers, hidden = model.config.num_layers, model.config.hidden_size  # type: ignore[union-attr]
+    # Parity on real text with a real (non-zero) state: the state after one test window.
+    rows = test_rows[: cfg.parity_sequences]
+    with torch.no_grad():
+        model.eval()
+        _, h, c = model(rows[:, : cfg.bptt], *model.initial_state(len(rows)))  # type: ignore[operator]
+    parity = {
+        TOKENS: rows[:, cfg.bptt : 2 * cfg.bptt].numpy().copy(),
+        H0: h.numpy().copy(),
+        C0: c.numpy().copy(),
+    }
+    zeros = torch.zeros(layers, 2, hidden)
+    return TrainedModel(
+        model=model.eval(),
+        labels=[],
+        preprocessing=pre,
+        inputs=[
+            GraphTensor(TOKENS, "INT64", ("batch", "time")),
+            GraphTensor(H0, "FP32", (layers, "batch", hidden)),
+            GraphTensor(C0, "FP32", (layers, "batch", hidden)),
+        ],
+        outputs=[
+            GraphTensor(LOGITS, "FP32", ("batch", "time", len(vocabulary))),
+            GraphTensor(HN, "FP32", (layers, "batch", hidden)),
+            GraphTensor(CN, "FP32", (layers, "batch", hidden)),
+        ],
+        metrics=metrics,
+        seconds=seconds,
+        export_example=(test_rows[:2, :3].clone(), zeros, zeros.clone()),
+        parity_feeds=parity,
+        files={VOCAB_FILE: vocabulary_json(vocabulary)},
+    )
+
