@@ -7,6 +7,7 @@ from fastapi import FastAPI
 import modelfn
 from functions.errors import ERROR_RESPONSES, install_error_handlers
 from functions.model_loader import LoadedModel, ModelSlot
+from functions.request_body import RequestBodyMiddleware
 from functions.routes import health, infer, models, predict
 from functions.settings import FunctionSettings
 
@@ -35,6 +36,7 @@ def create_app(
     )
     app.state.slot = slot
     install_error_handlers(app, settings.model)
+    app.add_middleware(RequestBodyMiddleware)  # added last, so it runs first
     for router in (predict.router, infer.router, models.router, health.router):
         app.include_router(router)
     return app

@@ -81,11 +81,8 @@ def location(loc: Sequence[str | int]) -> str:
     return where
 
 
-def describe_validation_errors(errors: Sequence[Any], content_type: str | None = None) -> str:
-    """Pydantic's validation errors as one line: 'inputs[0].shape: Field required; ...'.
-
-    `content_type` is the request's, named when the body as a whole was not a JSON object.
-    """
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """Pydantic's validation errors as one line: 'inputs[0].shape: Field required; ...'."""
     parts = []
     for err in errors:
         loc = location(err.get("loc", ()))
@@ -96,12 +93,7 @@ def describe_validation_errors(errors: Sequence[Any], content_type: str | None =
         elif err.get("type") == "missing" and not loc:
             parts.append("request body is missing; send a JSON object")
         elif err.get("type") in ("model_attributes_type", "dict_type") and not loc:
-            # Without content-type: application/json the body reaches validation as a string.
-            sent = f"content-type {content_type!r}" if content_type else "no content-type"
-            parts.append(
-                f"request body is not a JSON object (sent with {sent}); send a JSON object "
-                "with content-type: application/json"
-            )
+            parts.append("request body is not a JSON object; send a JSON object ({...})")
         else:
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
@@ -114,8 +106,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    content_type = request.headers.get("content-type")
-    return error_response(400, describe_validation_errors(exc.errors(), content_type))
+    return error_response(400, describe_validation_errors(exc.errors()))
 
 
 def served_routes(model: str) -> list[str]:

@@ -19,3 +19,20 @@ MAX_PIXELS = 4096 * 4096
 # target): a 12 MP photo counts 0.2 MP, and 64 JPEGs of 4096x4096 take 0.4 s.
 # The commit that set this limit gives the commands, machine and spread of these figures.
 MAX_TOTAL_PIXELS = 2 * MAX_PIXELS  # 32 MP: two images of the largest size
+
+# Text, per input: the request may also not exceed the model's own `max_tokens` (its manifest).
+# 32 KiB is more than twice the longest review of the full IMDB set (13.7k characters).
+MAX_TEXT_BYTES = 32 * 1024
+
+# Tokens per request, summed over its texts. A language model's logits are 40 kB per token for a
+# 10k-word vocabulary; the adapter runs long batches in chunks (MAX_LOGITS_PER_CALL), so this
+# bounds time, not memory: 64 texts of 256 tokens is 16,384.
+MAX_TOTAL_TOKENS = 65536
+
+# Token positions (batch x time) per onnxruntime call of a language model: 2,048 positions of a
+# 10k-word softmax are 82 MB of logits, well inside the smallest sensible function (1 GB).
+MAX_LOGITS_PER_CALL = 2048
+
+# Generation: words per text per request, and next-word candidates per text.
+MAX_NEW_TOKENS = 200
+MAX_TOP_K = 100

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from functions.errors import ModelUnavailable
 from functions.log import logger
 from functions.settings import FunctionSettings
-from functions.tasks import TaskAdapter, adapter_for
+from functions.tasks import Task, load_task
 from modelfn.artifact import (
     ONNX_FILE,
     ArtifactError,
@@ -40,7 +40,7 @@ class LoadedModel:
     manifest: Manifest
     session: Any  # onnxruntime.InferenceSession
     folder: Path
-    adapter: TaskAdapter
+    task: Task  # the task adapter bound to this version (its tokenizer, labels, ...)
     load_seconds: float = 0.0
 
     def run(
@@ -52,7 +52,7 @@ class LoadedModel:
 
     def predict(self, inputs: list[Any], parameters: dict[str, Any]) -> list[Any]:
         """The task's friendly prediction for each input."""
-        return self.adapter.predict(self.run, self.manifest, inputs, parameters)
+        return self.task.predict(self.run, inputs, parameters)
 
 
 def create_session(path: Path, expected: FileEntry) -> Any:
@@ -83,8 +83,7 @@ def load_model(settings: FunctionSettings) -> LoadedModel:
     started = time.perf_counter()
     store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
     manifest, folder = fetch_artifact(store, settings.model, settings.alias, settings.cache_dir)
-    adapter = adapter_for(manifest.task)
-    adapter.check_manifest(manifest)
+    task = load_task(manifest, folder)
     if ONNX_FILE not in manifest.files:
         raise ArtifactError(f"{folder}: the manifest lists no {ONNX_FILE}; nothing to serve")
     session = create_session(folder / ONNX_FILE, manifest.files[ONNX_FILE])
@@ -95,7 +94,7 @@ def load_model(settings: FunctionSettings) -> LoadedModel:
             f"{folder / ONNX_FILE}: graph inputs/outputs {graph} differ from the manifest's "
             f"{declared}; the artifact was built wrong, re-export it"
         )
-    return LoadedModel(manifest, session, folder, adapter, time.perf_counter() - started)
+    return LoadedModel(manifest, session, folder, task, time.perf_counter() - started)
 
 
 def public_reason(exc: Exception, settings: FunctionSettings) -> str:

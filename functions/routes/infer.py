@@ -1,57 +1,72 @@
 """POST /v2/models/{name}[/versions/{version}]/infer: Open Inference Protocol v2 inference.
 
-Tensors go to the graph as they are: the client does the pre-processing (for cifar10-cnn, the
-normalised NCHW FP32 "input" the model's metadata describes) and gets the raw outputs back.
+The tensors are the task's OIP signature (`Task.signature`, what model metadata lists): for the
+image classifier the graph's own tensors (the client sends the normalised NCHW FP32 "input"), for
+the text tasks a BYTES "text" tensor of strings in and named result tensors out. Tensors travel
+as JSON or with the binary tensor data extension (functions/tensors.py), per input and, on
+request, per output (`"parameters": {"binary_data": true}` on an output, or
+`"binary_data_output": true` on the request for all of them).
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from functions.deps import ModelDep, VersionedModelDep
 from functions.errors import BadInput
-from functions.limits import MAX_BATCH
 from functions.model_loader import LoadedModel
+from functions.request_body import binary_data
+from functions.tensors import (
+    BINARY_SIZE,
+    DATATYPES,
+    check_shape,
+    datatype_of,
+    from_binary,
+    from_json,
+    to_binary,
+    to_json,
+)
 from modelfn.artifact import TensorSpec
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
-# OIP datatype -> numpy dtype and the JSON number kinds it accepts ('i' int, 'u' uint, 'f' float).
-DATATYPES: dict[str, tuple[type[np.generic], str]] = {
-    "FP32": (np.float32, "iuf"),
-    "FP16": (np.float16, "iuf"),
-    "FP64": (np.float64, "iuf"),
-    "INT64": (np.int64, "iu"),
-    "INT32": (np.int32, "iu"),
-    "UINT8": (np.uint8, "iu"),
-    "BOOL": (np.bool_, "b"),
-}
-_NUMPY_TO_DATATYPE = {np.dtype(dtype): name for name, (dtype, _) in DATATYPES.items()}
+BinaryDep = Annotated[bytes, Depends(binary_data)]
+BINARY_OUTPUT = "binary_data_output"  # request parameter of the binary extension
+# Request parameters of the protocol and its clients, not of the model: KServe's codecs send
+# content_type ("np", "str", ...), Triton's clients may send headers. The task never sees them.
+PROTOCOL_PARAMETERS = ("content_type", "headers")
 
 
 class RequestInput(BaseModel):
     name: str
     shape: list[int] = Field(description="Dimensions, each >= 0; the full batch's shape.")
     datatype: str
-    parameters: dict[str, Any] | None = None
-    data: list[Any] = Field(description="Row-major values, flat or nested.")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description='{"binary_data_size": N}: the data is N bytes after the JSON.'
+    )
+    data: list[Any] | None = Field(
+        default=None, description="Row-major values, flat or nested; BYTES as strings."
+    )
 
 
 class RequestOutput(BaseModel):
     name: str
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description='{"binary_data": true}: return this output as binary data.'
+    )
 
 
 class InferenceRequest(BaseModel):
     id: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Task options (e.g. mode, top_k) and binary_data_output."
+    )
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = Field(default=None, description="Default: every output.")
 
@@ -60,7 +75,8 @@ class ResponseOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any] = Field(description="Row-major, flat.")
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = Field(default=None, description="Row-major, flat.")
 
 
 class InferenceResponse(BaseModel):
@@ -70,111 +86,134 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
-@router.post("/models/{name}/infer", response_model=InferenceResponse)
-def infer(request: InferenceRequest, model: ModelDep) -> InferenceResponse:
-    """Run the graph on the request's tensors and return its output tensors."""
-    return run_inference(request, model)
+@router.post(
+    "/models/{name}/infer", response_model=InferenceResponse, response_model_exclude_none=True
+)
+def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -> Response:
+    """Run the model on the request's tensors and return its output tensors."""
+    return run_inference(request, model, binary)
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse)
-def infer_version(request: InferenceRequest, model: VersionedModelDep) -> InferenceResponse:
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=InferenceResponse,
+    response_model_exclude_none=True,
+)
+def infer_version(request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep) -> Response:
     """Inference on a named version (it must be the loaded one)."""
-    return run_inference(request, model)
+    return run_inference(request, model, binary)
 
 
-def run_inference(request: InferenceRequest, model: LoadedModel) -> InferenceResponse:
+def run_inference(request: InferenceRequest, model: LoadedModel, binary: bytes) -> Response:
     manifest = model.manifest
-    feeds = decode_inputs(request.inputs, manifest.inputs)
-    output_names = requested_outputs(request.outputs, manifest.outputs)
-    results = model.run(feeds, output_names)
-    return InferenceResponse(
+    input_specs, output_specs = model.task.signature()
+    parameters = dict(request.parameters or {})
+    binary_default = flag(parameters.pop(BINARY_OUTPUT, False), f"parameters.{BINARY_OUTPUT}")
+    for name in PROTOCOL_PARAMETERS:
+        parameters.pop(name, None)
+    tensors = decode_inputs(request.inputs, input_specs, binary)
+    results = model.task.infer(model.run, tensors, parameters)
+    names = requested_outputs(request.outputs, output_specs, results)
+    as_binary = {
+        out.name: flag((out.parameters or {}).get("binary_data", binary_default), f"outputs[{i}].parameters.binary_data")
+        for i, out in enumerate(request.outputs or [])
+    }
+    outputs, chunks = [], []
+    for name in names:
+        array = results[name]
+        output = ResponseOutput(name=name, shape=list(array.shape), datatype=datatype_of(array))
+        if as_binary.get(name, binary_default):
+            chunks.append(to_binary(array))
+            output.parameters = {BINARY_SIZE: len(chunks[-1])}
+        else:
+            output.data = to_json(array)
+        outputs.append(output)
+    response = InferenceResponse(
         model_name=manifest.name,
         model_version=manifest.version,
         # The spec has the server return the request's id; without one we make one to log against.
         id=request.id if request.id is not None else str(uuid.uuid4()),
-        outputs=[encode_output(name, results[name]) for name in output_names],
+        outputs=outputs,
+    )
+    header = response.model_dump_json(exclude_none=True).encode()
+    if not chunks:
+        return Response(header, media_type="application/json")
+    return Response(
+        header + b"".join(chunks),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
     )
 
 
-def decode_inputs(inputs: list[RequestInput], specs: list[TensorSpec]) -> dict[str, NDArray[Any]]:
+def flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadInput(f"{where}: must be true or false, got {value!r}")
+    return value
+
+
+def decode_inputs(
+    inputs: list[Any], specs: list[TensorSpec], binary: bytes
+) -> dict[str, NDArray[Any]]:
+    """The request's tensors by name, each checked against the model's; binary data consumed in order."""
     by_name = {spec.name: spec for spec in specs}
-    feeds: dict[str, NDArray[Any]] = {}
+    tensors: dict[str, NDArray[Any]] = {}
+    offset = 0
     for i, tensor in enumerate(inputs):
         where = f"inputs[{i}] ({tensor.name!r})"
-        if tensor.name not in by_name:
-            raise BadInput(
-                f"{where}: the model has no input {tensor.name!r}; inputs: {sorted(by_name)}"
-            )
-        if tensor.name in feeds:
+        spec = by_name.get(tensor.name)
+        if spec is None:
+            raise BadInput(f"{where}: the model has no input {tensor.name!r}; inputs: {sorted(by_name)}")
+        if tensor.name in tensors:
             raise BadInput(f"{where}: input {tensor.name!r} is given twice")
-        feeds[tensor.name] = decode_tensor(tensor, by_name[tensor.name], where)
-    missing = [name for name in by_name if name not in feeds]
+        if tensor.datatype != spec.datatype:
+            raise BadInput(f"{where}: datatype {tensor.datatype!r}; the model takes {spec.datatype!r}")
+        check_shape(tensor.shape, spec.shape, where)
+        size = (tensor.parameters or {}).get(BINARY_SIZE)
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise BadInput(f"{where}: parameters.{BINARY_SIZE} must be a whole number of bytes")
+            if tensor.data is not None:
+                raise BadInput(f"{where}: has both data and parameters.{BINARY_SIZE}; send one")
+            if offset + size > len(binary):
+                raise BadInput(
+                    f"{where}: parameters.{BINARY_SIZE} is {size}, but only {len(binary) - offset} "
+                    "bytes of binary data are left after the JSON header (Inference-Header-Content-Length)"
+                )
+            tensors[tensor.name] = from_binary(binary[offset : offset + size], tensor.shape, spec.datatype, where)
+            offset += size
+        elif tensor.data is None:
+            raise BadInput(f"{where}: no data; send data, or binary data with parameters.{BINARY_SIZE}")
+        else:
+            tensors[tensor.name] = from_json(tensor.data, tensor.shape, spec.datatype, where)
+    if offset != len(binary):
+        raise BadInput(
+            f"{len(binary) - offset} bytes of binary data after the JSON header belong to no input; "
+            f"give each binary input its parameters.{BINARY_SIZE}"
+        )
+    missing = [name for name in by_name if name not in tensors]
     if missing:
         raise BadInput(f"inputs: missing {missing}; the model takes {[s.name for s in specs]}")
-    return feeds
+    return tensors
 
 
-def decode_tensor(tensor: RequestInput, spec: TensorSpec, where: str) -> NDArray[Any]:
-    """Check one request tensor against the graph's spec and return it as an array."""
-    if tensor.datatype != spec.datatype:
-        raise BadInput(f"{where}: datatype {tensor.datatype!r}; the model takes {spec.datatype!r}")
-    check_shape(tensor.shape, spec.shape, where)
-    dtype, kinds = DATATYPES[spec.datatype]
-    try:
-        values = np.asarray(tensor.data)
-    except ValueError:
-        raise BadInput(
-            f"{where}: data is a ragged nested list; give it flat or as a full nest"
-        ) from None
-    expected = math.prod(tensor.shape)
-    if values.size != expected:
-        raise BadInput(
-            f"{where}: data has {values.size} values, shape {tensor.shape} needs {expected}"
-        )
-    if values.size and values.dtype.kind not in kinds:
-        raise BadInput(
-            f"{where}: data must be {spec.datatype} values, got {values.dtype.kind!r} data"
-        )
-    if np.issubdtype(dtype, np.integer) and values.size:
-        info = np.iinfo(np.dtype(dtype))
-        if values.min() < info.min or values.max() > info.max:
-            raise BadInput(f"{where}: values out of range for {spec.datatype}")
-    with np.errstate(over="ignore"):  # overflow is checked below, on what the graph would get
-        array = values.astype(dtype).reshape(tensor.shape)
-    # After the cast: 1e39 is finite as float64 but inf as FP32 (70000 is inf as FP16).
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        limit = float(np.finfo(array.dtype).max)
-        raise BadInput(
-            f"{where}: data has NaN, infinite or out-of-range values; "
-            f"{spec.datatype} values must be finite, within +-{limit:.6g}"
-        )
-    return array
-
-
-def check_shape(shape: list[int], spec: list[int], where: str) -> None:
-    if len(shape) != len(spec) or any(
-        d < 0 or (s != -1 and d != s) for d, s in zip(shape, spec, strict=True)
-    ):
-        raise BadInput(f"{where}: shape {shape} does not fit the model's {spec} (-1: any size)")
-    if spec and spec[0] == -1 and not 1 <= shape[0] <= MAX_BATCH:
-        raise BadInput(f"{where}: batch of {shape[0]}; send 1..{MAX_BATCH} per request")
-
-
-def requested_outputs(requested: list[RequestOutput] | None, specs: list[TensorSpec]) -> list[str]:
+def requested_outputs(
+    requested: list[RequestOutput] | None, specs: list[TensorSpec], results: dict[str, Any]
+) -> list[str]:
+    """Names to return: the request's (each known and produced), else all the request produced."""
     known = [spec.name for spec in specs]
     if not requested:
-        return known
+        return [name for name in known if name in results]
     names = list(dict.fromkeys(out.name for out in requested))  # unique, in the request's order
     unknown = [name for name in names if name not in known]
     if unknown:
         raise BadInput(f"outputs: the model has no output {unknown}; outputs: {known}")
+    absent = [name for name in names if name not in results]
+    if absent:
+        raise BadInput(
+            f"outputs: {absent} are not produced by this request (its parameters pick "
+            f"{[n for n in known if n in results]}); see the model's documentation for its modes"
+        )
     return names
 
 
-def encode_output(name: str, array: NDArray[Any]) -> ResponseOutput:
-    datatype = _NUMPY_TO_DATATYPE.get(array.dtype)
-    if datatype is None:
-        raise TypeError(f"output {name!r} has dtype {array.dtype}, which has no OIP datatype here")
-    return ResponseOutput(
-        name=name, shape=list(array.shape), datatype=datatype, data=array.ravel().tolist()
-    )
+__all__ = ["DATATYPES", "InferenceRequest", "InferenceResponse", "router"]

@@ -12,6 +12,8 @@ from functions.model_loader import LoadedModel
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
 PLATFORM = "onnxruntime"
+# Protocol extensions this server implements (Triton's names, which its clients know).
+EXTENSIONS = ["binary_tensor_data"]
 
 
 class ServerMetadataResponse(BaseModel):
@@ -41,24 +43,27 @@ class ModelReadyResponse(BaseModel):
 
 def _metadata(model: LoadedModel) -> ModelMetadataResponse:
     manifest = model.manifest
+    inputs, outputs = model.task.signature()
     return ModelMetadataResponse(
         name=manifest.name,
         versions=[manifest.version],
         platform=PLATFORM,
-        inputs=[MetadataTensor(**t.model_dump()) for t in manifest.inputs],
-        outputs=[MetadataTensor(**t.model_dump()) for t in manifest.outputs],
+        inputs=[MetadataTensor(**t.model_dump()) for t in inputs],
+        outputs=[MetadataTensor(**t.model_dump()) for t in outputs],
     )
 
 
 @router.get("", response_model=ServerMetadataResponse)
 def server_metadata() -> ServerMetadataResponse:
-    """The server's name, version and protocol extensions (none)."""
-    return ServerMetadataResponse(name="modelfn", version=modelfn.__version__, extensions=[])
+    """The server's name, version and protocol extensions."""
+    return ServerMetadataResponse(
+        name="modelfn", version=modelfn.__version__, extensions=list(EXTENSIONS)
+    )
 
 
 @router.get("/models/{name}", response_model=ModelMetadataResponse)
 def model_metadata(model: ModelDep) -> ModelMetadataResponse:
-    """The model's loaded version, platform and tensor signature."""
+    """The model's loaded version, platform and OIP tensor signature (every input and output)."""
     return _metadata(model)
 
 

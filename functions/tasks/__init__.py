@@ -1,45 +1,68 @@
-"""Task adapters: what turns friendly JSON into graph inputs and graph outputs into answers.
+"""Task adapters: what turns friendly JSON and OIP tensors into graph inputs, and back.
 
-`manifest.task` picks the adapter from `ADAPTERS`. An adapter is any object (here, a module of
-plain functions) with the `TaskAdapter` functions; a new task (text classification, language
-modelling) is one module plus one entry here, and `TaskOutput` becomes a union of their outputs.
+`manifest.task` picks the adapter's `load` from `ADAPTERS`. `load(manifest, folder)` checks that
+the manifest describes a graph the adapter can drive, reads what the task needs from the
+version's files (a text task's vocabulary) and returns a `Task` bound to that version; the
+function builds it once at init. A new task is one module plus one entry here, and `TaskOutput`
+is the union of their friendly outputs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
-from functions.tasks import image_classification
-from functions.tasks.image_classification import Classification, Runner
-from modelfn.artifact import ArtifactError, Manifest
+from numpy.typing import NDArray
 
-TaskOutput = Classification
+from functions.tasks import image_classification, language_model, text_classification
+from functions.tasks.classification import Classification
+from functions.tasks.language_model import Continuation, NextWords, TextScore
+from functions.tasks.runner import Runner
+from modelfn.artifact import ArtifactError, Manifest, TensorSpec
+
+TaskOutput = Classification | NextWords | TextScore | Continuation
 
 
-class TaskAdapter(Protocol):
-    def check_manifest(self, manifest: Manifest) -> None:
-        """Raise ArtifactError unless this adapter can drive the graph the manifest describes."""
+class Task(Protocol):
+    """One task adapter bound to one loaded version."""
+
+    def predict(self, run: Runner, inputs: list[Any], parameters: dict[str, Any]) -> list[Any]:
+        """The friendly route: validate, pre-process, run, post-process; one output per input."""
         ...
 
-    def predict(
-        self, run: Runner, manifest: Manifest, inputs: list[Any], parameters: dict[str, Any]
-    ) -> list[TaskOutput]:
-        """Validate, pre-process, `run` the graph and post-process; one output per input."""
+    def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        """The Open Inference Protocol inputs and outputs (what model metadata lists)."""
+        ...
+
+    def infer(
+        self, run: Runner, tensors: dict[str, NDArray[Any]], parameters: dict[str, Any]
+    ) -> dict[str, NDArray[Any]]:
+        """OIP inference on tensors already checked against `signature()`; outputs by name.
+
+        BYTES tensors are numpy object arrays of `bytes`, in and out.
+        """
         ...
 
 
-ADAPTERS: dict[str, TaskAdapter] = {
-    "image-classification": image_classification,
+Loader = Callable[[Manifest, Path], Task]
+
+ADAPTERS: dict[str, Loader] = {
+    "image-classification": image_classification.load,
+    "text-classification": text_classification.load,
+    "language-modeling": language_model.load,
 }
 
 
-def adapter_for(task: str) -> TaskAdapter:
+def load_task(manifest: Manifest, folder: Path) -> Task:
+    """The adapter of `manifest.task`, bound to the version in `folder`; ArtifactError if none fits."""
     try:
-        return ADAPTERS[task]
+        loader = ADAPTERS[manifest.task]
     except KeyError:
         raise ArtifactError(
-            f"task {task!r} has no serving adapter; known tasks: {', '.join(sorted(ADAPTERS))}"
+            f"task {manifest.task!r} has no serving adapter; known tasks: {', '.join(sorted(ADAPTERS))}"
         ) from None
+    return loader(manifest, folder)
 
 
-__all__ = ["ADAPTERS", "Runner", "TaskAdapter", "TaskOutput", "adapter_for"]
+__all__ = ["ADAPTERS", "Runner", "Task", "TaskOutput", "load_task"]

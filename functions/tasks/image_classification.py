@@ -3,7 +3,8 @@
 Pre-processing replays training exactly as `manifest.preprocessing` (an ImagePreprocessing)
 records it: RGB pixels (whole 0..255 levels, HxWx3 uint8) -> resize to height x width -> /255 ->
 (x - mean) / std -> NCHW float32. Post-processing is a softmax over the graph's raw logits and the
-top k labels.
+top k labels. Over the Open Inference Protocol the graph's own tensors go in and out unchanged:
+clients send the normalised tensor the model metadata describes.
 
 An input item is either a base64 PNG/JPEG string (a `data:image/...;base64,` URL too) or an
 HxWx3 nested array of numbers in 0..255. Every problem is a BadInput naming `inputs[i]`.
@@ -14,49 +15,31 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.errors import BadInput, describe_validation_errors
+from functions.errors import BadInput
 from functions.limits import MAX_BATCH, MAX_PIXELS, MAX_TOTAL_PIXELS
-from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest
+from functions.tasks.classification import (
+    Classification,
+    check_logits,
+    parse_parameters,
+    postprocess,
+)
+from functions.tasks.runner import Runner
+from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest, TensorSpec
 
 if TYPE_CHECKING:
     from PIL import Image
 
-DEFAULT_TOP_K = 3
 IMAGE_FORMATS = ["PNG", "JPEG"]
 
-Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
 
-
-class ScoredLabel(BaseModel):
-    label: str
-    score: float = Field(description="Softmax probability, 0..1.")
-
-
-class Classification(BaseModel):
-    """One input's answer: the best label and the `top_k` best, highest score first."""
-
-    label: str
-    score: float
-    top_k: list[ScoredLabel]
-
-
-class ClassificationParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # Strict: true and "3" are refused rather than read as 1 and 3.
-    top_k: int = Field(
-        default=DEFAULT_TOP_K, strict=True, description="How many labels to return per input."
-    )
-
-
-# --- the TaskAdapter functions ----------------------------------------------------------------
+# --- the task -----------------------------------------------------------------------------------
 
 
 def check_manifest(manifest: Manifest) -> None:
@@ -65,36 +48,38 @@ def check_manifest(manifest: Manifest) -> None:
         raise ArtifactError(f"{manifest.name}: image-classification needs image preprocessing")
     if len(manifest.inputs) != 1 or manifest.inputs[0].datatype != "FP32":
         raise ArtifactError(f"{manifest.name}: image-classification needs one FP32 input tensor")
-    logits = manifest.outputs[0] if manifest.outputs else None
-    if logits is None or logits.shape[-1] != len(manifest.labels):
-        raise ArtifactError(
-            f"{manifest.name}: the first output must be logits [-1, {len(manifest.labels)}] "
-            f"(one per label), manifest says {logits.shape if logits else 'no outputs'}"
-        )
+    check_logits(manifest, "image-classification")
 
 
-def predict(
-    run: Runner, manifest: Manifest, inputs: list[Any], parameters: dict[str, Any]
-) -> list[Classification]:
-    """Classify every item of `inputs`; one Classification per item, in order."""
-    options = parse_parameters(parameters, len(manifest.labels))
-    batch = preprocess(inputs, manifest.preprocessing)
-    outputs = run({manifest.inputs[0].name: batch})
-    return postprocess(outputs[manifest.outputs[0].name], manifest.labels, options.top_k)
+@dataclass(frozen=True)
+class ImageClassifier:
+    manifest: Manifest
+    spec: ImagePreprocessing
+
+    def predict(
+        self, run: Runner, inputs: list[Any], parameters: dict[str, Any]
+    ) -> list[Classification]:
+        """Classify every item of `inputs`; one Classification per item, in order."""
+        manifest = self.manifest
+        options = parse_parameters(parameters, len(manifest.labels))
+        batch = preprocess(inputs, self.spec)
+        outputs = run({manifest.inputs[0].name: batch})
+        return postprocess(outputs[manifest.outputs[0].name], manifest.labels, options.top_k)
+
+    def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        return list(self.manifest.inputs), list(self.manifest.outputs)
+
+    def infer(
+        self, run: Runner, tensors: dict[str, NDArray[Any]], parameters: dict[str, Any]
+    ) -> dict[str, NDArray[Any]]:
+        # The graph's tensors say everything; request parameters have nothing to change.
+        return run(tensors)
 
 
-# --- parameters -------------------------------------------------------------------------------
-
-
-def parse_parameters(parameters: dict[str, Any], num_labels: int) -> ClassificationParameters:
-    try:
-        options = ClassificationParameters.model_validate(parameters)
-    except ValidationError as exc:
-        errors = [{**err, "loc": ("parameters", *err["loc"])} for err in exc.errors()]
-        raise BadInput(describe_validation_errors(errors)) from None
-    if not 1 <= options.top_k <= num_labels:
-        raise BadInput(f"parameters.top_k: {options.top_k} is out of range; use 1..{num_labels}")
-    return options
+def load(manifest: Manifest, folder: Path) -> ImageClassifier:
+    check_manifest(manifest)
+    assert isinstance(manifest.preprocessing, ImagePreprocessing)  # check_manifest made sure
+    return ImageClassifier(manifest, manifest.preprocessing)
 
 
 # --- pre-processing ---------------------------------------------------------------------------
@@ -238,23 +223,3 @@ def array_pixels(item: list[Any], where: str) -> NDArray[np.uint8]:
     if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
         raise BadInput(f"{where}: pixel values must be in 0..255, got {array.min()}..{array.max()}")
     return np.asarray(np.rint(array), dtype=np.uint8)
-
-
-# --- post-processing --------------------------------------------------------------------------
-
-
-def softmax(logits: NDArray[Any]) -> NDArray[np.float64]:
-    """Row-wise softmax in float64; subtracting the row max keeps exp() from overflowing."""
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
-
-
-def postprocess(logits: NDArray[Any], labels: list[str], top_k: int) -> list[Classification]:
-    """[N, num_labels] logits -> one Classification per row."""
-    results = []
-    for row in softmax(logits):
-        best = np.argsort(-row, kind="stable")[:top_k]
-        ranked = [ScoredLabel(label=labels[i], score=float(row[i])) for i in best]
-        results.append(Classification(label=ranked[0].label, score=ranked[0].score, top_k=ranked))
-    return results

@@ -12,7 +12,7 @@ from mangum import Mangum
 
 from functions.errors import BadInput
 from functions.limits import MAX_BATCH
-from functions.routes.infer import RequestInput, decode_tensor
+from functions.tensors import from_json
 from modelfn.artifact import TensorSpec
 from tests.functions.conftest import MODEL, TinyModel, call, random_pixels
 
@@ -110,7 +110,7 @@ ONE = [0.0] * 3072
         ),
         (
             {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32"}]},
-            "inputs[0].data: Field required",
+            "inputs[0] ('input'): no data; send data, or binary data",
         ),
         ({"inputs": [tensor(ONE, [1, 3, 32, -32])]}, "does not fit"),
         ({"inputs": []}, "inputs: List should have at least 1 item"),
@@ -159,12 +159,7 @@ def test_an_unknown_model_is_a_404(handler: Mangum) -> None:
 
 
 def test_an_fp16_input_refuses_values_beyond_its_range() -> None:
-    spec = TensorSpec(name="x", datatype="FP16", shape=[-1, 2])
-    ok = decode_tensor(
-        RequestInput(name="x", shape=[1, 2], datatype="FP16", data=[1, 65504]), spec, "x"
-    )
+    ok = from_json([1, 65504], [1, 2], "FP16", "x")
     assert ok.dtype == np.float16 and ok.tolist() == [[1.0, 65504.0]]
     with pytest.raises(BadInput, match=r"FP16 values must be finite, within \+-65504"):
-        decode_tensor(
-            RequestInput(name="x", shape=[1, 2], datatype="FP16", data=[1, 70000]), spec, "x"
-        )
+        from_json([1, 70000], [1, 2], "FP16", "x")

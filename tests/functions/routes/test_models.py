@@ -47,7 +47,7 @@ def test_readiness_and_liveness(handler: Mangum, published: TinyModel) -> None:
 
 def test_server_metadata(handler: Mangum) -> None:
     reply = call(handler, "GET", "/v2")
-    assert reply.json() == {"name": "modelfn", "version": modelfn.__version__, "extensions": []}
+    assert reply.json() == {"name": "modelfn", "version": modelfn.__version__, "extensions": ["binary_tensor_data"]}
 
 
 def test_unknown_routes_and_methods_answer_json_errors(handler: Mangum) -> None:
@@ -86,7 +86,7 @@ def test_an_unexpected_error_is_a_500_without_the_trace(
     published: TinyModel, settings: FunctionSettings
 ) -> None:
     model = load_model(settings)
-    broken = type(model)(model.manifest, BrokenSession(model.session), model.folder, model.adapter)
+    broken = type(model)(model.manifest, BrokenSession(model.session), model.folder, model.task)
     handler = Mangum(create_app(settings, broken), lifespan="off")
     reply = call(handler, "POST", f"/models/{MODEL}/predict", {"inputs": [[[[0, 0, 0]]]]})
     assert reply.status == 500

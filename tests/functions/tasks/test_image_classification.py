@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 
 from functions.errors import BadInput
 from functions.limits import MAX_PIXELS, MAX_TOTAL_PIXELS
-from functions.tasks import ADAPTERS, adapter_for
+from functions.tasks import classification, load_task
 from functions.tasks import image_classification as ic
 from modelfn.artifact import ArtifactError, ImagePreprocessing
 from tests.functions.conftest import MODEL, TinyModel, call, encode_image, random_pixels
@@ -89,12 +89,12 @@ def test_exif_rotation_is_applied() -> None:
 
 
 def test_softmax_is_stable_for_large_logits() -> None:
-    probabilities = ic.softmax(np.array([[1000.0, 1000.0, -1000.0]], dtype=np.float32))
+    probabilities = classification.softmax(np.array([[1000.0, 1000.0, -1000.0]], dtype=np.float32))
     assert probabilities.tolist() == [[0.5, 0.5, 0.0]]
 
 
 def test_postprocess_ranks_labels_and_keeps_ties_in_label_order() -> None:
-    (result,) = ic.postprocess(np.array([[0.0, 2.0, 2.0, 1.0]]), ["a", "b", "c", "d"], top_k=3)
+    (result,) = classification.postprocess(np.array([[0.0, 2.0, 2.0, 1.0]]), ["a", "b", "c", "d"], top_k=3)
     assert [t.label for t in result.top_k] == ["b", "c", "d"]
     assert result.label == "b"
 
@@ -105,10 +105,11 @@ def test_check_manifest_refuses_logits_that_do_not_match_the_labels(tiny: TinyMo
         ic.check_manifest(manifest)
 
 
-def test_the_task_picks_the_adapter() -> None:
-    assert adapter_for("image-classification") is ADAPTERS["image-classification"]
-    with pytest.raises(ArtifactError, match="task 'text-classification' has no serving adapter"):
-        adapter_for("text-classification")
+def test_the_task_picks_the_adapter(tiny: TinyModel) -> None:
+    assert isinstance(load_task(tiny.manifest, tiny.folder), ic.ImageClassifier)
+    unknown = tiny.manifest.model_copy(update={"task": "object-detection"})
+    with pytest.raises(ArtifactError, match="task 'object-detection' has no serving adapter"):
+        load_task(unknown, tiny.folder)
 
 
 def test_a_pixel_array_of_the_graph_size_is_not_resampled_but_rounded_to_whole_levels() -> None:

@@ -1,0 +1,79 @@
+"""Text classification: texts -> the version's tokenizer -> n-gram ids -> labelled scores.
+
+The graph takes `tokens` int64 [batch, length], the ids of each text's unigrams followed by its
+known n-grams (`Tokenizer.features`), right-padded with the padding token (id 0), and returns
+logits [batch, labels]. The friendly route answers like the image classifier (label, score,
+top_k); over the Open Inference Protocol the input is the texts themselves, a BYTES tensor, so
+an OIP client sends strings and never sees token ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from numpy.typing import NDArray
+
+from functions.tasks.classification import (
+    Classification,
+    check_logits,
+    label_tensors,
+    parse_parameters,
+    postprocess,
+)
+from functions.tasks.runner import NoParameters, Runner, validate_parameters
+from functions.tasks.text_inputs import (
+    TEXT_INPUT,
+    load_tokenizer,
+    padded,
+    read_texts,
+    text_input_spec,
+    texts_of,
+)
+from modelfn.artifact import ArtifactError, Manifest, TensorSpec
+from modelfn.text import Tokenizer
+
+
+@dataclass(frozen=True)
+class TextClassifier:
+    manifest: Manifest
+    tokenizer: Tokenizer
+
+    def logits(self, run: Runner, texts: list[Any], name: str = "inputs") -> NDArray[Any]:
+        """[len(texts), labels]: one onnxruntime call for the whole batch."""
+        tokens = read_texts(texts, self.tokenizer, name)
+        ids = padded([self.tokenizer.features(t) for t in tokens], pad=0)
+        graph_in, graph_out = self.manifest.inputs[0].name, self.manifest.outputs[0].name
+        return run({graph_in: ids})[graph_out]
+
+    def predict(
+        self, run: Runner, inputs: list[Any], parameters: dict[str, Any]
+    ) -> list[Classification]:
+        options = parse_parameters(parameters, len(self.manifest.labels))
+        return postprocess(self.logits(run, inputs), self.manifest.labels, options.top_k)
+
+    def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        labels = len(self.manifest.labels)
+        return [text_input_spec()], [
+            TensorSpec(name="label", datatype="BYTES", shape=[-1]),
+            TensorSpec(name="score", datatype="FP32", shape=[-1]),
+            TensorSpec(name="probabilities", datatype="FP32", shape=[-1, labels]),
+        ]
+
+    def infer(
+        self, run: Runner, tensors: dict[str, NDArray[Any]], parameters: dict[str, Any]
+    ) -> dict[str, NDArray[Any]]:
+        validate_parameters(NoParameters, parameters)
+        logits = self.logits(run, texts_of(tensors[TEXT_INPUT]), TEXT_INPUT)
+        return label_tensors(logits, self.manifest.labels)
+
+
+def load(manifest: Manifest, folder: Path) -> TextClassifier:
+    tokenizer = load_tokenizer(manifest, folder)
+    if tokenizer.spec.padding_token is None:
+        raise ArtifactError(f"{manifest.name}: text-classification needs a padding_token (id 0)")
+    if len(manifest.inputs) != 1 or manifest.inputs[0].datatype != "INT64":
+        raise ArtifactError(f"{manifest.name}: text-classification needs one INT64 input (token ids)")
+    check_logits(manifest, "text-classification")
+    return TextClassifier(manifest, tokenizer)
