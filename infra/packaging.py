@@ -101,6 +101,7 @@ FUNCTION_SOURCES = (
     "modelfn/api_routes.py",
     "modelfn/artifact.py",
     "modelfn/store",
+    "modelfn/text.py",
 )
 
 # The Lambda Python runtime ships boto3 and botocore (~80 MB unzipped); a second copy in the

@@ -24,3 +24,19 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def cifar_dir(shared_data: Path) -> Path:
     return shared_data / "cifar-10-batches-py"
+
+
+@pytest.fixture(scope="session")
+def ptb_dir() -> Path:
+    folder = SHARED_DATA / "ptb"
+    if not (folder / "ptb.test.txt").is_file():
+        pytest.skip(f"Penn Treebank not found at {folder} (expected <repo>/../shared/data/ptb)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def imdb_dir() -> Path:
+    folder = SHARED_DATA / "imdb"
+    if not (folder / "test.csv").is_file():
+        pytest.skip(f"IMDB CSV sample not found at {folder} (expected <repo>/../shared/data/imdb)")
+    return folder
