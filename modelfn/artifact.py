@@ -98,7 +98,8 @@ class TextPreprocessing(_Strict):
     (dropped if nothing is left), replaced by `number_token` if it then fully matches
     `number_pattern`, and looked up once more, `unknown_token` where the vocabulary lacks it.
     With `ngrams` = n > 1, the runs of 2..n consecutive tokens (joined by one space) are appended
-    after the unigrams, each only where the vocabulary has it (a bag-of-n-grams model's features).
+    after the unigrams, each only where the vocabulary has it (a bag-of-n-grams model's
+    features); with `binary`, each feature is kept once, where it first occurs.
     """
 
     kind: Literal["text"] = "text"
@@ -118,6 +119,10 @@ class TextPreprocessing(_Strict):
     )
     padding_token: str | None = Field(default=None, description="Pads batches; id 0 by convention.")
     ngrams: int = Field(default=1, ge=1, le=3)
+    binary: bool = Field(
+        default=False,
+        description="Bag-of-n-grams features: each feature once per text (presence, not count).",
+    )
     max_tokens: int = Field(gt=0, description="Longest text in (unigram) tokens a request may send.")
 
     @model_validator(mode="after")

@@ -82,9 +82,13 @@ class Tokenizer:
         return [self.ids[token] for token in self.tokens(text)]
 
     def features(self, tokens: list[str]) -> list[int]:
-        """Ids of the unigrams, then of every known 2..ngrams-gram (bag-of-n-grams models)."""
+        """Ids of the unigrams, then of every known 2..ngrams-gram (bag-of-n-grams models).
+
+        With `spec.binary`, each id once, where it first occurs (presence features).
+        """
         grams = (self.ids.get(gram) for gram in ngrams(tokens, self.spec.ngrams))
-        return [self.ids[token] for token in tokens] + [i for i in grams if i is not None]
+        ids = [self.ids[token] for token in tokens] + [i for i in grams if i is not None]
+        return list(dict.fromkeys(ids)) if self.spec.binary else ids
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.vocabulary[i] for i in ids]

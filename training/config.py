@@ -106,6 +106,14 @@ class TextClassifierConfig(OptimisationConfig):
         default=1, ge=1, description="Keep a word or n-gram seen in at least this many reviews."
     )
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    selection_folds: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "How the epoch count is chosen: 0 on the data set's validation split; k >= 2 by "
+            "k-fold cross-validation over training + validation data (text i in fold i % k)."
+        ),
+    )
     parity_texts: int = Field(default=64, gt=0, description="Real test texts for the ONNX parity check.")
 
 

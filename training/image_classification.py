@@ -34,7 +34,7 @@ def normalise(images: np.ndarray, pre: ImagePreprocessing) -> torch.Tensor:
 
 
 def train_image_classifier(
-    model: nn.Module,
+    build: Callable[..., nn.Module],
     data: Any,
     pre: ImagePreprocessing,
     cfg: ImageClassifierConfig,
@@ -44,6 +44,7 @@ def train_image_classifier(
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
     num_classes = len(data.label_names)
+    model = build(num_classes=num_classes)
 
     steps_per_epoch = len(train_y) // cfg.batch_size
     if steps_per_epoch == 0:

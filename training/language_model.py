@@ -93,7 +93,7 @@ def sentence_nll(
 
 
 def train_language_model(
-    model: nn.Module,
+    build: Callable[..., nn.Module],
     data: Any,
     pre: TextPreprocessing,
     cfg: LanguageModelConfig,
@@ -101,12 +101,7 @@ def train_language_model(
     log: Callable[[str], None],
 ) -> TrainedModel:
     vocabulary = build_vocabulary(data.train, pre)
-    vocab_size = model.config.vocab_size  # type: ignore[union-attr]
-    if vocab_size != len(vocabulary):
-        raise TrainingError(
-            f"the model's vocab_size is {vocab_size}, but the training text has {len(vocabulary)} "
-            f"tokens with {pre.eos_token!r}; set vocab_size = {len(vocabulary)} in the preset's model table"
-        )
+    model = build(vocab_size=len(vocabulary))
     tokenizer = Tokenizer.build(pre, vocabulary)
     eos = tokenizer.ids[pre.eos_token]  # type: ignore[index]
     splits = {name: encode_sentences(data.split(name), tokenizer) for name in ("train", "valid", "test")}

@@ -46,17 +46,19 @@ from training.config import (
     ImageClassifierConfig,
     LanguageModelConfig,
     PresetConfig,
+    TextClassifierConfig,
     build_dataclass,
     load_preset,
 )
-from training.data import cifar10, ptb
+from training.data import cifar10, imdb, ptb
 from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
 from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads
-from training.models import cifar10_cnn, ptb_lstm
+from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
+from training.text_classification import train_text_classifier
 from training.trained_model import TrainedModel
 
 Log = Callable[[str], None]
@@ -93,6 +95,9 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         config=cifar10_cnn.Cifar10CNNConfig, build=cifar10_cnn.Cifar10CNN
     ),
     "ptb_lstm": ArchitectureSpec(config=ptb_lstm.PtbLstmConfig, build=ptb_lstm.PtbLstm),
+    "ngram_classifier": ArchitectureSpec(
+        config=ngram_classifier.NgramClassifierConfig, build=ngram_classifier.NgramClassifier
+    ),
 }
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
@@ -103,12 +108,16 @@ DATASETS: dict[str, DatasetSpec] = {
     "ptb": DatasetSpec(
         load=ptb.load_ptb, fingerprint=ptb.fingerprint, preprocessing=lambda _: ptb.PREPROCESSING
     ),
+    "imdb": DatasetSpec(
+        load=imdb.load_imdb, fingerprint=imdb.fingerprint, preprocessing=lambda _: imdb.PREPROCESSING
+    ),
 }
 TASKS: dict[str, TaskSpec] = {
     "image-classification": TaskSpec(
         config_schema=ImageClassifierConfig, train=train_image_classifier
     ),
     "language-modeling": TaskSpec(config_schema=LanguageModelConfig, train=train_language_model),
+    "text-classification": TaskSpec(config_schema=TextClassifierConfig, train=train_text_classifier),
 }
 
 
@@ -123,6 +132,31 @@ def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
 
 
 # --- training ---------------------------------------------------------------------------------
+
+
+def model_builder(
+    arch: ArchitectureSpec, config: Any, *, explicit: dict[str, Any], where: str, log: Log
+) -> Callable[..., nn.Module]:
+    """`build(**derived)`: the model, with the sizes only the data knows filled in by the task.
+
+    A task calls `build(num_classes=..., vocab_size=...)` once it has read the data; a value the
+    training config sets explicitly must agree, so a stale `num_classes = 10` fails by name
+    instead of training a model that cannot be served.
+    """
+
+    def build(**derived: Any) -> nn.Module:
+        for key, value in derived.items():
+            if key in explicit and explicit[key] != value:
+                raise TrainingError(
+                    f"{where} {key} = {explicit[key]!r}, but the data gives {value!r}; set it to "
+                    f"{value!r} or leave it out"
+                )
+        model = arch.build(dataclasses.replace(config, **derived))
+        log(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters")
+        return model
+
+    return build
+
 
 
 def _versions() -> dict[str, str]:
@@ -183,28 +217,18 @@ def train_model(
     )
 
     data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
-    num_classes = getattr(model_config, "num_classes", None)
-    if num_classes is not None and num_classes != len(data.label_names):
-        raise TrainingError(
-            f"{config_path} [{preset}.model] num_classes = {num_classes}, but the data has "
-            f"{len(data.label_names)} labels; fix num_classes"
-        )
-
     threads = set_threads()
     generator = seed_everything(seed)
-    model = arch.build(model_config)
-    log(
-        f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters"
-    )
-    trained = task.train(model, data, dataset.preprocessing(data), cfg, generator, log)
+    log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads")
+    build = model_builder(arch, model_config, explicit=cfg.model, where=f"{config_path} [{preset}.model]", log=log)
+    trained = task.train(build, data, dataset.preprocessing(data), cfg, generator, log)
 
     return write_artifact(
         out_dir=Path(out_dir),
         name=name,
         task=entry.task,
         architecture=Architecture(
-            module=entry.architecture, config=dataclasses.asdict(model_config)
+            module=entry.architecture, config=dataclasses.asdict(trained.model.config)
         ),
         trained=trained,
         record=TrainingRecord(

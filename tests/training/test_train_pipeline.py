@@ -157,7 +157,7 @@ def test_unknown_preset_fails_before_training(shared_data, tmp_path):
             r"\[models\.cifar10-cnn\] names architecture 'resnet50'.*use one of: cifar10_cnn",
         ),
         (('dataset = "cifar10"', 'dataset = "cifar100"'), None, r"dataset 'cifar100'"),
-        (None, ("width = 16 ", "num_classes = 7\nwidth = 16 "), r"num_classes = 7.*10 labels"),
+        (None, ("width = 16 ", "num_classes = 7\nwidth = 16 "), r"num_classes = 7, but the data gives 10"),
         (None, ("batch_size = 64 ", "batch_size = 5000 "), r"batch_size 5000 .* 800 training"),
     ],
     ids=["architecture", "dataset", "num_classes", "batch_size"],

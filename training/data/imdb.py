@@ -51,6 +51,7 @@ PREPROCESSING = TextPreprocessing(
     unknown_token=UNK,
     padding_token=PAD,
     ngrams=2,
+    binary=True,  # presence of a word or bigram, as naive-Bayes features use it
     # The longest review of the full 50k set has about 2,500 words; the sample's has 1,511.
     max_tokens=2500,
 )

@@ -25,7 +25,7 @@ from torch import nn
 
 @dataclass
 class Cifar10CNNConfig:
-    num_classes: int = 10  # CIFAR-10; the pipeline checks this against the data set's label names
+    num_classes: int = 10  # CIFAR-10; training sets it from the data set's label names
     in_channels: int = 3  # RGB
     width: int = 64  # stem channels; the 3 stages widen to 2*width, 4*width, 8*width (ResNet-9: 64)
     # Which of the 3 stages (0-based) get a residual block; ResNet-9 has them in the 1st and 3rd.

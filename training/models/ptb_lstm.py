@@ -24,7 +24,7 @@ from torch import nn
 
 @dataclass
 class PtbLstmConfig:
-    vocab_size: int = 10000  # Penn Treebank's 10k words incl. <eos>; the pipeline checks it
+    vocab_size: int = 10000  # Penn Treebank's 10k words incl. <eos>; training sets it from the data
     embedding_dim: int = 200  # Zaremba's small model: 200
     hidden_size: int = 200  # LSTM units per layer
     num_layers: int = 2
