@@ -47,7 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(manifest.metrics.items()))
-    print(f"test accuracy: {manifest.metrics.get('accuracy', float('nan')):.4f}")
+    for headline in ("accuracy", "test_perplexity"):
+        if headline in manifest.metrics:
+            print(f"{headline.replace('_', ' ')}: {manifest.metrics[headline]:.4f}")
     print(f"metrics: {metrics}")
     print(f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})")
     return 0
@@ -119,7 +121,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from modelfn.local.demo import run_demo
 
-    return run_demo(images=args.images, data=args.data, port=args.port, epochs=args.epochs, store_uri=args.store)
+    return run_demo(
+        images=args.images,
+        reviews=args.reviews,
+        sentences=args.sentences,
+        data=args.data,
+        port=args.port,
+        epochs=args.epochs,
+        store_uri=args.store,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
 
-    demo = sub.add_parser("demo", help="train cifar10-cnn (smoke), serve it locally, query it")
-    demo.add_argument("--images", type=_positive_int, default=12, help="test images to send")
+    demo = sub.add_parser("demo", help="train the three models (smoke), serve them locally, query them")
+    demo.add_argument("--images", type=_positive_int, default=12, help="CIFAR-10 test images to send")
+    demo.add_argument("--reviews", type=_positive_int, default=8, help="IMDB test reviews to send")
+    demo.add_argument("--sentences", type=_positive_int, default=64, help="PTB test sentences to score")
     demo.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
     demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
-    demo.add_argument("--epochs", type=_positive_int, help="override the smoke preset's epoch count")
+    demo.add_argument("--epochs", type=_positive_int, help="override the smoke presets' epoch counts")
     demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
     demo.set_defaults(func=cmd_demo)
     return parser

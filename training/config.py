@@ -115,6 +115,10 @@ class TextClassifierConfig(OptimisationConfig):
         ),
     )
     parity_texts: int = Field(default=64, gt=0, description="Real test texts for the ONNX parity check.")
+    tfidf_baseline: bool = Field(
+        default=False,
+        description="Also score TF-IDF + logistic regression in the same run (needs scikit-learn).",
+    )
 
 
 Schema = TypeVar("Schema", bound=PresetConfig)

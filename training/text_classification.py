@@ -83,10 +83,13 @@ def fit(
     generator: torch.Generator,
     epochs: int,
     num_classes: int,
-    on_epoch: Callable[[int, nn.Module, Tokenizer, float], None] | None = None,
-) -> tuple[nn.Module, Tokenizer, list[str], float]:
-    """Vocabulary, naive-Bayes ratios and `epochs` epochs of training on `texts`; returns the
-    model, its tokenizer and vocabulary, and the last epoch's mean training loss."""
+    held_out: tuple[list[str], np.ndarray] | None = None,
+) -> tuple[nn.Module, Tokenizer, list[str], float, list[float]]:
+    """Vocabulary, naive-Bayes ratios and `epochs` epochs of training on `texts`.
+
+    Returns the model, its tokenizer and vocabulary, the last epoch's mean training loss, and
+    the accuracy on `held_out` (texts, labels) after each epoch, if given.
+    """
     vocabulary = build_vocabulary(texts, pre, cfg.min_count)
     tokenizer = Tokenizer.build(pre, vocabulary)
     rows = featurise(texts, tokenizer)
@@ -95,8 +98,9 @@ def fit(
         model.feature_weights.copy_(naive_bayes_ratios(rows, labels, len(vocabulary)))  # type: ignore[operator]
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = -(-len(rows) // cfg.batch_size)
-    step, loss_sum = 0, 0.0
-    for epoch in range(1, epochs + 1):
+    step, loss_sum, curve = 0, 0.0, []
+    held_rows = featurise(held_out[0], tokenizer) if held_out else []
+    for _ in range(epochs):
         model.train()
         order = torch.randperm(len(rows), generator=generator).tolist()
         loss_sum = 0.0
@@ -110,9 +114,10 @@ def fit(
             )
             loss_sum += loss.item() * len(idx)
             step += 1
-        if on_epoch is not None:
-            on_epoch(epoch, model, tokenizer, loss_sum / len(rows))
-    return model, tokenizer, vocabulary, loss_sum / len(rows)
+        if held_out is not None:
+            predicted = predict_logits(model, held_rows, cfg.eval_batch_size).argmax(1).numpy()
+            curve.append(float((predicted == held_out[1]).mean()))
+    return model, tokenizer, vocabulary, loss_sum / len(rows), curve
 
 
 def train_text_classifier(
@@ -132,21 +137,11 @@ def train_text_classifier(
         f"select the epoch count on {len(folds)} held-out split(s) of {len(texts)} training texts: "
         f"up to {cfg.epochs} epochs of {cfg.batch_size}, {cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}"
     )
-    curves: list[list[float]] = []
+    curves = []
     for fit_idx, held_idx in folds:
-        held_texts, held_labels, curve = [texts[i] for i in held_idx], labels[held_idx], []
-
-        def on_epoch(
-            epoch: int, model: nn.Module, tokenizer: Tokenizer, loss: float,
-            held_texts: list[str] = held_texts, held_labels: np.ndarray = held_labels,
-            curve: list[float] = curve,
-        ) -> None:
-            logits = predict_logits(model, featurise(held_texts, tokenizer), cfg.eval_batch_size)
-            curve.append(float((logits.argmax(1).numpy() == held_labels).mean()))
-
-        fit_labels = torch.from_numpy(labels[fit_idx])
-        fit_texts = [texts[i] for i in fit_idx]
-        fit(build, fit_texts, fit_labels, pre, cfg, generator, cfg.epochs, num_classes, on_epoch)
+        fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])
+        held_out = ([texts[i] for i in held_idx], labels[held_idx])
+        *_, curve = fit(build, fit_texts, fit_labels, pre, cfg, generator, cfg.epochs, num_classes, held_out)
         curves.append(curve)
     mean = np.mean(curves, axis=0)
     best_epochs = int(np.argmax(mean)) + 1  # argmax: the earliest of equal accuracies
@@ -154,7 +149,7 @@ def train_text_classifier(
     log(f"best held-out accuracy {mean.max():.2%} after {best_epochs} epochs")
 
     refit_cfg = cfg.model_copy(update={"epochs": best_epochs})
-    model, tokenizer, vocabulary, train_loss = fit(
+    model, tokenizer, vocabulary, train_loss, _ = fit(
         build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, best_epochs, num_classes
     )
     seconds = time.perf_counter() - start
@@ -180,9 +175,10 @@ def train_text_classifier(
         f"test accuracy {report.accuracy:.2%}  macro F1 {report.macro_f1:.3f} on {len(test_y)} texts "
         f"({seconds:.1f} s)"
     )
-    baseline = tfidf_baseline(texts, labels, folds, data.test.texts, test_y, log)
-    if baseline is not None:
-        metrics["baseline_tfidf_lr_accuracy"] = baseline
+    if cfg.tfidf_baseline:
+        baseline = tfidf_baseline(texts, labels, folds, data.test.texts, test_y, log)
+        if baseline is not None:
+            metrics["baseline_tfidf_lr_accuracy"] = baseline
 
     parity = pad(test_rows[: cfg.parity_texts])
     return TrainedModel(

@@ -33,12 +33,16 @@ class ClassificationParameters(BaseModel):
 
     # Strict: true and "3" are refused rather than read as 1 and 3.
     top_k: int = Field(
-        default=DEFAULT_TOP_K, strict=True, description="How many labels to return per input."
+        default=DEFAULT_TOP_K,
+        strict=True,
+        description="How many labels to return per input (default 3, or every label if fewer).",
     )
 
 
 def parse_parameters(parameters: dict[str, Any], num_labels: int) -> ClassificationParameters:
     options: ClassificationParameters = validate_parameters(ClassificationParameters, parameters)
+    if "top_k" not in parameters:  # the default, capped for models with fewer labels (IMDB: 2)
+        return options.model_copy(update={"top_k": min(DEFAULT_TOP_K, num_labels)})
     if not 1 <= options.top_k <= num_labels:
         raise BadInput(f"parameters.top_k: {options.top_k} is out of range; use 1..{num_labels}")
     return options

@@ -191,10 +191,12 @@ class LanguageModel:
         log_prob = np.zeros(len(ids), dtype=np.float64)
         for start, logits in self.chunks(run, ids):
             stop = start + logits.shape[1]
-            picked = np.take_along_axis(
-                log_softmax(logits), targets[:, start:stop, None], axis=2
-            )[..., 0]
-            log_prob += np.where(valid[:, start:stop], picked, 0.0).sum(axis=1)
+            # log p(target) = logit(target) - logsumexp(logits), without a float64 copy of the
+            # [batch, chunk, vocab] block (the float64 sum keeps the precision that matters).
+            top = logits.max(axis=-1, keepdims=True)
+            lse = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1, dtype=np.float64))
+            picked = np.take_along_axis(logits, targets[:, start:stop, None], axis=2)[..., 0]
+            log_prob += np.where(valid[:, start:stop], picked - lse, 0.0).sum(axis=1)
         return log_prob, np.asarray(lengths, dtype=np.int64)
 
     def generate(

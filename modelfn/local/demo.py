@@ -1,24 +1,30 @@
-"""`make demo`: the whole path on one machine, with real CIFAR-10 test images.
+"""`make demo`: the whole path on one machine, for the three registry models, on real test data.
 
-train (smoke preset) -> artifact -> publish to the local store -> seed the local S3 (moto server)
--> function process loads the model at init -> gateway -> HTTP requests -> predictions.
+train (smoke presets) -> artifacts -> publish to the local store -> seed the local S3 (moto
+server) -> a function process per model loads its model at init -> gateway -> HTTP requests:
+CIFAR-10 test images, IMDB test reviews and Penn Treebank test sentences, each answer printed
+next to the truth.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import time
 from pathlib import Path
+from typing import Any
 
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import open_store, publish_artifact
 
-MODEL = "cifar10-cnn"
+IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL = "cifar10-cnn", "imdb-sentiment", "ptb-lstm"
+MODELS = (IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL)
 DOWNLOAD_DIR = REPO_ROOT / "build" / "data"  # only used where no data directory exists
+PROMPT = "the company said"
 
 
-def _data_root(explicit: str | None, data_subdir: str) -> Path:
+def _cifar_root(explicit: str | None, data_subdir: str) -> Path:
     """The data root holding `data_subdir`; with nothing configured, download the official archive."""
     from training.data.cifar10 import download_cifar10
     from training.data.location import data_root_for
@@ -32,18 +38,25 @@ def _data_root(explicit: str | None, data_subdir: str) -> Path:
         return Path(download_cifar10(DOWNLOAD_DIR)).parent
 
 
-def _png_base64(chw_uint8: object) -> str:
+def _png_base64(chw_uint8: Any) -> str:
     from PIL import Image
 
-    image = Image.fromarray(chw_uint8.transpose(1, 2, 0))  # type: ignore[attr-defined]
+    image = Image.fromarray(chw_uint8.transpose(1, 2, 0))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.replace("<br />", " ").split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def run_demo(
     *,
     images: int = 12,
+    reviews: int = 8,
+    sentences: int = 64,
     data: str | None = None,
     port: int = 0,
     epochs: int | None = None,
@@ -52,75 +65,119 @@ def run_demo(
 ) -> int:
     """Run the demo; `store_uri` and `out_dir` default to model_artifacts/ and build/artifacts/."""
     import httpx
-    import numpy as np
 
     from modelfn.cli import BUILD_DIR
     from modelfn.local.deployment import local_deployment
-    from training.data.cifar10 import load_cifar10
-    from training.pipeline import train_model
+    from training.data.location import data_root_for
+    from training.pipeline import DATASETS, train_model
 
     registry = load_registry()
-    entry = registry.get(MODEL)
-    data_root = _data_root(data, entry.data_subdir)
     t0 = time.perf_counter()
-    print(f"== 1/4 train {MODEL} (preset smoke) on {data_root / entry.data_subdir}")
-    folder = train_model(MODEL, data_dir=data_root, preset="smoke", epochs=epochs, out_dir=out_dir or BUILD_DIR)
+    roots = {IMAGE_MODEL: _cifar_root(data, registry.get(IMAGE_MODEL).data_subdir)}
+    for name in (TEXT_MODEL, LANGUAGE_MODEL):
+        roots[name] = data_root_for(data, registry.get(name).data_subdir)
     store = open_store(store_uri)
-    manifest = publish_artifact(store, folder)
-    print(f"published {manifest.name} {manifest.version} to {store.uri}")
-    print(f"test accuracy on the {manifest.data.examples.get('test', '?')}-image test batch: "
-          f"{manifest.metrics['accuracy']:.3f} (smoke preset, {manifest.training.epochs} epochs on "
-          f"{manifest.data.examples.get('train', '?')} training images)")
+    manifests = {}
+    for step, name in enumerate(MODELS, start=1):
+        entry = registry.get(name)
+        print(f"== {step}/7 train {name} (preset smoke) on {roots[name] / entry.data_subdir}")
+        folder = train_model(name, data_dir=roots[name], preset="smoke", epochs=epochs, out_dir=out_dir or BUILD_DIR)
+        manifests[name] = publish_artifact(store, folder)
+        print(f"published {name} {manifests[name].version} to {store.uri}")
+    test_data = {
+        name: DATASETS[registry.get(name).dataset].load(roots[name] / registry.get(name).data_subdir)
+        for name in MODELS
+    }
 
-    print("== 2/4 start the local deployment: moto S3 server, function process, HTTP gateway")
-    with local_deployment(registry, store, port=port, models=[MODEL]) as deployment:
-        fn = deployment.functions[MODEL]
+    print("== 4/7 start the local deployment: moto S3 server, a function process per model, HTTP gateway")
+    with local_deployment(registry, store, port=port, models=list(MODELS)) as deployment:
         print(f"local S3 {deployment.s3_endpoint}: seeded {deployment.seeded_objects} objects into {deployment.store_uri}")
-        print(f"function {MODEL}: init (download, sha256 check, onnxruntime load) {fn.init_ms:.0f} ms")
+        for name, fn in deployment.functions.items():
+            print(f"function {name}: init (download, sha256 checks, onnxruntime load) {fn.init_ms:.0f} ms")
         print(f"gateway {deployment.url}")
-
-        test = load_cifar10(data_root / entry.data_subdir).test
-        # Spread the picks over the whole test batch so every class can appear.
-        picks = np.linspace(0, len(test.labels) - 1, num=min(images, len(test.labels))).astype(int)
-        names = manifest.labels
-
-        with httpx.Client(base_url=deployment.url, timeout=30) as client:
-            print(f"== 3/4 POST /models/{MODEL}/predict with {len(picks)} real test images as base64 PNG")
-            body = {"inputs": [_png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
-            started = time.perf_counter()
-            response = client.post(f"/models/{MODEL}/predict", json=body)
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            response.raise_for_status()
-            outputs = response.json()["outputs"]
-            print(f"HTTP {response.status_code} in {elapsed_ms:.0f} ms, model version {response.json()['version']}")
-            print(f"  {'#':>4}  {'true label':<11} {'predicted':<11} {'score':>5}   top 3")
-            hits = 0
-            for i, out in zip(picks, outputs, strict=True):
-                truth = names[int(test.labels[i])]
-                hits += truth == out["label"]
-                mark = "ok" if truth == out["label"] else "--"
-                top = ", ".join(f"{t['label']} {t['score']:.2f}" for t in out["top_k"])
-                print(f"  {i:>4}  {truth:<11} {out['label']:<11} {out['score']:.2f} {mark}  {top}")
-            print(f"  {hits}/{len(picks)} correct")
-
-            print(f"== 4/4 Open Inference Protocol v2: POST /v2/models/{MODEL}/infer (one image as a tensor)")
-            # OIP clients send the graph's own input: the manifest's preprocessing, applied here with
-            # the function's own code so the tensor is exactly what the predict route computes.
-            from functions.tasks.image_classification import normalise
-
-            x = normalise(test.images[picks[:1]].transpose(0, 2, 3, 1), manifest.preprocessing)
-            request = {
-                "id": "demo-1",
-                "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": x.ravel().tolist()}],
-            }
-            response = client.post(f"/v2/models/{MODEL}/infer", json=request)
-            response.raise_for_status()
-            result = response.json()
-            logits = np.array(result["outputs"][0]["data"], dtype=np.float32)
-            print(f"HTTP {response.status_code}: outputs[0] {result['outputs'][0]['name']} shape "
-                  f"{result['outputs'][0]['shape']}, argmax -> {names[int(logits.argmax())]} "
-                  f"(predict route said {outputs[0]['label']})")
+        with httpx.Client(base_url=deployment.url, timeout=60) as client:
+            _images(client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images)
+            _reviews(client, manifests[TEXT_MODEL], test_data[TEXT_MODEL], reviews)
+            _sentences(client, manifests[LANGUAGE_MODEL], test_data[LANGUAGE_MODEL], sentences)
             ready = client.get("/v2/health/ready")
             print(f"GET /v2/health/ready -> HTTP {ready.status_code}")
     print(f"== done in {time.perf_counter() - t0:.1f} s; everything shut down")
     return 0
+
+
+def _post(client: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    response = client.post(path, json=body)
+    response.raise_for_status()
+    print(f"POST {path} -> HTTP {response.status_code} in {(time.perf_counter() - started) * 1000:.0f} ms")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _images(client: Any, manifest: Any, data: Any, count: int) -> None:
+    import numpy as np
+
+    from functions.tasks.image_classification import normalise
+
+    test = data.test
+    # Spread the picks over the whole test batch so every class can appear.
+    picks = np.linspace(0, len(test.labels) - 1, num=min(count, len(test.labels))).astype(int)
+    names = manifest.labels
+    print(f"== 5/7 {IMAGE_MODEL}: {len(picks)} real CIFAR-10 test images as base64 PNG "
+          f"(test accuracy {manifest.metrics['accuracy']:.3f}, smoke preset)")
+    body = {"inputs": [_png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
+    outputs = _post(client, f"/models/{IMAGE_MODEL}/predict", body)["outputs"]
+    print(f"  {'#':>4}  {'true label':<11} {'predicted':<11} {'score':>5}   top 3")
+    hits = 0
+    for i, out in zip(picks, outputs, strict=True):
+        truth = names[int(test.labels[i])]
+        hits += truth == out["label"]
+        top = ", ".join(f"{t['label']} {t['score']:.2f}" for t in out["top_k"])
+        print(f"  {i:>4}  {truth:<11} {out['label']:<11} {out['score']:.2f} {'ok' if truth == out['label'] else '--'}  {top}")
+    print(f"  {hits}/{len(picks)} correct")
+    # OIP clients send the graph's own input: the manifest's preprocessing, applied here with the
+    # function's own code so the tensor is exactly what the predict route computes.
+    x = normalise(test.images[picks[:1]].transpose(0, 2, 3, 1), manifest.preprocessing)
+    request = {"id": "demo-1", "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": x.ravel().tolist()}]}
+    result = _post(client, f"/v2/models/{IMAGE_MODEL}/infer", request)
+    logits = np.array(result["outputs"][0]["data"], dtype=np.float32)
+    print(f"  OIP: outputs[0] {result['outputs'][0]['name']} shape {result['outputs'][0]['shape']}, "
+          f"argmax -> {names[int(logits.argmax())]} (predict route said {outputs[0]['label']})")
+
+
+def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
+    test = data.test
+    step = max(1, len(test) // count)
+    picks = list(range(0, len(test), step))[:count]
+    print(f"== 6/7 {TEXT_MODEL}: {len(picks)} real IMDB test reviews "
+          f"(test accuracy {manifest.metrics['accuracy']:.3f}, smoke preset)")
+    body = {"inputs": [test.texts[i] for i in picks]}
+    outputs = _post(client, f"/models/{TEXT_MODEL}/predict", body)["outputs"]
+    hits = 0
+    for i, out in zip(picks, outputs, strict=True):
+        truth = data.label_names[int(test.labels[i])]
+        hits += truth == out["label"]
+        print(f"  {i:>4}  {truth:<8} {out['label']:<8} {out['score']:.2f} {'ok' if truth == out['label'] else '--'}  {_short(test.texts[i])}")
+    print(f"  {hits}/{len(picks)} correct")
+    request = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a truly wonderful film"]}]}
+    result = _post(client, f"/v2/models/{TEXT_MODEL}/infer", request)
+    got = {o["name"]: o["data"] for o in result["outputs"]}
+    print(f"  OIP BYTES: 'a truly wonderful film' -> {got['label'][0]} ({got['score'][0]:.2f})")
+
+
+def _sentences(client: Any, manifest: Any, data: Any, count: int) -> None:
+    texts = [" ".join(words) for words in data.test[:count]]
+    print(f"== 7/7 {LANGUAGE_MODEL}: perplexity of the first {len(texts)} Penn Treebank test sentences, "
+          f"next words and a continuation (test perplexity {manifest.metrics['test_perplexity']:.1f}, smoke preset)")
+    scores = _post(client, f"/models/{LANGUAGE_MODEL}/predict", {"inputs": texts, "parameters": {"mode": "score"}})["outputs"]
+    log_prob = sum(s["log_prob"] for s in scores)
+    tokens = sum(s["token_count"] for s in scores)
+    for text, score in list(zip(texts, scores, strict=True))[:3]:
+        print(f"  perplexity {score['perplexity']:8.1f}  {_short(text)}")
+    print(f"  the {len(texts)} sentences: {tokens} tokens, perplexity {math.exp(-log_prob / tokens):.1f}")
+    nxt = _post(client, f"/models/{LANGUAGE_MODEL}/predict", {"inputs": [PROMPT], "parameters": {"mode": "next", "top_k": 5}})
+    words = ", ".join(f"{w['word']} {w['probability']:.3f}" for w in nxt["outputs"][0]["next"])
+    print(f"  next after '{PROMPT}': {words}")
+    body = {"inputs": [PROMPT], "parameters": {"mode": "generate", "max_tokens": 12, "temperature": 0.8, "seed": 7}}
+    generated = _post(client, f"/models/{LANGUAGE_MODEL}/predict", body)["outputs"][0]
+    print(f"  generate (temperature 0.8, seed 7): {PROMPT} ... {generated['text']}")
