@@ -179,3 +179,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ):
         monkeypatch.delenv(key, raising=False)
     yield
+
+
+def handler_for(folder: Path, root: Path, **settings: Any) -> Mangum:
+    """The Lambda handler of a function serving the artifact in `folder`, published under `root`."""
+    store = LocalStore(root / "store")
+    manifest = publish_artifact(store, folder)
+    return Mangum(
+        create_app(
+            FunctionSettings(
+                model=manifest.name, store_uri=str(store.root), cache_dir=root / "cache", **settings
+            )
+        ),
+        lifespan="off",
+    )

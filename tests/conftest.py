@@ -1,0 +1,19 @@
+"""Session fixtures shared across the test tree: real text artifacts (trained once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.text_models import train_tiny
+
+
+@pytest.fixture(scope="session")
+def ptb_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny("ptb-lstm", tmp_path_factory.mktemp("ptb-artifact"))
+
+
+@pytest.fixture(scope="session")
+def imdb_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny("imdb-sentiment", tmp_path_factory.mktemp("imdb-artifact"))
