@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, alias, list, serve, demo.
+"""The `modelfn` command: train, alias, list, serve, check, demo.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
@@ -118,6 +118,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from modelfn.local.served_metrics import served_metric
+
+    load_registry().get(args.model)
+    store = open_store(args.store)
+    metric, trained, served = served_metric(args.model, store, alias=args.alias, data=args.data)
+    difference = abs(served - trained) / max(abs(trained), 1e-12)
+    print(
+        f"{args.model} ({args.alias}): {metric} recorded by training {trained:.6g}, "
+        f"through the Lambda handler {served:.6g} (relative difference {difference:.1e})"
+    )
+    # float32 graphs and a different summation order: agreement to 1e-4 is "the same".
+    return 0 if difference <= 1e-4 else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from modelfn.local.demo import run_demo
 
@@ -168,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="list published models, versions and aliases")
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
+
+    check = sub.add_parser(
+        "check", help="recompute a published model's test figure through the Lambda handler"
+    )
+    check.add_argument("model", help="a model name from models.toml")
+    check.add_argument("--alias", default="latest", help="alias or version to check (default: latest)")
+    check.add_argument("--store", help="store URI (default: model_artifacts/)")
+    check.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    check.set_defaults(func=cmd_check)
 
     demo = sub.add_parser("demo", help="train the three models (smoke), serve them locally, query them")
     demo.add_argument("--images", type=_positive_int, default=12, help="CIFAR-10 test images to send")

@@ -24,7 +24,6 @@ from functions.model_loader import LoadedModel
 from functions.request_body import binary_data
 from functions.tensors import (
     BINARY_SIZE,
-    DATATYPES,
     check_shape,
     datatype_of,
     from_binary,
@@ -214,6 +213,3 @@ def requested_outputs(
             f"{[n for n in known if n in results]}); see the model's documentation for its modes"
         )
     return names
-
-
-__all__ = ["DATATYPES", "InferenceRequest", "InferenceResponse", "router"]

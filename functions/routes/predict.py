@@ -1,4 +1,4 @@
-"""POST /models/{name}/predict: the friendly route (images in, labels out)."""
+"""POST /models/{name}/predict: the friendly route (images or texts in, answers out)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,28 @@ router = APIRouter(tags=["predict"])
 class PredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"inputs": ["<base64 PNG>"], "parameters": {"top_k": 3}}]},
+        json_schema_extra={
+            "examples": [
+                {"inputs": ["<base64 PNG>"], "parameters": {"top_k": 3}},
+                {"inputs": ["a truly wonderful film"]},
+                {"inputs": ["the company said"], "parameters": {"mode": "generate", "seed": 7}},
+            ]
+        },
     )
 
     inputs: list[Any] = Field(
         min_length=1,
-        description="Base64 PNG/JPEG strings (data: URLs too) or HxWx3 arrays of 0..255 pixels.",
+        description=(
+            "Images: base64 PNG/JPEG strings (data: URLs too) or HxWx3 arrays of 0..255 pixels. "
+            "Text models: strings."
+        ),
     )
     parameters: dict[str, Any] = Field(
-        default_factory=dict, description="Task options, e.g. top_k."
+        default_factory=dict,
+        description=(
+            "Task options: top_k for classifiers; mode (next, score, generate), top_k, max_tokens, "
+            "temperature and seed for language models."
+        ),
     )
 
 

@@ -402,6 +402,20 @@ def test_route_keys_are_exactly_the_model_and_health_routes(
     )
 
 
+def test_the_shipped_registry_deploys_the_three_reference_models(synth: Synthesized) -> None:
+    # The founding brief's three models: each its own function, with every model route.
+    models = ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"]
+    functions = synth.resources("AWS::Lambda::Function")
+    assert {function_id(synth, name) for name in models} == set(functions)
+    targets = route_targets(synth)
+    for name in models:
+        own = {key for key in targets if name in key.split("/")}
+        # predict, OIP infer, metadata and ready, and the last three under /versions/{version}
+        assert own == {key for key in expected_routes([name]) if name in key.split("/")}
+        assert len(own) == 7
+        assert {targets[key] for key in own} == {function_id(synth, name)}
+
+
 def test_each_model_route_invokes_that_models_function(synth_two: Synthesized) -> None:
     targets = route_targets(synth_two)
     for name in ("zeta-net", "alpha-net"):

@@ -40,7 +40,7 @@ def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.Captu
             "--publish", str(store), "--out", str(tmp_path / "build"), "--alias", "latest", "--alias", "candidate"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "test accuracy:" in out and f"to file://{store}" in out
+    assert "accuracy: " in out and f"to file://{store}" in out
     [model] = list_published(LocalStore(store))
     assert model.name == "cifar10-cnn" and len(model.versions) == 1
     assert model.aliases == {"latest": model.versions[0], "candidate": model.versions[0]}
@@ -70,3 +70,19 @@ def test_serve_names_an_unpublished_model(tmp_path: Path, capsys: pytest.Capture
     assert "cifar10-cnn: not published" in capsys.readouterr().err
     assert main(["serve", "--store", str(tmp_path), "--models", "cifar10-cnn,typo"]) == 2
     assert "unknown model 'typo'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fixture", ["imdb_artifact", "ptb_artifact"])
+def test_check_recomputes_the_test_figure_through_the_handler(
+    fixture: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    from modelfn.store import publish_artifact
+
+    folder: Path = request.getfixturevalue(fixture)
+    store = LocalStore(tmp_path / "store")
+    manifest = publish_artifact(store, folder)
+    assert main(["check", manifest.name, "--store", str(store.root), "--data", str(DATA)]) == 0
+    out = capsys.readouterr().out
+    metric = "accuracy" if manifest.task == "text-classification" else "test_sentence_perplexity"
+    assert f"{manifest.name} (latest): {metric} recorded by training {manifest.metrics[metric]:.6g}" in out
+    assert "through the Lambda handler" in out  # exit code 0: within 1e-4 of the recorded figure
