@@ -62,8 +62,12 @@ def run_demo(
     epochs: int | None = None,
     store_uri: str | None = None,
     out_dir: Path | None = None,
+    preset: str = "smoke",
 ) -> int:
-    """Run the demo; `store_uri` and `out_dir` default to model_artifacts/ and build/artifacts/."""
+    """Run the demo; `store_uri` and `out_dir` default to model_artifacts/ and build/artifacts/.
+
+    `preset` is the training preset of all three models (tests use `tiny`).
+    """
     import httpx
 
     from modelfn.cli import BUILD_DIR
@@ -80,8 +84,8 @@ def run_demo(
     manifests = {}
     for step, name in enumerate(MODELS, start=1):
         entry = registry.get(name)
-        print(f"== {step}/7 train {name} (preset smoke) on {roots[name] / entry.data_subdir}")
-        folder = train_model(name, data_dir=roots[name], preset="smoke", epochs=epochs, out_dir=out_dir or BUILD_DIR)
+        print(f"== {step}/7 train {name} (preset {preset}) on {roots[name] / entry.data_subdir}")
+        folder = train_model(name, data_dir=roots[name], preset=preset, epochs=epochs, out_dir=out_dir or BUILD_DIR)
         manifests[name] = publish_artifact(store, folder)
         print(f"published {name} {manifests[name].version} to {store.uri}")
     test_data = {
@@ -124,7 +128,7 @@ def _images(client: Any, manifest: Any, data: Any, count: int) -> None:
     picks = np.linspace(0, len(test.labels) - 1, num=min(count, len(test.labels))).astype(int)
     names = manifest.labels
     print(f"== 5/7 {IMAGE_MODEL}: {len(picks)} real CIFAR-10 test images as base64 PNG "
-          f"(test accuracy {manifest.metrics['accuracy']:.3f}, smoke preset)")
+          f"(test accuracy {manifest.metrics['accuracy']:.3f}, preset {manifest.training.preset})")
     body = {"inputs": [_png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
     outputs = _post(client, f"/models/{IMAGE_MODEL}/predict", body)["outputs"]
     print(f"  {'#':>4}  {'true label':<11} {'predicted':<11} {'score':>5}   top 3")
@@ -150,7 +154,7 @@ def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
     step = max(1, len(test) // count)
     picks = list(range(0, len(test), step))[:count]
     print(f"== 6/7 {TEXT_MODEL}: {len(picks)} real IMDB test reviews "
-          f"(test accuracy {manifest.metrics['accuracy']:.3f}, smoke preset)")
+          f"(test accuracy {manifest.metrics['accuracy']:.3f}, preset {manifest.training.preset})")
     body = {"inputs": [test.texts[i] for i in picks]}
     outputs = _post(client, f"/models/{TEXT_MODEL}/predict", body)["outputs"]
     hits = 0
@@ -168,7 +172,7 @@ def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
 def _sentences(client: Any, manifest: Any, data: Any, count: int) -> None:
     texts = [" ".join(words) for words in data.test[:count]]
     print(f"== 7/7 {LANGUAGE_MODEL}: perplexity of the first {len(texts)} Penn Treebank test sentences, "
-          f"next words and a continuation (test perplexity {manifest.metrics['test_perplexity']:.1f}, smoke preset)")
+          f"next words and a continuation (test perplexity {manifest.metrics['test_perplexity']:.1f}, preset {manifest.training.preset})")
     scores = _post(client, f"/models/{LANGUAGE_MODEL}/predict", {"inputs": texts, "parameters": {"mode": "score"}})["outputs"]
     log_prob = sum(s["log_prob"] for s in scores)
     tokens = sum(s["token_count"] for s in scores)

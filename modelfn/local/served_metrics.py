@@ -89,4 +89,4 @@ def _accuracy(predict: Callable[..., list[dict[str, Any]]], data: Any, task: str
         inputs = list(data.test.texts)
     truth = [data.label_names[int(i)] for i in data.test.labels]
     predicted = [out["label"] for batch in _batches(inputs) for out in predict(batch, {})]
-    return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
+    return float(sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth))

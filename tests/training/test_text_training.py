@@ -17,9 +17,13 @@ from training.data import imdb, ptb
 from training.errors import TrainingError
 from training.language_model import build_vocabulary, encode_sentences, to_stream
 from training.loop import batchify, evaluate_stream, make_optimizer, train_bptt_epoch
-from training.models.ngram_classifier import NgramClassifier, NgramClassifierConfig, naive_bayes_ratios
+from training.models.ngram_classifier import (
+    NgramClassifier,
+    NgramClassifierConfig,
+    naive_bayes_ratios,
+)
 from training.models.ptb_lstm import PtbLstm, PtbLstmConfig
-from training.pipeline import load_torch_model, model_builder, ARCHITECTURES
+from training.pipeline import ARCHITECTURES, load_torch_model, model_builder
 from training.text_classification import featurise, fit, held_out_splits, predict_logits
 
 
@@ -48,7 +52,7 @@ def test_a_short_classifier_run_beats_chance_on_held_out_reviews(imdb_dir: Path)
         decay_factor=1.0, min_count=2,
     )
     torch.manual_seed(0)
-    build = lambda **d: NgramClassifier(NgramClassifierConfig(pooling="l2", **d))  # noqa: E731
+    build = lambda **d: NgramClassifier(NgramClassifierConfig(pooling="l2", **d))
     *_, loss, curve = fit(
         build, data.train.texts, torch.from_numpy(data.train.labels), imdb.PREPROCESSING, cfg,
         torch.Generator().manual_seed(0), 2, 2, (data.valid.texts, data.valid.labels),

@@ -38,6 +38,21 @@ def test_the_shipped_config_validates_every_preset():
     )
 
 
+@pytest.mark.parametrize("name", ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"])
+def test_every_registry_model_s_presets_validate(name):
+    import tomllib
+
+    from training.pipeline import ARCHITECTURES, TASKS
+
+    entry = load_registry().get(name)
+    path = entry.training_config_path()
+    presets = tomllib.loads(path.read_text())
+    assert {"smoke", "full", "tiny"} <= set(presets)
+    for preset in presets:
+        cfg = load_preset(path, preset, TASKS[entry.task].config_schema)
+        build_dataclass(ARCHITECTURES[entry.architecture].config, cfg.model, where=preset)
+
+
 def test_a_good_file_loads(tmp_path):
     cfg = load_preset(_write(tmp_path, GOOD), "smoke", ImageClassifierConfig)
     assert cfg.optimizer == "adamw" and cfg.model == {"width": 8}

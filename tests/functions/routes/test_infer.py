@@ -13,7 +13,6 @@ from mangum import Mangum
 from functions.errors import BadInput
 from functions.limits import MAX_BATCH
 from functions.tensors import from_json
-from modelfn.artifact import TensorSpec
 from tests.functions.conftest import MODEL, TinyModel, call, random_pixels
 
 INFER = f"/v2/models/{MODEL}/infer"

@@ -1,4 +1,4 @@
-"""`make demo`'s script, end to end, with one training epoch to keep it short."""
+"""`make demo`'s script, end to end, with the `tiny` presets to keep it short."""
 
 from __future__ import annotations
 
@@ -9,19 +9,33 @@ import pytest
 from modelfn.local.demo import run_demo
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+CIFAR_LABELS = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
 
 
-@pytest.mark.skipif(not (DATA / "cifar-10-batches-py").is_dir(), reason=f"CIFAR-10 sample not found at {DATA}")
-def test_demo_prints_predictions_next_to_true_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_demo(images=5, data=str(DATA), epochs=1, store_uri=str(tmp_path / "store"), out_dir=tmp_path / "build")
+@pytest.mark.skipif(
+    not all((DATA / d).is_dir() for d in ("cifar-10-batches-py", "ptb", "imdb")),
+    reason=f"the CIFAR-10, PTB and IMDB samples are not all at {DATA}",
+)
+def test_demo_prints_real_answers_next_to_the_truth_for_the_three_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_demo(
+        images=5, reviews=4, sentences=8, data=str(DATA), preset="tiny",
+        store_uri=str(tmp_path / "store"), out_dir=tmp_path / "build",
+    )
     assert code == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
-    labels = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
-    assert len(rows) == 5 and all(row[1] in labels and row[2] in labels for row in rows)
-    correct = sum(row[1] == row[2] for row in rows)
-    assert f"{correct}/5 correct" in out
-    assert "HTTP 200: outputs[0] logits shape [1, 10]" in out
+    images = [row for row in rows if row[1] in CIFAR_LABELS]
+    assert len(images) == 5 and all(row[2] in CIFAR_LABELS for row in images)
+    assert f"{sum(row[1] == row[2] for row in images)}/5 correct" in out
+    reviews = [row for row in rows if row[1] in {"positive", "negative"}]
+    assert len(reviews) == 4 and all(row[2] in {"positive", "negative"} for row in reviews)
+    assert f"{sum(row[1] == row[2] for row in reviews)}/4 correct" in out
+    assert "OIP: outputs[0] logits shape [1, 10]" in out
+    assert "OIP BYTES: 'a truly wonderful film' -> " in out
+    assert "the 8 sentences: " in out and "next after 'the company said': " in out
+    assert "generate (temperature 0.8, seed 7): the company said ... " in out
     assert "GET /v2/health/ready -> HTTP 200" in out
 
 

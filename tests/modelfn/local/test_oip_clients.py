@@ -71,7 +71,7 @@ def test_cifar_fp32_tensor(client: Any, deployment: tuple[LocalDeployment, Any, 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_imdb_strings_in_labels_out(client: Any, binary: bool) -> None:
-    texts = np.array([b"a truly wonderful film, a joy", "dull and lifeless".encode()], dtype=np.object_)
+    texts = np.array([b"a truly wonderful film, a joy", b"dull and lifeless"], dtype=np.object_)
     tensor = httpclient.InferInput("text", [2], "BYTES")
     tensor.set_data_from_numpy(texts, binary_data=binary)
     outputs = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("label", "score", "probabilities")]
