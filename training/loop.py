@@ -228,6 +228,12 @@ def bptt_windows(columns: int, bptt: int) -> Iterator[tuple[int, int]]:
         yield start, min(bptt, columns - 1 - start)
 
 
+def bptt_batches(rows: torch.Tensor, bptt: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, targets) windows over `rows` [B, L]: targets are the inputs shifted by one token."""
+    for start, length in bptt_windows(rows.shape[1], bptt):
+        yield rows[:, start : start + length], rows[:, start + 1 : start + 1 + length]
+
+
 def train_bptt_epoch(
     model: nn.Module,
     rows: torch.Tensor,
@@ -248,9 +254,7 @@ def train_bptt_epoch(
     model.train()
     state: tuple[torch.Tensor, ...] = model.initial_state(len(rows))  # type: ignore[operator]
     total_loss, seen = 0.0, 0
-    for start, length in bptt_windows(rows.shape[1], bptt):
-        x = rows[:, start : start + length]
-        y = rows[:, start + 1 : start + 1 + length]
+    for x, y in bptt_batches(rows, bptt):
         state = tuple(s.detach() for s in state)
         with autocast(cfg):
             logits, *new_state = model(x, *state)
@@ -270,9 +274,7 @@ def evaluate_stream(model: nn.Module, rows: torch.Tensor, bptt: int) -> float:
     model.eval()
     state: tuple[torch.Tensor, ...] = model.initial_state(len(rows))  # type: ignore[operator]
     total, seen = 0.0, 0
-    for start, length in bptt_windows(rows.shape[1], bptt):
-        x = rows[:, start : start + length]
-        y = rows[:, start + 1 : start + 1 + length]
+    for x, y in bptt_batches(rows, bptt):
         logits, *state_list = model(x, *state)
         state = tuple(state_list)
         total += F.cross_entropy(

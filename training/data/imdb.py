@@ -28,6 +28,7 @@ import numpy as np
 from modelfn.artifact import DataFingerprint, Substitution, TextPreprocessing
 from training.data.fingerprint import fingerprint_files
 from training.data.location import DATA_DIR_ENV
+from training.data.text_files import read_utf8
 from training.errors import DataFormatError
 
 DATASET = "imdb"
@@ -86,20 +87,9 @@ class _Review:
 # --- the two layouts -----------------------------------------------------------------------------
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-            "save the file as UTF-8"
-        ) from None
-
-
 def read_csv(path: Path) -> list[_Review]:
     """One Kaggle-format CSV -> its reviews, checked record by record."""
-    text = _decode(path.read_bytes(), path)
+    text = read_utf8(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -141,7 +131,7 @@ def read_acl_split(root: Path, split: str) -> tuple[list[_Review], list[str]]:
                 )
             found.append((int(match.group(1)), path))
         for _, path in sorted(found):
-            text = _decode(path.read_bytes(), path)
+            text = read_utf8(path)
             if not text.strip():
                 raise DataFormatError(f"{path}: empty review")
             reviews.append(_Review(text, LABELS.index(label), str(path)))

@@ -20,6 +20,7 @@ from pathlib import Path
 from modelfn.artifact import DataFingerprint, Substitution, TextPreprocessing
 from training.data.fingerprint import fingerprint_files
 from training.data.location import DATA_DIR_ENV
+from training.data.text_files import read_utf8
 from training.errors import DataFormatError
 
 DATASET = "ptb"
@@ -68,15 +69,7 @@ class PennTreebank:
 
 def read_sentences(path: Path) -> list[list[str]]:
     """One file -> its sentences; DataFormatError naming the file and line for bad text."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-            "the Penn Treebank files are plain UTF-8 (ASCII) text"
-        ) from None
+    text = read_utf8(path)
     sentences = []
     for number, line in enumerate(text.splitlines(), start=1):
         words = line.split()
