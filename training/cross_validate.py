@@ -53,7 +53,6 @@ def cross_validate(
             pre,
             cfg,
             generator,
-            cfg.epochs,
             len(data.label_names),
             ([texts[i] for i in held_idx], labels[held_idx]),
         )

@@ -3,8 +3,9 @@
 What varies per model is looked up in three plain tables keyed by the registry entry's fields:
 `ARCHITECTURES[entry.architecture]` (the nn.Module and its config dataclass),
 `DATASETS[entry.dataset]` (loader, fingerprint, input preprocessing) and `TASKS[entry.task]`
-(config schema and trainer). A new model (the PTB LSTM, the IMDB classifier) is new rows here
-plus its modules, not a rewrite of this file.
+(config schema and trainer). A new model is new rows here plus its modules, not a rewrite of
+this file: the PTB LSTM and the IMDB classifier joined that way. The task's trainer builds the
+model (`model_builder`) once the data has fixed its sizes (classes, vocabulary).
 
 The folder written is `<out_dir>/<name>/<version>/` with model.safetensors, model.onnx and
 manifest.json, in the format of modelfn.artifact; `modelfn.store.publish_artifact` uploads it.
@@ -158,7 +159,6 @@ def model_builder(
     return build
 
 
-
 def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in ("torch", "onnx", "onnxscript", "onnxruntime", "safetensors", "numpy"):
@@ -220,7 +220,8 @@ def train_model(
     threads = set_threads()
     generator = seed_everything(seed)
     log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads")
-    build = model_builder(arch, model_config, explicit=cfg.model, where=f"{config_path} [{preset}.model]", log=log)
+    where = f"{config_path} [{preset}.model]"
+    build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     trained = task.train(build, data, dataset.preprocessing(data), cfg, generator, log)
 
     return write_artifact(
@@ -256,7 +257,8 @@ def write_artifact(
     parity_tolerance: float,
     log: Log = print,
 ) -> Path:
-    """Weights, ONNX graph (parity-checked), manifest; staged, then renamed to `<name>/<version>/`."""
+    """Weights, the task's files (a vocabulary), ONNX graph (parity-checked), manifest; staged,
+    then renamed to `<name>/<version>/`."""
     from safetensors.torch import save_model
 
     model_root = out_dir / name

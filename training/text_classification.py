@@ -81,11 +81,10 @@ def fit(
     pre: TextPreprocessing,
     cfg: TextClassifierConfig,
     generator: torch.Generator,
-    epochs: int,
     num_classes: int,
     held_out: tuple[list[str], np.ndarray] | None = None,
 ) -> tuple[nn.Module, Tokenizer, list[str], float, list[float]]:
-    """Vocabulary, naive-Bayes ratios and `epochs` epochs of training on `texts`.
+    """Vocabulary, naive-Bayes ratios and `cfg.epochs` epochs of training on `texts`.
 
     Returns the model, its tokenizer and vocabulary, the last epoch's mean training loss, and
     the accuracy on `held_out` (texts, labels) after each epoch, if given.
@@ -94,13 +93,14 @@ def fit(
     tokenizer = Tokenizer.build(pre, vocabulary)
     rows = featurise(texts, tokenizer)
     model = build(vocab_size=len(vocabulary), num_classes=num_classes)
-    if model.config.nb_weighting:  # type: ignore[union-attr]
-        model.feature_weights.copy_(naive_bayes_ratios(rows, labels, len(vocabulary)))  # type: ignore[operator]
+    if getattr(model.config, "nb_weighting", False):
+        ratios = naive_bayes_ratios(rows, labels, len(vocabulary))
+        model.feature_weights.copy_(ratios)  # type: ignore[operator]
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = -(-len(rows) // cfg.batch_size)
     step, loss_sum, curve = 0, 0.0, []
     held_rows = featurise(held_out[0], tokenizer) if held_out else []
-    for _ in range(epochs):
+    for _ in range(cfg.epochs):
         model.train()
         order = torch.randperm(len(rows), generator=generator).tolist()
         loss_sum = 0.0
@@ -109,9 +109,8 @@ def fit(
             x, y = pad([rows[i] for i in idx]), labels[idx]
             with autocast(cfg):
                 loss = F.cross_entropy(model(x).float(), y, label_smoothing=cfg.label_smoothing)
-            optimizer_step(
-                model, loss, optimizer, lr=lr_at(step, cfg, steps_per_epoch=steps_per_epoch), grad_clip=cfg.grad_clip
-            )
+            lr = lr_at(step, cfg, steps_per_epoch=steps_per_epoch)
+            optimizer_step(model, loss, optimizer, lr=lr, grad_clip=cfg.grad_clip)
             loss_sum += loss.item() * len(idx)
             step += 1
         if held_out is not None:
@@ -141,7 +140,7 @@ def train_text_classifier(
     for fit_idx, held_idx in folds:
         fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])
         held_out = ([texts[i] for i in held_idx], labels[held_idx])
-        *_, curve = fit(build, fit_texts, fit_labels, pre, cfg, generator, cfg.epochs, num_classes, held_out)
+        *_, curve = fit(build, fit_texts, fit_labels, pre, cfg, generator, num_classes, held_out)
         curves.append(curve)
     mean = np.mean(curves, axis=0)
     best_epochs = int(np.argmax(mean)) + 1  # argmax: the earliest of equal accuracies
@@ -150,7 +149,7 @@ def train_text_classifier(
 
     refit_cfg = cfg.model_copy(update={"epochs": best_epochs})
     model, tokenizer, vocabulary, train_loss, _ = fit(
-        build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, best_epochs, num_classes
+        build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, num_classes
     )
     seconds = time.perf_counter() - start
     test_rows = featurise(data.test.texts, tokenizer)

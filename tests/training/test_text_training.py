@@ -55,7 +55,7 @@ def test_a_short_classifier_run_beats_chance_on_held_out_reviews(imdb_dir: Path)
     build = lambda **d: NgramClassifier(NgramClassifierConfig(pooling="l2", **d))
     *_, loss, curve = fit(
         build, data.train.texts, torch.from_numpy(data.train.labels), imdb.PREPROCESSING, cfg,
-        torch.Generator().manual_seed(0), 2, 2, (data.valid.texts, data.valid.labels),
+        torch.Generator().manual_seed(0), 2, (data.valid.texts, data.valid.labels),
     )
     assert loss < math.log(2) / 2 and min(curve) > 0.8
 
