@@ -150,14 +150,18 @@ class LanguageModel:
 
     def chunks(
         self, run: Runner, ids: NDArray[np.int64]
-    ) -> Iterator[tuple[int, NDArray[np.float32]]]:
-        """(first position, logits [batch, chunk, vocab]) over `ids` [batch, time] from zero state."""
+    ) -> Iterator[tuple[int, dict[str, NDArray[Any]]]]:
+        """(first position, graph outputs) per time chunk of `ids` [batch, time], from zero state.
+
+        Each chunk's `logits` are [batch, chunk, vocab], at most MAX_LOGITS_PER_CALL positions;
+        its `hn`, `cn` are the state after it (the last chunk's: after the whole text).
+        """
         step = max(1, MAX_LOGITS_PER_CALL // len(ids))
         h, c = self.zero_state(len(ids))
         for start in range(0, ids.shape[1], step):
             out = run({TOKENS: ids[:, start : start + step], H0: h, C0: c})
             h, c = out[HN], out[CN]
-            yield start, out[LOGITS]
+            yield start, out
 
     def contexts(self, tokens: list[list[str]]) -> tuple[NDArray[np.int64], list[int]]:
         """Each text as `<eos> w1 .. wn`, right-padded; and each row's length."""
@@ -172,7 +176,8 @@ class LanguageModel:
         """Ids [batch, top_k] and probabilities of the likeliest words after each text."""
         ids, lengths = self.contexts(tokens)
         last = np.zeros((len(ids), len(self.tokenizer.vocabulary)), dtype=np.float32)
-        for start, logits in self.chunks(run, ids):
+        for start, out in self.chunks(run, ids):
+            logits = out[LOGITS]
             for row, length in enumerate(lengths):
                 if start <= length - 1 < start + logits.shape[1]:
                     last[row] = logits[row, length - 1 - start]
@@ -189,7 +194,8 @@ class LanguageModel:
             targets[row, length - 1] = self.eos
         valid = np.arange(ids.shape[1])[None, :] < np.asarray(lengths)[:, None]
         log_prob = np.zeros(len(ids), dtype=np.float64)
-        for start, logits in self.chunks(run, ids):
+        for start, out in self.chunks(run, ids):
+            logits = out[LOGITS]
             stop = start + logits.shape[1]
             # log p(target) = logit(target) - logsumexp(logits), without a float64 copy of the
             # [batch, chunk, vocab] block (the float64 sum keeps the precision that matters).
@@ -207,11 +213,11 @@ class LanguageModel:
         batch = len(ids)
         last = np.zeros((batch, len(self.tokenizer.vocabulary)), dtype=np.float32)
         h, c = self.zero_state(batch)
-        # Texts of one length share a call; their rows' final state and logits are exact.
+        # Texts of one length are read together (no padding, so their final state and logits are
+        # exact), in time chunks like the other modes.
         for length in sorted(set(lengths)):
             rows = [r for r, n in enumerate(lengths) if n == length]
-            h0, c0 = self.zero_state(len(rows))
-            out = run({TOKENS: ids[rows, :length], H0: h0, C0: c0})
+            *_, (_, out) = self.chunks(run, ids[rows, :length])
             h[:, rows], c[:, rows], last[rows] = out[HN], out[CN], out[LOGITS][:, -1]
         rng = np.random.default_rng(seed)
         words: list[list[str]] = [[] for _ in range(batch)]

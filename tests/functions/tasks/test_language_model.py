@@ -120,6 +120,15 @@ def test_a_batch_equals_its_texts_alone_and_chunking_changes_nothing(
         assert a["log_prob"] == pytest.approx(b["log_prob"], rel=1e-5) == c["log_prob"]
 
 
+def test_generation_reads_long_prompts_in_chunks_without_changing_a_word(
+    handler: Mangum, ptb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = [" ".join(ptb.test[i]) for i in (1, 2, 3)]  # three lengths, read one group each
+    whole = predict(handler, prompts, mode="generate", seed=3, max_tokens=8)
+    monkeypatch.setattr(lm, "MAX_LOGITS_PER_CALL", 5)
+    assert predict(handler, prompts, mode="generate", seed=3, max_tokens=8) == whole
+
+
 def test_greedy_generation_follows_torch_s_argmax(handler: Mangum, ptb_artifact: Path, vocabulary: list[str]) -> None:
     prompt = ["the", "company", "said"]
     (out,) = predict(handler, [" ".join(prompt)], mode="generate", temperature=0, max_tokens=6)
