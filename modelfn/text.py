@@ -11,7 +11,6 @@ Pure Python and `re`: no numpy, no torch, so the functions import it for free.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from modelfn.artifact import ArtifactError, TextPreprocessing
@@ -89,9 +88,6 @@ class Tokenizer:
         grams = (self.ids.get(gram) for gram in ngrams(tokens, self.spec.ngrams))
         ids = [self.ids[token] for token in tokens] + [i for i in grams if i is not None]
         return list(dict.fromkeys(ids)) if self.spec.binary else ids
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.vocabulary[i] for i in ids]
 
 
 def ngrams(tokens: list[str], n: int) -> list[str]:
