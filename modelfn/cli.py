@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, alias, list, serve, check, demo.
+"""The `modelfn` command: train, alias, list, serve, evaluate, demo.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError, is_alias
+from modelfn.artifact import ArtifactError, is_alias, is_version
 from modelfn.registry import REPO_ROOT, RegistryError, UnknownModelError, load_registry
 from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 
@@ -118,19 +118,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from modelfn.local.served_metrics import served_metric
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from modelfn.local.evaluate import served_metrics
 
     load_registry().get(args.model)
+    if args.version and not is_version(args.version):
+        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
     store = open_store(args.store)
-    metric, trained, served = served_metric(args.model, store, alias=args.alias, data=args.data)
-    difference = abs(served - trained) / max(abs(trained), 1e-12)
-    print(
-        f"{args.model} ({args.alias}): {metric} recorded by training {trained:.6g}, "
-        f"through the Lambda handler {served:.6g} (relative difference {difference:.1e})"
-    )
+    which = args.version or args.alias
+    figures = served_metrics(args.model, store, alias=which, data=args.data)
+    print(f"{args.model} ({which}), test split through the Lambda handler:")
+    print(f"  {'metric':<26} {'recorded':>12} {'recomputed':>12}  relative difference")
+    worst = 0.0
+    for metric, (trained, served) in figures.items():
+        difference = abs(served - trained) / max(abs(trained), 1e-12)
+        worst = max(worst, difference)
+        print(f"  {metric:<26} {trained:>12.6g} {served:>12.6g}  {difference:.1e}")
     # float32 graphs and a different summation order: agreement to 1e-4 is "the same".
-    return 0 if difference <= 1e-4 else 1
+    print("served equals trained" if worst <= 1e-4 else f"MISMATCH: up to {worst:.1e} relative")
+    return 0 if worst <= 1e-4 else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -184,14 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
 
-    check = sub.add_parser(
-        "check", help="recompute a published model's test figure through the Lambda handler"
+    evaluate = sub.add_parser(
+        "evaluate", help="recompute a published version's test figures through the Lambda handler"
     )
-    check.add_argument("model", help="a model name from models.toml")
-    check.add_argument("--alias", default="latest", help="alias or version to check (default: latest)")
-    check.add_argument("--store", help="store URI (default: model_artifacts/)")
-    check.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
-    check.set_defaults(func=cmd_check)
+    evaluate.add_argument("model", help="a model name from models.toml")
+    evaluate.add_argument("--version", help="a published version (default: the alias's)")
+    evaluate.add_argument("--alias", default="latest", help="alias to evaluate (default: latest)")
+    evaluate.add_argument("--store", help="store URI (default: model_artifacts/)")
+    evaluate.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser("demo", help="train the three models (smoke), serve them locally, query them")
     demo.add_argument("--images", type=_positive_int, default=12, help="CIFAR-10 test images to send")

@@ -22,7 +22,7 @@ from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
-from training.trained_model import TrainedModel
+from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 
 def normalise(images: np.ndarray, pre: ImagePreprocessing) -> torch.Tensor:
@@ -58,7 +58,7 @@ def train_image_classifier(
         f"{steps_per_epoch} steps of {cfg.batch_size}, {cfg.optimizer}, peak lr {cfg.lr}, {cfg.schedule}"
     )
 
-    start, step = time.perf_counter(), 0
+    start, step, history = time.perf_counter(), 0, []
     for epoch in range(1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
             model,
@@ -72,6 +72,16 @@ def train_image_classifier(
         )
         test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
         acc = float((logits.argmax(1) == test_y).float().mean())
+        history.append(
+            {
+                "epoch": epoch,
+                "seconds": time.perf_counter() - start,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": train_loss,
+                "test_loss": test_loss,
+                "test_accuracy": acc,
+            }
+        )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
             f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
@@ -104,4 +114,12 @@ def train_image_classifier(
         seconds=seconds,
         export_example=(test_x[:2].clone(),),
         parity_feeds={INPUT_NAME: test_x[: cfg.parity_images].numpy().copy()},
+        evaluation=Evaluation(
+            history=history,
+            classes=report,
+            mistakes=most_confident_mistakes(
+                torch.softmax(logits, 1).numpy(), test_y.numpy(), data.label_names,
+                image=data.test.images,
+            ),
+        ),
     )

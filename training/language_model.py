@@ -15,12 +15,14 @@ Two perplexities are reported:
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +33,7 @@ from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
 from training.loop import batchify, bptt_windows, evaluate_stream, make_optimizer, train_bptt_epoch
-from training.trained_model import TrainedModel
+from training.trained_model import Evaluation, TrainedModel
 
 # The graph: tokens [batch, time] + state -> logits [batch, time, vocab] + new state.
 TOKENS, H0, C0, LOGITS, HN, CN = "tokens", "h0", "c0", "logits", "hn", "cn"
@@ -66,18 +68,20 @@ def to_stream(sentences: list[list[int]], eos: int) -> torch.Tensor:
 @torch.no_grad()
 def sentence_nll(
     model: nn.Module, sentences: list[list[int]], eos: int, batch_size: int
-) -> tuple[float, int]:
-    """Summed negative log-likelihood (nats) and token count over sentences scored one by one.
+) -> np.ndarray:
+    """Negative log-likelihood (nats) of each sentence scored alone, float64 [len(sentences)].
 
     Each sentence starts from the zero state with `<eos>` as context and predicts its words and
-    a closing `<eos>`, exactly as the function's `score` mode; batches are padded on the right,
-    which leaves earlier positions untouched (the LSTM reads left to right) and are masked out.
+    a closing `<eos>` (len + 1 tokens), exactly as the function's `score` mode; batches are
+    padded on the right, which leaves earlier positions untouched (the LSTM reads left to
+    right), and the padding is masked out.
     """
     model.eval()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    total, count = 0.0, 0
+    nll = np.zeros(len(sentences), dtype=np.float64)
     for b in range(0, len(order), batch_size):
-        batch = [sentences[i] for i in order[b : b + batch_size]]
+        rows = order[b : b + batch_size]
+        batch = [sentences[i] for i in rows]
         width = max(len(s) for s in batch) + 1
         x = torch.full((len(batch), width), eos, dtype=torch.int64)
         y = torch.full((len(batch), width), -100, dtype=torch.int64)  # -100: ignored by the loss
@@ -85,11 +89,26 @@ def sentence_nll(
             x[row, 1 : len(ids) + 1] = torch.tensor(ids, dtype=torch.int64)
             y[row, : len(ids) + 1] = torch.tensor([*ids, eos], dtype=torch.int64)
         logits, *_ = model(x, *model.initial_state(len(batch)))  # type: ignore[operator]
-        total += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum", ignore_index=-100
-        ).item()
-        count += int((y != -100).sum())
-    return total, count
+        losses = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none", ignore_index=-100
+        ).view(len(batch), width)
+        nll[rows] = losses.double().sum(1).numpy()
+    return nll
+
+
+def perplexity_by_length(
+    nll: np.ndarray, lengths: np.ndarray, edges: tuple[int, ...] = (10, 20, 30, 40)
+) -> list[tuple[str, int, int, float]]:
+    """(range of words, sentences, tokens, perplexity) per sentence-length bucket."""
+    rows = []
+    bounds = [0, *edges, int(lengths.max(initial=0))]
+    for low, high in itertools.pairwise(bounds):
+        chosen = (lengths > low) & (lengths <= high)
+        if chosen.any():
+            tokens = int((lengths[chosen] + 1).sum())  # the words and the closing <eos>
+            label = f"{low + 1}-{high}" if high != bounds[-1] else f"{low + 1}+"
+            rows.append((label, int(chosen.sum()), tokens, math.exp(nll[chosen].sum() / tokens)))
+    return rows
 
 
 def train_language_model(
@@ -119,7 +138,7 @@ def train_language_model(
         f"{cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}, clip {cfg.grad_clip}, {cfg.precision}"
     )
 
-    start, step = time.perf_counter(), 0
+    start, step, history = time.perf_counter(), 0, []
     valid_ppl = float("nan")
     for epoch in range(1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
@@ -127,6 +146,16 @@ def train_language_model(
         )
         valid_ppl = math.exp(evaluate_stream(model, valid_rows, cfg.bptt))
         elapsed = time.perf_counter() - start
+        history.append(
+            {
+                "epoch": epoch,
+                "seconds": elapsed,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": train_loss,
+                "train_perplexity": math.exp(train_loss),
+                "valid_perplexity": valid_ppl,
+            }
+        )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
@@ -134,8 +163,9 @@ def train_language_model(
     seconds = time.perf_counter() - start
 
     test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))
-    nll, count = sentence_nll(model, splits["test"], eos, cfg.eval_batch_size)
-    sentence_ppl = math.exp(nll / count)
+    nll = sentence_nll(model, splits["test"], eos, cfg.eval_batch_size)
+    lengths = np.array([len(s) for s in splits["test"]])
+    sentence_ppl = math.exp(nll.sum() / (lengths + 1).sum())
     log(
         f"test perplexity {test_ppl:.2f} (stream), {sentence_ppl:.2f} (each sentence alone, "
         f"as the function scores), valid {valid_ppl:.2f}; {seconds:.0f} s of training"
@@ -179,5 +209,6 @@ def train_language_model(
         export_example=(test_rows[:2, :3].clone(), zeros, zeros.clone()),
         parity_feeds=parity,
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
+        evaluation=Evaluation(history=history, by_length=perplexity_by_length(nll, lengths)),
     )
 

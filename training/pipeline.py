@@ -59,6 +59,7 @@ from training.image_classification import train_image_classifier
 from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads
 from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
+from training.report import report_files
 from training.text_classification import train_text_classifier
 from training.trained_model import TrainedModel
 
@@ -257,8 +258,8 @@ def write_artifact(
     parity_tolerance: float,
     log: Log = print,
 ) -> Path:
-    """Weights, the task's files (a vocabulary), ONNX graph (parity-checked), manifest; staged,
-    then renamed to `<name>/<version>/`."""
+    """Weights, the task's files (a vocabulary), ONNX graph (parity-checked), the evaluation
+    report (training/report.py), manifest; staged, then renamed to `<name>/<version>/`."""
     from safetensors.torch import save_model
 
     model_root = out_dir / name
@@ -284,6 +285,10 @@ def write_artifact(
         diff = check_parity(staging / ONNX_FILE, trained.model, trained.parity_feeds, parity_tolerance)
         rows = len(next(iter(trained.parity_feeds.values())))
         log(f"ONNX parity: max |torch - onnxruntime| = {diff:.2e} on {rows} real test inputs")
+        metrics = {**trained.metrics, "onnx_max_abs_diff": diff}
+        report = report_files(name, trained.labels, metrics, trained.evaluation)
+        for filename, data in report.items():
+            (staging / filename).write_bytes(data)
 
         manifest = Manifest(
             name=name,
@@ -296,10 +301,10 @@ def write_artifact(
             outputs=[t.spec() for t in trained.outputs],
             labels=trained.labels,
             preprocessing=trained.preprocessing,
-            metrics={**trained.metrics, "onnx_max_abs_diff": diff},
+            metrics=metrics,
             training=record,
             data=fingerprint,
-            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *trained.files]),
+            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *trained.files, *report]),
         )
         write_manifest(staging, manifest)
         verify_artifact(staging, manifest)

@@ -33,7 +33,7 @@ from training.export_onnx import OUTPUT_NAME, GraphTensor
 from training.loop import autocast, lr_at, make_optimizer, optimizer_step
 from training.metrics import classification_report
 from training.models.ngram_classifier import naive_bayes_ratios
-from training.trained_model import TrainedModel
+from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 TOKENS = "tokens"  # the graph's input: feature ids [batch, length], 0 = padding
 
@@ -86,8 +86,8 @@ def fit(
 ) -> tuple[nn.Module, Tokenizer, list[str], float, list[float]]:
     """Vocabulary, naive-Bayes ratios and `cfg.epochs` epochs of training on `texts`.
 
-    Returns the model, its tokenizer and vocabulary, the last epoch's mean training loss, and
-    the accuracy on `held_out` (texts, labels) after each epoch, if given.
+    Returns the model, its tokenizer and vocabulary, each epoch's mean training loss, and the
+    accuracy on `held_out` (texts, labels) after each epoch, if given.
     """
     vocabulary = build_vocabulary(texts, pre, cfg.min_count)
     tokenizer = Tokenizer.build(pre, vocabulary)
@@ -98,7 +98,7 @@ def fit(
         model.feature_weights.copy_(ratios)  # type: ignore[operator]
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = -(-len(rows) // cfg.batch_size)
-    step, loss_sum, curve = 0, 0.0, []
+    step, losses, curve = 0, [], []
     held_rows = featurise(held_out[0], tokenizer) if held_out else []
     for _ in range(cfg.epochs):
         model.train()
@@ -113,10 +113,11 @@ def fit(
             optimizer_step(model, loss, optimizer, lr=lr, grad_clip=cfg.grad_clip)
             loss_sum += loss.item() * len(idx)
             step += 1
+        losses.append(loss_sum / len(rows))
         if held_out is not None:
             predicted = predict_logits(model, held_rows, cfg.eval_batch_size).argmax(1).numpy()
             curve.append(float((predicted == held_out[1]).mean()))
-    return model, tokenizer, vocabulary, loss_sum / len(rows), curve
+    return model, tokenizer, vocabulary, losses, curve
 
 
 def train_text_classifier(
@@ -148,7 +149,7 @@ def train_text_classifier(
     log(f"best held-out accuracy {mean.max():.2%} after {best_epochs} epochs")
 
     refit_cfg = cfg.model_copy(update={"epochs": best_epochs})
-    model, tokenizer, vocabulary, train_loss, _ = fit(
+    model, tokenizer, vocabulary, losses, _ = fit(
         build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, num_classes
     )
     seconds = time.perf_counter() - start
@@ -162,7 +163,7 @@ def train_text_classifier(
         "macro_recall": report.macro_recall,
         "macro_f1": report.macro_f1,
         "test_loss": float(F.cross_entropy(logits, torch.from_numpy(test_y))),
-        "train_loss": train_loss,
+        "train_loss": losses[-1],
         "heldout_accuracy": float(mean.max()),
         "selected_epochs": float(best_epochs),
         **{f"precision.{n}": float(v) for n, v in zip(data.label_names, report.precision)},
@@ -179,6 +180,19 @@ def train_text_classifier(
         if baseline is not None:
             metrics["baseline_tfidf_lr_accuracy"] = baseline
 
+    # The history: the held-out accuracy that chose the epoch count, and the refit's loss.
+    history = [
+        {"epoch": e + 1, "heldout_accuracy": float(a), **({"train_loss": losses[e]} if e < len(losses) else {})}
+        for e, a in enumerate(mean)
+    ]
+    evaluation = Evaluation(
+        history=history,
+        classes=report,
+        mistakes=most_confident_mistakes(
+            torch.softmax(logits, 1).numpy(), test_y, data.label_names,
+            text=[snippet(t) for t in data.test.texts],
+        ),
+    )
     parity = pad(test_rows[: cfg.parity_texts])
     return TrainedModel(
         model=model.eval(),
@@ -191,7 +205,14 @@ def train_text_classifier(
         export_example=(pad(test_rows[:2])[:, :3].clone(),),
         parity_feeds={TOKENS: parity.numpy().copy()},
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
+        evaluation=evaluation,
     )
+
+
+def snippet(text: str, width: int = 160) -> str:
+    """A review's opening words on one line, for the report's mistakes."""
+    flat = " ".join(text.replace("<br />", " ").split())
+    return flat if len(flat) <= width else flat[: width - 3].rsplit(" ", 1)[0] + "..."
 
 
 def held_out_splits(train: int, total: int, folds: int) -> list[tuple[list[int], list[int]]]:

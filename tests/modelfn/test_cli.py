@@ -73,7 +73,7 @@ def test_serve_names_an_unpublished_model(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize("fixture", ["imdb_artifact", "ptb_artifact"])
-def test_check_recomputes_the_test_figure_through_the_handler(
+def test_evaluate_recomputes_the_test_figures_through_the_handler(
     fixture: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
     from modelfn.store import publish_artifact
@@ -81,8 +81,12 @@ def test_check_recomputes_the_test_figure_through_the_handler(
     folder: Path = request.getfixturevalue(fixture)
     store = LocalStore(tmp_path / "store")
     manifest = publish_artifact(store, folder)
-    assert main(["check", manifest.name, "--store", str(store.root), "--data", str(DATA)]) == 0
+    argv = ["evaluate", manifest.name, "--store", str(store.root), "--data", str(DATA)]
+    assert main([*argv, "--version", manifest.version]) == 0
     out = capsys.readouterr().out
-    metric = "accuracy" if manifest.task == "text-classification" else "test_sentence_perplexity"
-    assert f"{manifest.name} (latest): {metric} recorded by training {manifest.metrics[metric]:.6g}" in out
-    assert "through the Lambda handler" in out  # exit code 0: within 1e-4 of the recorded figure
+    assert f"{manifest.name} ({manifest.version}), test split through the Lambda handler" in out
+    metrics = ["accuracy", "macro_f1", "f1.positive"] if manifest.labels else ["test_sentence_perplexity"]
+    for metric in metrics:
+        assert f"  {metric:<26} {manifest.metrics[metric]:>12.6g}" in out
+    assert out.rstrip().endswith("served equals trained")
+    assert main([*argv, "--version", "latest"]) == 2  # an alias is not a version

@@ -56,10 +56,16 @@ def test_artifact_folder_and_manifest(trained, cifar_dir):
     assert folder.name == manifest.version and is_version(manifest.version)
     assert folder.parent.name == "cifar10-cnn"
     assert sorted(p.name for p in folder.iterdir()) == [
+        "confusion_matrix.png",
+        "learning_curves.png",
         "manifest.json",
+        "mistakes.png",
         "model.onnx",
         "model.safetensors",
+        "report.json",
+        "report.md",
     ]
+    assert set(manifest.files) == {p.name for p in folder.iterdir()} - {"manifest.json"}
     assert manifest.version.endswith(manifest.files[WEIGHTS_FILE].sha256[:8])
     assert manifest.labels[0] == "airplane" and len(manifest.labels) == 10
     assert manifest.inputs[0].name == "input" and manifest.inputs[0].shape == [-1, 3, 32, 32]

@@ -1,11 +1,12 @@
-"""`modelfn check MODEL`: the test-split figures recomputed through the Lambda handler.
+"""`modelfn evaluate MODEL`: a published version's test figures, recomputed through the handler.
 
-The published version is loaded by a real function app (fetch, sha256 checks, onnxruntime) and
-wrapped in Mangum, as Lambda runs it; the model's whole test split goes through the friendly
-`predict` route in API Gateway payload-2.0 events, and the figure training recorded in the
-manifest is recomputed from the answers: accuracy for the classifiers, the perplexity of each
-test sentence scored alone (`test_sentence_perplexity`) for the language model. Served equals
-trained when the two agree.
+The version is loaded by a real function app (fetch, sha256 checks, onnxruntime) and wrapped in
+Mangum, as Lambda runs it; the model's whole test split goes through the friendly `predict`
+route in API Gateway payload-2.0 events, and the figures training recorded in the manifest are
+recomputed from the answers: accuracy, macro and per-class precision, recall and F1 for the
+classifiers, the perplexity of each test sentence scored alone (`test_sentence_perplexity`) for
+the language model. Anyone with the store and the data can check a published claim this way;
+served equals trained when the two agree.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore
 
@@ -30,10 +33,13 @@ def _batches(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start : start + BATCH]
 
 
-def served_metric(
+def served_metrics(
     name: str, store: ArtifactStore, *, alias: str = "latest", data: str | None = None
-) -> tuple[str, float, float]:
-    """(metric name, as the manifest records it, as recomputed through the handler)."""
+) -> dict[str, tuple[float, float]]:
+    """Metric name -> (as the manifest records it, as recomputed through the handler).
+
+    `alias` is an alias or a version.
+    """
     from mangum import Mangum
 
     from functions.app import create_app
@@ -62,8 +68,10 @@ def served_metric(
 
         dataset = DATASETS[entry.dataset].load(data_root_for(data, entry.data_subdir) / entry.data_subdir)
         if manifest.task == "language-modeling":
-            return "test_sentence_perplexity", manifest.metrics["test_sentence_perplexity"], _perplexity(predict, dataset)
-        return "accuracy", manifest.metrics["accuracy"], _accuracy(predict, dataset, manifest.task)
+            served = {"test_sentence_perplexity": _perplexity(predict, dataset)}
+        else:
+            served = _classification(predict, dataset, manifest.task)
+        return {k: (manifest.metrics[k], v) for k, v in served.items() if k in manifest.metrics}
 
 
 def _perplexity(predict: Callable[..., list[dict[str, Any]]], data: Any) -> float:
@@ -75,7 +83,11 @@ def _perplexity(predict: Callable[..., list[dict[str, Any]]], data: Any) -> floa
     return math.exp(-log_prob / tokens)
 
 
-def _accuracy(predict: Callable[..., list[dict[str, Any]]], data: Any, task: str) -> float:
+def _classification(
+    predict: Callable[..., list[dict[str, Any]]], data: Any, task: str
+) -> dict[str, float]:
+    from training.metrics import classification_report
+
     if task == "image-classification":
         from PIL import Image
 
@@ -87,6 +99,15 @@ def _accuracy(predict: Callable[..., list[dict[str, Any]]], data: Any, task: str
         inputs = [png(image) for image in data.test.images]
     else:
         inputs = list(data.test.texts)
-    truth = [data.label_names[int(i)] for i in data.test.labels]
-    predicted = [out["label"] for batch in _batches(inputs) for out in predict(batch, {})]
-    return float(sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth))
+    labels = list(data.label_names)
+    predicted = [labels.index(out["label"]) for batch in _batches(inputs) for out in predict(batch, {})]
+    report = classification_report(data.test.labels, np.asarray(predicted), len(labels))
+    return {
+        "accuracy": report.accuracy,
+        "macro_precision": report.macro_precision,
+        "macro_recall": report.macro_recall,
+        "macro_f1": report.macro_f1,
+        **{f"precision.{n}": float(v) for n, v in zip(labels, report.precision, strict=True)},
+        **{f"recall.{n}": float(v) for n, v in zip(labels, report.recall, strict=True)},
+        **{f"f1.{n}": float(v) for n, v in zip(labels, report.f1, strict=True)},
+    }
