@@ -68,6 +68,7 @@ def export_onnx(
         {axis: dims[d] for axis, d in enumerate(tensor.dims) if isinstance(d, str)}
         for tensor in inputs
     )
+    _forget_cached_rnn_kernels()
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     # The exporter warns that torchvision's ops are unregistered and about its own deprecated
@@ -96,6 +97,19 @@ def export_onnx(
     program.save(str(path), external_data=False)
     declare_output_shapes(path, outputs)
     return path
+
+
+def _forget_cached_rnn_kernels() -> None:
+    """Let this export see the exporter's own LSTM/GRU kernels, as the first export does.
+
+    With dynamic shapes, torch 2.13's exporter swaps in a while-loop LSTM/GRU (any sequence
+    length) through the ops' `py_kernels` and restores them afterwards, but the ops' dispatch
+    caches keep what the last call resolved. The second export in a process then unrolls the
+    LSTM over the example's time steps and the graph only takes that length (seen here: the
+    same model exported twice, `time` became 3; the parity check on 35 tokens refused it).
+    """
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        op._dispatch_cache.clear()
 
 
 def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:

@@ -139,3 +139,20 @@ def test_a_size_the_data_fixes_must_agree_with_the_config() -> None:
     )
     with pytest.raises(TrainingError, match=r"\[full.model\] vocab_size = 5000, but the data gives 10000"):
         build(vocab_size=10000)
+
+
+@pytest.mark.parametrize(("name", "fixture"), [("ptb-lstm", "ptb_artifact"), ("imdb-sentiment", "imdb_artifact")])
+def test_the_same_seed_gives_the_same_weights(
+    name: str, fixture: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from modelfn.artifact import WEIGHTS_FILE, read_manifest
+    from tests.support.text_models import train_tiny
+
+    first = read_manifest(request.getfixturevalue(fixture))
+    again = read_manifest(train_tiny(name, tmp_path))
+    assert again.files[WEIGHTS_FILE].sha256 == first.files[WEIGHTS_FILE].sha256
+    assert again.files["model.onnx"].sha256 == first.files["model.onnx"].sha256
+    timing = {"train_tokens_per_second"}  # wall time, not a property of the weights
+    assert {k: v for k, v in again.metrics.items() if k not in timing} == {
+        k: v for k, v in first.metrics.items() if k not in timing
+    }

@@ -209,3 +209,14 @@ def test_data_dir_may_name_the_data_set_folder(cifar_dir, tmp_path, monkeypatch)
         with pytest.raises(_Stop):
             train_model("cifar10-cnn", data_dir=data_dir, out_dir=tmp_path, log=lambda _: None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_seed_gives_the_same_weights(trained, shared_data, tmp_path):
+    folder, _ = trained
+    again = train_model(
+        "cifar10-cnn", data_dir=shared_data, preset="smoke", epochs=1, out_dir=tmp_path,
+        seed=0, log=lambda _: None,
+    )
+    first, second = read_manifest(folder), read_manifest(again)
+    assert second.files[WEIGHTS_FILE].sha256 == first.files[WEIGHTS_FILE].sha256
+    assert second.metrics == first.metrics
