@@ -33,6 +33,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Fail on a bad store URI or alias before spending minutes training.
     store = open_store(args.publish)
     _check_aliases(args.alias)
+    # A live bar where a person watches (stderr is a terminal); plain lines for logs and CI.
+    progress = not args.quiet and sys.stderr.isatty()
+    if progress:
+        from tqdm import tqdm
+
+        log = tqdm.write
+    else:
+        log = print
     try:
         folder = train_model(
             entry.name,
@@ -41,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             out_dir=Path(args.out),
             seed=args.seed,
+            log=log,
+            progress=progress,
         )
     except (TrainingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -170,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--alias", action="append", default=None, help="alias(es) to point at the new version (default: latest)")
     train.add_argument("--out", default=str(BUILD_DIR), help="where the artifact folder is built")
+    train.add_argument(
+        "--quiet", action="store_true", help="no live progress bar (plain lines, for logs)"
+    )
     train.set_defaults(func=cmd_train)
 
     serve = sub.add_parser("serve", help="serve published models locally behind an HTTP API gateway")

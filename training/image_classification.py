@@ -22,6 +22,7 @@ from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
+from training.progress import Progress
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 
@@ -40,6 +41,7 @@ def train_image_classifier(
     cfg: ImageClassifierConfig,
     generator: torch.Generator,
     log: Callable[[str], None],
+    progress: bool = False,
 ) -> TrainedModel:
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
@@ -59,6 +61,7 @@ def train_image_classifier(
     )
 
     start, step, history = time.perf_counter(), 0, []
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress)
     for epoch in range(1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
             model,
@@ -69,6 +72,7 @@ def train_image_classifier(
             step=step,
             steps_per_epoch=steps_per_epoch,
             generator=generator,
+            on_step=bar.step,
         )
         test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
         acc = float((logits.argmax(1) == test_y).float().mean())
@@ -86,6 +90,7 @@ def train_image_classifier(
             f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
             f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
         )
+    bar.close()
     seconds = time.perf_counter() - start
 
     # The last epoch's evaluation is the final one (epochs >= 1): no second pass over the test set.

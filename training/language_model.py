@@ -33,6 +33,7 @@ from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
 from training.loop import batchify, bptt_windows, evaluate_stream, make_optimizer, train_bptt_epoch
+from training.progress import Progress
 from training.trained_model import Evaluation, TrainedModel
 
 # The graph: tokens [batch, time] + state -> logits [batch, time, vocab] + new state.
@@ -118,6 +119,7 @@ def train_language_model(
     cfg: LanguageModelConfig,
     generator: torch.Generator,
     log: Callable[[str], None],
+    progress: bool = False,
 ) -> TrainedModel:
     vocabulary = build_vocabulary(data.train, pre)
     model = build(vocab_size=len(vocabulary))
@@ -140,9 +142,11 @@ def train_language_model(
 
     start, step, history = time.perf_counter(), 0, []
     valid_ppl = float("nan")
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress)
     for epoch in range(1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
-            model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step, steps_per_epoch=steps_per_epoch
+            model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step,
+            steps_per_epoch=steps_per_epoch, on_step=bar.step,
         )
         valid_ppl = math.exp(evaluate_stream(model, valid_rows, cfg.bptt))
         elapsed = time.perf_counter() - start
@@ -160,6 +164,7 @@ def train_language_model(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
         )
+    bar.close()
     seconds = time.perf_counter() - start
 
     test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))

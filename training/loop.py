@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.config import ImageClassifierConfig, OptimisationConfig
+
+# Called after every optimiser step with its loss (nats) and learning rate (the progress bar).
+StepHook = Callable[[float, float], None]
 
 
 def set_threads() -> int:
@@ -174,6 +177,7 @@ def train_one_epoch(
     step: int,
     steps_per_epoch: int,
     generator: torch.Generator,
+    on_step: StepHook | None = None,
 ) -> tuple[float, int]:
     """One shuffled pass over the training set; returns (mean training loss, next step)."""
     model.train()
@@ -191,6 +195,8 @@ def train_one_epoch(
         total_loss += loss.item() * len(y)
         seen += len(y)
         step += 1
+        if on_step is not None:
+            on_step(loss.item(), lr)
     return total_loss / max(1, seen), step
 
 
@@ -243,6 +249,7 @@ def train_bptt_epoch(
     bptt: int,
     step: int,
     steps_per_epoch: int,
+    on_step: StepHook | None = None,
 ) -> tuple[float, int]:
     """One pass over `rows` [B, L] in windows of `bptt` tokens; returns (mean loss in nats, next step).
 
@@ -265,6 +272,8 @@ def train_bptt_epoch(
         total_loss += loss.item() * y.numel()
         seen += y.numel()
         step += 1
+        if on_step is not None:
+            on_step(loss.item(), lr)
     return total_loss / max(1, seen), step
 
 

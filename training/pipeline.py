@@ -179,6 +179,7 @@ def train_model(
     out_dir: Path,
     seed: int = 0,
     log: Log = print,
+    progress: bool = False,
 ) -> Path:
     """Train model `name` from models.toml and write its artifact folder; return that folder.
 
@@ -191,6 +192,7 @@ def train_model(
         out_dir: the folder is written at `<out_dir>/<name>/<version>/`.
         seed: seeds weight init, dropout, data order and augmentation.
         log: receives one line per epoch and the final test metrics.
+        progress: draw a live progress bar on stderr (then `log` should be `tqdm.write`).
 
     Raises:
         TrainingError: anything the user can fix in models.toml, the training config or the data
@@ -223,7 +225,7 @@ def train_model(
     log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads")
     where = f"{config_path} [{preset}.model]"
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
-    trained = task.train(build, data, dataset.preprocessing(data), cfg, generator, log)
+    trained = task.train(build, data, dataset.preprocessing(data), cfg, generator, log, progress)
 
     return write_artifact(
         out_dir=Path(out_dir),

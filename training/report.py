@@ -90,9 +90,12 @@ def _markdown(summary: dict[str, Any], plots: list[str]) -> str:
     lines = [f"# Evaluation report: {summary['model']}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.6g} |" for k, v in summary["metrics"].items()]
     if summary["history"]:
-        keys = list(summary["history"][-1])
+        keys = list(dict.fromkeys(k for row in summary["history"] for k in row))
         lines += ["", "## By epoch", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(f"{row.get(k, float('nan')):.4g}" for k in keys) + " |" for row in summary["history"]]
+        lines += [
+            "| " + " | ".join(f"{row[k]:.4g}" if k in row else "" for k in keys) + " |"
+            for row in summary["history"]
+        ]
     if "per_class" in summary:
         lines += ["", "## Per class (test split)", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         lines += [
@@ -133,11 +136,18 @@ def _learning_curves(name: str, history: list[dict[str, float]]) -> bytes:
     import matplotlib.pyplot as plt
 
     epochs = [row["epoch"] for row in history]
-    series = [k for k in history[-1] if k not in ("epoch", "seconds", "lr")]
-    losses = [k for k in series if k.endswith("loss")]
-    others = [k for k in series if not k.endswith("loss")]
-    figure, axes = plt.subplots(1, 2 if others else 1, figsize=(10 if others else 5, 3.5), squeeze=False)
-    for ax, keys, title in ((axes[0][0], losses, "loss (nats)"), (axes[0][-1], others, "metric")):
+    # Every series any epoch has (a refit may cover fewer epochs than the selection did).
+    series = [k for k in dict.fromkeys(k for row in history for k in row) if k not in ("epoch", "seconds", "lr")]
+    panels = [
+        (keys, title)
+        for keys, title in (
+            ([k for k in series if k.endswith("loss")], "loss (nats)"),
+            ([k for k in series if not k.endswith("loss")], "metric"),
+        )
+        if keys
+    ]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for ax, (keys, title) in zip(axes[0], panels, strict=True):
         for key in keys:
             points = [(e, row[key]) for e, row in zip(epochs, history, strict=True) if key in row and math.isfinite(row[key])]
             ax.plot(*zip(*points, strict=True), marker="o", label=key)

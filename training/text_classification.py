@@ -30,9 +30,10 @@ from modelfn.text import Tokenizer, ngrams
 from training.config import TextClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import OUTPUT_NAME, GraphTensor
-from training.loop import autocast, lr_at, make_optimizer, optimizer_step
+from training.loop import StepHook, autocast, lr_at, make_optimizer, optimizer_step
 from training.metrics import classification_report
 from training.models.ngram_classifier import naive_bayes_ratios
+from training.progress import Progress
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 TOKENS = "tokens"  # the graph's input: feature ids [batch, length], 0 = padding
@@ -83,7 +84,8 @@ def fit(
     generator: torch.Generator,
     num_classes: int,
     held_out: tuple[list[str], np.ndarray] | None = None,
-) -> tuple[nn.Module, Tokenizer, list[str], float, list[float]]:
+    on_step: StepHook | None = None,
+) -> tuple[nn.Module, Tokenizer, list[str], list[float], list[float]]:
     """Vocabulary, naive-Bayes ratios and `cfg.epochs` epochs of training on `texts`.
 
     Returns the model, its tokenizer and vocabulary, each epoch's mean training loss, and the
@@ -113,6 +115,8 @@ def fit(
             optimizer_step(model, loss, optimizer, lr=lr, grad_clip=cfg.grad_clip)
             loss_sum += loss.item() * len(idx)
             step += 1
+            if on_step is not None:
+                on_step(loss.item(), lr)
         losses.append(loss_sum / len(rows))
         if held_out is not None:
             predicted = predict_logits(model, held_rows, cfg.eval_batch_size).argmax(1).numpy()
@@ -127,6 +131,7 @@ def train_text_classifier(
     cfg: TextClassifierConfig,
     generator: torch.Generator,
     log: Callable[[str], None],
+    progress: bool = False,
 ) -> TrainedModel:
     num_classes = len(data.label_names)
     start = time.perf_counter()
@@ -137,11 +142,16 @@ def train_text_classifier(
         f"select the epoch count on {len(folds)} held-out split(s) of {len(texts)} training texts: "
         f"up to {cfg.epochs} epochs of {cfg.batch_size}, {cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}"
     )
+    # Steps of every fold and of the longest possible refit: the bar's time left is an upper bound.
+    steps = sum(-(-len(f) // cfg.batch_size) for f, _ in folds) + -(-len(texts) // cfg.batch_size)
+    bar = Progress(cfg.epochs * steps, enabled=progress)
     curves = []
     for fit_idx, held_idx in folds:
         fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])
         held_out = ([texts[i] for i in held_idx], labels[held_idx])
-        *_, curve = fit(build, fit_texts, fit_labels, pre, cfg, generator, num_classes, held_out)
+        *_, curve = fit(
+            build, fit_texts, fit_labels, pre, cfg, generator, num_classes, held_out, bar.step
+        )
         curves.append(curve)
     mean = np.mean(curves, axis=0)
     best_epochs = int(np.argmax(mean)) + 1  # argmax: the earliest of equal accuracies
@@ -150,8 +160,10 @@ def train_text_classifier(
 
     refit_cfg = cfg.model_copy(update={"epochs": best_epochs})
     model, tokenizer, vocabulary, losses, _ = fit(
-        build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, num_classes
+        build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, num_classes,
+        on_step=bar.step,
     )
+    bar.close()
     seconds = time.perf_counter() - start
     test_rows = featurise(data.test.texts, tokenizer)
     logits = predict_logits(model, test_rows, cfg.eval_batch_size)
