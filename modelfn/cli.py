@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, alias, list, serve, evaluate, demo.
+"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
@@ -128,6 +128,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from training.errors import TrainingError
+    from training.tune import tune
+
+    load_registry().get(args.model)
+    try:
+        tune(
+            args.model,
+            trials=args.trials,
+            timeout_min=args.timeout,
+            storage=Path(args.storage) if args.storage else None,
+            data_dir=args.data,
+            base=args.base,
+            seed=args.seed,
+            write_preset=args.write_preset,
+        )
+    except (TrainingError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from modelfn.local.evaluate import served_metrics
 
@@ -202,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="list published models, versions and aliases")
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
+
+    tuner = sub.add_parser("tune", help="search hyper-parameters with Optuna on held-out training data")
+    tuner.add_argument("model", help="a model name from models.toml")
+    tuner.add_argument("--trials", type=_positive_int, default=20, help="trials to run (default 20)")
+    tuner.add_argument("--timeout", type=float, help="stop starting trials after this many minutes")
+    tuner.add_argument("--base", help="preset the trials start from (default: [search] base)")
+    tuner.add_argument("--storage", help="SQLite file of the study (default: build/tune/MODEL.db)")
+    tuner.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    tuner.add_argument("--seed", type=int, default=0, help="seeds the sampler and every trial")
+    tuner.add_argument("--write-preset", metavar="NAME", help="add the best trial as preset [NAME]")
+    tuner.set_defaults(func=cmd_tune)
 
     evaluate = sub.add_parser(
         "evaluate", help="recompute a published version's test figures through the Lambda handler"

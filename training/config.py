@@ -121,6 +121,9 @@ class TextClassifierConfig(OptimisationConfig):
     )
 
 
+# The one top-level table of a config file that is not a preset: `modelfn tune`'s search space.
+SEARCH_TABLE = "search"
+
 Schema = TypeVar("Schema", bound=PresetConfig)
 DataclassT = TypeVar("DataclassT")
 
@@ -147,6 +150,8 @@ def load_preset(path: Path, preset: str, schema: type[Schema]) -> Schema:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     presets: dict[str, Schema] = {}
     for name, body in raw.items():
+        if name == SEARCH_TABLE:
+            continue  # validated by training.tune.load_search
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: top-level key {name!r} must be a [preset] table")
         try:
