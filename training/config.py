@@ -70,6 +70,15 @@ class OptimisationConfig(PresetConfig):
         default="fp32",
         description="bf16: autocast matrix products to bfloat16 on the CPU (weights stay fp32).",
     )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Stop after this many epochs without a better validation metric, and keep the best "
+            "epoch's weights; None: train every epoch and keep the last (tasks with a validation "
+            "split only)."
+        ),
+    )
 
 
 class ImageClassifierConfig(OptimisationConfig):

@@ -46,6 +46,10 @@ def train_image_classifier(
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
     num_classes = len(data.label_names)
+    if cfg.early_stopping_patience is not None:
+        raise TrainingError(
+            "image-classification trains on every training image and has no validation split to stop on; remove early_stopping_patience"
+        )
     model = build(num_classes=num_classes)
 
     steps_per_epoch = len(train_y) // cfg.batch_size

@@ -32,7 +32,14 @@ from modelfn.text import Tokenizer
 from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
-from training.loop import batchify, bptt_windows, evaluate_stream, make_optimizer, train_bptt_epoch
+from training.loop import (
+    BestCheckpoint,
+    batchify,
+    bptt_windows,
+    evaluate_stream,
+    make_optimizer,
+    train_bptt_epoch,
+)
 from training.progress import Progress
 from training.trained_model import Evaluation, TrainedModel
 
@@ -143,6 +150,8 @@ def train_language_model(
     start, step, history = time.perf_counter(), 0, []
     valid_ppl = float("nan")
     bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress)
+    patience = cfg.early_stopping_patience
+    best = BestCheckpoint(patience=patience, lower_is_better=True) if patience else None
     for epoch in range(1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
             model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step,
@@ -164,7 +173,14 @@ def train_language_model(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
         )
+        if best is not None and best.update(epoch, valid_ppl, model):
+            log(f"early stop: no better validation perplexity for {patience} epochs")
+            break
     bar.close()
+    if best is not None:
+        best.restore(model)  # the published weights are the best epoch's
+        valid_ppl = best.best
+        log(f"kept epoch {best.best_epoch} (valid ppl {valid_ppl:.2f})")
     seconds = time.perf_counter() - start
 
     test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))

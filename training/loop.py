@@ -291,3 +291,33 @@ def evaluate_stream(model: nn.Module, rows: torch.Tensor, bptt: int) -> float:
         ).item()
         seen += y.numel()
     return total / seen
+
+
+# --- early stopping ----------------------------------------------------------------------------
+
+
+class BestCheckpoint:
+    """The best epoch's weights so far, by a validation metric, and when to stop looking.
+
+    Holds a copy of the state dict (parameters and buffers) of the best epoch in memory; a small
+    model's copy costs less than the epoch that might beat it.
+    """
+
+    def __init__(self, *, patience: int, lower_is_better: bool) -> None:
+        self.patience = patience
+        self.sign = 1.0 if lower_is_better else -1.0
+        self.best = math.inf
+        self.best_epoch = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, value: float, model: nn.Module) -> bool:
+        """Record epoch `epoch`'s metric; True when training should stop."""
+        if self.sign * value < self.best:
+            self.best, self.best_epoch = self.sign * value, epoch
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best epoch's weights back into `model` (no-op before any update)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)

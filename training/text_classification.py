@@ -134,6 +134,10 @@ def train_text_classifier(
     progress: bool = False,
 ) -> TrainedModel:
     num_classes = len(data.label_names)
+    if cfg.early_stopping_patience is not None:
+        raise TrainingError(
+            "the text classifier chooses its epoch count on held-out data already (selection_folds); remove early_stopping_patience"
+        )
     start = time.perf_counter()
     texts = data.train.texts + data.valid.texts
     labels = np.concatenate([data.train.labels, data.valid.labels])

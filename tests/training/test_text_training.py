@@ -156,3 +156,28 @@ def test_the_same_seed_gives_the_same_weights(
     assert {k: v for k, v in again.metrics.items() if k not in timing} == {
         k: v for k, v in first.metrics.items() if k not in timing
     }
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(ptb_dir: Path) -> None:
+    import dataclasses
+
+    from training.language_model import train_language_model
+
+    full = ptb.load_ptb(ptb_dir)
+    data = dataclasses.replace(full, train=full.train[:600], valid=full.valid[:150], test=full.test[:150])
+    cfg = LanguageModelConfig(
+        epochs=6, batch_size=8, eval_batch_size=4, bptt=20, optimizer="adamw", lr=3e-2,
+        weight_decay=0.0, schedule="step", decay_factor=1.0, grad_clip=None,
+        early_stopping_patience=1, parity_sequences=2,
+    )  # a rate this high overfits 600 sentences within a few epochs
+    torch.manual_seed(0)
+    lines: list[str] = []
+    trained = train_language_model(
+        lambda **d: PtbLstm(PtbLstmConfig(embedding_dim=16, hidden_size=16, **d)),
+        data, ptb.PREPROCESSING, cfg, torch.Generator().manual_seed(0), lines.append,
+    )
+    valid = [row["valid_perplexity"] for row in trained.evaluation.history]
+    best = int(np.argmin(valid))
+    assert len(valid) == best + 2 < 6  # stopped one epoch after the best
+    assert trained.metrics["valid_perplexity"] == pytest.approx(valid[best])
+    assert any(line.startswith(f"kept epoch {best + 1} ") for line in lines)

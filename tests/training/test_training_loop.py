@@ -68,3 +68,22 @@ def test_same_seed_same_weights():
     a, b, c = run(1), run(1), run(2)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_best_checkpoint_keeps_the_best_epoch_and_says_when_to_stop():
+    from training.loop import BestCheckpoint
+
+    model = torch.nn.Linear(2, 1)
+    best = BestCheckpoint(patience=2, lower_is_better=True)
+    weights = []
+    for epoch, value in enumerate([5.0, 3.0, 4.0, 3.5], start=1):
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        weights.append(model.weight.clone())
+        stop = best.update(epoch, value, model)
+        assert stop == (epoch == 4)  # two epochs after the best (2) without a better value
+    best.restore(model)
+    assert best.best_epoch == 2 and best.best == 3.0
+    assert torch.equal(model.weight, weights[1])
+    higher = BestCheckpoint(patience=1, lower_is_better=False)
+    assert not higher.update(1, 0.5, model) and higher.update(2, 0.4, model)
