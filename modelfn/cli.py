@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from modelfn.artifact import ArtifactError, is_alias, is_version
@@ -15,6 +16,7 @@ from modelfn.registry import REPO_ROOT, RegistryError, UnknownModelError, load_r
 from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
+RUNS_DIR = REPO_ROOT / "build" / "runs"  # a folder per training run: its epoch checkpoints
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         log = tqdm.write
     else:
         log = print
+    if args.resume:
+        run_dir = Path(args.resume)
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_dir = RUNS_DIR / entry.name / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
     try:
         folder = train_model(
             entry.name,
@@ -51,6 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             log=log,
             progress=progress,
+            run_dir=run_dir,
+            resume=bool(args.resume),
         )
     except (TrainingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -204,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=str(BUILD_DIR), help="where the artifact folder is built")
     train.add_argument(
         "--quiet", action="store_true", help="no live progress bar (plain lines, for logs)"
+    )
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its checkpoint folder (build/runs/MODEL/...)",
     )
     train.set_defaults(func=cmd_train)
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from modelfn.artifact import ImagePreprocessing
+from training.checkpoint import Checkpointer, Resumed
 from training.config import ImageClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
@@ -42,6 +43,7 @@ def train_image_classifier(
     generator: torch.Generator,
     log: Callable[[str], None],
     progress: bool = False,
+    checkpointer: Checkpointer | None = None,
 ) -> TrainedModel:
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
@@ -64,9 +66,14 @@ def train_image_classifier(
         f"{steps_per_epoch} steps of {cfg.batch_size}, {cfg.optimizer}, peak lr {cfg.lr}, {cfg.schedule}"
     )
 
-    start, step, history = time.perf_counter(), 0, []
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress)
-    for epoch in range(1, cfg.epochs + 1):
+    resumed = checkpointer.restore(model, optimizer, generator) if checkpointer else Resumed()
+    step, history = resumed.step, resumed.history
+    if resumed.epoch:
+        log(f"resumed after epoch {resumed.epoch} from {checkpointer.folder}")  # type: ignore[union-attr]
+    # Training time counts across interruptions: the clock starts where the last run stopped.
+    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress, initial=step)
+    for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
             model,
             train_x,
@@ -90,12 +97,20 @@ def train_image_classifier(
                 "test_accuracy": acc,
             }
         )
+        if checkpointer is not None:
+            checkpointer.save(
+                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
+                history=history,
+            )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
             f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
         )
     bar.close()
     seconds = time.perf_counter() - start
+    if resumed.epoch == cfg.epochs:  # a run interrupted after its last epoch: evaluate it here
+        test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
+        train_loss = history[-1]["train_loss"]
 
     # The last epoch's evaluation is the final one (epochs >= 1): no second pass over the test set.
     report = classification_report(test_y.numpy(), logits.argmax(1).numpy(), num_classes)

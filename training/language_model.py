@@ -29,6 +29,7 @@ from torch import nn
 
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer
+from training.checkpoint import Checkpointer, Resumed
 from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
@@ -127,6 +128,7 @@ def train_language_model(
     generator: torch.Generator,
     log: Callable[[str], None],
     progress: bool = False,
+    checkpointer: Checkpointer | None = None,
 ) -> TrainedModel:
     vocabulary = build_vocabulary(data.train, pre)
     model = build(vocab_size=len(vocabulary))
@@ -147,12 +149,22 @@ def train_language_model(
         f"{cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}, clip {cfg.grad_clip}, {cfg.precision}"
     )
 
-    start, step, history = time.perf_counter(), 0, []
-    valid_ppl = float("nan")
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress)
     patience = cfg.early_stopping_patience
     best = BestCheckpoint(patience=patience, lower_is_better=True) if patience else None
-    for epoch in range(1, cfg.epochs + 1):
+    resumed = checkpointer.restore(model, optimizer, None) if checkpointer else Resumed()
+    if resumed.epoch and best is not None:
+        raise TrainingError(
+            "resuming a run with early_stopping_patience is not supported yet (the best epoch's "
+            "weights are not in the checkpoint); start the run again"
+        )
+    step, history = resumed.step, resumed.history
+    if resumed.epoch:
+        log(f"resumed after epoch {resumed.epoch} from {checkpointer.folder}")  # type: ignore[union-attr]
+    # Training time counts across interruptions: the clock starts where the last run stopped.
+    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    valid_ppl = history[-1]["valid_perplexity"] if history else float("nan")
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress, initial=step)
+    for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
             model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step,
             steps_per_epoch=steps_per_epoch, on_step=bar.step,
@@ -169,6 +181,11 @@ def train_language_model(
                 "valid_perplexity": valid_ppl,
             }
         )
+        if checkpointer is not None:
+            checkpointer.save(
+                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=None,
+                history=history,
+            )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
@@ -182,6 +199,7 @@ def train_language_model(
         valid_ppl = best.best
         log(f"kept epoch {best.best_epoch} (valid ppl {valid_ppl:.2f})")
     seconds = time.perf_counter() - start
+    train_loss = history[-1]["train_loss"]
 
     test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))
     nll = sentence_nll(model, splits["test"], eos, cfg.eval_batch_size)

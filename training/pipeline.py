@@ -43,6 +43,7 @@ from modelfn.artifact import (
     write_manifest,
 )
 from modelfn.registry import load_registry
+from training.checkpoint import Checkpointer
 from training.config import (
     ImageClassifierConfig,
     LanguageModelConfig,
@@ -180,6 +181,8 @@ def train_model(
     seed: int = 0,
     log: Log = print,
     progress: bool = False,
+    run_dir: Path | None = None,
+    resume: bool = False,
 ) -> Path:
     """Train model `name` from models.toml and write its artifact folder; return that folder.
 
@@ -193,6 +196,9 @@ def train_model(
         seed: seeds weight init, dropout, data order and augmentation.
         log: receives one line per epoch and the final test metrics.
         progress: draw a live progress bar on stderr (then `log` should be `tqdm.write`).
+        run_dir: where the run checkpoints after every epoch (training/checkpoint.py); None:
+            no checkpoints.
+        resume: continue the run checkpointed in `run_dir` (same model, preset, seed, config).
 
     Raises:
         TrainingError: anything the user can fix in models.toml, the training config or the data
@@ -225,7 +231,15 @@ def train_model(
     log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads")
     where = f"{config_path} [{preset}.model]"
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
-    trained = task.train(build, data, dataset.preprocessing(data), cfg, generator, log, progress)
+    checkpointer = None
+    if run_dir is not None:
+        identity = {"model": name, "preset": preset, "seed": seed, "config": cfg.model_dump(mode="json")}
+        checkpointer = Checkpointer(Path(run_dir), identity, resume=resume)
+        log(f"checkpoints after every epoch in {run_dir}")
+    elif resume:
+        raise TrainingError("resume needs the run's folder (modelfn train MODEL --resume RUN_DIR)")
+    pre = dataset.preprocessing(data)
+    trained = task.train(build, data, pre, cfg, generator, log, progress, checkpointer)
 
     return write_artifact(
         out_dir=Path(out_dir),

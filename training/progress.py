@@ -13,12 +13,15 @@ from typing import Any
 
 
 class Progress:
-    def __init__(self, total: int, *, enabled: bool, description: str = "training") -> None:
+    def __init__(
+        self, total: int, *, enabled: bool, description: str = "training", initial: int = 0
+    ) -> None:
         from tqdm import tqdm
 
         self._tqdm = tqdm
         self.bar = tqdm(
             total=total,
+            initial=initial,  # steps a resumed run had already done
             desc=description,
             unit="step",
             disable=not enabled,

@@ -27,6 +27,7 @@ from torch import nn
 
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer, ngrams
+from training.checkpoint import Checkpointer
 from training.config import TextClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import OUTPUT_NAME, GraphTensor
@@ -132,8 +133,13 @@ def train_text_classifier(
     generator: torch.Generator,
     log: Callable[[str], None],
     progress: bool = False,
+    checkpointer: Checkpointer | None = None,
 ) -> TrainedModel:
     num_classes = len(data.label_names)
+    if checkpointer is not None and checkpointer.resume:
+        raise TrainingError(
+            "the text classifier does not checkpoint (a full run takes about a minute); train it again"
+        )
     if cfg.early_stopping_patience is not None:
         raise TrainingError(
             "the text classifier chooses its epoch count on held-out data already (selection_folds); remove early_stopping_patience"
