@@ -47,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
     else:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        run_dir = RUNS_DIR / entry.name / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
+        run_dir = Path(args.runs) / entry.name / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
     try:
         folder = train_model(
             entry.name,
@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet", action="store_true", help="no live progress bar (plain lines, for logs)"
     )
+    train.add_argument("--runs", default=str(RUNS_DIR), help="where runs keep their checkpoints")
     train.add_argument(
         "--resume",
         metavar="RUN_DIR",

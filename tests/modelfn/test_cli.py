@@ -37,7 +37,8 @@ def test_user_mistakes_exit_2_with_one_line(argv: list[str], message: str, capsy
 def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "store"
     argv = ["train", "cifar10-cnn", "--data", str(DATA), "--preset", "smoke", "--epochs", "1",
-            "--publish", str(store), "--out", str(tmp_path / "build"), "--alias", "latest", "--alias", "candidate"]
+            "--publish", str(store), "--out", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
+            "--alias", "latest", "--alias", "candidate"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "accuracy: " in out and f"to file://{store}" in out
@@ -45,6 +46,8 @@ def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.Captu
     assert model.name == "cifar10-cnn" and len(model.versions) == 1
     assert model.aliases == {"latest": model.versions[0], "candidate": model.versions[0]}
     verify_artifact(store / "cifar10-cnn" / model.versions[0])
+    [run] = (tmp_path / "runs" / "cifar10-cnn").iterdir()  # the run's checkpoint folder
+    assert run.name.endswith("-smoke-seed0") and (run / "state.json").is_file()
 
 
 def test_alias_moves_a_pointer_to_a_published_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
