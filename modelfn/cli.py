@@ -32,6 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.pipeline import train_model
 
     entry = load_registry().get(args.model)
+    if args.nproc > 1:
+        return _torchrun(args.argv, args.nproc)
     # Fail on a bad store URI or alias before spending minutes training.
     store = open_store(args.publish)
     _check_aliases(args.alias)
@@ -64,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (TrainingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if folder is None:
+        return 0  # a torchrun rank other than 0: rank 0 writes and publishes
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(manifest.metrics.items()))
     for headline in ("accuracy", "test_perplexity"):
@@ -72,6 +76,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"metrics: {metrics}")
     print(f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})")
     return 0
+
+
+def _torchrun(argv: list[str], nproc: int) -> int:
+    """Run this very `modelfn train` command under torchrun with `nproc` processes on this machine.
+
+    torchrun sets each rank's RANK/WORLD_SIZE; training/distributed.py joins them (gloo on the
+    CPU, nccl on GPUs). Across machines, run torchrun yourself: docs/training.md.
+    """
+    import os
+    import subprocess
+
+    if os.environ.get("WORLD_SIZE"):
+        raise ArtifactError("--nproc inside a torchrun rank: run either torchrun or --nproc, not both")
+    # The same arguments minus --nproc (as "--nproc K" or "--nproc=K").
+    rest = [a for i, a in enumerate(argv) if not a.startswith("--nproc") and (i == 0 or argv[i - 1] != "--nproc")]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+        "-m", "modelfn", *rest,
+    ]  # fmt: skip
+    return subprocess.run(command, check=False).returncode
 
 
 def _check_aliases(aliases: list[str]) -> None:
@@ -216,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--runs", default=str(RUNS_DIR), help="where runs keep their checkpoints")
     train.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        help="data-parallel processes on this machine (torchrun + DDP; default 1)",
+    )
+    train.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue an interrupted run from its checkpoint folder (build/runs/MODEL/...)",
@@ -274,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `train --nproc` runs the same command again under torchrun
     if getattr(args, "alias", "unset") is None:
         args.alias = ["latest"]
     # Mistakes a user can fix (names, stores, artifacts) print one line, not a traceback.

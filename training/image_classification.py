@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from modelfn.artifact import ImagePreprocessing
-from training.checkpoint import Checkpointer, Resumed
+from training.checkpoint import Resumed
 from training.config import ImageClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
 from training.progress import Progress
+from training.run import Run
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 
@@ -41,10 +42,9 @@ def train_image_classifier(
     pre: ImagePreprocessing,
     cfg: ImageClassifierConfig,
     generator: torch.Generator,
-    log: Callable[[str], None],
-    progress: bool = False,
-    checkpointer: Checkpointer | None = None,
+    run: Run,
 ) -> TrainedModel:
+    log, checkpointer = run.say, run.checkpointer
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
     num_classes = len(data.label_names)
@@ -60,6 +60,13 @@ def train_image_classifier(
             f"batch_size {cfg.batch_size} is larger than the {len(train_y)} training images; "
             "lower batch_size in the training config or train on more data"
         )
+    ranks = run.ranks
+    if cfg.batch_size % ranks.world:
+        raise TrainingError(
+            f"batch_size {cfg.batch_size} does not split evenly over {ranks.world} processes; "
+            "use a multiple of the process count"
+        )
+    learner = ranks.wrap(model)  # DDP under torchrun: the gradient of the whole batch
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {len(train_y)} images, testing on {len(test_y)}: {cfg.epochs} epochs x "
@@ -72,10 +79,10 @@ def train_image_classifier(
         log(f"resumed after epoch {resumed.epoch} from {checkpointer.folder}")  # type: ignore[union-attr]
     # Training time counts across interruptions: the clock starts where the last run stopped.
     start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress, initial=step)
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
-            model,
+            learner,
             train_x,
             train_y,
             optimizer,
@@ -84,6 +91,7 @@ def train_image_classifier(
             steps_per_epoch=steps_per_epoch,
             generator=generator,
             on_step=bar.step,
+            ranks=ranks,
         )
         test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
         acc = float((logits.argmax(1) == test_y).float().mean())
@@ -97,8 +105,8 @@ def train_image_classifier(
                 "test_accuracy": acc,
             }
         )
-        if checkpointer is not None:
-            checkpointer.save(
+        if run.saver is not None:
+            run.saver.save(
                 epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
                 history=history,
             )

@@ -29,7 +29,7 @@ from torch import nn
 
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer
-from training.checkpoint import Checkpointer, Resumed
+from training.checkpoint import Resumed
 from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
@@ -42,6 +42,7 @@ from training.loop import (
     train_bptt_epoch,
 )
 from training.progress import Progress
+from training.run import Run
 from training.trained_model import Evaluation, TrainedModel
 
 # The graph: tokens [batch, time] + state -> logits [batch, time, vocab] + new state.
@@ -126,10 +127,9 @@ def train_language_model(
     pre: TextPreprocessing,
     cfg: LanguageModelConfig,
     generator: torch.Generator,
-    log: Callable[[str], None],
-    progress: bool = False,
-    checkpointer: Checkpointer | None = None,
+    run: Run,
 ) -> TrainedModel:
+    log, checkpointer = run.say, run.checkpointer
     vocabulary = build_vocabulary(data.train, pre)
     model = build(vocab_size=len(vocabulary))
     tokenizer = Tokenizer.build(pre, vocabulary)
@@ -142,6 +142,13 @@ def train_language_model(
     valid_rows = batchify(to_stream(splits["valid"], eos), cfg.eval_batch_size)
     test_rows = batchify(to_stream(splits["test"], eos), cfg.eval_batch_size)
     steps_per_epoch = len(list(bptt_windows(train_rows.shape[1], cfg.bptt)))
+    ranks = run.ranks
+    if cfg.batch_size % ranks.world:
+        raise TrainingError(
+            f"batch_size {cfg.batch_size} streams do not split evenly over {ranks.world} "
+            "processes; use a multiple of the process count"
+        )
+    learner = ranks.wrap(model)  # DDP under torchrun: each rank its streams, gradients averaged
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {train_rows.numel():,} tokens ({len(vocabulary):,}-word vocabulary): "
@@ -163,11 +170,11 @@ def train_language_model(
     # Training time counts across interruptions: the clock starts where the last run stopped.
     start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     valid_ppl = history[-1]["valid_perplexity"] if history else float("nan")
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=progress, initial=step)
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
-            model, train_rows, optimizer, cfg, bptt=cfg.bptt, step=step,
-            steps_per_epoch=steps_per_epoch, on_step=bar.step,
+            learner, ranks.shard(train_rows), optimizer, cfg, bptt=cfg.bptt, step=step,
+            steps_per_epoch=steps_per_epoch, on_step=bar.step, ranks=ranks,
         )
         valid_ppl = math.exp(evaluate_stream(model, valid_rows, cfg.bptt))
         elapsed = time.perf_counter() - start
@@ -181,8 +188,8 @@ def train_language_model(
                 "valid_perplexity": valid_ppl,
             }
         )
-        if checkpointer is not None:
-            checkpointer.save(
+        if run.saver is not None:
+            run.saver.save(
                 epoch=epoch, step=step, model=model, optimizer=optimizer, generator=None,
                 history=history,
             )

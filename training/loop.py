@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ImageClassifierConfig, OptimisationConfig
+from training.distributed import SINGLE, Ranks, unwrap
 
 # Called after every optimiser step with its loss (nats) and learning rate (the progress bar).
 StepHook = Callable[[float, float], None]
@@ -28,11 +29,14 @@ def set_threads() -> int:
     """Use one intra-op thread per CPU this process may run on (2 on the build machine).
 
     `sched_getaffinity` respects container CPU limits where `os.cpu_count()` reports the host's
-    cores; more threads than cores makes conv backward slower, not faster.
+    cores; more threads than cores makes conv backward slower, not faster, and two processes
+    that each take every core crawl (seen here: 15x slower), so torchrun's ranks on one machine
+    (LOCAL_WORLD_SIZE) share the cores out.
     """
     cpus = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )
+    cpus //= int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     torch.set_num_threads(max(1, cpus))
     return torch.get_num_threads()
 
@@ -178,14 +182,19 @@ def train_one_epoch(
     steps_per_epoch: int,
     generator: torch.Generator,
     on_step: StepHook | None = None,
+    ranks: Ranks = SINGLE,
 ) -> tuple[float, int]:
-    """One shuffled pass over the training set; returns (mean training loss, next step)."""
+    """One shuffled pass over the training set; returns (mean training loss, next step).
+
+    Under torchrun each rank trains on its share of every batch (`ranks.shard`; every rank
+    draws the same order from the same generator) and DDP averages the gradients.
+    """
     model.train()
     order = torch.randperm(len(labels), generator=generator)
     total_loss, seen = 0.0, 0
     # drop_last: a tiny final batch gives BatchNorm noisy statistics for a full step.
     for i in range(steps_per_epoch):
-        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        idx = ranks.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
         x = augment(images[idx], padding=cfg.crop_padding, hflip=cfg.hflip, generator=generator)
         y = labels[idx]
         with autocast(cfg):
@@ -197,7 +206,7 @@ def train_one_epoch(
         step += 1
         if on_step is not None:
             on_step(loss.item(), lr)
-    return total_loss / max(1, seen), step
+    return ranks.mean(total_loss / max(1, seen)), step
 
 
 @torch.no_grad()
@@ -250,16 +259,18 @@ def train_bptt_epoch(
     step: int,
     steps_per_epoch: int,
     on_step: StepHook | None = None,
+    ranks: Ranks = SINGLE,
 ) -> tuple[float, int]:
     """One pass over `rows` [B, L] in windows of `bptt` tokens; returns (mean loss in nats, next step).
 
     Truncated back-propagation through time (Williams & Peng 1990; Zaremba et al. 2014): the
     state flows from window to window, gradients stop at window edges (`detach`), so memory and
     time per step stay fixed however long the stream. `model(tokens, *state)` returns
-    `(logits [B, T, V], *new_state)`.
+    `(logits [B, T, V], *new_state)`. Under torchrun `rows` are this rank's streams and the loss
+    returned is averaged over the ranks.
     """
     model.train()
-    state: tuple[torch.Tensor, ...] = model.initial_state(len(rows))  # type: ignore[operator]
+    state: tuple[torch.Tensor, ...] = unwrap(model).initial_state(len(rows))  # type: ignore[operator]
     total_loss, seen = 0.0, 0
     for x, y in bptt_batches(rows, bptt):
         state = tuple(s.detach() for s in state)
@@ -274,7 +285,7 @@ def train_bptt_epoch(
         step += 1
         if on_step is not None:
             on_step(loss.item(), lr)
-    return total_loss / max(1, seen), step
+    return ranks.mean(total_loss / max(1, seen)), step
 
 
 @torch.no_grad()

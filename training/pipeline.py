@@ -54,6 +54,7 @@ from training.config import (
 )
 from training.data import cifar10, imdb, ptb
 from training.data.location import data_root_for
+from training.distributed import from_env
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
@@ -61,6 +62,7 @@ from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads
 from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
 from training.report import report_files
+from training.run import Run
 from training.text_classification import train_text_classifier
 from training.trained_model import TrainedModel
 
@@ -137,6 +139,10 @@ def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
 # --- training ---------------------------------------------------------------------------------
 
 
+def _quiet(line: str) -> None:
+    """The log of ranks other than 0: every rank computes the same figures, rank 0 says them."""
+
+
 def model_builder(
     arch: ArchitectureSpec, config: Any, *, explicit: dict[str, Any], where: str, log: Log
 ) -> Callable[..., nn.Module]:
@@ -183,7 +189,7 @@ def train_model(
     progress: bool = False,
     run_dir: Path | None = None,
     resume: bool = False,
-) -> Path:
+) -> Path | None:
     """Train model `name` from models.toml and write its artifact folder; return that folder.
 
     Parameters:
@@ -199,6 +205,9 @@ def train_model(
         run_dir: where the run checkpoints after every epoch (training/checkpoint.py); None:
             no checkpoints.
         resume: continue the run checkpointed in `run_dir` (same model, preset, seed, config).
+
+    Under torchrun (training/distributed.py) every rank trains its share; rank 0 returns the
+    artifact folder and the other ranks None.
 
     Raises:
         TrainingError: anything the user can fix in models.toml, the training config or the data
@@ -225,10 +234,13 @@ def train_model(
         arch.config, dict(cfg.model), where=f"{config_path} [{preset}.model]"
     )
 
+    ranks = from_env()  # torchrun's ranks, or one process
+    if not ranks.main:
+        log = _quiet
     data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
     threads = set_threads()
     generator = seed_everything(seed)
-    log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads")
+    log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, {ranks.world} process(es)")
     where = f"{config_path} [{preset}.model]"
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     checkpointer = None
@@ -239,7 +251,10 @@ def train_model(
     elif resume:
         raise TrainingError("resume needs the run's folder (modelfn train MODEL --resume RUN_DIR)")
     pre = dataset.preprocessing(data)
-    trained = task.train(build, data, pre, cfg, generator, log, progress, checkpointer)
+    run = Run(log=log, progress=progress, checkpointer=checkpointer, ranks=ranks)
+    trained = task.train(build, data, pre, cfg, generator, run)
+    if not ranks.main:
+        return None  # rank 0 exports, verifies and writes the one artifact
 
     return write_artifact(
         out_dir=Path(out_dir),

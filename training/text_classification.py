@@ -27,7 +27,6 @@ from torch import nn
 
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer, ngrams
-from training.checkpoint import Checkpointer
 from training.config import TextClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import OUTPUT_NAME, GraphTensor
@@ -35,6 +34,7 @@ from training.loop import StepHook, autocast, lr_at, make_optimizer, optimizer_s
 from training.metrics import classification_report
 from training.models.ngram_classifier import naive_bayes_ratios
 from training.progress import Progress
+from training.run import Run
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
 TOKENS = "tokens"  # the graph's input: feature ids [batch, length], 0 = padding
@@ -131,11 +131,14 @@ def train_text_classifier(
     pre: TextPreprocessing,
     cfg: TextClassifierConfig,
     generator: torch.Generator,
-    log: Callable[[str], None],
-    progress: bool = False,
-    checkpointer: Checkpointer | None = None,
+    run: Run,
 ) -> TrainedModel:
+    log, checkpointer = run.say, run.checkpointer
     num_classes = len(data.label_names)
+    if run.ranks.world > 1:
+        raise TrainingError(
+            "the text classifier trains in about a minute in one process; run it without torchrun"
+        )
     if checkpointer is not None and checkpointer.resume:
         raise TrainingError(
             "the text classifier does not checkpoint (a full run takes about a minute); train it again"
@@ -154,7 +157,7 @@ def train_text_classifier(
     )
     # Steps of every fold and of the longest possible refit: the bar's time left is an upper bound.
     steps = sum(-(-len(f) // cfg.batch_size) for f, _ in folds) + -(-len(texts) // cfg.batch_size)
-    bar = Progress(cfg.epochs * steps, enabled=progress)
+    bar = Progress(cfg.epochs * steps, enabled=run.bar)
     curves = []
     for fit_idx, held_idx in folds:
         fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])

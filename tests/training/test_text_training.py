@@ -162,6 +162,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(ptb_dir: Path) -> None:
     import dataclasses
 
     from training.language_model import train_language_model
+    from training.run import Run
 
     full = ptb.load_ptb(ptb_dir)
     data = dataclasses.replace(full, train=full.train[:600], valid=full.valid[:150], test=full.test[:150])
@@ -174,7 +175,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(ptb_dir: Path) -> None:
     lines: list[str] = []
     trained = train_language_model(
         lambda **d: PtbLstm(PtbLstmConfig(embedding_dim=16, hidden_size=16, **d)),
-        data, ptb.PREPROCESSING, cfg, torch.Generator().manual_seed(0), lines.append,
+        data, ptb.PREPROCESSING, cfg, torch.Generator().manual_seed(0), Run(log=lines.append),
     )
     valid = [row["valid_perplexity"] for row in trained.evaluation.history]
     best = int(np.argmin(valid))
