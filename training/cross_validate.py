@@ -19,14 +19,13 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from modelfn.registry import load_registry
 from training.config import TextClassifierConfig, build_dataclass, load_preset
 from training.data.location import data_root_for
 from training.loop import seed_everything, set_threads
 from training.pipeline import ARCHITECTURES, DATASETS
-from training.text_classification import fit, held_out_splits
+from training.text_classification import held_out_curve, held_out_splits
 
 
 def cross_validate(
@@ -43,21 +42,19 @@ def cross_validate(
     texts = data.train.texts + data.valid.texts
     labels = np.concatenate([data.train.labels, data.valid.labels])
     pre = DATASETS[entry.dataset].preprocessing(data)
-    curves = []
-    for fit_idx, held_idx in held_out_splits(len(data.train), len(texts), folds):
-        generator = seed_everything(seed)
-        *_, curve = fit(
+    return [
+        float(a)
+        for a in held_out_curve(
             lambda **derived: arch.build(dataclasses.replace(config, **derived)),
-            [texts[i] for i in fit_idx],
-            torch.from_numpy(labels[fit_idx]),
+            texts,
+            labels,
+            held_out_splits(len(data.train), len(texts), folds),
             pre,
             cfg,
-            generator,
             len(data.label_names),
-            ([texts[i] for i in held_idx], labels[held_idx]),
+            lambda _: seed_everything(seed),
         )
-        curves.append(curve)
-    return [float(a) for a in np.mean(curves, axis=0)]
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -158,15 +158,9 @@ def train_text_classifier(
     # Steps of every fold and of the longest possible refit: the bar's time left is an upper bound.
     steps = sum(-(-len(f) // cfg.batch_size) for f, _ in folds) + -(-len(texts) // cfg.batch_size)
     bar = Progress(cfg.epochs * steps, enabled=run.bar)
-    curves = []
-    for fit_idx, held_idx in folds:
-        fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])
-        held_out = ([texts[i] for i in held_idx], labels[held_idx])
-        *_, curve = fit(
-            build, fit_texts, fit_labels, pre, cfg, generator, num_classes, held_out, bar.step
-        )
-        curves.append(curve)
-    mean = np.mean(curves, axis=0)
+    mean = held_out_curve(
+        build, texts, labels, folds, pre, cfg, num_classes, lambda _: generator, on_step=bar.step
+    )
     best_epochs = int(np.argmax(mean)) + 1  # argmax: the earliest of equal accuracies
     log("held-out accuracy by epoch: " + " ".join(f"{a:.2%}" for a in mean))
     log(f"best held-out accuracy {mean.max():.2%} after {best_epochs} epochs")
@@ -232,6 +226,37 @@ def train_text_classifier(
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
         evaluation=evaluation,
     )
+
+
+def held_out_curve(
+    build: Callable[..., nn.Module],
+    texts: list[str],
+    labels: np.ndarray,
+    folds: list[tuple[list[int], list[int]]],
+    pre: TextPreprocessing,
+    cfg: TextClassifierConfig,
+    num_classes: int,
+    generator_for: Callable[[int], torch.Generator],
+    *,
+    after_fold: Callable[[int, np.ndarray], None] | None = None,
+    on_step: StepHook | None = None,
+) -> np.ndarray:
+    """Mean held-out accuracy after each epoch [cfg.epochs], over `folds` (`held_out_splits`).
+
+    `generator_for(k)` gives fold k's data-order generator; `after_fold(k, mean so far)` runs
+    after each fold (a tuner reports and prunes there).
+    """
+    curves = []
+    for k, (fit_idx, held_idx) in enumerate(folds):
+        fit_texts, fit_labels = [texts[i] for i in fit_idx], torch.from_numpy(labels[fit_idx])
+        held_out = ([texts[i] for i in held_idx], labels[held_idx])
+        *_, curve = fit(
+            build, fit_texts, fit_labels, pre, cfg, generator_for(k), num_classes, held_out, on_step
+        )
+        curves.append(curve)
+        if after_fold is not None:
+            after_fold(k, np.mean(curves, axis=0))
+    return np.asarray(np.mean(curves, axis=0))
 
 
 def snippet(text: str, width: int = 160) -> str:

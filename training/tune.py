@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelfn.registry import REPO_ROOT, load_registry
@@ -47,7 +46,7 @@ from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.loop import seed_everything, set_threads
 from training.pipeline import ARCHITECTURES, DATASETS, TASKS
-from training.text_classification import fit, held_out_splits
+from training.text_classification import held_out_curve, held_out_splits
 
 TUNE_DIR = REPO_ROOT / "build" / "tune"
 MODEL_PREFIX = "model."
@@ -133,25 +132,23 @@ def text_classification_objective(
     def objective(trial: Any, cfg: TextClassifierConfig) -> float:
         config = build_dataclass(arch.config, dict(cfg.model), where=f"trial {trial.number}")
         folds = held_out_splits(len(data.train), len(texts), cfg.selection_folds)
-        curves = []
-        for k, (fit_idx, held_idx) in enumerate(folds):
-            generator = seed_everything(seed)
-            *_, curve = fit(
-                lambda **derived: arch.build(dataclasses.replace(config, **derived)),
-                [texts[i] for i in fit_idx],
-                torch.from_numpy(labels[fit_idx]),
-                pre,
-                cfg,
-                generator,
-                len(data.label_names),
-                ([texts[i] for i in held_idx], labels[held_idx]),
-            )
-            curves.append(curve)
-            mean = np.mean(curves, axis=0)
+
+        def after_fold(k: int, mean: np.ndarray) -> None:
             trial.report(float(mean.max()), step=k)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        mean = np.mean(curves, axis=0)
+
+        mean = held_out_curve(
+            lambda **derived: arch.build(dataclasses.replace(config, **derived)),
+            texts,
+            labels,
+            folds,
+            pre,
+            cfg,
+            len(data.label_names),
+            lambda _: seed_everything(seed),
+            after_fold=after_fold,
+        )
         trial.set_user_attr("epochs", int(np.argmax(mean)) + 1)
         return float(mean.max())
 
