@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.errors import BadInput
 from functions.limits import MAX_LOGITS_PER_CALL, MAX_NEW_TOKENS, MAX_TOP_K
+from functions.tasks.classification import softmax
 from functions.tasks.runner import Runner, validate_parameters
 from functions.tasks.text_inputs import (
     TEXT_INPUT,
@@ -127,13 +128,6 @@ def parse_parameters(parameters: dict[str, Any], vocab_size: int) -> LanguageMod
     return options
 
 
-def log_softmax(logits: NDArray[Any]) -> NDArray[np.float64]:
-    """Along the last axis, in float64 (subtracting the max keeps exp() from overflowing)."""
-    x = logits.astype(np.float64)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return np.asarray(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
-
-
 @dataclass(frozen=True)
 class LanguageModel:
     manifest: Manifest
@@ -181,7 +175,7 @@ class LanguageModel:
             for row, length in enumerate(lengths):
                 if start <= length - 1 < start + logits.shape[1]:
                     last[row] = logits[row, length - 1 - start]
-        probabilities = np.exp(log_softmax(last))
+        probabilities = softmax(last)
         best = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         return best, np.take_along_axis(probabilities, best, axis=1)
 
@@ -243,7 +237,7 @@ class LanguageModel:
         if temperature == 0:
             best: NDArray[np.int64] = np.asarray(logits.argmax(axis=1), dtype=np.int64)
             return best
-        cumulative = np.cumsum(np.exp(log_softmax(logits / temperature)), axis=1)
+        cumulative = np.cumsum(softmax(logits / temperature), axis=1)
         # Inverse CDF with one uniform draw per row: the same seed gives the same words.
         draws = rng.random(len(logits)) * cumulative[:, -1]
         picked = [np.searchsorted(row, u, side="right") for row, u in zip(cumulative, draws)]
