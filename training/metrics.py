@@ -26,6 +26,21 @@ class ClassificationReport:
     support: np.ndarray  # int64 [num_classes], true examples per class
     confusion: np.ndarray  # int64 [num_classes, num_classes], [true, predicted]
 
+    def figures(self, labels: list[str]) -> dict[str, float]:
+        """Accuracy, macro and per-class (`precision.<label>`, ...) figures, as manifests record them."""
+        per_class = {"precision": self.precision, "recall": self.recall, "f1": self.f1}
+        return {
+            "accuracy": self.accuracy,
+            "macro_precision": self.macro_precision,
+            "macro_recall": self.macro_recall,
+            "macro_f1": self.macro_f1,
+            **{
+                f"{name}.{label}": float(value)
+                for name, values in per_class.items()
+                for label, value in zip(labels, values, strict=True)
+            },
+        }
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts [true, predicted]; raises if a label falls outside 0..num_classes-1."""

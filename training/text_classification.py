@@ -177,17 +177,11 @@ def train_text_classifier(
     test_y = data.test.labels
     report = classification_report(test_y, logits.argmax(1).numpy(), num_classes)
     metrics = {
-        "accuracy": report.accuracy,
-        "macro_precision": report.macro_precision,
-        "macro_recall": report.macro_recall,
-        "macro_f1": report.macro_f1,
+        **report.figures(data.label_names),
         "test_loss": float(F.cross_entropy(logits, torch.from_numpy(test_y))),
         "train_loss": losses[-1],
         "heldout_accuracy": float(mean.max()),
         "selected_epochs": float(best_epochs),
-        **{f"precision.{n}": float(v) for n, v in zip(data.label_names, report.precision)},
-        **{f"recall.{n}": float(v) for n, v in zip(data.label_names, report.recall)},
-        **{f"f1.{n}": float(v) for n, v in zip(data.label_names, report.f1)},
     }
     log(
         f"refit on {len(texts)} texts ({len(vocabulary):,} features) for {best_epochs} epochs; "

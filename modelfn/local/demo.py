@@ -8,13 +8,12 @@ next to the truth.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import time
 from pathlib import Path
 from typing import Any
 
+from modelfn.local.evaluate import png_base64
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import open_store, publish_artifact
 
@@ -36,15 +35,6 @@ def _cifar_root(explicit: str | None, data_subdir: str) -> Path:
             raise
         print(f"{exc}\n-> downloading the official CIFAR-10 archive into {DOWNLOAD_DIR} (checksum verified)")
         return Path(download_cifar10(DOWNLOAD_DIR)).parent
-
-
-def _png_base64(chw_uint8: Any) -> str:
-    from PIL import Image
-
-    image = Image.fromarray(chw_uint8.transpose(1, 2, 0))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -129,7 +119,7 @@ def _images(client: Any, manifest: Any, data: Any, count: int) -> None:
     names = manifest.labels
     print(f"== 5/7 {IMAGE_MODEL}: {len(picks)} real CIFAR-10 test images as base64 PNG "
           f"(test accuracy {manifest.metrics['accuracy']:.3f}, preset {manifest.training.preset})")
-    body = {"inputs": [_png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
+    body = {"inputs": [png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
     outputs = _post(client, f"/models/{IMAGE_MODEL}/predict", body)["outputs"]
     print(f"  {'#':>4}  {'true label':<11} {'predicted':<11} {'score':>5}   top 3")
     hits = 0

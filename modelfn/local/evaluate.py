@@ -25,12 +25,22 @@ import numpy as np
 from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore
 
-BATCH = 64  # inputs per request: the functions' MAX_BATCH
-
 
 def _batches(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), BATCH):
-        yield items[start : start + BATCH]
+    """Requests of as many inputs as a function takes."""
+    from functions.limits import MAX_BATCH
+
+    for start in range(0, len(items), MAX_BATCH):
+        yield items[start : start + MAX_BATCH]
+
+
+def png_base64(chw_uint8: Any) -> str:
+    """A uint8 [3, H, W] image (a CIFAR-10 row) as the base64 PNG the predict route takes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(chw_uint8.transpose(1, 2, 0)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def served_metrics(
@@ -89,25 +99,11 @@ def _classification(
     from training.metrics import classification_report
 
     if task == "image-classification":
-        from PIL import Image
-
-        def png(chw: Any) -> str:
-            buffer = io.BytesIO()
-            Image.fromarray(chw.transpose(1, 2, 0)).save(buffer, format="PNG")
-            return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-        inputs = [png(image) for image in data.test.images]
+        inputs = [png_base64(image) for image in data.test.images]
     else:
         inputs = list(data.test.texts)
     labels = list(data.label_names)
     predicted = [labels.index(out["label"]) for batch in _batches(inputs) for out in predict(batch, {})]
     report = classification_report(data.test.labels, np.asarray(predicted), len(labels))
-    return {
-        "accuracy": report.accuracy,
-        "macro_precision": report.macro_precision,
-        "macro_recall": report.macro_recall,
-        "macro_f1": report.macro_f1,
-        **{f"precision.{n}": float(v) for n, v in zip(labels, report.precision, strict=True)},
-        **{f"recall.{n}": float(v) for n, v in zip(labels, report.recall, strict=True)},
-        **{f"f1.{n}": float(v) for n, v in zip(labels, report.f1, strict=True)},
-    }
+    figures: dict[str, float] = report.figures(labels)
+    return figures
