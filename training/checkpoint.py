@@ -38,6 +38,11 @@ class Resumed:
     history: list[dict[str, float]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def seconds(self) -> float:
+        """Training time before the interruption: a resumed run's clock starts there."""
+        return self.history[-1]["seconds"] if self.history else 0.0
+
 
 @dataclass
 class Checkpointer:

@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from training.errors import TrainingError
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -45,8 +47,17 @@ class Ranks:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return float(tensor.item()) / self.world
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """DDP around `model` across the ranks; the model itself in one process."""
+    def wrap(self, model: nn.Module, *, batch_size: int) -> nn.Module:
+        """DDP around `model` across the ranks; the model itself in one process.
+
+        Every rank takes an equal share of each batch of `batch_size` (images or text streams),
+        so DDP's average of their gradients is the whole batch's.
+        """
+        if batch_size % self.world:
+            raise TrainingError(
+                f"batch_size {batch_size} does not split evenly over {self.world} processes; "
+                "use a multiple of the process count"
+            )
         if self.world == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel

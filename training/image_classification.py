@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from modelfn.artifact import ImagePreprocessing
-from training.checkpoint import Resumed
 from training.config import ImageClassifierConfig
 from training.errors import TrainingError
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
@@ -44,7 +43,7 @@ def train_image_classifier(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log, checkpointer = run.say, run.checkpointer
+    log = run.say
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
     num_classes = len(data.label_names)
@@ -61,24 +60,18 @@ def train_image_classifier(
             "lower batch_size in the training config or train on more data"
         )
     ranks = run.ranks
-    if cfg.batch_size % ranks.world:
-        raise TrainingError(
-            f"batch_size {cfg.batch_size} does not split evenly over {ranks.world} processes; "
-            "use a multiple of the process count"
-        )
-    learner = ranks.wrap(model)  # DDP under torchrun: the gradient of the whole batch
+    # DDP under torchrun: each rank its share of a batch, the gradient the whole batch's.
+    learner = ranks.wrap(model, batch_size=cfg.batch_size)
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {len(train_y)} images, testing on {len(test_y)}: {cfg.epochs} epochs x "
         f"{steps_per_epoch} steps of {cfg.batch_size}, {cfg.optimizer}, peak lr {cfg.lr}, {cfg.schedule}"
     )
 
-    resumed = checkpointer.restore(model, optimizer, generator) if checkpointer else Resumed()
+    resumed = run.resume(model, optimizer, generator)
     step, history = resumed.step, resumed.history
-    if resumed.epoch:
-        log(f"resumed after epoch {resumed.epoch} from {checkpointer.folder}")  # type: ignore[union-attr]
     # Training time counts across interruptions: the clock starts where the last run stopped.
-    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    start = time.perf_counter() - resumed.seconds
     bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
@@ -105,11 +98,10 @@ def train_image_classifier(
                 "test_accuracy": acc,
             }
         )
-        if run.saver is not None:
-            run.saver.save(
-                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
-                history=history,
-            )
+        run.checkpoint(
+            epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
+            history=history,
+        )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
             f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"

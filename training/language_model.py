@@ -29,7 +29,6 @@ from torch import nn
 
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer
-from training.checkpoint import Resumed
 from training.config import LanguageModelConfig
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
@@ -129,7 +128,7 @@ def train_language_model(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log, checkpointer = run.say, run.checkpointer
+    log = run.say
     vocabulary = build_vocabulary(data.train, pre)
     model = build(vocab_size=len(vocabulary))
     tokenizer = Tokenizer.build(pre, vocabulary)
@@ -143,12 +142,8 @@ def train_language_model(
     test_rows = batchify(to_stream(splits["test"], eos), cfg.eval_batch_size)
     steps_per_epoch = len(list(bptt_windows(train_rows.shape[1], cfg.bptt)))
     ranks = run.ranks
-    if cfg.batch_size % ranks.world:
-        raise TrainingError(
-            f"batch_size {cfg.batch_size} streams do not split evenly over {ranks.world} "
-            "processes; use a multiple of the process count"
-        )
-    learner = ranks.wrap(model)  # DDP under torchrun: each rank its streams, gradients averaged
+    # DDP under torchrun: each rank its share of the streams, gradients averaged.
+    learner = ranks.wrap(model, batch_size=cfg.batch_size)
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {train_rows.numel():,} tokens ({len(vocabulary):,}-word vocabulary): "
@@ -158,17 +153,15 @@ def train_language_model(
 
     patience = cfg.early_stopping_patience
     best = BestCheckpoint(patience=patience, lower_is_better=True) if patience else None
-    resumed = checkpointer.restore(model, optimizer, None) if checkpointer else Resumed()
+    resumed = run.resume(model, optimizer, None)
     if resumed.epoch and best is not None:
         raise TrainingError(
             "resuming a run with early_stopping_patience is not supported yet (the best epoch's "
             "weights are not in the checkpoint); start the run again"
         )
     step, history = resumed.step, resumed.history
-    if resumed.epoch:
-        log(f"resumed after epoch {resumed.epoch} from {checkpointer.folder}")  # type: ignore[union-attr]
     # Training time counts across interruptions: the clock starts where the last run stopped.
-    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    start = time.perf_counter() - resumed.seconds
     valid_ppl = history[-1]["valid_perplexity"] if history else float("nan")
     bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
@@ -188,11 +181,10 @@ def train_language_model(
                 "valid_perplexity": valid_ppl,
             }
         )
-        if run.saver is not None:
-            run.saver.save(
-                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=None,
-                history=history,
-            )
+        run.checkpoint(
+            epoch=epoch, step=step, model=model, optimizer=optimizer, generator=None,
+            history=history,
+        )
         log(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.checkpoint import Checkpointer
+import torch
+from torch import nn
+
+from training.checkpoint import Checkpointer, Resumed
 from training.distributed import SINGLE, Ranks
 
 
@@ -30,7 +33,31 @@ class Run:
     def bar(self) -> bool:
         return self.progress and self.ranks.main
 
-    @property
-    def saver(self) -> Checkpointer | None:
-        """The checkpointer on rank 0; the other ranks restore but never write."""
-        return self.checkpointer if self.ranks.main else None
+    def resume(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator | None
+    ) -> Resumed:
+        """Where training starts: after the checkpointed epoch on `--resume` (every rank loads
+        it), else at epoch 0."""
+        if self.checkpointer is None:
+            return Resumed()
+        resumed = self.checkpointer.restore(model, optimizer, generator)
+        if resumed.epoch:
+            self.say(f"resumed after epoch {resumed.epoch} from {self.checkpointer.folder}")
+        return resumed
+
+    def checkpoint(
+        self,
+        *,
+        epoch: int,
+        step: int,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator | None,
+        history: list[dict[str, float]],
+    ) -> None:
+        """Save the state after `epoch`, from rank 0 only; without a run folder, nothing."""
+        if self.checkpointer is not None and self.ranks.main:
+            self.checkpointer.save(
+                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
+                history=history,
+            )

@@ -133,13 +133,13 @@ def train_text_classifier(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log, checkpointer = run.say, run.checkpointer
+    log = run.say
     num_classes = len(data.label_names)
     if run.ranks.world > 1:
         raise TrainingError(
             "the text classifier trains in about a minute in one process; run it without torchrun"
         )
-    if checkpointer is not None and checkpointer.resume:
+    if run.checkpointer is not None and run.checkpointer.resume:
         raise TrainingError(
             "the text classifier does not checkpoint (a full run takes about a minute); train it again"
         )
