@@ -173,6 +173,27 @@ def load_preset(path: Path, preset: str, schema: type[Schema]) -> Schema:
     return presets[preset]
 
 
+MODEL_PREFIX = "model."  # an override key "model.dropout" sets the preset's [model] dropout
+
+
+def with_overrides(base: Schema, values: dict[str, Any], where: str) -> Schema:
+    """`base` with `values` set (`model.<argument>` keys into its model table), validated by name.
+
+    How `modelfn tune` applies a trial and `training.cross_validate` a candidate: a key the
+    schema does not have fails here, naming it, instead of being carried along unused.
+    """
+    body = base.model_dump()
+    for key, value in values.items():
+        if key.startswith(MODEL_PREFIX):
+            body["model"][key.removeprefix(MODEL_PREFIX)] = value
+        else:
+            body[key] = value
+    try:
+        return type(base).model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_problems(exc, 'override')}") from None
+
+
 def build_dataclass(cls: type[DataclassT], values: dict[str, Any], where: str) -> DataclassT:
     """Construct dataclass `cls` from `values`, rejecting unknown keys and wrong types by name."""
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

@@ -16,45 +16,78 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from modelfn.registry import load_registry
-from training.config import TextClassifierConfig, build_dataclass, load_preset
+from training.config import (
+    MODEL_PREFIX,
+    TextClassifierConfig,
+    build_dataclass,
+    load_preset,
+    with_overrides,
+)
 from training.data.location import data_root_for
 from training.loop import seed_everything, set_threads
 from training.pipeline import ARCHITECTURES, DATASETS
 from training.text_classification import held_out_curve, held_out_splits
 
 
-def cross_validate(
-    name: str, candidate: dict[str, Any], *, preset: str = "full", folds: int = 5, seed: int = 0
-) -> list[float]:
-    """Mean held-out accuracy after each epoch over `folds` folds of training + validation data."""
+def held_out_scorer(
+    name: str, *, data_dir: str | None = None, seed: int = 0
+) -> Callable[..., np.ndarray]:
+    """`score(cfg, folds=None, after_fold=None)`: the mean held-out accuracy curve of a config.
+
+    The data is read once; each call trains every fold of `cfg` (or of `folds` folds) from
+    `seed`. `after_fold(k, mean so far)` runs after each fold (a tuner prunes there).
+    """
     entry = load_registry().get(name)
-    cfg = load_preset(entry.training_config_path(), preset, TextClassifierConfig)
-    overrides = {k: v for k, v in candidate.items() if k != "model"}
-    cfg = cfg.model_copy(update={**overrides, "model": {**cfg.model, **candidate.get("model", {})}})
     arch = ARCHITECTURES[entry.architecture]
-    config = build_dataclass(arch.config, dict(cfg.model), where=f"candidate {candidate}")
-    data = DATASETS[entry.dataset].load(data_root_for(None, entry.data_subdir) / entry.data_subdir)
+    dataset = DATASETS[entry.dataset]
+    data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
     texts = data.train.texts + data.valid.texts
     labels = np.concatenate([data.train.labels, data.valid.labels])
-    pre = DATASETS[entry.dataset].preprocessing(data)
-    return [
-        float(a)
-        for a in held_out_curve(
+    pre = dataset.preprocessing(data)
+
+    def score(
+        cfg: TextClassifierConfig,
+        folds: int | None = None,
+        after_fold: Callable[[int, np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        config = build_dataclass(arch.config, dict(cfg.model), where=f"{name} [model]")
+        k = cfg.selection_folds if folds is None else folds
+        return held_out_curve(
             lambda **derived: arch.build(dataclasses.replace(config, **derived)),
             texts,
             labels,
-            held_out_splits(len(data.train), len(texts), folds),
+            held_out_splits(len(data.train), len(texts), k),
             pre,
             cfg,
             len(data.label_names),
             lambda _: seed_everything(seed),
+            after_fold=after_fold,
         )
-    ]
+
+    return score
+
+
+def candidate_config(name: str, candidate: dict[str, Any], preset: str = "full") -> TextClassifierConfig:
+    """The preset with a candidate's overrides: its `model` table and any other keys."""
+    entry = load_registry().get(name)
+    base = load_preset(entry.training_config_path(), preset, TextClassifierConfig)
+    values = {k: v for k, v in candidate.items() if k != "model"}
+    values |= {f"{MODEL_PREFIX}{k}": v for k, v in candidate.get("model", {}).items()}
+    return with_overrides(base, values, where=f"candidate {json.dumps(candidate)}")
+
+
+def cross_validate(
+    name: str, candidate: dict[str, Any], *, preset: str = "full", folds: int = 5, seed: int = 0
+) -> list[float]:
+    """Mean held-out accuracy after each epoch over `folds` folds of training + validation data."""
+    score = held_out_scorer(name, seed=seed)
+    return [float(a) for a in score(candidate_config(name, candidate, preset), folds)]
 
 
 def main(argv: list[str]) -> int:
@@ -62,9 +95,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     threads = set_threads()
+    score = held_out_scorer(argv[0])  # the data, read once for every candidate
     for raw in argv[1:]:
         started = time.perf_counter()
-        curve = cross_validate(argv[0], json.loads(raw))
+        curve = [float(a) for a in score(candidate_config(argv[0], json.loads(raw)), 5)]
         best = int(np.argmax(curve))
         print(
             f"{raw}: held-out accuracy by epoch {' '.join(f'{a:.2%}' for a in curve)}; best "

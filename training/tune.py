@@ -22,7 +22,6 @@ never read. The other tasks are not searchable yet and say so.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tomllib
 import warnings
@@ -36,20 +35,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelfn.registry import REPO_ROOT, load_registry
 from training.config import (
+    MODEL_PREFIX,
     SEARCH_TABLE,
     ConfigError,
     TextClassifierConfig,
-    build_dataclass,
     load_preset,
+    with_overrides,
 )
-from training.data.location import data_root_for
+from training.cross_validate import held_out_scorer
 from training.errors import TrainingError
-from training.loop import seed_everything, set_threads
-from training.pipeline import ARCHITECTURES, DATASETS, TASKS
-from training.text_classification import held_out_curve, held_out_splits
+from training.loop import set_threads
+from training.pipeline import TASKS
 
 TUNE_DIR = REPO_ROOT / "build" / "tune"
-MODEL_PREFIX = "model."
 
 
 class Range(BaseModel):
@@ -101,54 +99,21 @@ def sample(trial: Any, space: SearchSpace) -> dict[str, Any]:
     return values
 
 
-def apply(base: Any, values: dict[str, Any], schema: type[BaseModel], where: str) -> Any:
-    """The base preset with `values` set (`model.x` into its model table), validated by name."""
-    body = base.model_dump()
-    for key, value in values.items():
-        if key.startswith(MODEL_PREFIX):
-            body["model"][key.removeprefix(MODEL_PREFIX)] = value
-        else:
-            body[key] = value
-    try:
-        return schema.model_validate(body)
-    except ValidationError as exc:
-        raise ConfigError(f"{where}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
-
-
 def text_classification_objective(
     name: str, data_dir: str | None, seed: int
 ) -> Callable[[Any, TextClassifierConfig], float]:
     """trial, config -> mean held-out accuracy at the best epoch, over the config's folds."""
     import optuna
 
-    entry = load_registry().get(name)
-    arch = ARCHITECTURES[entry.architecture]
-    dataset = DATASETS[entry.dataset]
-    data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
-    texts = data.train.texts + data.valid.texts
-    labels = np.concatenate([data.train.labels, data.valid.labels])
-    pre = dataset.preprocessing(data)
+    score = held_out_scorer(name, data_dir=data_dir, seed=seed)
 
     def objective(trial: Any, cfg: TextClassifierConfig) -> float:
-        config = build_dataclass(arch.config, dict(cfg.model), where=f"trial {trial.number}")
-        folds = held_out_splits(len(data.train), len(texts), cfg.selection_folds)
-
         def after_fold(k: int, mean: np.ndarray) -> None:
             trial.report(float(mean.max()), step=k)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        mean = held_out_curve(
-            lambda **derived: arch.build(dataclasses.replace(config, **derived)),
-            texts,
-            labels,
-            folds,
-            pre,
-            cfg,
-            len(data.label_names),
-            lambda _: seed_everything(seed),
-            after_fold=after_fold,
-        )
+        mean = score(cfg, after_fold=after_fold)
         trial.set_user_attr("epochs", int(np.argmax(mean)) + 1)
         return float(mean.max())
 
@@ -221,7 +186,7 @@ def tune(
     )
 
     def run(trial: Any) -> float:
-        cfg = apply(base_cfg, sample(trial, space), schema, where=f"{path} trial {trial.number}")
+        cfg = with_overrides(base_cfg, sample(trial, space), where=f"{path} trial {trial.number}")
         try:
             value = objective(trial, cfg)
         except optuna.TrialPruned:
@@ -241,7 +206,7 @@ def tune(
     for figure in write_figures(study, storage.with_suffix("")):
         log(f"wrote {figure}")
     if write_preset:
-        append_preset(path, write_preset, apply(base_cfg, best.params, schema, str(path)), best, what)
+        append_preset(path, write_preset, with_overrides(base_cfg, best.params, str(path)), best, what)
         log(f"wrote preset [{write_preset}] to {path}")
     return study
 
