@@ -43,7 +43,7 @@ def train_image_classifier(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log = run.say
+    log = run.log
     train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
     test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
     num_classes = len(data.label_names)
@@ -72,7 +72,7 @@ def train_image_classifier(
     step, history = resumed.step, resumed.history
     # Training time counts across interruptions: the clock starts where the last run stopped.
     start = time.perf_counter() - resumed.seconds
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.progress, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_one_epoch(
             learner,

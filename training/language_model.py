@@ -128,7 +128,7 @@ def train_language_model(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log = run.say
+    log = run.log
     vocabulary = build_vocabulary(data.train, pre)
     model = build(vocab_size=len(vocabulary))
     tokenizer = Tokenizer.build(pre, vocabulary)
@@ -163,7 +163,7 @@ def train_language_model(
     # Training time counts across interruptions: the clock starts where the last run stopped.
     start = time.perf_counter() - resumed.seconds
     valid_ppl = history[-1]["valid_perplexity"] if history else float("nan")
-    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.bar, initial=step)
+    bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.progress, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
             learner, ranks.shard(train_rows), optimizer, cfg, bptt=cfg.bptt, step=step,

@@ -140,7 +140,7 @@ def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
 
 
 def _quiet(line: str) -> None:
-    """The log of ranks other than 0: every rank computes the same figures, rank 0 says them."""
+    """The log of torchrun ranks other than 0."""
 
 
 def model_builder(
@@ -230,18 +230,16 @@ def train_model(
         if epochs < 1:
             raise TrainingError(f"epochs must be >= 1, got {epochs}")
         cfg = cfg.model_copy(update={"epochs": epochs})
-    model_config: Any = build_dataclass(
-        arch.config, dict(cfg.model), where=f"{config_path} [{preset}.model]"
-    )
+    where = f"{config_path} [{preset}.model]"
+    model_config: Any = build_dataclass(arch.config, dict(cfg.model), where=where)
 
     ranks = from_env()  # torchrun's ranks, or one process
-    if not ranks.main:
-        log = _quiet
+    if not ranks.main:  # every rank computes the same figures; rank 0 says them
+        log, progress = _quiet, False
     data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
     threads = set_threads()
     generator = seed_everything(seed)
     log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, {ranks.world} process(es)")
-    where = f"{config_path} [{preset}.model]"
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     checkpointer = None
     if run_dir is not None:

@@ -2,7 +2,8 @@
 
 The trainers differ in what they train; this is what they share: where log lines go, whether
 a live progress bar is drawn, where epochs are checkpointed (and whether to resume), and which
-data-parallel rank this process is. Only rank 0 speaks, draws and checkpoints.
+data-parallel rank this process is. Only rank 0 speaks, draws and checkpoints: the pipeline
+hands the other ranks a silent log and no bar, and `checkpoint` writes from rank 0 alone.
 """
 
 from __future__ import annotations
@@ -24,15 +25,6 @@ class Run:
     checkpointer: Checkpointer | None = None
     ranks: Ranks = SINGLE
 
-    def say(self, line: str) -> None:
-        """Log `line` from rank 0 only (every rank computes the same figures)."""
-        if self.ranks.main:
-            self.log(line)
-
-    @property
-    def bar(self) -> bool:
-        return self.progress and self.ranks.main
-
     def resume(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator | None
     ) -> Resumed:
@@ -42,7 +34,7 @@ class Run:
             return Resumed()
         resumed = self.checkpointer.restore(model, optimizer, generator)
         if resumed.epoch:
-            self.say(f"resumed after epoch {resumed.epoch} from {self.checkpointer.folder}")
+            self.log(f"resumed after epoch {resumed.epoch} from {self.checkpointer.folder}")
         return resumed
 
     def checkpoint(

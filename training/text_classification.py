@@ -133,7 +133,7 @@ def train_text_classifier(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log = run.say
+    log = run.log
     num_classes = len(data.label_names)
     if run.ranks.world > 1:
         raise TrainingError(
@@ -157,7 +157,7 @@ def train_text_classifier(
     )
     # Steps of every fold and of the longest possible refit: the bar's time left is an upper bound.
     steps = sum(-(-len(f) // cfg.batch_size) for f, _ in folds) + -(-len(texts) // cfg.batch_size)
-    bar = Progress(cfg.epochs * steps, enabled=run.bar)
+    bar = Progress(cfg.epochs * steps, enabled=run.progress)
     mean = held_out_curve(
         build, texts, labels, folds, pre, cfg, num_classes, lambda _: generator, on_step=bar.step
     )
