@@ -36,7 +36,6 @@ class Resumed:
     epoch: int = 0
     step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -76,7 +75,7 @@ class Checkpointer:
         torch.set_rng_state(tensors["rng.torch"])
         if generator is not None:
             generator.set_state(tensors["rng.generator"])
-        return Resumed(state["epoch"], state["step"], state["history"], state.get("extra", {}))
+        return Resumed(state["epoch"], state["step"], state["history"])
 
     def save(
         self,
@@ -87,7 +86,6 @@ class Checkpointer:
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator | None,
         history: list[dict[str, float]],
-        extra: dict[str, Any] | None = None,
     ) -> None:
         from safetensors.torch import save_file, save_model
 
@@ -102,7 +100,6 @@ class Checkpointer:
             "step": step,
             "history": history,
             "optimizer": scalars,
-            "extra": extra or {},
         }
         # Write all three under temporary names, then rename: a kill leaves the old set whole
         # (the state file goes last, and it names the epoch the other two belong to).
