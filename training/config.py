@@ -94,6 +94,18 @@ class ImageClassifierConfig(OptimisationConfig):
     parity_images: int = Field(
         default=64, gt=0, description="Real test images for the ONNX parity check."
     )
+    lookahead_every: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Lookahead (Zhang et al. 2019; airbench's weight averaging): every this many steps "
+            "and at each epoch's end, move slow weights lookahead_alpha of the way to the "
+            "trained ones and restart from them; None: off."
+        ),
+    )
+    lookahead_alpha: float = Field(
+        default=0.5, gt=0, le=1, description="Step of the slow weights toward the fast ones."
+    )
 
 
 class LanguageModelConfig(OptimisationConfig):

@@ -47,7 +47,9 @@ class Ranks:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return float(tensor.item()) / self.world
 
-    def wrap(self, model: nn.Module, *, batch_size: int) -> nn.Module:
+    def wrap(
+        self, model: nn.Module, *, batch_size: int, device: torch.device | None = None
+    ) -> nn.Module:
         """DDP around `model` across the ranks; the model itself in one process.
 
         Every rank takes an equal share of each batch of `batch_size` (images or text streams),
@@ -62,6 +64,8 @@ class Ranks:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
+        if device is not None and device.type == "cuda":  # one GPU per process (nccl)
+            return DistributedDataParallel(model, device_ids=[device])
         return DistributedDataParallel(model)
 
 

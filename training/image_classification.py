@@ -43,15 +43,23 @@ def train_image_classifier(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log = run.log
-    train_x, train_y = normalise(data.train.images, pre), torch.from_numpy(data.train.labels)
-    test_x, test_y = normalise(data.test.images, pre), torch.from_numpy(data.test.labels)
+    log, device = run.log, run.device
+    train_x = normalise(data.train.images, pre).to(device)
+    train_y = torch.from_numpy(data.train.labels).to(device)
+    test_x = normalise(data.test.images, pre).to(device)
+    test_y = torch.from_numpy(data.test.labels).to(device)
     num_classes = len(data.label_names)
+    held = data.test.name  # "test", or "validation" when modelfn tune carved one from training
     if cfg.early_stopping_patience is not None:
         raise TrainingError(
             "image-classification trains on every training image and has no validation split to stop on; remove early_stopping_patience"
         )
-    model = build(num_classes=num_classes)
+    model = build(num_classes=num_classes).to(device)
+    # A model that sets a layer from the data (the CNN's patch whitening) does so here, before
+    # DDP copies rank 0's weights to the other ranks.
+    init_from_data = getattr(model, "init_from_data", None)
+    if init_from_data is not None:
+        init_from_data(train_x)
 
     steps_per_epoch = len(train_y) // cfg.batch_size
     if steps_per_epoch == 0:
@@ -61,10 +69,10 @@ def train_image_classifier(
         )
     ranks = run.ranks
     # DDP under torchrun: each rank its share of a batch, the gradient the whole batch's.
-    learner = ranks.wrap(model, batch_size=cfg.batch_size)
+    learner = ranks.wrap(model, batch_size=cfg.batch_size, device=device)
     optimizer = make_optimizer(model, cfg)
     log(
-        f"training on {len(train_y)} images, testing on {len(test_y)}: {cfg.epochs} epochs x "
+        f"training on {len(train_y)} images, scoring {len(test_y)} {held} images: {cfg.epochs} epochs x "
         f"{steps_per_epoch} steps of {cfg.batch_size}, {cfg.optimizer}, peak lr {cfg.lr}, {cfg.schedule}"
     )
 
@@ -94,8 +102,8 @@ def train_image_classifier(
                 "seconds": time.perf_counter() - start,
                 "lr": optimizer.param_groups[0]["lr"],
                 "train_loss": train_loss,
-                "test_loss": test_loss,
-                "test_accuracy": acc,
+                f"{held}_loss": test_loss,
+                f"{held}_accuracy": acc,
             }
         )
         run.checkpoint(
@@ -103,28 +111,31 @@ def train_image_classifier(
             history=history,
         )
         log(
-            f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
-            f"test acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
+            f"epoch {epoch:3d}/{cfg.epochs}  train loss {train_loss:.4f}  {held} loss {test_loss:.4f}  "
+            f"{held} acc {acc:.2%}  ({time.perf_counter() - start:.1f} s)"
         )
+        run.epoch_done(history[-1])
     bar.close()
     seconds = time.perf_counter() - start
     if resumed.epoch == cfg.epochs:  # a run interrupted after its last epoch: evaluate it here
         test_loss, logits = evaluate(model, test_x, test_y, cfg.eval_batch_size)
         train_loss = history[-1]["train_loss"]
 
-    # The last epoch's evaluation is the final one (epochs >= 1): no second pass over the test set.
+    # The last epoch's evaluation is the final one (epochs >= 1): no second pass over the test
+    # set. Figures, export and parity run on the CPU.
+    model, logits, test_x, test_y = model.cpu(), logits.cpu(), test_x.cpu(), test_y.cpu()
     report = classification_report(test_y.numpy(), logits.argmax(1).numpy(), num_classes)
     metrics = {
         "accuracy": report.accuracy,
         "macro_precision": report.macro_precision,
         "macro_recall": report.macro_recall,
         "macro_f1": report.macro_f1,
-        "test_loss": test_loss,
+        f"{held}_loss": test_loss,
         "train_loss": train_loss,
         **{f"f1.{name}": float(v) for name, v in zip(data.label_names, report.f1)},
     }
     log(
-        f"test accuracy {report.accuracy:.2%}  macro F1 {report.macro_f1:.3f}  "
+        f"{held} accuracy {report.accuracy:.2%}  macro F1 {report.macro_f1:.3f}  "
         f"(precision {report.macro_precision:.3f}, recall {report.macro_recall:.3f}) on {len(test_y)} images"
     )
     c, h, w = train_x.shape[1:]

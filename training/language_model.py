@@ -128,22 +128,22 @@ def train_language_model(
     generator: torch.Generator,
     run: Run,
 ) -> TrainedModel:
-    log = run.log
+    log, device = run.log, run.device
     vocabulary = build_vocabulary(data.train, pre)
-    model = build(vocab_size=len(vocabulary))
+    model = build(vocab_size=len(vocabulary)).to(device)
     tokenizer = Tokenizer.build(pre, vocabulary)
     eos = tokenizer.ids[pre.eos_token]  # type: ignore[index]
     splits = {name: encode_sentences(data.split(name), tokenizer) for name in ("train", "valid", "test")}
     train = to_stream(splits["train"], eos)
     if cfg.train_tokens is not None:
         train = train[: cfg.train_tokens]
-    train_rows = batchify(train, cfg.batch_size)
-    valid_rows = batchify(to_stream(splits["valid"], eos), cfg.eval_batch_size)
+    train_rows = batchify(train, cfg.batch_size).to(device)
+    valid_rows = batchify(to_stream(splits["valid"], eos), cfg.eval_batch_size).to(device)
     test_rows = batchify(to_stream(splits["test"], eos), cfg.eval_batch_size)
     steps_per_epoch = len(list(bptt_windows(train_rows.shape[1], cfg.bptt)))
     ranks = run.ranks
     # DDP under torchrun: each rank its share of the streams, gradients averaged.
-    learner = ranks.wrap(model, batch_size=cfg.batch_size)
+    learner = ranks.wrap(model, batch_size=cfg.batch_size, device=device)
     optimizer = make_optimizer(model, cfg)
     log(
         f"training on {train_rows.numel():,} tokens ({len(vocabulary):,}-word vocabulary): "
@@ -189,6 +189,7 @@ def train_language_model(
             f"epoch {epoch:3d}/{cfg.epochs}  train ppl {math.exp(train_loss):8.2f}  "
             f"valid ppl {valid_ppl:8.2f}  lr {optimizer.param_groups[0]['lr']:.3g}  ({elapsed:.0f} s)"
         )
+        run.epoch_done(history[-1])
         if best is not None and best.update(epoch, valid_ppl, model):
             log(f"early stop: no better validation perplexity for {patience} epochs")
             break
@@ -199,6 +200,7 @@ def train_language_model(
         log(f"kept epoch {best.best_epoch} (valid ppl {valid_ppl:.2f})")
     seconds = time.perf_counter() - start
     train_loss = history[-1]["train_loss"]
+    model = model.cpu()  # the test figures, export and parity run on the CPU
 
     test_ppl = math.exp(evaluate_stream(model, test_rows, cfg.bptt))
     nll = sentence_nll(model, splits["test"], eos, cfg.eval_batch_size)

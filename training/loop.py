@@ -41,6 +41,27 @@ def set_threads() -> int:
     return torch.get_num_threads()
 
 
+DEVICE_ENV = "MODELFN_DEVICE"  # "cpu", "cuda" or "cuda:N": overrides the choice below
+
+
+def training_device() -> torch.device:
+    """Where the image and language-model trainers run: $MODELFN_DEVICE, else the GPU when one
+    is present (under torchrun, the GPU of this process's LOCAL_RANK), else the CPU.
+
+    The text classifier and ONNX export always run on the CPU; the trainers hand the model back
+    on the CPU.
+    """
+    chosen = os.environ.get(DEVICE_ENV)
+    if chosen:
+        device = torch.device(chosen)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"{DEVICE_ENV}={chosen}, but torch sees no CUDA device here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNG (weight init, dropout) and return a generator for data order and augmentation."""
     torch.manual_seed(seed)
@@ -102,8 +123,9 @@ def make_optimizer(model: nn.Module, cfg: OptimisationConfig) -> torch.optim.Opt
     BatchNorm scales/shifts and biases (1-D parameters) are left undecayed: decaying them only
     fights the normalisation (see "Bag of Tricks", He et al. 2018, section 3.1).
     """
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    trained = [p for p in model.parameters() if p.requires_grad]  # not frozen ones (whitening)
+    decay = [p for p in trained if p.ndim > 1]
+    no_decay = [p for p in trained if p.ndim <= 1]
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
@@ -115,14 +137,16 @@ def make_optimizer(model: nn.Module, cfg: OptimisationConfig) -> torch.optim.Opt
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
-def autocast(cfg: OptimisationConfig) -> contextlib.AbstractContextManager[object]:
-    """bfloat16 autocast on the CPU where the config asks for it; weights and losses stay fp32.
+def autocast(
+    cfg: OptimisationConfig, device_type: str = "cpu"
+) -> contextlib.AbstractContextManager[object]:
+    """bfloat16 autocast (CPU or GPU) where the config asks for it; weights and losses stay fp32.
 
     On CPUs with AVX512-BF16 (the AMD EPYC build machine) the LSTM language model trains about
     1.3x faster this way (docs/training.md has the measurement).
     """
     if cfg.precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -166,9 +190,29 @@ def augment(
             [padded[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(zip(dy, dx))]
         )
     if hflip:
-        flip = torch.rand(b, generator=generator) < 0.5
+        flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
         out = torch.where(flip[:, None, None, None], out.flip(3), out)
     return out
+
+
+class Lookahead:
+    """Slow weights that follow the trained ("fast") ones: `sync` moves the slow weights `alpha`
+    of the way to the fast ones and sets the fast ones to the result (Zhang et al. 2019). Taken
+    over parameters and the floating-point buffers (BatchNorm statistics), like airbench's
+    averaged weights. Made at the start of an epoch, synced at its end, so the model holds the
+    slow weights between epochs and a checkpoint needs no extra state.
+    """
+
+    def __init__(self, model: nn.Module, alpha: float) -> None:
+        self.alpha = alpha
+        self.tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self.slow = [t.detach().clone() for t in self.tensors]
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        for fast, slow in zip(self.tensors, self.slow, strict=True):
+            slow.lerp_(fast, self.alpha)
+            fast.copy_(slow)
 
 
 def train_one_epoch(
@@ -192,18 +236,22 @@ def train_one_epoch(
     model.train()
     order = torch.randperm(len(labels), generator=generator)
     total_loss, seen = 0.0, 0
+    every = cfg.lookahead_every or 0
+    lookahead = Lookahead(unwrap(model), cfg.lookahead_alpha) if every else None
     # drop_last: a tiny final batch gives BatchNorm noisy statistics for a full step.
     for i in range(steps_per_epoch):
         idx = ranks.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
         x = augment(images[idx], padding=cfg.crop_padding, hflip=cfg.hflip, generator=generator)
         y = labels[idx]
-        with autocast(cfg):
+        with autocast(cfg, x.device.type):
             loss = F.cross_entropy(model(x).float(), y, label_smoothing=cfg.label_smoothing)
         lr = lr_at(step, cfg, steps_per_epoch=steps_per_epoch)
         optimizer_step(model, loss, optimizer, lr=lr, grad_clip=cfg.grad_clip)
         total_loss += loss.item() * len(y)
         seen += len(y)
         step += 1
+        if lookahead is not None and ((i + 1) % every == 0 or i + 1 == steps_per_epoch):
+            lookahead.sync()
         if on_step is not None:
             on_step(loss.item(), lr)
     return ranks.mean(total_loss / max(1, seen)), step
@@ -270,11 +318,11 @@ def train_bptt_epoch(
     returned is averaged over the ranks.
     """
     model.train()
-    state: tuple[torch.Tensor, ...] = unwrap(model).initial_state(len(rows))  # type: ignore[operator]
+    state: tuple[torch.Tensor, ...] = unwrap(model).initial_state(len(rows), rows.device)  # type: ignore[operator]
     total_loss, seen = 0.0, 0
     for x, y in bptt_batches(rows, bptt):
         state = tuple(s.detach() for s in state)
-        with autocast(cfg):
+        with autocast(cfg, rows.device.type):
             logits, *new_state = model(x, *state)
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         state = tuple(s.float() for s in new_state)
@@ -292,7 +340,7 @@ def train_bptt_epoch(
 def evaluate_stream(model: nn.Module, rows: torch.Tensor, bptt: int) -> float:
     """Mean negative log-likelihood (nats per token) of `rows` [B, L], state carried throughout."""
     model.eval()
-    state: tuple[torch.Tensor, ...] = model.initial_state(len(rows))  # type: ignore[operator]
+    state: tuple[torch.Tensor, ...] = model.initial_state(len(rows), rows.device)  # type: ignore[operator]
     total, seen = 0.0, 0
     for x, y in bptt_batches(rows, bptt):
         logits, *state_list = model(x, *state)

@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from modelfn.artifact import (
@@ -59,7 +60,7 @@ from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
 from training.language_model import train_language_model
-from training.loop import seed_everything, set_threads
+from training.loop import seed_everything, set_threads, training_device
 from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
 from training.report import report_files
 from training.run import Run
@@ -89,6 +90,7 @@ class DatasetSpec:
 class TaskSpec:
     config_schema: type[PresetConfig]  # validates each preset of the training config file
     train: Callable[..., TrainedModel]
+    uses_device: bool = True  # trains on a GPU when one is present (else always the CPU)
 
 
 def _cifar10_preprocessing(_: Any) -> ImagePreprocessing:
@@ -122,7 +124,10 @@ TASKS: dict[str, TaskSpec] = {
         config_schema=ImageClassifierConfig, train=train_image_classifier
     ),
     "language-modeling": TaskSpec(config_schema=LanguageModelConfig, train=train_language_model),
-    "text-classification": TaskSpec(config_schema=TextClassifierConfig, train=train_text_classifier),
+    # Sparse bag-of-n-grams over 254k features: a CPU job, seconds per epoch.
+    "text-classification": TaskSpec(
+        config_schema=TextClassifierConfig, train=train_text_classifier, uses_device=False
+    ),
 }
 
 
@@ -139,8 +144,8 @@ def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
 # --- training ---------------------------------------------------------------------------------
 
 
-def _quiet(line: str) -> None:
-    """The log of torchrun ranks other than 0."""
+def quiet_log(line: str) -> None:
+    """The log of torchrun ranks other than 0, and of `modelfn tune`'s trials."""
 
 
 def model_builder(
@@ -235,11 +240,15 @@ def train_model(
 
     ranks = from_env()  # torchrun's ranks, or one process
     if not ranks.main:  # every rank computes the same figures; rank 0 says them
-        log, progress = _quiet, False
+        log, progress = quiet_log, False
     data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
     threads = set_threads()
     generator = seed_everything(seed)
-    log(f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, {ranks.world} process(es)")
+    device = training_device() if task.uses_device else torch.device("cpu")
+    log(
+        f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, {ranks.world} process(es), "
+        f"on {device}"
+    )
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     checkpointer = None
     if run_dir is not None:
@@ -249,7 +258,7 @@ def train_model(
     elif resume:
         raise TrainingError("resume needs the run's folder (modelfn train MODEL --resume RUN_DIR)")
     pre = dataset.preprocessing(data)
-    run = Run(log=log, progress=progress, checkpointer=checkpointer, ranks=ranks)
+    run = Run(log=log, progress=progress, checkpointer=checkpointer, ranks=ranks, device=device)
     trained = task.train(build, data, pre, cfg, generator, run)
     if not ranks.main:
         return None  # rank 0 exports, verifies and writes the one artifact

@@ -17,6 +17,8 @@ from torch import nn
 from training.checkpoint import Checkpointer, Resumed
 from training.distributed import SINGLE, Ranks
 
+CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class Run:
@@ -24,6 +26,15 @@ class Run:
     progress: bool = False  # a live bar on stderr (then `log` should be `tqdm.write`)
     checkpointer: Checkpointer | None = None
     ranks: Ranks = SINGLE
+    # Where the image and language-model trainers compute (training.loop.training_device).
+    device: torch.device = CPU
+    # Called with each epoch's history record once it is complete (`modelfn tune` reports the
+    # validation metric to its pruner there; raising stops the run).
+    on_epoch: Callable[[dict[str, float]], None] | None = None
+
+    def epoch_done(self, record: dict[str, float]) -> None:
+        if self.on_epoch is not None:
+            self.on_epoch(record)
 
     def resume(
         self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator | None

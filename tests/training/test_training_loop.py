@@ -87,3 +87,54 @@ def test_best_checkpoint_keeps_the_best_epoch_and_says_when_to_stop():
     assert torch.equal(model.weight, weights[1])
     higher = BestCheckpoint(patience=1, lower_is_better=False)
     assert not higher.update(1, 0.5, model) and higher.update(2, 0.4, model)
+
+
+def test_lookahead_pulls_the_weights_halfway_back_and_leaves_no_state_between_epochs():
+    from training.loop import Lookahead
+
+    model = torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    lookahead = Lookahead(model, alpha=0.5)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+        model.running_mean.fill_(4.0)
+    lookahead.sync()
+    # slow moved half way (1 -> 2) and the trained weights restart from it; buffers too.
+    assert torch.equal(model.weight, torch.full((2,), 2.0))
+    assert torch.equal(model.running_mean, torch.full((2,), 2.0))
+    assert model.num_batches_tracked.dtype == torch.int64  # integers are left alone
+
+
+def test_lookahead_epochs_train_and_stay_reproducible():
+    cfg = ImageClassifierConfig(
+        epochs=1, batch_size=16, optimizer="sgd-nesterov", lr=0.1, weight_decay=5e-4,
+        schedule="onecycle", label_smoothing=0.1, crop_padding=2, hflip=True, lookahead_every=3,
+    )  # fmt: skip
+
+    def run():
+        g = seed_everything(0)
+        model = Cifar10CNN(Cifar10CNNConfig(width=4, whiten=True))
+        x, y = torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
+        model.init_from_data(x)
+        frozen = model.stem[0].weight.clone()
+        train_one_epoch(model, x, y, make_optimizer(model, cfg), cfg, step=0, steps_per_epoch=4, generator=g)
+        assert torch.equal(model.stem[0].weight, frozen)  # the whitening never trains
+        return model.state_dict()
+
+    a, b = run(), run()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_device_is_the_gpu_when_present_and_can_be_forced(monkeypatch):
+    from training.loop import DEVICE_ENV, training_device
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device().type == expected
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert training_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv(DEVICE_ENV, "cuda")
+        with pytest.raises(RuntimeError, match="MODELFN_DEVICE=cuda, but torch sees no CUDA device"):
+            training_device()

@@ -17,6 +17,7 @@ on disk have no such check.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import pickle
@@ -58,6 +59,7 @@ STD = (0.2470, 0.2435, 0.2616)
 class ImageSplit:
     images: np.ndarray  # uint8 [N, 3, 32, 32], NCHW (the on-disk CHW order, torch's layout)
     labels: np.ndarray  # int64 [N], class indices into `Cifar10.label_names`
+    name: str = "test"  # what the trainer calls it in its figures ("validation" when carved)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -302,3 +304,22 @@ def download_cifar10(
         # Same filesystem (tmp is inside dest), so this rename is atomic.
         (staging / FOLDER).rename(target)
     return target
+
+
+def carve_validation(data: Cifar10, every: int) -> Cifar10:
+    """The same data with training image i held out when i % every == 0, as a "validation"
+    split in place of the test split, which is dropped.
+
+    How `modelfn tune` selects without the test split: the trainer evaluates on whatever its
+    `test` split is, so it trains on the rest and scores the held-out images. Deterministic
+    (the batch files are already in random order), so every trial holds out the same images.
+    """
+    if every < 2 or len(data.train) < every:
+        raise ValueError(f"cannot hold out every {every}th of {len(data.train)} training images")
+    held = np.arange(len(data.train)) % every == 0
+    return dataclasses.replace(
+        data,
+        train=ImageSplit(data.train.images[~held], data.train.labels[~held]),
+        test=ImageSplit(data.train.images[held], data.train.labels[held], name="validation"),
+    )
+

@@ -33,6 +33,13 @@ class Cifar10CNNConfig:
     dropout: float = 0.2  # before the classifier; 800 training images overfit quickly without it
     # Multiplies the logits: ResNet-9's trick (Page 2018) against a saturated softmax early on.
     logit_scale: float = 0.125
+    # A frozen 2x2 patch-whitening convolution as the stem instead of a learned conv-bn-relu
+    # (airbench): its filters are the eigenvectors of the training patches' covariance, set by
+    # `init_from_data`, so the first stage sees decorrelated inputs from step 0.
+    whiten: bool = False
+    # In eval mode, average the logits of the image and its mirror image (test-time
+    # augmentation); it is part of the forward pass, so the ONNX graph serves it too.
+    tta_flip: bool = False
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -68,13 +75,45 @@ class Stage(nn.Sequential):
         super().__init__(*layers)
 
 
+class PatchWhitening(nn.Conv2d):
+    """A 2x2 convolution (no padding: 32x32 -> 31x31) whose filters whiten the image's patches.
+
+    `fit` sets the weights to the covariance eigenvectors of every 2x2x3 patch of the training
+    images, each scaled by 1/sqrt(its eigenvalue), in both signs (so the ReLU after it keeps the
+    information of both): 2 x 12 channels of decorrelated, unit-variance input. The weights are
+    frozen; the bias trains. Keller Jordan's airbench (after Page 2018's "How to train your
+    ResNet") starts this way.
+    """
+
+    def __init__(self, in_channels: int, patch: int = 2, eps: float = 5e-4) -> None:
+        super().__init__(in_channels, 2 * in_channels * patch * patch, kernel_size=patch)
+        self.eps = eps
+        self.weight.requires_grad_(False)
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor) -> None:
+        """images: float32 [N, C, H, W], normalised as the model will see them."""
+        c, k = self.in_channels, self.kernel_size[0]
+        patches = images.unfold(2, k, 1).unfold(3, k, 1)  # [N, C, H', W', k, k]
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)  # conv weight order
+        eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(patches.T.double()))
+        filters = eigenvectors.T / torch.sqrt(eigenvalues + self.eps)[:, None]
+        filters = filters.float().reshape(-1, c, k, k)
+        self.weight.copy_(torch.cat([filters, -filters]))
+
+
 class Cifar10CNN(nn.Module):
     def __init__(self, config: Cifar10CNNConfig) -> None:
         super().__init__()
         self.config = config
         w = config.width
-        self.stem = conv_bn_relu(config.in_channels, w)  # [B, w, 32, 32]
-        widths = [w, 2 * w, 4 * w, 8 * w]
+        stem_out = 2 * config.in_channels * 4 if config.whiten else w
+        self.stem = (
+            nn.Sequential(PatchWhitening(config.in_channels), nn.ReLU(inplace=True))
+            if config.whiten
+            else conv_bn_relu(config.in_channels, w)
+        )  # [B, w, 32, 32], or [B, 24, 31, 31] whitened
+        widths = [stem_out, 2 * w, 4 * w, 8 * w]
         self.stages = nn.Sequential(
             *(
                 Stage(widths[i], widths[i + 1], residual=i in config.residual_stages)
@@ -85,8 +124,18 @@ class Cifar10CNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(widths[3], config.num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Called by the trainer once, on the normalised training images, before the first step."""
+        if self.config.whiten:
+            self.stem[0].fit(images)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
         x = self.pool(x).flatten(1)
         logits: torch.Tensor = self.head(self.dropout(x))
         return logits * self.config.logit_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.tta_flip and not self.training:
+            return 0.5 * (self.logits(x) + self.logits(x.flip(3)))
+        return self.logits(x)

@@ -59,10 +59,12 @@ class PtbLstm(nn.Module):
         if config.tie_weights:
             self.decoder.weight = self.embedding.weight
 
-    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def initial_state(
+        self, batch: int, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Zeros: the state before any token, float32 [num_layers, batch, hidden_size] twice."""
         shape = (self.config.num_layers, batch, self.config.hidden_size)
-        return torch.zeros(shape), torch.zeros(shape)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
     def forward(
         self, tokens: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor
