@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth deploy lint typecheck serve clean
+.PHONY: demo test synth deploy lint typecheck serve clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,11 +38,17 @@ synth: $(STAMP) node_modules/.bin/cdk  ## CloudFormation template + assets into 
 deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrapped account (npx cdk bootstrap)
 	npx cdk deploy
 
-lint: $(STAMP)
-	$(BIN)/ruff check modelfn training functions infra tests
+bench: $(STAMP) synth  ## modelfn vs the torch handler on the published models: bench/results/, docs/benchmarks.md
+	$(BIN)/python -m bench
 
-typecheck: $(STAMP)  ## mypy on the serving and infra code
-	$(BIN)/mypy modelfn functions infra
+bench-quick: $(STAMP) synth  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
+	$(BIN)/python -m bench --quick
+
+lint: $(STAMP)
+	$(BIN)/ruff check modelfn training functions infra bench tests
+
+typecheck: $(STAMP)  ## mypy on the serving, infra and benchmark code
+	$(BIN)/mypy modelfn functions infra bench
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

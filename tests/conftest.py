@@ -1,4 +1,4 @@
-"""Session fixtures shared across the test tree: real text artifacts (trained once)."""
+"""Session fixtures shared across the test tree: real tiny artifacts (trained once)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def ptb_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def imdb_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny("imdb-sentiment", tmp_path_factory.mktemp("imdb-artifact"))
+
+
+@pytest.fixture(scope="session")
+def cifar_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny("cifar10-cnn", tmp_path_factory.mktemp("cifar-artifact"))

@@ -31,7 +31,8 @@ from training.config import (
 )
 from training.data.location import data_root_for
 from training.loop import seed_everything, set_threads
-from training.pipeline import ARCHITECTURES, DATASETS
+from training.models import ARCHITECTURES
+from training.pipeline import DATASETS
 from training.text_classification import held_out_curve, held_out_splits
 
 

@@ -61,7 +61,7 @@ from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
 from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads, training_device
-from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
+from training.models import ARCHITECTURES, ArchitectureSpec
 from training.report import report_files
 from training.run import Run
 from training.text_classification import train_text_classifier
@@ -70,12 +70,6 @@ from training.trained_model import TrainedModel
 Log = Callable[[str], None]
 
 # --- the tables --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArchitectureSpec:
-    config: type  # dataclass of constructor arguments, stored in manifest.architecture.config
-    build: Callable[[Any], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -97,15 +91,6 @@ def _cifar10_preprocessing(_: Any) -> ImagePreprocessing:
     return ImagePreprocessing(height=32, width=32, mean=cifar10.MEAN, std=cifar10.STD)
 
 
-ARCHITECTURES: dict[str, ArchitectureSpec] = {
-    "cifar10_cnn": ArchitectureSpec(
-        config=cifar10_cnn.Cifar10CNNConfig, build=cifar10_cnn.Cifar10CNN
-    ),
-    "ptb_lstm": ArchitectureSpec(config=ptb_lstm.PtbLstmConfig, build=ptb_lstm.PtbLstm),
-    "ngram_classifier": ArchitectureSpec(
-        config=ngram_classifier.NgramClassifierConfig, build=ngram_classifier.NgramClassifier
-    ),
-}
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
         load=cifar10.load_cifar10,
@@ -357,23 +342,3 @@ def write_artifact(
         raise
     log(f"wrote {folder}")
     return folder
-
-
-def load_torch_model(folder: Path) -> nn.Module:
-    """Rebuild the trained nn.Module (eval mode) from an artifact folder: manifest + safetensors.
-
-    Verifies every file's sha256 first (raises modelfn.artifact.IntegrityError on a mismatch).
-    """
-    from safetensors.torch import load_model
-
-    folder = Path(folder)
-    manifest = verify_artifact(folder)
-    arch: ArchitectureSpec = _lookup(
-        ARCHITECTURES, manifest.architecture.module, "architecture", manifest.name
-    )
-    config: Any = build_dataclass(
-        arch.config, manifest.architecture.config, where=f"{folder}/manifest.json"
-    )
-    model = arch.build(config)
-    load_model(model, str(folder / WEIGHTS_FILE), strict=True)
-    return model.eval()

@@ -55,7 +55,8 @@ from training.data import cifar10
 from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.loop import seed_everything, set_threads, training_device
-from training.pipeline import ARCHITECTURES, DATASETS, TASKS, model_builder, quiet_log
+from training.models import ARCHITECTURES
+from training.pipeline import DATASETS, TASKS, model_builder, quiet_log
 from training.run import Run
 
 TUNE_DIR = REPO_ROOT / "build" / "tune"

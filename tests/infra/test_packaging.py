@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import tomllib
 from pathlib import Path
 
@@ -82,3 +83,31 @@ def test_local_bundler_reports_a_failed_pip_with_what_to_change(tmp_path: Path) 
     bundler = PipInstallLocally(requirements=[], python="3.11", architecture="x86_64")
     with pytest.raises(RuntimeError, match=r"glibc 2\.26.*modelfn:python-version"):
         bundler.try_bundle(str(tmp_path), image=None)  # type: ignore[arg-type]
+
+
+def test_the_layer_loses_what_serving_never_imports(tmp_path: Path) -> None:
+    from infra.packaging import prune_layer
+
+    keep = ["numpy/__init__.py", "numpy/_core/multiarray.py", "onnxruntime/capi/lib.so", "PIL/Image.py"]
+    drop = [
+        "numpy/_core/tests/test_a.py", "numpy/f2py/f2py2e.py", "numpy/_core/include/numpy/x.h",
+        "onnxruntime/transformers/models/bert.py", "onnxruntime/tools/t.py", "PIL/Image.pyi",
+        "pydantic/tests/deep/t.py",
+    ]  # fmt: skip
+    for name in keep + drop:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x" * 10)
+    assert prune_layer(tmp_path) == 10 * len(drop)
+    assert all((tmp_path / name).is_file() for name in keep)
+    assert not any((tmp_path / name).exists() for name in drop)
+
+
+def test_bytecode_needs_the_runtimes_python_and_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.lambda_python import LAMBDA_PYTHON_ENV, lambda_interpreter
+
+    monkeypatch.setenv("PYENV_ROOT", "/nonexistent")
+    monkeypatch.setenv(LAMBDA_PYTHON_ENV, "/nonexistent/python")
+    with pytest.raises(RuntimeError, match=r"no Python 3\.99 here .*MODELFN_LAMBDA_PYTHON"):
+        lambda_interpreter("3.99")
+    command, _ = lambda_interpreter(f"{sys.version_info[0]}.{sys.version_info[1]}")
+    assert command == [sys.executable]

@@ -14,12 +14,16 @@ import pytest
 from modelfn.registry import REPO_ROOT
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-TEXT_MODELS = {"ptb-lstm": "ptb/ptb.test.txt", "imdb-sentiment": "imdb/test.csv"}
+TINY_DATA = {
+    "ptb-lstm": "ptb/ptb.test.txt",
+    "imdb-sentiment": "imdb/test.csv",
+    "cifar10-cnn": "cifar-10-batches-py/test_batch",
+}
 
 
 def train_tiny(name: str, out_dir: Path) -> Path:
     """Train `name` with its `tiny` preset into `out_dir`; skip the test without the data."""
-    needed = SHARED_DATA / TEXT_MODELS[name]
+    needed = SHARED_DATA / TINY_DATA[name]
     if not needed.is_file():
         pytest.skip(f"{needed} not found (expected <repo>/../shared/data); needed to train {name}")
     from training.pipeline import train_model

@@ -17,13 +17,14 @@ from training.data import imdb, ptb
 from training.errors import TrainingError
 from training.language_model import build_vocabulary, encode_sentences, to_stream
 from training.loop import batchify, evaluate_stream, make_optimizer, train_bptt_epoch
+from training.models import ARCHITECTURES, load_torch_model
 from training.models.ngram_classifier import (
     NgramClassifier,
     NgramClassifierConfig,
     naive_bayes_ratios,
 )
 from training.models.ptb_lstm import PtbLstm, PtbLstmConfig
-from training.pipeline import ARCHITECTURES, load_torch_model, model_builder
+from training.pipeline import model_builder
 from training.text_classification import featurise, fit, held_out_splits, predict_logits
 
 

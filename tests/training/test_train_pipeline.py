@@ -22,7 +22,8 @@ from modelfn.registry import REPO_ROOT
 from training import pipeline
 from training.data.cifar10 import load_cifar10
 from training.errors import TrainingError
-from training.pipeline import load_torch_model, train_model
+from training.models import load_torch_model
+from training.pipeline import train_model
 
 
 @pytest.fixture(scope="module")

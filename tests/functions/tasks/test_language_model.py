@@ -19,7 +19,7 @@ from tests.functions.conftest import call, handler_for
 from tests.support.text_models import SHARED_DATA
 from training.data.ptb import PREPROCESSING, load_ptb
 from training.language_model import build_vocabulary
-from training.pipeline import load_torch_model
+from training.models import load_torch_model
 
 MODEL = "ptb-lstm"
 PREDICT = f"/models/{MODEL}/predict"

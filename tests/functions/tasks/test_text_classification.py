@@ -18,7 +18,7 @@ from modelfn.local.events import http_api_event
 from tests.functions.conftest import call, handler_for, invoke
 from tests.support.text_models import SHARED_DATA
 from training.data.imdb import PREPROCESSING, load_imdb
-from training.pipeline import load_torch_model
+from training.models import load_torch_model
 from training.text_classification import build_vocabulary, featurise, pad
 
 MODEL = "imdb-sentiment"

@@ -1,0 +1,1 @@
+"""The servers modelfn is measured against, each reading the same published artifact."""

@@ -1,0 +1,66 @@
+"""The handler most tutorials and AWS's container-image inference samples deploy, as a peer.
+
+A FastAPI app behind Mangum that imports torch, rebuilds the eager model from the artifact's
+safetensors weights at init (never a pickle) and runs it per request. Pre- and post-processing
+are modelfn's own task adapters with a torch runner in place of onnxruntime, so the two
+servers differ only in the engine and in what they import: the comparison the benchmark makes.
+
+    PEER_ARTIFACT_DIR=<model>/<version> python -c "from bench.peers.torch_lambda import handler"
+
+The route is modelfn's friendly one, POST /models/{name}/predict, with the same JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from functions.errors import BadInput
+from functions.tasks import load_task
+from modelfn.artifact import read_manifest
+from training.models import load_torch_model
+
+
+def torch_runner(model: torch.nn.Module, input_names: list[str], output_names: list[str]) -> Any:
+    """A task adapter's Runner over the eager model: feeds by graph input name, in graph order."""
+
+    @torch.inference_mode()
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = model(*(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in input_names))
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        return {name: out.numpy() for name, out in zip(output_names, outputs, strict=True)}
+
+    return run
+
+
+def create_app(folder: Path) -> FastAPI:
+    manifest = read_manifest(folder)
+    model = load_torch_model(folder)
+    task = load_task(manifest, folder)
+    run = torch_runner(model, [t.name for t in manifest.inputs], [t.name for t in manifest.outputs])
+    app = FastAPI()
+
+    @app.post("/models/{name}/predict")
+    def predict(name: str, body: dict[str, Any]) -> JSONResponse:
+        if name != manifest.name:
+            raise HTTPException(404, f"this function serves {manifest.name}, not {name}")
+        try:
+            outputs = task.predict(run, body["inputs"], body.get("parameters", {}))
+        except (BadInput, KeyError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        return JSONResponse(
+            {
+                "model": manifest.name,
+                "version": manifest.version,
+                "outputs": [o.model_dump() if hasattr(o, "model_dump") else o for o in outputs],
+            }
+        )
+
+    return app
+

@@ -1,0 +1,332 @@
+"""`make bench` / `make bench-quick`: measure modelfn and its peers on the same artifacts, in one run.
+
+    python -m bench [--quick] [--runs N] [--repeats N] [--store DIR]
+
+Per model (`--quick`: cifar10-cnn only, fewer runs) it measures, interleaving the compared
+commands run by run so a slow minute of the machine hits both:
+- cold start: a new process to the first correct response, with the artifact in the function's
+  cache. modelfn runs as Lambda runs it: python3.12 importing only the built code asset and
+  dependency layer from cdk.out (`make synth`), with PYTHONDONTWRITEBYTECODE=1, so whatever the
+  layer lacks in bytecode is compiled again each time. The torch handler runs in the project's
+  venv (what its container image would carry);
+- warm latency through each handler for batch 1 and 16 (warm-ups excluded, and counted), next
+  to the bare onnxruntime `session.run` on the same graph inputs: the compute floor;
+- peak RSS of each function process; deployment size; cost per million predictions at the
+  registry's memory size; training throughput from the version's own training record.
+
+Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md and PNG charts beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, distribution, version
+from pathlib import Path
+from typing import Any
+
+from bench import cost, stats
+from bench.report import write_charts, write_markdown
+from modelfn.registry import REPO_ROOT, load_registry
+
+PROBE = REPO_ROOT / "bench" / "probe.py"
+RESULTS = REPO_ROOT / "bench" / "results"
+CDK_OUT = REPO_ROOT / "cdk.out"
+LAMBDA_PYTHON = "3.12"
+# Lambda's limits: 250 MB unzipped for a zip function with its layers, 10 GB for an image.
+ZIP_LIMIT_MB, IMAGE_LIMIT_MB = 250, 10_240
+TARGETS = ("modelfn", "torch-handler")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# What the torch handler's image would install: these and everything they require.
+TORCH_HANDLER_REQUIREMENTS = ("torch", "fastapi", "mangum", "safetensors", "pillow", "numpy", "pydantic")
+
+
+# --- what is measured: the artifact, its inputs, the built assets ------------------------------
+
+
+def built_assets(cdk_out: Path = CDK_OUT) -> tuple[Path, Path]:
+    """(code asset, layer's python/ folder) of the last `make synth`: what Lambda would unzip.
+
+    Only the assets the synthesized template refers to: cdk.out keeps older bundles beside them.
+    """
+    code = layer = None
+    for template in cdk_out.glob("*.template.json"):
+        for resource in json.loads(template.read_text()).get("Resources", {}).values():
+            path = resource.get("Metadata", {}).get("aws:asset:path")
+            if not path:
+                continue
+            folder = cdk_out / path
+            if (folder / "functions" / "handler.py").is_file():
+                code = folder
+            elif (folder / "python" / "onnxruntime").is_dir():
+                layer = folder / "python"
+    if code is None or layer is None:
+        raise SystemExit(f"no built function code and layer in {cdk_out}; run `make synth` first")
+    return code, layer
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def installed_mb(requirements: tuple[str, ...]) -> float:
+    """Installed size of `requirements` and their whole dependency closure in this environment."""
+    seen: set[str] = set()
+    todo = list(requirements)
+    total = 0
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        total += sum(f.size or 0 for f in dist.files or [])
+        for req in dist.requires or []:
+            if "extra ==" not in req:  # optional extras are not installed by the plain name
+                todo.append(_NAME.match(req).group(0))  # type: ignore[union-attr]
+    return total / 1e6
+
+
+def model_events(name: str, task: str) -> dict[str, Any]:
+    """Payload-2.0 events of real test inputs: one input first, then batches of 1 and 16."""
+    from modelfn.local.events import http_api_event
+
+    inputs, parameters = real_inputs(name, task)
+
+    def event(items: list[Any]) -> dict[str, Any]:
+        body = json.dumps({"inputs": items, "parameters": parameters}).encode()
+        return http_api_event(
+            "POST", f"/models/{name}/predict", headers={"content-type": "application/json"},
+            body=body, route_key="POST /models/{name}/predict", path_parameters={"name": name},
+        )  # fmt: skip
+
+    return {"first": event(inputs[:1]), "batch1": event(inputs[1:2]), "batch16": event(inputs[:16])}
+
+
+def real_inputs(name: str, task: str) -> tuple[list[Any], dict[str, Any]]:
+    from training.data.location import data_root_for
+
+    entry = load_registry().get(name)
+    folder = data_root_for(None, entry.data_subdir) / entry.data_subdir
+    if task == "image-classification":
+        from modelfn.local.evaluate import png_base64
+        from training.data.cifar10 import load_cifar10
+
+        return [png_base64(image) for image in load_cifar10(folder).test.images[:16]], {"top_k": 3}
+    if task == "text-classification":
+        from training.data.imdb import load_imdb
+
+        return load_imdb(folder).test.texts[:16], {}
+    from training.data.ptb import load_ptb
+
+    return [" ".join(s[:12]) for s in load_ptb(folder).test[:16]], {"mode": "next", "top_k": 5}
+
+
+# --- the processes -----------------------------------------------------------------------------
+
+
+def commands(name: str, store: Path, cache: Path, version_dir: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    from infra.lambda_python import lambda_interpreter
+
+    code, layer = built_assets()
+    py312, py312_env = lambda_interpreter(LAMBDA_PYTHON)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_"))}
+    modelfn_env = {
+        **base, **{k: v for k, v in py312_env.items() if k == "PYENV_VERSION"},
+        "PYTHONPATH": f"{code}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1", "MODELFN_MODEL": name, "MODELFN_STORE_URI": str(store),
+        "MODELFN_CACHE_DIR": str(cache),
+    }  # fmt: skip
+    torch_env = {**base, "PYTHONPATH": str(REPO_ROOT), "PEER_ARTIFACT_DIR": str(version_dir)}
+    # -P: the probe's own folder (bench/) is not put on sys.path; only the assets are.
+    return {
+        "modelfn": ([*py312, "-P", str(PROBE), "functions.handler:handler"], modelfn_env),
+        "torch-handler": ([sys.executable, "-P", str(PROBE), "bench.peers.torch_lambda:handler"], torch_env),
+    }
+
+
+def probe(command: tuple[list[str], dict[str, str]], events: Path, warmup: int, repeats: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """(seconds from spawn to the first response, that response's body, the probe's report)."""
+    argv, env = command
+    with tempfile.TemporaryFile(mode="w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [*argv, str(events), str(warmup), str(repeats)], stdout=subprocess.PIPE, stderr=stderr,
+            text=True, env=env, cwd=tempfile.gettempdir(),
+        )  # fmt: skip
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        while line and not line.startswith("first "):  # the function's own log lines come first
+            line = process.stdout.readline()
+        cold = time.perf_counter() - started
+        rest = process.stdout.read()  # the same buffered reader: nothing read ahead is lost
+        process.wait(timeout=600)
+        stderr.seek(0)
+        err = stderr.read()
+    if process.returncode != 0 or not line.startswith("first 200 "):
+        raise SystemExit(f"{argv[-1]} failed ({process.returncode}): {line}{rest[-2000:]}{err[-3000:]}")
+    return cold, json.loads(line.removeprefix("first 200 ")), json.loads(rest.strip().splitlines()[-1])
+
+
+def answers(body: dict[str, Any]) -> list[Any]:
+    """What must agree between servers: the label (classifiers) or the next words (LM)."""
+    out = []
+    for item in body["outputs"]:
+        if "label" in item:
+            out.append(item["label"])
+        else:
+            out.append([w["word"] for w in item["next"]])
+    return out
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: int, log: Any) -> dict[str, Any]:
+    from modelfn.artifact import ArtifactError
+    from modelfn.store import StoreError, open_store
+    from modelfn.store.transfer import fetch_artifact
+
+    entry = load_registry().get(name)
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    cache = work / "cache"
+    try:
+        manifest, version_dir = fetch_artifact(open_store(store), name, entry.serving.alias, cache)
+    except (StoreError, ArtifactError) as exc:
+        raise SystemExit(
+            f"{name}: no version to measure at alias {entry.serving.alias!r} in {store} ({exc}); "
+            f"`make demo` publishes all three models, `modelfn train {name}` one"
+        ) from None
+    events = work / "events.json"
+    events.write_text(json.dumps(model_events(name, entry.task)))
+    cmds = commands(name, store, cache, version_dir)
+    cold: dict[str, list[float]] = {t: [] for t in TARGETS}
+    bodies: dict[str, Any] = {}
+    for target in TARGETS:  # one uncounted start each: page cache, the function's /tmp cache
+        probe(cmds[target], events, 0, 0)
+    for run in range(runs):
+        for target in TARGETS if run % 2 == 0 else reversed(TARGETS):  # interleaved, alternating
+            seconds, body, _ = probe(cmds[target], events, 0, 0)
+            cold[target].append(seconds)
+            bodies[target] = answers(body)
+        log(f"{name}: cold run {run + 1}/{runs}: " + ", ".join(f"{t} {cold[t][-1]:.2f} s" for t in TARGETS))
+    if bodies["modelfn"] != bodies["torch-handler"]:
+        raise SystemExit(f"{name}: the servers disagree: {bodies}")
+    warm = {t: probe(cmds[t], events, warmup, repeats)[2] for t in TARGETS}
+    p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in TARGETS}
+    floor = stats.percentile(warm["modelfn"]["floor_batch1"], 50)
+    memory = entry.serving.memory_mb
+    record = manifest.training
+    examples = manifest.data.examples.get("train", 0)
+    throughput = (
+        {"tokens_per_s": manifest.metrics["train_tokens_per_second"]}
+        if "train_tokens_per_second" in manifest.metrics
+        else {"examples_per_s": examples * record.epochs / record.seconds if record.seconds else None}
+    )
+    return {
+        "version": manifest.version,
+        "memory_mb": memory,
+        "answers_agree": True,
+        "cold_start_s": {t: stats.percentile(cold[t], 50) for t in TARGETS},
+        "cold_start_runs_s": cold,
+        "warm_p50_ms": {**p50, "floor": floor},
+        "warm_p99_ms": {**{t: stats.percentile(warm[t]["batch1"], 99) for t in TARGETS},
+                        "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99)},
+        "batch16_p50_ms": {**{t: stats.percentile(warm[t]["batch16"], 50) for t in TARGETS},
+                           "floor": stats.percentile(warm["modelfn"]["floor_batch16"], 50)},
+        "peak_rss_mb": {t: warm[t]["peak_rss_mb"] for t in TARGETS},
+        "cost_per_million_usd": {
+            arch: {t: cost.cost_per_million(p50[t], memory, arch) for t in TARGETS}
+            for arch in cost.GB_SECOND_USD
+        },
+        "warm_requests": {"warmup_excluded": warmup, "measured": repeats},
+        "training_throughput": throughput,
+        "training": {"preset": record.preset, "epochs": record.epochs, "seconds": record.seconds},
+    }
+
+
+def targets(name: str, m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets, each as value, limit and whether this run met it."""
+    cold, torch_cold = m["cold_start_s"]["modelfn"], m["cold_start_s"]["torch-handler"]
+    floor = m["warm_p50_ms"]["floor"]
+    found = {
+        "cold_start_s": {"value": cold, "limit": 1.0, "met": cold <= 1.0},
+        "cold_start_speedup_vs_torch": {"value": stats.ratio(torch_cold, cold), "limit": 3.0, "met": torch_cold >= 3 * cold},
+        "peak_rss_mb": {"value": m["peak_rss_mb"]["modelfn"], "limit": 150, "met": m["peak_rss_mb"]["modelfn"] <= 150},
+        "package_mb": {"value": m["package_mb"]["modelfn"], "limit": 150, "met": m["package_mb"]["modelfn"] <= 150},
+    }
+    if name == "cifar10-cnn":  # the warm-path target is set for the image model
+        limit = 1.5 * floor + 0.5
+        found["warm_p50_ms"] = {"value": m["warm_p50_ms"]["modelfn"], "limit": limit, "met": m["warm_p50_ms"]["modelfn"] <= limit}
+    return found
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    versions = {}
+    for package in ("onnxruntime", "torch", "fastapi", "mangum", "numpy", "pydantic"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return {
+        "cpu": cpu, "cores": len(os.sched_getaffinity(0)), "load_avg_1m_start": os.getloadavg()[0],
+        "python_modelfn": LAMBDA_PYTHON, "python_torch_handler": platform.python_version(),
+        "os": platform.platform(), "packages": versions,
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="cifar10-cnn only, 3 runs (under a minute)")
+    parser.add_argument("--runs", type=int, help="cold starts per server (default 7; quick 3)")
+    parser.add_argument("--repeats", type=int, help="timed warm requests per batch size (default 200; quick 30)")
+    parser.add_argument("--store", default=str(REPO_ROOT / "model_artifacts"), help="published artifacts")
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 7)
+    repeats = args.repeats or (30 if args.quick else 200)
+    warmup = 5 if args.quick else 20
+    names = ["cifar10-cnn"] if args.quick else load_registry().names()
+    mach = machine()
+    code, layer = built_assets()
+    package = {"modelfn": folder_mb(code) + folder_mb(layer), "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS)}
+    started = time.perf_counter()
+    models = {}
+    for name in names:
+        models[name] = measure_model(name, Path(args.store), runs=runs, warmup=warmup, repeats=repeats, log=print)
+        models[name]["package_mb"] = package
+        models[name]["targets"] = targets(name, models[name])
+    mach["load_avg_1m_end"] = os.getloadavg()[0]
+    results: dict[str, Any] = {
+        "machine": mach,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "seconds": time.perf_counter() - started,
+        "commands": [" ".join(["make", "bench-quick" if args.quick else "bench"]), "python -m bench " + " ".join(argv or sys.argv[1:])],
+        "limits_mb": {"zip_unzipped": ZIP_LIMIT_MB, "image": IMAGE_LIMIT_MB},
+        "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON, "usd_per_gb_s": cost.GB_SECOND_USD, "usd_per_request": cost.REQUEST_USD},
+        "models": models,
+    }
+    text = json.dumps(results, indent=2)
+    # The quick smoke check's figures are not published: they go to build/.
+    out = REPO_ROOT / "build" / "bench-quick.json" if args.quick else RESULTS / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    if not args.quick:  # a dated copy beside latest.json, kept across runs
+        (RESULTS / f"{results['date'][:10]}.json").write_text(text + "\n")
+        write_markdown(results, REPO_ROOT / "docs" / "benchmarks.md")
+        write_charts(results, REPO_ROOT / "docs" / "benchmarks")
+    print(f"wrote {out} in {results['seconds']:.0f} s")
+    return 0

@@ -1,0 +1,133 @@
+"""The benchmark's own logic: its arithmetic, its JSON, and that every server answers real inputs
+alike. No test here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench import cost, stats
+from bench.report import write_markdown
+from bench.run import answers, model_events, probe, targets
+from modelfn.registry import REPO_ROOT, load_registry
+
+
+def test_percentiles_match_numpys_linear_interpolation() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 200):
+        values = rng.exponential(size=n).tolist()
+        for q in (0, 50, 99, 100):
+            assert stats.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert stats.percentile([4.0, 1.0], 50) == 2.5
+    with pytest.raises(ValueError):
+        stats.percentile([], 50)
+    assert stats.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "p99": pytest.approx(2.98), "min": 1.0, "max": 3.0, "n": 3}
+    assert stats.ratio(3.0, 1.5) == 2.0 and math.isinf(stats.ratio(1.0, 0.0))
+
+
+def test_cost_rounds_each_call_up_to_the_millisecond_and_adds_the_request_price() -> None:
+    # 1.2 ms bills as 2 ms: 1e6 calls x (0.2e-6 + 0.0000166667 x 1 GB x 0.002 s)
+    assert cost.cost_per_million(1.2, 1024, "x86_64") == pytest.approx(0.20 + 0.0000166667 * 2000)
+    assert cost.cost_per_million(1.0, 512, "arm64") == pytest.approx(0.20 + 0.0000133334 * 0.5 * 1000)
+    assert cost.cost_per_million(0.0, 1024, "x86_64") == pytest.approx(0.20)
+    with pytest.raises(ValueError):
+        cost.cost_per_million(-1, 1024, "x86_64")
+
+
+def fake_model_result(name: str) -> dict[str, Any]:
+    servers = {"modelfn": 1.0, "torch-handler": 3.5}
+    return {
+        "version": "20260101T000000Z-00000000", "memory_mb": 1024, "answers_agree": True,
+        "cold_start_s": {"modelfn": 0.9, "torch-handler": 3.0},
+        "cold_start_runs_s": {"modelfn": [0.9, 0.8, 1.0], "torch-handler": [3.0, 3.1, 2.9]},
+        "warm_p50_ms": {**servers, "floor": 0.5}, "warm_p99_ms": {**servers, "floor": 0.6},
+        "batch16_p50_ms": {**servers, "floor": 4.0}, "peak_rss_mb": {"modelfn": 110.0, "torch-handler": 280.0},
+        "cost_per_million_usd": {a: {s: cost.cost_per_million(v, 1024, a) for s, v in servers.items()} for a in cost.GB_SECOND_USD},
+        "warm_requests": {"warmup_excluded": 20, "measured": 200},
+        "training_throughput": {"examples_per_s": 700.0},
+        "training": {"preset": "smoke", "epochs": 20, "seconds": 22.0},
+        "package_mb": {"modelfn": 130.5, "torch-handler": 828.0},
+    }  # fmt: skip
+
+
+def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
+    result = fake_model_result("cifar10-cnn")
+    found = targets("cifar10-cnn", result)
+    assert found["cold_start_s"]["met"] and found["cold_start_speedup_vs_torch"]["value"] == pytest.approx(3.0 / 0.9)
+    assert found["warm_p50_ms"] == {"value": 1.0, "limit": 1.25, "met": True}
+    assert "warm_p50_ms" not in targets("ptb-lstm", result)  # the warm target is the image model's
+    result["targets"] = found
+    results = {
+        "machine": {"cpu": "x", "cores": 2, "load_avg_1m_start": 0.1, "load_avg_1m_end": 0.2, "os": "Linux",
+                    "python_modelfn": "3.12", "python_torch_handler": "3.11.7", "packages": {"onnxruntime": "1"}},
+        "date": "2026-11-29T00:00:00+00:00", "seconds": 1.0, "commands": ["make bench"],
+        "limits_mb": {"zip_unzipped": 250, "image": 10240},
+        "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON}, "models": {"cifar10-cnn": result},
+    }  # fmt: skip
+    page = tmp_path / "benchmarks.md"
+    write_markdown(results, page)
+    text = page.read_text()
+    assert "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 3.3x |  |" in text
+    assert "| warm_p50_ms | 1.00 | 1.25 | yes |" in text
+
+
+def test_latest_json_has_the_shape_other_tools_read() -> None:
+    latest = REPO_ROOT / "bench" / "results" / "latest.json"
+    if not latest.is_file():
+        pytest.skip("no bench/results/latest.json yet (make bench writes it)")
+    results = json.loads(latest.read_text())
+    assert {"machine", "commands", "models"} <= set(results)
+    for name, m in results["models"].items():
+        assert name in load_registry().names()
+        for key in ("cold_start_s", "warm_p50_ms", "warm_p99_ms", "batch16_p50_ms", "peak_rss_mb", "package_mb"):
+            assert {"modelfn", "torch-handler"} <= set(m[key]), (name, key)
+        assert "floor" in m["warm_p50_ms"] and set(m["cost_per_million_usd"]) == {"x86_64", "arm64"}
+
+
+@pytest.mark.parametrize(
+    ("name", "artifact"),
+    [("cifar10-cnn", "cifar_artifact"), ("imdb-sentiment", "imdb_artifact"), ("ptb-lstm", "ptb_artifact")],
+)
+def test_modelfn_and_the_torch_handler_answer_real_inputs_alike(
+    name: str, artifact: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from mangum import Mangum
+
+    from bench.peers.torch_handler import create_app as torch_app
+    from functions.app import create_app
+    from functions.settings import FunctionSettings
+    from modelfn.store import open_store
+    from modelfn.store.transfer import publish_artifact
+
+    folder = request.getfixturevalue(artifact)
+    publish_artifact(open_store(tmp_path / "store"), folder)
+    settings = FunctionSettings(model=name, store_uri=str(tmp_path / "store"), cache_dir=tmp_path / "cache")
+    servers = {"modelfn": Mangum(create_app(settings), lifespan="off"), "torch": Mangum(torch_app(folder), lifespan="off")}
+    events = model_events(name, load_registry().get(name).task)
+    for key in ("first", "batch16"):
+        bodies = {}
+        for server, handler in servers.items():
+            response = handler(events[key], type("Context", (), {"function_name": "t"})())
+            assert response["statusCode"] == 200, response["body"]
+            bodies[server] = json.loads(response["body"])
+        assert len(bodies["modelfn"]["outputs"]) == (1 if key == "first" else 16)
+        assert answers(bodies["modelfn"]) == answers(bodies["torch"])
+
+
+def test_the_probe_reports_the_first_answer_then_warm_times_and_memory(tmp_path: Path, cifar_artifact: Path) -> None:
+    import sys
+
+    folder = cifar_artifact
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps(model_events("cifar10-cnn", "image-classification")))
+    command = ([sys.executable, "-P", str(REPO_ROOT / "bench" / "probe.py"), "bench.peers.torch_lambda:handler"],
+               {"PYTHONPATH": str(REPO_ROOT), "PEER_ARTIFACT_DIR": str(folder), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    seconds, body, report = probe(command, events, 1, 3)
+    assert seconds > 0 and body["model"] == "cifar10-cnn" and len(body["outputs"]) == 1
+    assert len(report["batch1"]) == 3 and len(report["batch16"]) == 3 and report["peak_rss_mb"] > 0
+    assert "floor_batch1" not in report  # the floor is onnxruntime's, measured in modelfn's process
