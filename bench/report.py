@@ -70,6 +70,9 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             *(_row([k, f"{v['value']:.2f}", f"{v['limit']:.2f}", "yes" if v["met"] else "**no**"]) for k, v in r["targets"].items()),
             "",
         ]
+    analysis = Path(__file__).with_name("analysis.md")  # hand-written reading of the figures
+    if analysis.is_file():
+        lines += ["", analysis.read_text(encoding="utf-8").rstrip()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
