@@ -47,6 +47,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             _row(["---"] * 5),
             _row(["cold start, cached artifact (s, median)", f"{c['modelfn']:.2f}", f"{c['torch-handler']:.2f}", _ratio(c["torch-handler"], c["modelfn"]), ""]),
             _row(["cold start runs (s)", ", ".join(f"{x:.2f}" for x in r["cold_start_runs_s"]["modelfn"]), ", ".join(f"{x:.2f}" for x in r["cold_start_runs_s"]["torch-handler"]), "", ""]),
+            _row(["cold start, fetched from S3 (s, median)", f"{r['cold_start_s3_s']['modelfn']:.2f}", f"{r['cold_start_s3_s']['torch-handler']:.2f}", _ratio(r["cold_start_s3_s"]["torch-handler"], r["cold_start_s3_s"]["modelfn"]), ""]),
             _row(["warm p50, batch 1 (ms)", f"{w['modelfn']:.2f}", f"{w['torch-handler']:.2f}", _ratio(w["torch-handler"], w["modelfn"]), f"{w['floor']:.2f}"]),
             _row(["warm p99, batch 1 (ms)", f"{p99['modelfn']:.2f}", f"{p99['torch-handler']:.2f}", _ratio(p99["torch-handler"], p99["modelfn"]), f"{p99['floor']:.2f}"]),
             _row(["warm p50, batch 16 (ms)", f"{b['modelfn']:.2f}", f"{b['torch-handler']:.2f}", _ratio(b["torch-handler"], b["modelfn"]), f"{b['floor']:.2f}"]),
@@ -55,6 +56,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         ]
         for arch, costs in r["cost_per_million_usd"].items():
             lines.append(_row([f"USD per million predictions, {arch}", f"{costs['modelfn']:.2f}", f"{costs['torch-handler']:.2f}", _ratio(costs["torch-handler"], costs["modelfn"]), ""]))
+        lines.append(_row(["through the local gateway, batch 1 (requests/s)", ", ".join(f"{k}: {v:.0f}" for k, v in r["rps"].items()), "", "", ""]))
         t = r["training_throughput"]
         unit, value = next(iter(t.items()))
         lines += [

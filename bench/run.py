@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
@@ -136,19 +137,45 @@ def real_inputs(name: str, task: str) -> tuple[list[Any], dict[str, Any]]:
 # --- the processes -----------------------------------------------------------------------------
 
 
-def commands(name: str, store: Path, cache: Path, version_dir: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+RUNTIME_PACKAGES = REPO_ROOT / "build" / "lambda-runtime" / LAMBDA_PYTHON
+
+
+def runtime_packages() -> Path:
+    """boto3 as the Lambda runtime provides it (the layer leaves it out): installed once for the
+    runtime's Python under build/, with its bytecode, as the runtime image has it."""
+    from infra.lambda_python import lambda_interpreter
+
+    done = RUNTIME_PACKAGES / ".complete"
+    if not done.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--target", str(RUNTIME_PACKAGES), "--python-version", LAMBDA_PYTHON,
+             "--only-binary=:all:", "--no-compile", "boto3"],
+            check=True,
+        )  # fmt: skip
+        command, env = lambda_interpreter(LAMBDA_PYTHON)
+        subprocess.run([*command, "-m", "compileall", "-q", str(RUNTIME_PACKAGES)], check=True, env=env)
+        done.touch()
+    return RUNTIME_PACKAGES
+
+
+Command = tuple[list[str], dict[str, str]]
+
+
+def commands(settings: dict[str, str]) -> dict[str, Command]:
+    """How each server starts, with the function settings (MODELFN_* variables) in `settings`."""
     from infra.lambda_python import lambda_interpreter
 
     code, layer = built_assets()
     py312, py312_env = lambda_interpreter(LAMBDA_PYTHON)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_", "AWS_"))}
+    # Lambda's sys.path order: the function code, the layer, then the runtime's own boto3.
     modelfn_env = {
-        **base, **{k: v for k, v in py312_env.items() if k == "PYENV_VERSION"},
-        "PYTHONPATH": f"{code}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONNOUSERSITE": "1", "MODELFN_MODEL": name, "MODELFN_STORE_URI": str(store),
-        "MODELFN_CACHE_DIR": str(cache),
+        **base, **settings, **{k: v for k, v in py312_env.items() if k == "PYENV_VERSION"},
+        "PYTHONPATH": os.pathsep.join(map(str, (code, layer, runtime_packages()))),
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
     }  # fmt: skip
-    torch_env = {**base, "PYTHONPATH": str(REPO_ROOT), "PEER_ARTIFACT_DIR": str(version_dir)}
+    torch_env = {**base, **settings, "PYTHONPATH": str(REPO_ROOT)}
     # -P: the probe's own folder (bench/) is not put on sys.path; only the assets are.
     return {
         "modelfn": ([*py312, "-P", str(PROBE), "functions.handler:handler"], modelfn_env),
@@ -156,7 +183,7 @@ def commands(name: str, store: Path, cache: Path, version_dir: Path) -> dict[str
     }
 
 
-def probe(command: tuple[list[str], dict[str, str]], events: Path, warmup: int, repeats: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
+def probe(command: Command, events: Path, warmup: int, repeats: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """(seconds from spawn to the first response, that response's body, the probe's report)."""
     argv, env = command
     with tempfile.TemporaryFile(mode="w+") as stderr:
@@ -179,6 +206,33 @@ def probe(command: tuple[list[str], dict[str, str]], events: Path, warmup: int, 
     return cold, json.loads(line.removeprefix("first 200 ")), json.loads(rest.strip().splitlines()[-1])
 
 
+def gateway_throughput(url: str, name: str, events: Path, *, requests: int) -> dict[str, float]:
+    """Requests per second through the local gateway (HTTP, then a payload-2.0 event to the
+    model's function process) with 1, 4 and 16 clients, `requests` batch-1 predictions each."""
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = json.loads(events.read_text())["batch1"]["body"].encode()
+
+    def call(_: int) -> None:
+        request = urllib.request.Request(
+            f"{url}/models/{name}/predict", data=body, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if response.status != 200:
+                raise SystemExit(f"gateway answered {response.status}")
+            response.read()
+
+    found = {}
+    for clients in (1, 4, 16):
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(call, range(clients)))  # warm-up, not counted
+            started = time.perf_counter()
+            list(pool.map(call, range(requests)))
+            found[f"c{clients}"] = requests / (time.perf_counter() - started)
+    return found
+
+
 def answers(body: dict[str, Any]) -> list[Any]:
     """What must agree between servers: the label (classifiers) or the next words (LM)."""
     out = []
@@ -193,7 +247,19 @@ def answers(body: dict[str, Any]) -> list[Any]:
 # --- one run -----------------------------------------------------------------------------------
 
 
-def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: int, log: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Subject:
+    """One model under measurement: its published version fetched into a cache, its events."""
+
+    name: str
+    entry: Any
+    manifest: Any
+    work: Path
+    events: Path
+    cached: dict[str, Command]  # each server, starting from the cache
+
+
+def subject(name: str, store: Path) -> Subject:
     from modelfn.artifact import ArtifactError
     from modelfn.store import StoreError, open_store
     from modelfn.store.transfer import fetch_artifact
@@ -202,7 +268,7 @@ def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: in
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     cache = work / "cache"
     try:
-        manifest, version_dir = fetch_artifact(open_store(store), name, entry.serving.alias, cache)
+        manifest, _ = fetch_artifact(open_store(store), name, entry.serving.alias, cache)
     except (StoreError, ArtifactError) as exc:
         raise SystemExit(
             f"{name}: no version to measure at alias {entry.serving.alias!r} in {store} ({exc}); "
@@ -210,20 +276,50 @@ def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: in
         ) from None
     events = work / "events.json"
     events.write_text(json.dumps(model_events(name, entry.task)))
-    cmds = commands(name, store, cache, version_dir)
-    cold: dict[str, list[float]] = {t: [] for t in TARGETS}
-    bodies: dict[str, Any] = {}
+    settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
+    cached = commands({**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)})
     for target in TARGETS:  # one uncounted start each: page cache, the function's /tmp cache
-        probe(cmds[target], events, 0, 0)
+        probe(cached[target], events, 0, 0)
+    return Subject(name, entry, manifest, work, events, cached)
+
+
+def measure_warm(s: Subject, *, warmup: int, repeats: int) -> dict[str, Any]:
+    """Warm latency and peak RSS of each server, with no other function process running.
+
+    Run before the local deployment starts: with its function processes alive, the same probe
+    peaked at 151 MB instead of 114 (cifar10-cnn, reproducible, not understood yet)."""
+    return {t: probe(s.cached[t], s.events, warmup, repeats)[2] for t in TARGETS}
+
+
+def measure_model(s: Subject, deployment: Any, warm: dict[str, Any], *, runs: int, repeats: int, log: Any) -> dict[str, Any]:
+    """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
+    from modelfn.local.s3_server import FAKE_AWS_ENV
+
+    name, entry, manifest, work, events, cached = s.name, s.entry, s.manifest, s.work, s.events, s.cached
+    settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
+    s3 = {**settings, **FAKE_AWS_ENV, "MODELFN_STORE_URI": deployment.store_uri, "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint}
+    cold: dict[str, list[float]] = {t: [] for t in TARGETS}
+    cold_s3: dict[str, list[float]] = {t: [] for t in TARGETS}
+    bodies: dict[str, Any] = {}
     for run in range(runs):
         for target in TARGETS if run % 2 == 0 else reversed(TARGETS):  # interleaved, alternating
-            seconds, body, _ = probe(cmds[target], events, 0, 0)
+            seconds, body, _ = probe(cached[target], events, 0, 0)
             cold[target].append(seconds)
             bodies[target] = answers(body)
-        log(f"{name}: cold run {run + 1}/{runs}: " + ", ".join(f"{t} {cold[t][-1]:.2f} s" for t in TARGETS))
+            # A new sandbox: an empty /tmp, so the version comes from S3 (the moto server).
+            fresh = commands({**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{target}-{run}")})
+            seconds, body, _ = probe(fresh[target], events, 0, 0)
+            cold_s3[target].append(seconds)
+            if answers(body) != bodies[target]:
+                raise SystemExit(f"{name}: {target} answered differently after fetching from S3")
+        log(
+            f"{name}: cold run {run + 1}/{runs}: "
+            + ", ".join(f"{t} {cold[t][-1]:.2f} s cached, {cold_s3[t][-1]:.2f} s from S3" for t in TARGETS)
+        )
     if bodies["modelfn"] != bodies["torch-handler"]:
         raise SystemExit(f"{name}: the servers disagree: {bodies}")
-    warm = {t: probe(cmds[t], events, warmup, repeats)[2] for t in TARGETS}
+    rps = gateway_throughput(deployment.url, name, events, requests=max(repeats, 48))
+    log(f"{name}: gateway throughput " + ", ".join(f"{k} {v:.0f}/s" for k, v in rps.items()))
     p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in TARGETS}
     floor = stats.percentile(warm["modelfn"]["floor_batch1"], 50)
     memory = entry.serving.memory_mb
@@ -240,6 +336,9 @@ def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: in
         "answers_agree": True,
         "cold_start_s": {t: stats.percentile(cold[t], 50) for t in TARGETS},
         "cold_start_runs_s": cold,
+        "cold_start_s3_s": {t: stats.percentile(cold_s3[t], 50) for t in TARGETS},
+        "cold_start_s3_runs_s": cold_s3,
+        "rps": rps,
         "warm_p50_ms": {**p50, "floor": floor},
         "warm_p99_ms": {**{t: stats.percentile(warm[t]["batch1"], 99) for t in TARGETS},
                         "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99)},
@@ -250,7 +349,7 @@ def measure_model(name: str, store: Path, *, runs: int, warmup: int, repeats: in
             arch: {t: cost.cost_per_million(p50[t], memory, arch) for t in TARGETS}
             for arch in cost.GB_SECOND_USD
         },
-        "warm_requests": {"warmup_excluded": warmup, "measured": repeats},
+        "warm_requests": {"warmup_excluded": warm["modelfn"]["warmup"], "measured": repeats},
         "training_throughput": throughput,
         "training": {"preset": record.preset, "epochs": record.epochs, "seconds": record.seconds},
     }
@@ -304,10 +403,18 @@ def main(argv: list[str] | None = None) -> int:
     package = {"modelfn": folder_mb(code) + folder_mb(layer), "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS)}
     started = time.perf_counter()
     models = {}
-    for name in names:
-        models[name] = measure_model(name, Path(args.store), runs=runs, warmup=warmup, repeats=repeats, log=print)
-        models[name]["package_mb"] = package
-        models[name]["targets"] = targets(name, models[name])
+    from modelfn.local.deployment import local_deployment
+    from modelfn.store import open_store
+
+    # The local deployment: the store seeded into a moto S3 server, a function process per model
+    # and the gateway in front (what `modelfn serve` runs).
+    subjects = {name: subject(name, Path(args.store)) for name in names}
+    warm = {name: measure_warm(s, warmup=warmup, repeats=repeats) for name, s in subjects.items()}
+    with local_deployment(load_registry(), open_store(args.store), models=names) as deployment:
+        for name in names:
+            models[name] = measure_model(subjects[name], deployment, warm[name], runs=runs, repeats=repeats, log=print)
+            models[name]["package_mb"] = package
+            models[name]["targets"] = targets(name, models[name])
     mach["load_avg_1m_end"] = os.getloadavg()[0]
     results: dict[str, Any] = {
         "machine": mach,

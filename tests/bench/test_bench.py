@@ -45,6 +45,7 @@ def fake_model_result(name: str) -> dict[str, Any]:
         "version": "20260101T000000Z-00000000", "memory_mb": 1024, "answers_agree": True,
         "cold_start_s": {"modelfn": 0.9, "torch-handler": 3.0},
         "cold_start_runs_s": {"modelfn": [0.9, 0.8, 1.0], "torch-handler": [3.0, 3.1, 2.9]},
+        "cold_start_s3_s": {"modelfn": 1.2, "torch-handler": 3.4}, "rps": {"c1": 150.0, "c4": 170.0, "c16": 160.0},
         "warm_p50_ms": {**servers, "floor": 0.5}, "warm_p99_ms": {**servers, "floor": 0.6},
         "batch16_p50_ms": {**servers, "floor": 4.0}, "peak_rss_mb": {"modelfn": 110.0, "torch-handler": 280.0},
         "cost_per_million_usd": {a: {s: cost.cost_per_million(v, 1024, a) for s, v in servers.items()} for a in cost.GB_SECOND_USD},
@@ -74,6 +75,7 @@ def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
     text = page.read_text()
     assert "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 3.3x |  |" in text
     assert "| warm_p50_ms | 1.00 | 1.25 | yes |" in text
+    assert "| cold start, fetched from S3 (s, median) | 1.20 | 3.40 | 2.8x |  |" in text
 
 
 def test_latest_json_has_the_shape_other_tools_read() -> None:
@@ -84,7 +86,8 @@ def test_latest_json_has_the_shape_other_tools_read() -> None:
     assert {"machine", "commands", "models"} <= set(results)
     for name, m in results["models"].items():
         assert name in load_registry().names()
-        for key in ("cold_start_s", "warm_p50_ms", "warm_p99_ms", "batch16_p50_ms", "peak_rss_mb", "package_mb"):
+        assert set(m["rps"]) == {"c1", "c4", "c16"}
+        for key in ("cold_start_s", "cold_start_s3_s", "warm_p50_ms", "warm_p99_ms", "batch16_p50_ms", "peak_rss_mb", "package_mb"):
             assert {"modelfn", "torch-handler"} <= set(m[key]), (name, key)
         assert "floor" in m["warm_p50_ms"] and set(m["cost_per_million_usd"]) == {"x86_64", "arm64"}
 
@@ -122,11 +125,16 @@ def test_modelfn_and_the_torch_handler_answer_real_inputs_alike(
 def test_the_probe_reports_the_first_answer_then_warm_times_and_memory(tmp_path: Path, cifar_artifact: Path) -> None:
     import sys
 
-    folder = cifar_artifact
+    from modelfn.store import open_store
+    from modelfn.store.transfer import publish_artifact
+
+    publish_artifact(open_store(tmp_path / "store"), cifar_artifact)
     events = tmp_path / "events.json"
     events.write_text(json.dumps(model_events("cifar10-cnn", "image-classification")))
+    settings = {"MODELFN_MODEL": "cifar10-cnn", "MODELFN_STORE_URI": str(tmp_path / "store"),
+                "MODELFN_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
     command = ([sys.executable, "-P", str(REPO_ROOT / "bench" / "probe.py"), "bench.peers.torch_lambda:handler"],
-               {"PYTHONPATH": str(REPO_ROOT), "PEER_ARTIFACT_DIR": str(folder), "PATH": "/usr/bin:/bin"})  # fmt: skip
+               {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", **settings})  # fmt: skip
     seconds, body, report = probe(command, events, 1, 3)
     assert seconds > 0 and body["model"] == "cifar10-cnn" and len(body["outputs"]) == 1
     assert len(report["batch1"]) == 3 and len(report["batch16"]) == 3 and report["peak_rss_mb"] > 0
