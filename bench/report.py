@@ -10,8 +10,26 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.1f}x" if base else "n/a"
+def _ratio(value: float | None, base: float) -> str:
+    return f"{value / base:.1f}x" if base and value is not None else ""
+
+
+SERVER_NAMES = {"modelfn": "modelfn", "torch-handler": "torch handler", "bentoml": "BentoML, ONNX (HTTP)",
+                "bentoml-torch": "BentoML, torch (HTTP)"}  # fmt: skip
+
+
+def _line(label: str, figures: dict[str, float], fmt: str, servers: list[str]) -> str:
+    """One measure across the servers, with each peer's ratio to modelfn and the floor."""
+    cells = [format(figures[k], fmt) if k in figures else "" for k in servers]
+    ratios = [_ratio(figures.get(k), figures["modelfn"]) for k in servers[1:]]
+    return _row([label, *cells, *ratios, format(figures["floor"], fmt) if "floor" in figures else ""])
+
+
+def _header(servers: list[str]) -> list[str]:
+    names = [SERVER_NAMES.get(k, k) for k in servers]
+    ratios = [f"{n} / modelfn" for n in names[1:]]
+    width = 2 + len(names) + len(ratios)
+    return [_row(["", *names, *ratios, "floor (session.run)"]), _row(["---"] * width)]
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
@@ -38,31 +56,32 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
     ]
     for name, r in results["models"].items():
-        c, w, b = r["cold_start_s"], r["warm_p50_ms"], r["batch16_p50_ms"]
-        p99 = r["warm_p99_ms"]
+        servers = list(r["cold_start_s"])  # modelfn first, then the peers measured
         lines += [
             f"## {name} (version {r['version']}, {r['memory_mb']} MB)",
             "",
-            _row(["", "modelfn", "torch handler", "torch / modelfn", "floor (session.run)"]),
-            _row(["---"] * 5),
-            _row(["cold start, cached artifact (s, median)", f"{c['modelfn']:.2f}", f"{c['torch-handler']:.2f}", _ratio(c["torch-handler"], c["modelfn"]), ""]),
-            _row(["cold start runs (s)", ", ".join(f"{x:.2f}" for x in r["cold_start_runs_s"]["modelfn"]), ", ".join(f"{x:.2f}" for x in r["cold_start_runs_s"]["torch-handler"]), "", ""]),
-            _row(["cold start, fetched from S3 (s, median)", f"{r['cold_start_s3_s']['modelfn']:.2f}", f"{r['cold_start_s3_s']['torch-handler']:.2f}", _ratio(r["cold_start_s3_s"]["torch-handler"], r["cold_start_s3_s"]["modelfn"]), ""]),
-            _row(["warm p50, batch 1 (ms)", f"{w['modelfn']:.2f}", f"{w['torch-handler']:.2f}", _ratio(w["torch-handler"], w["modelfn"]), f"{w['floor']:.2f}"]),
-            _row(["warm p99, batch 1 (ms)", f"{p99['modelfn']:.2f}", f"{p99['torch-handler']:.2f}", _ratio(p99["torch-handler"], p99["modelfn"]), f"{p99['floor']:.2f}"]),
-            _row(["warm p50, batch 16 (ms)", f"{b['modelfn']:.2f}", f"{b['torch-handler']:.2f}", _ratio(b["torch-handler"], b["modelfn"]), f"{b['floor']:.2f}"]),
-            _row(["peak RSS (MB)", f"{r['peak_rss_mb']['modelfn']:.0f}", f"{r['peak_rss_mb']['torch-handler']:.0f}", _ratio(r["peak_rss_mb"]["torch-handler"], r["peak_rss_mb"]["modelfn"]), ""]),
-            _row(["deployment, unzipped (MB)", f"{r['package_mb']['modelfn']:.1f} (zip limit {results['limits_mb']['zip_unzipped']})", f"{r['package_mb']['torch-handler']:.0f} (image limit {results['limits_mb']['image']})", _ratio(r["package_mb"]["torch-handler"], r["package_mb"]["modelfn"]), ""]),
+            *_header(servers),
+            *(_line(label, r[key], fmt, servers) for label, key, fmt in (
+                ("cold start, cached artifact (s, median)", "cold_start_s", ".2f"),
+                ("cold start, fetched from S3 (s, median)", "cold_start_s3_s", ".2f"),
+                ("warm p50, batch 1 (ms)", "warm_p50_ms", ".2f"),
+                ("warm p99, batch 1 (ms)", "warm_p99_ms", ".2f"),
+                ("warm p50, batch 16 (ms)", "batch16_p50_ms", ".2f"),
+                ("peak RSS (MB; BentoML: its process tree)", "peak_rss_mb", ".0f"),
+                ("deployment, unzipped (MB)", "package_mb", ".1f"),
+            )),
+            *(_line(f"USD per million predictions, {arch}", costs, ".2f", servers) for arch, costs in r["cost_per_million_usd"].items()),
+            _row(["through the local gateway, batch 1 (requests/s)", ", ".join(f"{k}: {v:.0f}" for k, v in r["rps"].items())]),
+            "",
+            "Cold start runs (s): " + "; ".join(f"{server} " + ", ".join(f"{x:.2f}" for x in runs) for server, runs in r["cold_start_runs_s"].items()) + ".",
+            "",
         ]
-        for arch, costs in r["cost_per_million_usd"].items():
-            lines.append(_row([f"USD per million predictions, {arch}", f"{costs['modelfn']:.2f}", f"{costs['torch-handler']:.2f}", _ratio(costs["torch-handler"], costs["modelfn"]), ""]))
-        lines.append(_row(["through the local gateway, batch 1 (requests/s)", ", ".join(f"{k}: {v:.0f}" for k, v in r["rps"].items()), "", "", ""]))
         t = r["training_throughput"]
         unit, value = next(iter(t.items()))
         lines += [
             "",
             (f"Warm requests: {r['warm_requests']['measured']} timed per batch size after "
-            f"{r['warm_requests']['warmup_excluded']} excluded warm-ups. Both servers gave the same "
+            f"{r['warm_requests']['warmup_excluded']} excluded warm-ups. All servers gave the same "
             f"answers to the same real test inputs. Training throughput of this version "
             f"({r['training']['preset']} preset, {r['training']['epochs']} epochs, "
             f"{r['training']['seconds']:.0f} s): {value:,.0f} {unit.replace('_per_s', '')}/s."),

@@ -34,7 +34,7 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import Any
 
-from bench import cost, stats
+from bench import bentoml_peer, cost, stats
 from bench.report import write_charts, write_markdown
 from modelfn.registry import REPO_ROOT, load_registry
 
@@ -257,6 +257,7 @@ class Subject:
     work: Path
     events: Path
     cached: dict[str, Command]  # each server, starting from the cache
+    settings_cached: dict[str, str]  # the function settings (MODELFN_*) behind `cached`
 
 
 def subject(name: str, store: Path) -> Subject:
@@ -264,6 +265,7 @@ def subject(name: str, store: Path) -> Subject:
     from modelfn.store import StoreError, open_store
     from modelfn.store.transfer import fetch_artifact
 
+    store = store.resolve()  # the servers start in another folder
     entry = load_registry().get(name)
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     cache = work / "cache"
@@ -277,29 +279,40 @@ def subject(name: str, store: Path) -> Subject:
     events = work / "events.json"
     events.write_text(json.dumps(model_events(name, entry.task)))
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
-    cached = commands({**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)})
+    settings_cached = {**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)}
+    cached = commands(settings_cached)
     for target in TARGETS:  # one uncounted start each: page cache, the function's /tmp cache
         probe(cached[target], events, 0, 0)
-    return Subject(name, entry, manifest, work, events, cached)
+    return Subject(name, entry, manifest, work, events, cached, settings_cached)
 
 
-def measure_warm(s: Subject, *, warmup: int, repeats: int) -> dict[str, Any]:
+def measure_warm(s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeats: int) -> dict[str, Any]:
     """Warm latency and peak RSS of each server, with no other function process running.
 
     Run before the local deployment starts: with its function processes alive, the same probe
     peaked at 151 MB instead of 114 (cifar10-cnn, reproducible, not understood yet)."""
-    return {t: probe(s.cached[t], s.events, warmup, repeats)[2] for t in TARGETS}
+    found = {t: probe(s.cached[t], s.events, warmup, repeats)[2] for t in TARGETS}
+    for peer in http_peers:
+        server = bentoml_peer.Server(s.settings_cached, json.loads(s.events.read_text()), peer)
+        try:
+            server.start()
+            found[peer] = {**server.warm(warmup, repeats), "peak_rss_mb": server.peak_rss_mb()}
+        finally:
+            server.stop()
+    return found
 
 
-def measure_model(s: Subject, deployment: Any, warm: dict[str, Any], *, runs: int, repeats: int, log: Any) -> dict[str, Any]:
+def measure_model(
+    s: Subject, deployment: Any, warm: dict[str, Any], http_peers: tuple[str, ...], *, runs: int, repeats: int, log: Any
+) -> dict[str, Any]:
     """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
     from modelfn.local.s3_server import FAKE_AWS_ENV
 
     name, entry, manifest, work, events, cached = s.name, s.entry, s.manifest, s.work, s.events, s.cached
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
     s3 = {**settings, **FAKE_AWS_ENV, "MODELFN_STORE_URI": deployment.store_uri, "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint}
-    cold: dict[str, list[float]] = {t: [] for t in TARGETS}
-    cold_s3: dict[str, list[float]] = {t: [] for t in TARGETS}
+    cold: dict[str, list[float]] = {t: [] for t in (*TARGETS, *http_peers)}
+    cold_s3: dict[str, list[float]] = {t: [] for t in (*TARGETS, *http_peers)}
     bodies: dict[str, Any] = {}
     for run in range(runs):
         for target in TARGETS if run % 2 == 0 else reversed(TARGETS):  # interleaved, alternating
@@ -312,15 +325,30 @@ def measure_model(s: Subject, deployment: Any, warm: dict[str, Any], *, runs: in
             cold_s3[target].append(seconds)
             if answers(body) != bodies[target]:
                 raise SystemExit(f"{name}: {target} answered differently after fetching from S3")
+        for peer in http_peers:
+            for where, found, server_settings in (
+                ("cached", cold, s.settings_cached),
+                ("from S3", cold_s3, {**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{peer}-{run}")}),
+            ):
+                server = bentoml_peer.Server(server_settings, json.loads(events.read_text()), peer)
+                try:
+                    seconds, body = server.start()
+                finally:
+                    server.stop()
+                found[peer].append(seconds)
+                if answers(body) != bodies["modelfn"]:
+                    raise SystemExit(f"{name}: {peer} ({where}) answered differently: {answers(body)}")
         log(
             f"{name}: cold run {run + 1}/{runs}: "
+            + "".join(f"{p} {cold[p][-1]:.2f} s cached, {cold_s3[p][-1]:.2f} s from S3, " for p in http_peers)
             + ", ".join(f"{t} {cold[t][-1]:.2f} s cached, {cold_s3[t][-1]:.2f} s from S3" for t in TARGETS)
         )
     if bodies["modelfn"] != bodies["torch-handler"]:
         raise SystemExit(f"{name}: the servers disagree: {bodies}")
     rps = gateway_throughput(deployment.url, name, events, requests=max(repeats, 48))
     log(f"{name}: gateway throughput " + ", ".join(f"{k} {v:.0f}/s" for k, v in rps.items()))
-    p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in TARGETS}
+    servers = (*TARGETS, *http_peers)
+    p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in servers}
     floor = stats.percentile(warm["modelfn"]["floor_batch1"], 50)
     memory = entry.serving.memory_mb
     record = manifest.training
@@ -334,17 +362,17 @@ def measure_model(s: Subject, deployment: Any, warm: dict[str, Any], *, runs: in
         "version": manifest.version,
         "memory_mb": memory,
         "answers_agree": True,
-        "cold_start_s": {t: stats.percentile(cold[t], 50) for t in TARGETS},
+        "cold_start_s": {t: stats.percentile(v, 50) for t, v in cold.items()},
         "cold_start_runs_s": cold,
-        "cold_start_s3_s": {t: stats.percentile(cold_s3[t], 50) for t in TARGETS},
+        "cold_start_s3_s": {t: stats.percentile(v, 50) for t, v in cold_s3.items()},
         "cold_start_s3_runs_s": cold_s3,
         "rps": rps,
         "warm_p50_ms": {**p50, "floor": floor},
-        "warm_p99_ms": {**{t: stats.percentile(warm[t]["batch1"], 99) for t in TARGETS},
+        "warm_p99_ms": {**{t: stats.percentile(warm[t]["batch1"], 99) for t in servers},
                         "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99)},
-        "batch16_p50_ms": {**{t: stats.percentile(warm[t]["batch16"], 50) for t in TARGETS},
+        "batch16_p50_ms": {**{t: stats.percentile(warm[t]["batch16"], 50) for t in servers},
                            "floor": stats.percentile(warm["modelfn"]["floor_batch16"], 50)},
-        "peak_rss_mb": {t: warm[t]["peak_rss_mb"] for t in TARGETS},
+        "peak_rss_mb": {t: warm[t]["peak_rss_mb"] for t in servers},
         "cost_per_million_usd": {
             arch: {t: cost.cost_per_million(p50[t], memory, arch) for t in TARGETS}
             for arch in cost.GB_SECOND_USD
@@ -389,7 +417,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="cifar10-cnn only, 3 runs (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="cifar10-cnn only, 3 runs, no BentoML (under a minute)")
     parser.add_argument("--runs", type=int, help="cold starts per server (default 7; quick 3)")
     parser.add_argument("--repeats", type=int, help="timed warm requests per batch size (default 200; quick 30)")
     parser.add_argument("--store", default=str(REPO_ROOT / "model_artifacts"), help="published artifacts")
@@ -399,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     warmup = 5 if args.quick else 20
     names = ["cifar10-cnn"] if args.quick else load_registry().names()
     mach = machine()
+    if not args.quick:
+        bentoml_peer.bentoml_executable()  # its own venv under build/, made on the first run
+        mach["packages"]["bentoml (own venv)"] = bentoml_peer.installed_version()
     code, layer = built_assets()
     package = {"modelfn": folder_mb(code) + folder_mb(layer), "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS)}
     started = time.perf_counter()
@@ -409,10 +440,14 @@ def main(argv: list[str] | None = None) -> int:
     # The local deployment: the store seeded into a moto S3 server, a function process per model
     # and the gateway in front (what `modelfn serve` runs).
     subjects = {name: subject(name, Path(args.store)) for name in names}
-    warm = {name: measure_warm(s, warmup=warmup, repeats=repeats) for name, s in subjects.items()}
+    # BentoML's servers over HTTP (seconds to start each); the quick check leaves them out.
+    http_peers = () if args.quick else tuple(bentoml_peer.SERVICES)
+    warm = {name: measure_warm(s, http_peers, warmup=warmup, repeats=repeats) for name, s in subjects.items()}
     with local_deployment(load_registry(), open_store(args.store), models=names) as deployment:
         for name in names:
-            models[name] = measure_model(subjects[name], deployment, warm[name], runs=runs, repeats=repeats, log=print)
+            models[name] = measure_model(
+                subjects[name], deployment, warm[name], http_peers, runs=runs, repeats=repeats, log=print
+            )
             models[name]["package_mb"] = package
             models[name]["targets"] = targets(name, models[name])
     mach["load_avg_1m_end"] = os.getloadavg()[0]

@@ -5,7 +5,8 @@ safetensors weights at init (never a pickle) and runs it per request. Pre- and p
 are modelfn's own task adapters with a torch runner in place of onnxruntime, so the two
 servers differ only in the engine and in what they import: the comparison the benchmark makes.
 
-    PEER_ARTIFACT_DIR=<model>/<version> python -c "from bench.peers.torch_lambda import handler"
+    MODELFN_MODEL=cifar10-cnn MODELFN_STORE_URI=model_artifacts \
+        python -c "from bench.peers.torch_lambda import handler"
 
 The route is modelfn's friendly one, POST /models/{name}/predict, with the same JSON.
 """

@@ -43,7 +43,7 @@ def fake_model_result(name: str) -> dict[str, Any]:
     servers = {"modelfn": 1.0, "torch-handler": 3.5}
     return {
         "version": "20260101T000000Z-00000000", "memory_mb": 1024, "answers_agree": True,
-        "cold_start_s": {"modelfn": 0.9, "torch-handler": 3.0},
+        "cold_start_s": {"modelfn": 0.9, "torch-handler": 3.0, "bentoml": 2.7},
         "cold_start_runs_s": {"modelfn": [0.9, 0.8, 1.0], "torch-handler": [3.0, 3.1, 2.9]},
         "cold_start_s3_s": {"modelfn": 1.2, "torch-handler": 3.4}, "rps": {"c1": 150.0, "c4": 170.0, "c16": 160.0},
         "warm_p50_ms": {**servers, "floor": 0.5}, "warm_p99_ms": {**servers, "floor": 0.6},
@@ -73,9 +73,10 @@ def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     write_markdown(results, page)
     text = page.read_text()
-    assert "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 3.3x |  |" in text
+    assert "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 2.70 | 3.3x | 3.0x |  |" in text
+    assert "| warm p50, batch 1 (ms) | 1.00 | 3.50 |  | 3.5x |  | 0.50 |" in text
     assert "| warm_p50_ms | 1.00 | 1.25 | yes |" in text
-    assert "| cold start, fetched from S3 (s, median) | 1.20 | 3.40 | 2.8x |  |" in text
+    assert "| cold start, fetched from S3 (s, median) | 1.20 | 3.40 |  | 2.8x |  |  |" in text
 
 
 def test_latest_json_has_the_shape_other_tools_read() -> None:
