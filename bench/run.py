@@ -2,19 +2,25 @@
 
     python -m bench [--quick] [--runs N] [--repeats N] [--store DIR]
 
-Per model (`--quick`: cifar10-cnn only, fewer runs) it measures, interleaving the compared
-commands run by run so a slow minute of the machine hits both:
-- cold start: a new process to the first correct response, with the artifact in the function's
-  cache. modelfn runs as Lambda runs it: python3.12 importing only the built code asset and
-  dependency layer from cdk.out (`make synth`), with PYTHONDONTWRITEBYTECODE=1, so whatever the
-  layer lacks in bytecode is compiled again each time. The torch handler runs in the project's
-  venv (what its container image would carry);
-- warm latency through each handler for batch 1 and 16 (warm-ups excluded, and counted), next
-  to the bare onnxruntime `session.run` on the same graph inputs: the compute floor;
-- peak RSS of each function process; deployment size; cost per million predictions at the
-  registry's memory size; training throughput from the version's own training record.
+Servers: modelfn, the torch handler (bench/peers/torch_handler.py) and BentoML serving the ONNX
+graph and the torch model (bench/peers/bentoml_service.py, bench/bentoml_peer.py; left out of
+`--quick`). Per model (`--quick`: cifar10-cnn only, fewer runs) it measures, interleaving the
+servers run by run so a slow minute of the machine hits them all:
+- cold start: a new process to the first correct response, (a) with the artifact in the
+  function's cache and (b) fetched from S3 (the local deployment's moto server, an empty cache
+  each run). modelfn runs as Lambda runs it: python3.12 importing only the built code asset and
+  dependency layer from cdk.out (`make synth`) plus boto3 in place of the runtime's, with
+  PYTHONDONTWRITEBYTECODE=1, so whatever the layer lacks in bytecode is compiled again each
+  time. The torch handler runs in the project's venv (what its container image would carry);
+- warm latency for batch 1 and 16 (warm-ups excluded, and counted) through each Lambda handler,
+  or over HTTP for BentoML, next to the bare onnxruntime `session.run` on the same graph
+  inputs: the compute floor; with no other function process running;
+- throughput through the local gateway with 1, 4 and 16 clients;
+- peak RSS of each server; deployment size; cost per million predictions at the registry's
+  memory size; training throughput from the version's own training record.
 
-Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md and PNG charts beside it.
+Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md (with bench/analysis.md,
+the hand-written reading, appended) and PNG charts in docs/benchmarks/.
 """
 
 from __future__ import annotations
