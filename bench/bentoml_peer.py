@@ -64,11 +64,13 @@ def _free_port() -> int:
         return port
 
 
-def post(port: int, body: str, timeout: float = 60) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/predict", data=body.encode(), headers={"content-type": "application/json"}
-    )
+def post(url: str, body: str, timeout: float = 60) -> dict[str, Any]:
+    """POST a JSON body, return the JSON answer; anything but 200 raises (urllib's HTTPError
+    for 4xx and 5xx)."""
+    request = urllib.request.Request(url, data=body.encode(), headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
+        if response.status != 200:
+            raise SystemExit(f"{url} answered {response.status}")
         result: dict[str, Any] = json.loads(response.read())
         return result
 
@@ -79,6 +81,7 @@ class Server:
     def __init__(self, settings: dict[str, str], events: dict[str, Any], service: str = "bentoml") -> None:
         self.settings, self.events, self.service = settings, events, SERVICES[service]
         self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/predict"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
 
@@ -96,7 +99,7 @@ class Server:
             if self.process.poll() is not None:
                 break
             try:
-                answer = post(self.port, body)
+                answer = post(self.url, body)
                 return time.perf_counter() - started, answer
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.02)
@@ -108,11 +111,11 @@ class Server:
         for key in ("batch1", "batch16"):
             body = self.events[key]["body"]
             for _ in range(warmup):
-                post(self.port, body)
+                post(self.url, body)
             times = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                post(self.port, body)
+                post(self.url, body)
                 times.append((time.perf_counter() - started) * 1000)
             found[key] = times
         return found

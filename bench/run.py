@@ -26,6 +26,7 @@ the hand-written reading, appended) and PNG charts in docs/benchmarks/.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -168,17 +169,25 @@ def runtime_packages() -> Path:
 Command = tuple[list[str], dict[str, str]]
 
 
-def commands(settings: dict[str, str]) -> dict[str, Command]:
-    """How each server starts, with the function settings (MODELFN_* variables) in `settings`."""
+@functools.cache
+def lambda_launch() -> tuple[list[str], dict[str, str], str]:
+    """(python3.12 command, its extra environment, PYTHONPATH): found once per run, since the
+    cold-start loop builds commands for every run (each interpreter check spawns a process)."""
     from infra.lambda_python import lambda_interpreter
 
     code, layer = built_assets()
     py312, py312_env = lambda_interpreter(LAMBDA_PYTHON)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_", "AWS_"))}
+    pyenv = {k: v for k, v in py312_env.items() if k == "PYENV_VERSION"}
     # Lambda's sys.path order: the function code, the layer, then the runtime's own boto3.
+    return py312, pyenv, os.pathsep.join(map(str, (code, layer, runtime_packages())))
+
+
+def commands(settings: dict[str, str]) -> dict[str, Command]:
+    """How each server starts, with the function settings (MODELFN_* variables) in `settings`."""
+    py312, pyenv, pythonpath = lambda_launch()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_", "AWS_"))}
     modelfn_env = {
-        **base, **settings, **{k: v for k, v in py312_env.items() if k == "PYENV_VERSION"},
-        "PYTHONPATH": os.pathsep.join(map(str, (code, layer, runtime_packages()))),
+        **base, **settings, **pyenv, "PYTHONPATH": pythonpath,
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
     }  # fmt: skip
     torch_env = {**base, **settings, "PYTHONPATH": str(REPO_ROOT)}
@@ -212,22 +221,13 @@ def probe(command: Command, events: Path, warmup: int, repeats: int) -> tuple[fl
     return cold, json.loads(line.removeprefix("first 200 ")), json.loads(rest.strip().splitlines()[-1])
 
 
-def gateway_throughput(url: str, name: str, events: Path, *, requests: int) -> dict[str, float]:
+def gateway_throughput(url: str, name: str, body: str, *, requests: int) -> dict[str, float]:
     """Requests per second through the local gateway (HTTP, then a payload-2.0 event to the
     model's function process) with 1, 4 and 16 clients, `requests` batch-1 predictions each."""
-    import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    body = json.loads(events.read_text())["batch1"]["body"].encode()
-
     def call(_: int) -> None:
-        request = urllib.request.Request(
-            f"{url}/models/{name}/predict", data=body, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            if response.status != 200:
-                raise SystemExit(f"gateway answered {response.status}")
-            response.read()
+        bentoml_peer.post(f"{url}/models/{name}/predict", body)
 
     found = {}
     for clients in (1, 4, 16):
@@ -261,7 +261,8 @@ class Subject:
     entry: Any
     manifest: Any
     work: Path
-    events: Path
+    events: Path  # the payload-2.0 events, as the probes read them
+    requests: dict[str, Any]  # the same, loaded (the HTTP servers take their bodies)
     cached: dict[str, Command]  # each server, starting from the cache
     settings_cached: dict[str, str]  # the function settings (MODELFN_*) behind `cached`
 
@@ -283,13 +284,14 @@ def subject(name: str, store: Path) -> Subject:
             f"`make demo` publishes all three models, `modelfn train {name}` one"
         ) from None
     events = work / "events.json"
-    events.write_text(json.dumps(model_events(name, entry.task)))
+    requests = model_events(name, entry.task)
+    events.write_text(json.dumps(requests))
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
     settings_cached = {**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)}
     cached = commands(settings_cached)
     for target in TARGETS:  # one uncounted start each: page cache, the function's /tmp cache
         probe(cached[target], events, 0, 0)
-    return Subject(name, entry, manifest, work, events, cached, settings_cached)
+    return Subject(name, entry, manifest, work, events, requests, cached, settings_cached)
 
 
 def measure_warm(s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeats: int) -> dict[str, Any]:
@@ -299,7 +301,7 @@ def measure_warm(s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeat
     peaked at 151 MB instead of 114 (cifar10-cnn, reproducible, not understood yet)."""
     found = {t: probe(s.cached[t], s.events, warmup, repeats)[2] for t in TARGETS}
     for peer in http_peers:
-        server = bentoml_peer.Server(s.settings_cached, json.loads(s.events.read_text()), peer)
+        server = bentoml_peer.Server(s.settings_cached, s.requests, peer)
         try:
             server.start()
             found[peer] = {**server.warm(warmup, repeats), "peak_rss_mb": server.peak_rss_mb()}
@@ -336,7 +338,7 @@ def measure_model(
                 ("cached", cold, s.settings_cached),
                 ("from S3", cold_s3, {**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{peer}-{run}")}),
             ):
-                server = bentoml_peer.Server(server_settings, json.loads(events.read_text()), peer)
+                server = bentoml_peer.Server(server_settings, s.requests, peer)
                 try:
                     seconds, body = server.start()
                 finally:
@@ -351,7 +353,7 @@ def measure_model(
         )
     if bodies["modelfn"] != bodies["torch-handler"]:
         raise SystemExit(f"{name}: the servers disagree: {bodies}")
-    rps = gateway_throughput(deployment.url, name, events, requests=max(repeats, 48))
+    rps = gateway_throughput(deployment.url, name, s.requests["batch1"]["body"], requests=max(repeats, 48))
     log(f"{name}: gateway throughput " + ", ".join(f"{k} {v:.0f}/s" for k, v in rps.items()))
     servers = (*TARGETS, *http_peers)
     p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in servers}

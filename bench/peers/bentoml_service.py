@@ -23,54 +23,36 @@ import bentoml
 class OnnxService:
     def __init__(self) -> None:
         from functions.model_loader import load_model
+        from functions.routes.predict import PredictResponse
         from functions.settings import FunctionSettings
 
         self.model = load_model(FunctionSettings.resolve())
+        self.response = PredictResponse
 
     @bentoml.api
     def predict(self, inputs: list[Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        outputs = self.model.predict(inputs, parameters or {})
         manifest = self.model.manifest
-        return {
-            "model": manifest.name,
-            "version": manifest.version,
-            "outputs": [o.model_dump() if hasattr(o, "model_dump") else o for o in outputs],
-        }
+        outputs = self.model.predict(inputs, parameters or {})
+        body = self.response(model=manifest.name, version=manifest.version, outputs=outputs)
+        return body.model_dump(mode="json")
 
 
 @bentoml.service(workers=1)
 class TorchService:
     """The second row: the same BentoML server around the eager torch model, rebuilt from the
-    version's safetensors weights (as the torch handler does), with the same task adapters."""
+    version's safetensors weights by the torch handler's own loader."""
 
     def __init__(self) -> None:
         import os
 
         import torch
 
-        from bench.peers.torch_handler import torch_runner
+        from bench.peers.torch_handler import eager_predictor, fetch_version
         from functions.settings import FunctionSettings
-        from functions.tasks import load_task
-        from modelfn.store import open_store
-        from modelfn.store.transfer import fetch_artifact
-        from training.models import load_torch_model
 
-        settings = FunctionSettings.resolve()
-        self.manifest, folder = fetch_artifact(
-            open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url),
-            settings.model, settings.alias, settings.cache_dir,
-        )  # fmt: skip
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-        self.task = load_task(self.manifest, folder)
-        self.run = torch_runner(
-            load_torch_model(folder), [t.name for t in self.manifest.inputs], [t.name for t in self.manifest.outputs]
-        )
+        self.predict_eager = eager_predictor(fetch_version(FunctionSettings.resolve()))
 
     @bentoml.api
     def predict(self, inputs: list[Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        outputs = self.task.predict(self.run, inputs, parameters or {})
-        return {
-            "model": self.manifest.name,
-            "version": self.manifest.version,
-            "outputs": [o.model_dump() if hasattr(o, "model_dump") else o for o in outputs],
-        }
+        return self.predict_eager(inputs, parameters or {})

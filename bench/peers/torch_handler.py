@@ -13,6 +13,7 @@ The route is modelfn's friendly one, POST /models/{name}/predict, with the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,12 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
 from functions.errors import BadInput
+from functions.routes.predict import PredictResponse
+from functions.settings import FunctionSettings
 from functions.tasks import load_task
 from modelfn.artifact import read_manifest
+from modelfn.store import open_store
+from modelfn.store.transfer import fetch_artifact
 from training.models import load_torch_model
 
 
@@ -40,28 +45,44 @@ def torch_runner(model: torch.nn.Module, input_names: list[str], output_names: l
     return run
 
 
-def create_app(folder: Path) -> FastAPI:
+def fetch_version(settings: FunctionSettings) -> Path:
+    """The served version's folder, fetched (S3 or a folder) and verified into the cache exactly
+    as modelfn's function fetches it."""
+    _, folder = fetch_artifact(
+        open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url),
+        settings.model, settings.alias, settings.cache_dir,
+    )  # fmt: skip
+    return folder
+
+
+def eager_predictor(folder: Path) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
+    """`predict(inputs, parameters)` -> modelfn's PredictResponse body, over the eager model."""
     manifest = read_manifest(folder)
-    model = load_torch_model(folder)
     task = load_task(manifest, folder)
-    run = torch_runner(model, [t.name for t in manifest.inputs], [t.name for t in manifest.outputs])
+    run = torch_runner(
+        load_torch_model(folder), [t.name for t in manifest.inputs], [t.name for t in manifest.outputs]
+    )
+
+    def predict(inputs: list[Any], parameters: dict[str, Any]) -> dict[str, Any]:
+        outputs = task.predict(run, inputs, parameters)
+        body = PredictResponse(model=manifest.name, version=manifest.version, outputs=outputs)
+        return body.model_dump(mode="json")
+
+    return predict
+
+
+def create_app(folder: Path) -> FastAPI:
+    served = read_manifest(folder).name
+    predict_eager = eager_predictor(folder)
     app = FastAPI()
 
     @app.post("/models/{name}/predict")
     def predict(name: str, body: dict[str, Any]) -> JSONResponse:
-        if name != manifest.name:
-            raise HTTPException(404, f"this function serves {manifest.name}, not {name}")
+        if name != served:
+            raise HTTPException(404, f"this function serves {served}, not {name}")
         try:
-            outputs = task.predict(run, body["inputs"], body.get("parameters", {}))
+            return JSONResponse(predict_eager(body["inputs"], body.get("parameters", {})))
         except (BadInput, KeyError) as exc:
             raise HTTPException(400, str(exc)) from None
-        return JSONResponse(
-            {
-                "model": manifest.name,
-                "version": manifest.version,
-                "outputs": [o.model_dump() if hasattr(o, "model_dump") else o for o in outputs],
-            }
-        )
 
     return app
-

@@ -10,18 +10,9 @@ import os
 import torch
 from mangum import Mangum
 
-from bench.peers.torch_handler import create_app
+from bench.peers.torch_handler import create_app, fetch_version
 from functions.settings import FunctionSettings
-from modelfn.store import open_store
-from modelfn.store.transfer import fetch_artifact
 
 torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-settings = FunctionSettings.resolve()
-_, folder = fetch_artifact(
-    open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url),
-    settings.model,
-    settings.alias,
-    settings.cache_dir,
-)
-app = create_app(folder)
+app = create_app(fetch_version(FunctionSettings.resolve()))
 handler = Mangum(app, lifespan="off")
