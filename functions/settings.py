@@ -11,6 +11,8 @@ order Powertools uses), and a missing required one fails the init with its varia
 | cache_dir        | MODELFN_CACHE_DIR         | /tmp/modelfn   |
 | s3_endpoint_url  | MODELFN_S3_ENDPOINT_URL   | None (AWS)     |
 | load_retry_s     | MODELFN_LOAD_RETRY_S      | 15             |
+| alias_ttl_s      | MODELFN_ALIAS_TTL_S       | 60             |
+| runtime          | MODELFN_RUNTIME           | "onnxruntime"  |
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from modelfn.artifact import MODEL_NAME_MAX, MODEL_NAME_PATTERN, is_alias, is_version
+from modelfn.artifact import MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime, is_alias, is_version
 
 ENV_VARS = {
     "model": "MODELFN_MODEL",
@@ -31,6 +33,8 @@ ENV_VARS = {
     "cache_dir": "MODELFN_CACHE_DIR",
     "s3_endpoint_url": "MODELFN_S3_ENDPOINT_URL",
     "load_retry_s": "MODELFN_LOAD_RETRY_S",
+    "alias_ttl_s": "MODELFN_ALIAS_TTL_S",
+    "runtime": "MODELFN_RUNTIME",
 }
 
 _HINTS = {
@@ -58,6 +62,14 @@ class FunctionSettings(BaseModel):
     load_retry_s: float = Field(
         default=15.0, ge=0, description="Seconds between load attempts after a failed load."
     )
+    # A warm sandbox re-reads its alias at most this often (a conditional GET), so moving an alias
+    # (promote, rollback) reaches running functions without a redeploy. 0 checks on every request.
+    alias_ttl_s: float = Field(
+        default=60.0, ge=0, description="Seconds between checks of the alias for a new version."
+    )
+    # The engine: the zip function's onnxruntime, or eager torch from safetensors in the
+    # container image (models.toml `serving.runtime`).
+    runtime: Runtime = "onnxruntime"
 
     @field_validator("alias")
     @classmethod

@@ -30,6 +30,9 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
+# The engines that serve an artifact: onnxruntime runs ONNX_FILE (the zip function); torch rebuilds
+# the eager model from WEIGHTS_FILE (the container image), for ops ONNX cannot express.
+Runtime = Literal["onnxruntime", "torch"]
 VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
 # Names become S3 keys, URL path segments, cache folders and CloudFormation ids: lower-case words
 # joined by single hyphens (so no two names map to the same id), one path segment each.

@@ -14,10 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN
+from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime
 
 Task = Literal["image-classification", "text-classification", "language-modeling"]
-Runtime = Literal["onnxruntime"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
