@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from functions.deps import SlotDep
+from functions.request_body import JsonRoute
 
-router = APIRouter(prefix="/v2/health", tags=["health"])
+router = APIRouter(prefix="/v2/health", tags=["health"], route_class=JsonRoute)
 
 
 class LiveResponse(BaseModel):
@@ -19,13 +20,13 @@ class ReadyResponse(BaseModel):
 
 
 @router.get("/live", response_model=LiveResponse)
-def live() -> LiveResponse:
+async def live() -> LiveResponse:
     """The function is up and answering (even while its model is not loaded)."""
     return LiveResponse(live=True)
 
 
 @router.get("/ready", response_model=ReadyResponse)
-def ready(slot: SlotDep) -> ReadyResponse:
+async def ready(slot: SlotDep) -> ReadyResponse:
     """The served model is loaded; 503 with Retry-After and why (a category) while it is not."""
     slot.get()
     return ReadyResponse(ready=True)

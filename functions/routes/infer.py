@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from functions.deps import ModelDep, VersionedModelDep
 from functions.errors import BadInput
 from functions.model_loader import LoadedModel
-from functions.request_body import binary_data
+from functions.request_body import JsonRoute, binary_data
 from functions.tensors import (
     BINARY_SIZE,
     check_shape,
@@ -33,7 +33,7 @@ from functions.tensors import (
 )
 from modelfn.artifact import TensorSpec
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=JsonRoute)
 
 BinaryDep = Annotated[bytes, Depends(binary_data)]
 BINARY_OUTPUT = "binary_data_output"  # request parameter of the binary extension
@@ -88,7 +88,7 @@ class InferenceResponse(BaseModel):
 @router.post(
     "/models/{name}/infer", response_model=InferenceResponse, response_model_exclude_none=True
 )
-def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -> Response:
+async def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -> Response:
     """Run the model on the request's tensors and return its output tensors."""
     return run_inference(request, model, binary)
 
@@ -98,7 +98,7 @@ def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -> Resp
     response_model=InferenceResponse,
     response_model_exclude_none=True,
 )
-def infer_version(request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep) -> Response:
+async def infer_version(request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep) -> Response:
     """Inference on a named version (it must be the loaded one)."""
     return run_inference(request, model, binary)
 

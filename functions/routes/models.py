@@ -8,8 +8,9 @@ from pydantic import BaseModel
 import modelfn
 from functions.deps import ModelDep, VersionedModelDep
 from functions.model_loader import LoadedModel
+from functions.request_body import JsonRoute
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=JsonRoute)
 
 PLATFORM = "onnxruntime"
 # Protocol extensions this server implements (Triton's names, which its clients know).
@@ -54,7 +55,7 @@ def _metadata(model: LoadedModel) -> ModelMetadataResponse:
 
 
 @router.get("", response_model=ServerMetadataResponse)
-def server_metadata() -> ServerMetadataResponse:
+async def server_metadata() -> ServerMetadataResponse:
     """The server's name, version and protocol extensions."""
     return ServerMetadataResponse(
         name="modelfn", version=modelfn.__version__, extensions=list(EXTENSIONS)
@@ -62,24 +63,24 @@ def server_metadata() -> ServerMetadataResponse:
 
 
 @router.get("/models/{name}", response_model=ModelMetadataResponse)
-def model_metadata(model: ModelDep) -> ModelMetadataResponse:
+async def model_metadata(model: ModelDep) -> ModelMetadataResponse:
     """The model's loaded version, platform and OIP tensor signature (every input and output)."""
     return _metadata(model)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadataResponse)
-def model_version_metadata(model: VersionedModelDep) -> ModelMetadataResponse:
+async def model_version_metadata(model: VersionedModelDep) -> ModelMetadataResponse:
     """The model's metadata, if `version` is the loaded one."""
     return _metadata(model)
 
 
 @router.get("/models/{name}/ready", response_model=ModelReadyResponse)
-def model_ready(model: ModelDep) -> ModelReadyResponse:
+async def model_ready(model: ModelDep) -> ModelReadyResponse:
     """The model is loaded and ready; 503 with Retry-After and why (a category) while it is not."""
     return ModelReadyResponse(name=model.manifest.name, ready=True)
 
 
 @router.get("/models/{name}/versions/{version}/ready", response_model=ModelReadyResponse)
-def model_version_ready(model: VersionedModelDep) -> ModelReadyResponse:
+async def model_version_ready(model: VersionedModelDep) -> ModelReadyResponse:
     """The model's `version` is loaded and ready."""
     return ModelReadyResponse(name=model.manifest.name, ready=True)

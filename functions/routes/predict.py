@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.deps import ModelDep
+from functions.request_body import JsonRoute
 from functions.tasks import TaskOutput
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], route_class=JsonRoute)
 
 
 class PredictRequest(BaseModel):
@@ -48,7 +49,7 @@ class PredictResponse(BaseModel):
 
 
 @router.post("/models/{name}/predict", response_model=PredictResponse)
-def predict(request: PredictRequest, model: ModelDep) -> PredictResponse:
+async def predict(request: PredictRequest, model: ModelDep) -> PredictResponse:
     """Predict one output per input with the served model."""
     outputs = model.predict(request.inputs, request.parameters)
     return PredictResponse(
