@@ -1,15 +1,17 @@
 """The model a function serves: fetched and verified at init, held for every request.
 
 `load_model` fetches the artifact (`fetch_artifact` checks every sha256 on the way into the
-cache), checks the graph's bytes once more as they are read into onnxruntime, and builds the CPU
-session. `ModelSlot` keeps either the loaded model or the reason it failed; a failed slot answers
-503 and retries at most once every `load_retry_s`, so a model published after the function
-started is picked up without a redeploy. Nothing here unpickles: weights are never read at all.
+cache, and reuses a verified copy already there), checks the graph's bytes once more as they are
+read into onnxruntime, and builds the CPU session (functions/onnx_session.py, which caches the
+optimised graph). `ModelSlot` keeps either the loaded model or the reason it failed; a failed slot
+answers 503 and retries at most once every `load_retry_s`, so a model published after the
+function started is picked up without a redeploy, and a loaded slot follows its alias (promote,
+rollback) within `alias_ttl_s`. Nothing here unpickles: onnxruntime never reads the
+weights, and the container's torch runtime parses them as safetensors (functions/torch_session).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,18 +23,21 @@ from numpy.typing import NDArray
 
 from functions.errors import ModelUnavailable
 from functions.log import logger
+from functions.onnx_session import create_session
 from functions.settings import FunctionSettings
 from functions.tasks import Task, load_task
 from modelfn.artifact import (
     ONNX_FILE,
+    Alias,
     ArtifactError,
-    FileEntry,
     IntegrityError,
     Manifest,
+    Runtime,
+    alias_key,
     is_version,
-    sha256_bytes,
+    parse_alias,
 )
-from modelfn.store import NotFound, StoreError, fetch_artifact, open_store
+from modelfn.store import ArtifactStore, NotFound, StoreError, fetch_artifact, open_store
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class LoadedModel:
     folder: Path
     task: Task  # the task adapter bound to this version (its tokenizer, labels, ...)
     load_seconds: float = 0.0
+    runtime: Runtime = "onnxruntime"  # the engine behind `session` (functions.torch_session)
 
     def run(
         self, feeds: dict[str, NDArray[Any]], outputs: list[str] | None = None
@@ -55,38 +61,33 @@ class LoadedModel:
         return self.task.predict(self.run, inputs, parameters)
 
 
-def create_session(path: Path, expected: FileEntry) -> Any:
-    """An onnxruntime CPU session from the graph at `path`, whose bytes must match `expected`.
+# Reads the alias (a version, its manifest's sha256) and returns the model it points at; the
+# slot passes the store it keeps open and the alias record it read (None: read it, or a version).
+Loader = Callable[[FunctionSettings, ArtifactStore, Alias | None], LoadedModel]
 
-    The bytes are hashed as they are handed to onnxruntime, so a file changed after the fetch's
-    verification is still refused.
+
+def load_model(
+    settings: FunctionSettings, store: ArtifactStore | None = None, pointer: Alias | None = None
+) -> LoadedModel:
+    """Fetch, verify and load the model `settings` name; raises on any failure.
+
+    `pointer` is the alias record already read (by the slot's conditional GET); without it the
+    alias is read here. A version already in the cache is re-verified, not downloaded again.
     """
-    import onnxruntime as ort
-
-    graph = path.read_bytes()
-    if len(graph) != expected.size or sha256_bytes(graph) != expected.sha256:
-        raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Lambda gives CPU in proportion to memory (1 vCPU at 1,769 MB) and bills busy time: one
-    # thread per visible core, one request at a time, and no spin-waiting between ops.
-    options.intra_op_num_threads = os.cpu_count() or 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only; warnings about unused initialisers are noise
-    return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def load_model(settings: FunctionSettings) -> LoadedModel:
-    """Fetch, verify and load the model `settings` name; raises on any failure."""
     started = time.perf_counter()
-    store = open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
-    manifest, folder = fetch_artifact(store, settings.model, settings.alias, settings.cache_dir)
+    store = store or open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
+    manifest, folder = fetch_artifact(
+        store, settings.model, settings.alias, settings.cache_dir, pointer=pointer
+    )
     task = load_task(manifest, folder)
-    if ONNX_FILE not in manifest.files:
+    if settings.runtime == "torch":  # the container image; the zip function never imports torch
+        from functions.torch_session import create_torch_session
+
+        session: Any = create_torch_session(folder, manifest)
+    elif ONNX_FILE not in manifest.files:
         raise ArtifactError(f"{folder}: the manifest lists no {ONNX_FILE}; nothing to serve")
-    session = create_session(folder / ONNX_FILE, manifest.files[ONNX_FILE])
+    else:
+        session = create_session(folder / ONNX_FILE, manifest.files[ONNX_FILE], settings.cache_dir)
     graph = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     declared = ([t.name for t in manifest.inputs], [t.name for t in manifest.outputs])
     if graph != declared:
@@ -94,7 +95,9 @@ def load_model(settings: FunctionSettings) -> LoadedModel:
             f"{folder / ONNX_FILE}: graph inputs/outputs {graph} differ from the manifest's "
             f"{declared}; the artifact was built wrong, re-export it"
         )
-    return LoadedModel(manifest, session, folder, task, time.perf_counter() - started)
+    return LoadedModel(
+        manifest, session, folder, task, time.perf_counter() - started, runtime=settings.runtime
+    )
 
 
 def public_reason(exc: Exception, settings: FunctionSettings) -> str:
@@ -118,26 +121,71 @@ def public_reason(exc: Exception, settings: FunctionSettings) -> str:
 
 @dataclass
 class ModelSlot:
-    """The one model this function serves: loaded, or why not, with rate-limited retries."""
+    """The one model this function serves: loaded, or why not, with rate-limited retries.
+
+    A slot serving an alias (not a pinned version) re-reads it at most every `alias_ttl_s` with a
+    conditional GET. When it has moved, the new version is fetched, verified and loaded while
+    requests go on being answered by the old one, then swapped in with one assignment: a request
+    keeps the LoadedModel it started with, and every response names the version that answered.
+    If the new version fails to load, the old one stays and the next check tries again.
+    """
 
     settings: FunctionSettings
-    loader: Callable[[FunctionSettings], LoadedModel] = load_model
+    loader: Loader = load_model
     clock: Callable[[], float] = time.monotonic
     model: LoadedModel | None = None
     error: str | None = None  # the full cause, for the log and the operator
     reason: str | None = None  # the public category, for the 503 body
+    # Opened on first use; dropped before a SnapStart snapshot so no client (and none of its
+    # credentials) is frozen into it, and opened again after the restore (functions/snapstart.py).
+    store: ArtifactStore | None = None
     _last_attempt: float | None = None
+    _alias_etag: str | None = None  # the alias object's ETag as last read: the conditional GET's
+    _alias_checked: float | None = None  # when the alias was last read; None: read it next time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def holding(cls, model: LoadedModel, settings: FunctionSettings) -> ModelSlot:
-        return cls(settings=settings, model=model)
+        slot = cls(settings=settings, model=model)
+        slot._alias_checked = slot.clock()  # held as given: the first alias check is a TTL away
+        return slot
+
+    @property
+    def follows_alias(self) -> bool:
+        return not is_version(self.settings.alias)
+
+    def open_store(self) -> ArtifactStore:
+        if self.store is None:
+            self.store = open_store(self.settings.store_uri, endpoint_url=self.settings.s3_endpoint_url)
+        return self.store
+
+    def forget_store(self) -> None:
+        """Drop the store's client; the next read opens a new one (and reads the alias again)."""
+        self.store = None
+        self._alias_checked = None
+
+    def read_alias(self) -> Alias | None:
+        """The alias record if it changed since the last read, else None (HTTP 304, no body)."""
+        key = alias_key(self.settings.model, self.settings.alias)
+        store = self.open_store()
+        try:
+            tagged = store.get_if_changed(key, self._alias_etag)
+        except NotFound:
+            raise NotFound(
+                f"model {self.settings.model!r} has no alias {self.settings.alias!r} in {store.uri}"
+            ) from None
+        self._alias_checked = self.clock()
+        if tagged is None:
+            return None
+        record = parse_alias(tagged.data, source=f"{store.uri}/{key}")
+        self._alias_etag = tagged.etag
+        return record
 
     def load(self) -> None:
         """Try to load now; on failure keep the reason (logged) instead of raising."""
         self._last_attempt = self.clock()
         try:
-            model = self.loader(self.settings)
+            model = self.loader(self.settings, self.open_store(), None)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the function up, answering 503
             self.error = f"{type(exc).__name__}: {exc}"
             self.reason = public_reason(exc, self.settings)
@@ -151,6 +199,8 @@ class ModelSlot:
             )
             return
         self.model, self.error, self.reason = model, None, None
+        # The loader read the alias; its ETag comes with the first check, one TTL from now.
+        self._alias_etag, self._alias_checked = None, self.clock()
         logger.info(
             "model loaded",
             extra={
@@ -161,10 +211,51 @@ class ModelSlot:
             },
         )
 
+    def refresh(self) -> None:
+        """Follow the alias if it moved; the old model keeps serving until the new one is ready."""
+        current = self.model
+        try:
+            pointer = self.read_alias()
+            if pointer is None or (current is not None and pointer.version == current.manifest.version):
+                return
+            model = self.loader(self.settings, self.open_store(), pointer)
+        except Exception:  # noqa: BLE001 - a failed move keeps the version that works
+            self._alias_etag = None  # so the next check reads the record again and retries
+            logger.exception(
+                "alias check or move failed; still serving the loaded version",
+                extra={
+                    "model": self.settings.model,
+                    "alias": self.settings.alias,
+                    "version": current.manifest.version if current else None,
+                },
+            )
+            return
+        self.model, self.error, self.reason = model, None, None
+        logger.info(
+            "alias moved: now serving its new version",
+            extra={
+                "model": model.manifest.name,
+                "alias": self.settings.alias,
+                "version": model.manifest.version,
+                "previous_version": current.manifest.version if current else None,
+                "seconds": round(model.load_seconds, 3),
+            },
+        )
+
     def get(self) -> LoadedModel:
-        """The loaded model; retries a failed load once `load_retry_s` passed since the last try."""
-        if self.model is not None:
-            return self.model
+        """The loaded model; retries a failed load once `load_retry_s` passed since the last try,
+        and checks the alias once `alias_ttl_s` passed since the last check."""
+        model = self.model
+        if model is not None:
+            # One request checks; requests meanwhile (none, on Lambda) go on with the model held.
+            if self._alias_due() and self._lock.acquire(blocking=False):
+                try:
+                    if self._alias_due():
+                        self.refresh()
+                finally:
+                    self._lock.release()
+                return self.model or model
+            return model
         with self._lock:
             if self.model is None and self._wait() <= 0:
                 self.load()
@@ -176,6 +267,12 @@ class ModelSlot:
                 "the function retries the load, try again after Retry-After seconds",
                 retry_after_s=max(self._wait(), 1.0),
             )
+
+    def _alias_due(self) -> bool:
+        if not self.follows_alias:
+            return False
+        checked = self._alias_checked
+        return checked is None or self.clock() - checked >= self.settings.alias_ttl_s
 
     def _wait(self) -> float:
         if self._last_attempt is None:

@@ -4,7 +4,8 @@ Each request is matched against the same route list the CDK app deploys
 (`modelfn.api_routes`), turned into a payload-2.0 event and handed to that model's function
 process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
 does not have, 413 for a body over its 10 MB limit or an event over Lambda's 6 MB, 500 when the function raises, crashes or
-runs past its timeout (Lambda reports all three as a function error).
+runs past its timeout (Lambda reports all three as a function error). Beyond the deployed API,
+it serves `/docs` and `/openapi.json` for every model it routes to (modelfn/local/api_docs.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from modelfn.api_routes import Route, find_route
+from modelfn.local import api_docs
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.worker import LocalFunction, WorkerError
 
@@ -30,6 +33,14 @@ log = logging.getLogger("modelfn.gateway")
 
 def _json(message: str) -> bytes:
     return json.dumps({"message": message}).encode()
+
+
+class _GatewayServer(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: 16 clients connecting at once overflowed it, and the
+    # refused connections were reset or retried after the kernel's 1 s SYN timeout (the
+    # benchmark's 16-client figure fell to 45 requests/s). API Gateway queues far more.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 class Gateway:
@@ -46,8 +57,7 @@ class Gateway:
         self.routes = list(routes)
         self.functions = dict(functions)
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _GatewayServer((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -68,6 +78,13 @@ class Gateway:
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
+        try:
+            docs = api_docs.answer(method, parts.path, self.documents, self.routes)
+        except WorkerError as exc:
+            log.error("%s", exc)
+            return 500, {"content-type": "application/json"}, _json("Internal Server Error")
+        if docs is not None:
+            return docs
         found = find_route(self.routes, method, parts.path)
         if found is None:
             return 404, {"content-type": "application/json"}, _json("Not Found")
@@ -89,6 +106,19 @@ class Gateway:
             log.error("%s", exc)
             return 500, {"content-type": "application/json"}, _json("Internal Server Error")
         return response_parts(result)
+
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Each function's own OpenAPI document, by model, asked for as any request is."""
+        found = {}
+        for model, function in self.functions.items():
+            path = api_docs.OPENAPI_PATH
+            event = http_api_event("GET", path, route_key=f"GET {path}")
+            status, _, body = response_parts(function.invoke(event))
+            if status != 200:
+                raise WorkerError(f"{model}: GET {path} answered {status}: {body[:200]!r}")
+            found[model] = json.loads(body)
+        return found
 
 
 def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:

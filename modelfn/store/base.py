@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class StoreError(Exception):
@@ -12,6 +12,13 @@ class StoreError(Exception):
 
 class NotFound(StoreError):
     """The key does not exist in the store."""
+
+
+class Tagged(NamedTuple):
+    """An object's bytes and its entity tag, which changes whenever the object does."""
+
+    data: bytes
+    etag: str
 
 
 class ArtifactStore(Protocol):
@@ -24,6 +31,11 @@ class ArtifactStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
+
+    def get_if_changed(self, key: str, etag: str | None) -> Tagged | None:
+        """A conditional GET: None if the object's tag is still `etag` (nothing is transferred),
+        else its bytes and new tag. A warm function re-reads its alias this way (HTTP 304)."""
+        ...
 
     def download(self, key: str, path: Path) -> None: ...
 

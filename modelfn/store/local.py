@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from modelfn.store.base import NotFound, StoreError
+from modelfn.store.base import NotFound, StoreError, Tagged
 
 
 class LocalStore:
@@ -45,6 +45,17 @@ class LocalStore:
         if not path.is_file():
             raise NotFound(f"{key} not found in {self.uri}")
         return path.read_bytes()
+
+    def get_if_changed(self, key: str, etag: str | None) -> Tagged | None:
+        # Writes replace the file (a new inode), so inode, size and mtime tag one version of it.
+        path = self._path(key)
+        try:
+            with path.open("rb") as file:
+                stat = os.fstat(file.fileno())
+                tag = f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+                return None if tag == etag else Tagged(file.read(), tag)
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in {self.uri}") from None
 
     def download(self, key: str, path: Path) -> None:
         source = self._path(key)

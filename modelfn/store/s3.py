@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelfn.store.base import NotFound, StoreError
+from modelfn.store.base import NotFound, StoreError, Tagged
 
 
 class S3Store:
@@ -93,6 +93,20 @@ class S3Store:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return response["Body"].read()  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._fail("read", key, exc) from exc
+
+    def get_if_changed(self, key: str, etag: str | None) -> Tagged | None:
+        from botocore.exceptions import ClientError
+
+        extra = {"IfNoneMatch": etag} if etag else {}
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
+            return Tagged(response["Body"].read(), response["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"304", "NotModified"}:
+                return None
+            raise self._fail("read", key, exc) from exc
         except Exception as exc:
             raise self._fail("read", key, exc) from exc
 

@@ -95,11 +95,14 @@ def read_alias(store: ArtifactStore, model: str, alias: str) -> Alias:
     return parse_alias(data, source=f"{store.uri}/{key}")
 
 
-def fetch_artifact(store: ArtifactStore, model: str, ref: str, cache_dir: Path) -> tuple[Manifest, Path]:
+def fetch_artifact(
+    store: ArtifactStore, model: str, ref: str, cache_dir: Path, pointer: Alias | None = None
+) -> tuple[Manifest, Path]:
     """Download and verify `model` at `ref` (an alias or a version) into `cache_dir/<model>/<version>`.
 
     A folder already in the cache is re-verified and reused; anything that fails verification is
-    refused with `IntegrityError` and never left in the cache.
+    refused with `IntegrityError` and never left in the cache. `pointer` is alias `ref` as the
+    caller already read it (a warm function's conditional GET), so it is not read twice.
     """
     # Both become path segments of the cache folder: refuse anything that is not a plain name.
     if not is_model_name(model):
@@ -110,7 +113,10 @@ def fetch_artifact(store: ArtifactStore, model: str, ref: str, cache_dir: Path) 
     elif not is_alias(ref):
         raise ArtifactError(f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name")
     else:
-        pointer = read_alias(store, model, ref)
+        if pointer is None:
+            pointer = read_alias(store, model, ref)
+        elif (pointer.model, pointer.alias) != (model, ref):
+            raise ArtifactError(f"alias record {pointer.model}/{pointer.alias} given for {model}/{ref}")
         expected_manifest_sha, version = pointer.manifest_sha256, pointer.version
 
     target = cache_dir / model / version

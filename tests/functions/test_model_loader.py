@@ -11,10 +11,11 @@ from mangum import Mangum
 from moto import mock_aws
 
 from functions.app import create_app
-from functions.model_loader import LoadedModel, ModelSlot, create_session, load_model
+from functions.model_loader import LoadedModel, ModelSlot, load_model
+from functions.onnx_session import create_session
 from functions.settings import FunctionSettings
-from modelfn.artifact import ONNX_FILE, FileEntry, IntegrityError, file_key
-from modelfn.store import LocalStore, S3Store, publish_artifact
+from modelfn.artifact import ONNX_FILE, Alias, FileEntry, IntegrityError, file_key
+from modelfn.store import ArtifactStore, LocalStore, S3Store, publish_artifact
 from tests.functions.conftest import MODEL, TinyModel, build_tiny_model, call, random_pixels
 
 PREDICT = f"/models/{MODEL}/predict"
@@ -68,9 +69,9 @@ def test_a_failed_load_is_retried_at_most_once_per_interval_then_recovers(
     clock = FakeClock()
     attempts: list[float] = []
 
-    def counting_loader(s: FunctionSettings) -> LoadedModel:
+    def counting_loader(s: FunctionSettings, store: ArtifactStore, pointer: Alias | None) -> LoadedModel:
         attempts.append(clock.now)
-        return load_model(s)
+        return load_model(s, store, pointer)
 
     slot = ModelSlot(settings, loader=counting_loader, clock=clock)
     slot.load()  # the init-time attempt
@@ -205,8 +206,10 @@ def test_an_unknown_task_is_a_503_whose_log_names_it(
     assert "text-generation" in app.state.slot.error
 
 
-def test_any_other_load_failure_is_a_generic_503(settings: FunctionSettings) -> None:
-    def crashing_loader(s: FunctionSettings) -> LoadedModel:
+def test_any_other_load_failure_is_a_generic_503(
+    published: TinyModel, settings: FunctionSettings
+) -> None:
+    def crashing_loader(s: FunctionSettings, store: ArtifactStore, pointer: Alias | None) -> LoadedModel:
         raise MemoryError("onnxruntime: failed to allocate 512 MB in /tmp/modelfn/session")
 
     slot = ModelSlot(settings, loader=crashing_loader)

@@ -221,3 +221,15 @@ def test_two_fetches_racing_into_one_cache_both_succeed(store: ArtifactStore, tm
     assert len({folder for _, folder in results}) == 1
     leftovers = [p.name for p in (tmp_path / "cache" / "cifar10-cnn").iterdir()]
     assert leftovers == [results[0][0].version], f"no staging folders may remain: {leftovers}"
+
+
+def test_conditional_get_transfers_nothing_until_the_object_changes(store: ArtifactStore) -> None:
+    store.put_bytes("m/aliases/latest.json", b"one")
+    first = store.get_if_changed("m/aliases/latest.json", None)
+    assert first is not None and first.data == b"one"
+    assert store.get_if_changed("m/aliases/latest.json", first.etag) is None  # HTTP 304
+    store.put_bytes("m/aliases/latest.json", b"two")
+    second = store.get_if_changed("m/aliases/latest.json", first.etag)
+    assert second is not None and second.data == b"two" and second.etag != first.etag
+    with pytest.raises(NotFound):
+        store.get_if_changed("m/aliases/prod.json", None)
