@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch==2.13.0 is pinned in the train extra: pip takes the CPU build from this machine's disk.
+	# torch==2.13.0 is pinned in the torch extra (part of train): pip takes the CPU build from this machine's disk.
 	$(BIN)/pip install --quiet -e '.[all]'
 	touch $(STAMP)
 

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 import modelfn
 from functions.errors import ERROR_RESPONSES, install_error_handlers
 from functions.model_loader import LoadedModel, ModelSlot
+from functions.observability import RequestTelemetryMiddleware
+from functions.openapi import install_openapi
 from functions.request_body import RequestBodyMiddleware
 from functions.routes import health, infer, models, predict
 from functions.settings import FunctionSettings
@@ -33,10 +35,18 @@ def create_app(
         version=modelfn.__version__,
         description="One model: a friendly predict route and Open Inference Protocol v2.",
         responses=ERROR_RESPONSES,
+        # The API routes only its own list here (modelfn/api_routes.py); the pages that read
+        # /openapi.json are the local gateway's /docs, whose assets are served locally. FastAPI's
+        # own would load Swagger UI from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.slot = slot
     install_error_handlers(app, settings.model)
-    app.add_middleware(RequestBodyMiddleware)  # added last, so it runs first
+    app.add_middleware(RequestBodyMiddleware)
+    # Added last, so it runs first: it times everything, the 500s of CatchAllMiddleware included.
+    app.add_middleware(RequestTelemetryMiddleware, model=settings.model)
     for router in (predict.router, infer.router, models.router, health.router):
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from functions.errors import UnknownModel
 from functions.model_loader import LoadedModel, ModelSlot
+from functions.observability import current_request
 
 
 async def get_slot(request: Request) -> ModelSlot:
@@ -29,7 +30,9 @@ async def get_model(name: str, slot: SlotDep) -> LoadedModel:
     served = slot.settings.model
     if name != served:
         raise UnknownModel(f"model {name!r} is not served here; this function serves {served!r}")
-    return slot.get()
+    model = slot.get()
+    current_request().version = model.manifest.version
+    return model
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]

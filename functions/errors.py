@@ -13,11 +13,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.log import logger
+from functions.observability import current_request
 from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
 
 
@@ -52,16 +53,47 @@ class ModelUnavailable(ApiError):
 class ErrorResponse(BaseModel):
     """The body of every error: the Open Inference Protocol's error object."""
 
-    error: str
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"error": "inputs[0]: not valid base64; send the image file's bytes base64-encoded"}
+            ]
+        },
+    )
+
+    error: str = Field(description="What was wrong and where, e.g. the field `inputs[2]`.")
 
 
-# For the OpenAPI document: the statuses any route may answer besides its success.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+# For the OpenAPI document: each error status a route can answer, as `responses=` takes it.
+_ERRORS: dict[int, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request is invalid; `error` says where."},
-    404: {"model": ErrorResponse, "description": "No such model, version or route."},
+    404: {"model": ErrorResponse, "description": "This function serves no such model or version."},
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is compressed (Content-Encoding); send it uncompressed.",
+    },
     500: {"model": ErrorResponse, "description": "Unexpected failure; details are in the log."},
-    503: {"model": ErrorResponse, "description": "The model is not loaded; see Retry-After."},
+    503: {
+        "model": ErrorResponse,
+        "description": "The model is not loaded (yet); `error` says why, as a category.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the function tries to load the model again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that can answer these error statuses."""
+    return {status: _ERRORS[status] for status in statuses}
+
+
+# Every route may fail unexpectedly; each route adds the statuses it answers itself.
+ERROR_RESPONSES = error_responses(500)
 
 
 def error_response(
@@ -101,11 +133,13 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
+    current_request().error_type = type(exc).__name__
     return error_response(exc.status, exc.message, exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    current_request().error_type = "RequestValidation"
     return error_response(400, describe_validation_errors(exc.errors()))
 
 
@@ -120,6 +154,9 @@ def _http_error_handler(model: str) -> Callable[[Request, Exception], Awaitable[
 
     async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        current_request().error_type = {404: "NoSuchRoute", 405: "MethodNotAllowed"}.get(
+            exc.status_code, f"HTTP{exc.status_code}"
+        )
         if exc.status_code == 404:
             message = (
                 f"{request.method} {request.url.path} is not a route of this function; "
@@ -157,7 +194,8 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
+            current_request().error_type = type(exc).__name__
             context = scope.get("aws.context")
             request_id = getattr(context, "aws_request_id", None) or "local"
             logger.exception(

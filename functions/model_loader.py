@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from functions.errors import ModelUnavailable
 from functions.log import logger
+from functions.observability import record_model_load
 from functions.onnx_session import create_session
 from functions.settings import FunctionSettings
 from functions.tasks import Task, load_task
@@ -201,6 +202,7 @@ class ModelSlot:
         self.model, self.error, self.reason = model, None, None
         # The loader read the alias; its ETag comes with the first check, one TTL from now.
         self._alias_etag, self._alias_checked = None, self.clock()
+        record_model_load(model.manifest.name, model.manifest.version, model.load_seconds)
         logger.info(
             "model loaded",
             extra={
@@ -231,6 +233,7 @@ class ModelSlot:
             )
             return
         self.model, self.error, self.reason = model, None, None
+        record_model_load(model.manifest.name, model.manifest.version, model.load_seconds)
         logger.info(
             "alias moved: now serving its new version",
             extra={

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.errors import error_response
+from functions.observability import current_request
 
 HEADER_LENGTH = b"inference-header-content-length"
 _SCOPE_KEY = "modelfn.binary_data"
@@ -54,12 +55,16 @@ class FastJsonRequest(Request):
 
 
 class JsonRoute(APIRoute):
-    """The route class of every router: hands endpoints a FastJsonRequest."""
+    """The route class of every router: hands endpoints a FastJsonRequest, and names the route
+    (its template) in the request's telemetry record."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
+        route = f"{'|'.join(sorted(self.methods or ()))} {self.path}"
+
         async def fast_json_handler(request: Request) -> Response:
+            current_request().route = route
             return await handler(FastJsonRequest(request.scope, request.receive))
 
         return fast_json_handler
@@ -85,6 +90,7 @@ class RequestBodyMiddleware:
         headers = {name.lower(): value for name, value in scope["headers"]}
         encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
         if encoding not in ("", "identity"):
+            current_request().error_type = "UnsupportedEncoding"
             response = error_response(
                 415, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
             )
@@ -94,6 +100,7 @@ class RequestBodyMiddleware:
         if HEADER_LENGTH in headers:
             raw = headers[HEADER_LENGTH].decode("latin-1").strip()
             if not raw.isdigit() or int(raw) > len(body):
+                current_request().error_type = "BadInferenceHeaderLength"
                 response = error_response(
                     400,
                     f"Inference-Header-Content-Length {raw!r} must be a whole number of bytes, at "

@@ -33,6 +33,8 @@ DATATYPES: dict[str, tuple[type[np.generic], str]] = {
     "BOOL": (np.bool_, "b"),
 }
 NUMPY_TO_DATATYPE = {np.dtype(dtype): name for name, (dtype, _) in DATATYPES.items()}
+# Every datatype a tensor can have here: what the OpenAPI document lists for `datatype`.
+DATATYPE_NAMES = [*DATATYPES, "BYTES"]
 BINARY_SIZE = "binary_data_size"
 _LENGTH = struct.Struct("<I")  # the 4-byte little-endian length before each BYTES element
 

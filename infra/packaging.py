@@ -117,24 +117,36 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """[project].dependencies of pyproject.toml, less what the Lambda runtime already provides."""
+def project_table(pyproject: Path) -> dict[str, Any]:
+    """The [project] table of pyproject.toml; ValueError naming the file if it cannot be read."""
     try:
-        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        dependencies = project["dependencies"]
+        project: dict[str, Any] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
         raise ValueError(
-            f"cannot read [project].dependencies from {pyproject}: {exc!r}; the dependency layer "
-            "is built from that list"
+            f"cannot read [project] from {pyproject}: {exc!r}; the deployment's dependencies "
+            "are built from its lists"
         ) from exc
-    kept = []
-    for requirement in dependencies:
-        match = _REQUIREMENT_NAME.match(requirement)
-        if match is None:
-            raise ValueError(f"{pyproject}: cannot read a project name from {requirement!r}")
-        if canonical_name(match.group(1)) not in PROVIDED_BY_RUNTIME:
-            kept.append(requirement)
-    return kept
+    return project
+
+
+def requirement_name(requirement: str) -> str:
+    """The project name a PEP 508 requirement starts with ('numpy>=2' -> 'numpy')."""
+    match = _REQUIREMENT_NAME.match(requirement)
+    if match is None:
+        raise ValueError(f"cannot read a project name from the requirement {requirement!r}")
+    return match.group(1)
+
+
+def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """[project].dependencies of pyproject.toml, less what the Lambda runtime already provides."""
+    project = project_table(pyproject)
+    if "dependencies" not in project:
+        raise ValueError(
+            f"{pyproject} has no [project].dependencies list; the dependency layer is built from it"
+        )
+    return [
+        r for r in project["dependencies"] if canonical_name(requirement_name(r)) not in PROVIDED_BY_RUNTIME
+    ]
 
 
 def function_code(root: Path = REPO_ROOT) -> lambda_.Code:
@@ -156,10 +168,16 @@ def function_code(root: Path = REPO_ROOT) -> lambda_.Code:
 
 
 def pip_install_command(
-    requirements: list[str], target: str, *, python: PythonVersion, architecture: CpuArchitecture
+    requirements: list[str],
+    target: str,
+    *,
+    python: PythonVersion,
+    architecture: CpuArchitecture,
+    extra_index_urls: tuple[str, ...] = (),
 ) -> list[str]:
     """pip arguments that fetch Lambda-compatible wheels into `target`, on any host OS."""
     platforms = [arg for tag in pip_platforms(python, architecture) for arg in ("--platform", tag)]
+    indexes = [arg for url in extra_index_urls for arg in ("--extra-index-url", url)]
     return [
         "-m", "pip", "install",
         *platforms,
@@ -171,8 +189,48 @@ def pip_install_command(
         "--disable-pip-version-check",
         "--no-input",
         "--quiet",
+        *indexes,
         *requirements,
     ]  # fmt: skip
+
+
+def pip_install(
+    requirements: list[str],
+    target: Path,
+    *,
+    python: PythonVersion,
+    architecture: CpuArchitecture,
+    extra_index_urls: tuple[str, ...] = (),
+) -> None:
+    """pip-install `requirements` for the Lambda platform into `target`; RuntimeError saying what
+    to change if pip fails."""
+    command = [sys.executable, *pip_install_command(
+        requirements, str(target), python=python, architecture=architecture,
+        extra_index_urls=extra_index_urls,
+    )]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        indexes = " and ".join(["PyPI (or PIP_INDEX_URL)", *extra_index_urls])
+        raise RuntimeError(
+            f"installing {target} failed: {shlex.join(command)} exited with "
+            f"{result.returncode}:\n{result.stderr[-2000:]}\nEvery requirement needs a wheel "
+            f"for Python {python} on glibc 2.{LAMBDA_PYTHONS[python].glibc_minor} "
+            f"({architecture}); relax the pin in pyproject.toml or pick another "
+            f"modelfn:python-version in cdk.json. Check access to {indexes}."
+        )
+
+
+def build_dependency_layer(
+    target: Path, *, requirements: list[str], python: PythonVersion, architecture: CpuArchitecture
+) -> None:
+    """The layer's python/ folder at `target`: installed for the Lambda platform, pruned, compiled.
+
+    The one builder of the layer: CDK's local bundling (PipInstallLocally) calls it for
+    `cdk synth`, and `modelfn package` measures what it built.
+    """
+    pip_install(requirements, target, python=python, architecture=architecture)
+    prune_layer(target)
+    compile_bytecode(target, python)
 
 
 @jsii.implements(ILocalBundling)
@@ -190,24 +248,12 @@ class PipInstallLocally:
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         if importlib.util.find_spec("pip") is None:
             return False  # CDK falls back to the Docker image
-        target = Path(output_dir) / "python"  # Lambda puts /opt/python on sys.path
-        command = [
-            sys.executable,
-            *pip_install_command(
-                self.requirements, str(target), python=self.python, architecture=self.architecture
-            ),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"building the dependency layer failed: {shlex.join(command)} exited with "
-                f"{result.returncode}:\n{result.stderr[-2000:]}\nEvery requirement needs a wheel "
-                f"for Python {self.python} on glibc 2.{LAMBDA_PYTHONS[self.python].glibc_minor} "
-                f"({self.architecture}); relax the pin in pyproject.toml or pick another "
-                "modelfn:python-version in cdk.json. Check access to PyPI (or PIP_INDEX_URL)."
-            )
-        prune_layer(target)
-        compile_bytecode(target, self.python)
+        build_dependency_layer(
+            Path(output_dir) / "python",  # Lambda puts /opt/python on sys.path
+            requirements=self.requirements,
+            python=self.python,
+            architecture=self.architecture,
+        )
         return True
 
 

@@ -7,6 +7,8 @@ Every layer imports this module and nothing re-implements it. An artifact is the
   to rebuild the torch module;
 - `model.onnx`: the single-file ONNX graph the functions serve with onnxruntime;
 - `vocab.json` (text models): the vocabulary, a JSON list of tokens whose index is the token id;
+- `examples.json` (optional): a few real held-out inputs (`Examples`), as the friendly route takes
+  them, for the API documentation and pages that show the model at work;
 - `manifest.json`: a `Manifest`, with the sha256 of every other file.
 
 Versions are immutable. An alias (`<model>/aliases/<alias>.json`, an `Alias`) points at one
@@ -29,6 +31,7 @@ SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 VOCAB_FILE = "vocab.json"
+EXAMPLES_FILE = "examples.json"
 MANIFEST_FILE = "manifest.json"
 # The engines that serve an artifact: onnxruntime runs ONNX_FILE (the zip function); torch rebuilds
 # the eager model from WEIGHTS_FILE (the container image), for ops ONNX cannot express.
@@ -195,6 +198,25 @@ class Manifest(_Strict):
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
 
 
+class Example(_Strict):
+    """One real held-out input, exactly as the friendly predict route takes it."""
+
+    input: str = Field(description="A base64 PNG (images) or the text itself (text models).")
+    split: str = Field(description="The data split it comes from, never one trained on.")
+    index: int = Field(ge=0, description="Its position in that split, to find it again.")
+    label: str | None = Field(default=None, description="The data set's answer, if it has one.")
+
+
+class Examples(_Strict):
+    """`examples.json`: inputs the docs and demo pages show, so they show real data, not ours."""
+
+    dataset: str
+    examples: list[Example] = Field(min_length=1)
+
+    def to_json(self) -> bytes:
+        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
 class Alias(_Strict):
     """A movable pointer (`latest`, later `prod`) at one immutable version."""
 
@@ -297,6 +319,29 @@ def parse_vocabulary(data: bytes, source: str = VOCAB_FILE) -> list[str]:
     if len(set(tokens)) != len(tokens):
         raise ArtifactError(f"{source} lists a token twice; each token has exactly one id")
     return tokens
+
+
+def parse_examples(data: bytes, source: str = EXAMPLES_FILE) -> Examples:
+    try:
+        return Examples.model_validate_json(data)
+    except ValueError as exc:
+        raise ArtifactError(f"{source} is not a valid modelfn examples file: {exc}") from exc
+
+
+def read_verified(folder: Path, manifest: Manifest, name: str) -> bytes:
+    """The bytes of the version's file `name`, checked against the manifest as they are read.
+
+    The fetch verified the file on its way into the cache; checking again as it is used means a
+    file changed since (the cache lives in a shared /tmp) is still refused.
+    """
+    entry = manifest.files.get(name)
+    if entry is None:
+        raise ArtifactError(f"{manifest.name} {manifest.version}: the manifest lists no {name}")
+    path = folder / name
+    data = path.read_bytes()
+    if len(data) != entry.size or sha256_bytes(data) != entry.sha256:
+        raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")
+    return data
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo.
+"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo, package.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
@@ -17,6 +17,7 @@ from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
 RUNS_DIR = REPO_ROOT / "build" / "runs"  # a folder per training run: its epoch checkpoints
+PACKAGE_DIR = REPO_ROOT / "build" / "package"  # `modelfn package` output, a folder per model and CPU
 
 
 def _positive_int(text: str) -> int:
@@ -132,9 +133,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ) as deployment:
         print(f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)")
         for name, fn in deployment.functions.items():
-            print(f"function {name}: cold start {fn.init_ms:.0f} ms")
+            print(f"function {name}: cold start {fn.init_ms:.0f} ms, log {fn.log_path}")
             print(f"  POST {deployment.url}/models/{name}/predict")
             print(f"  POST {deployment.url}/v2/models/{name}/infer")
+        print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
         print(f"gateway listening on {deployment.url} (Ctrl-C to stop)", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -216,6 +218,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         store_uri=args.store,
     )
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    """Build MODEL's deployment as infra/ does, print its unzipped size, fail above Lambda's limit."""
+    from infra.deployment_package import PackageTooLarge, build_package, describe, mib, size_verdict
+
+    try:
+        package = build_package(args.model, registry=load_registry(), architecture=args.arch, out_dir=Path(args.out))
+    except RuntimeError as exc:  # pip or the bytecode compiler failed; the message says what to change
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{describe(package)}: {package.folder}")
+    width = max(len(part.name) for part in package.parts)
+    for part in package.parts:
+        print(f"  {part.name:<{width}} {mib(part.size):>10}  {part.path}")
+    print(f"  {'total':<{width}} {mib(package.size):>10}  ({package.measures})")
+    try:
+        warning = size_verdict(package.size, limit=package.limit, warning=package.warning, what=describe(package))
+    except PackageTooLarge as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"within Lambda's {mib(package.limit)} limit")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=_positive_int, help="override the smoke presets' epoch counts")
     demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
     demo.set_defaults(func=cmd_demo)
+
+    package = sub.add_parser(
+        "package", help="build a model's deployment as infra/ does and check its size against Lambda's limits"
+    )
+    package.add_argument("model", help="a model name from models.toml (its serving.runtime picks zip or image)")
+    package.add_argument(
+        "--arch", choices=["x86_64", "arm64"], help="Lambda CPU (default: modelfn:architecture in cdk.json)"
+    )
+    package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
+    package.set_defaults(func=cmd_package)
     return parser
 
 

@@ -36,6 +36,8 @@ class ServingEntry(BaseModel):
     # Lambda allows 128..10240 MB and 1..900 s.
     memory_mb: int = Field(default=1024, ge=128, le=10240)
     timeout_s: int = Field(default=15, ge=1, le=900)
+    # X-Ray active tracing of the function: its init, invocations and calls show in the trace map.
+    tracing: bool = False
 
 
 class ModelEntry(BaseModel):

@@ -19,6 +19,7 @@ from torch import nn
 from modelfn.artifact import ImagePreprocessing
 from training.config import ImageClassifierConfig
 from training.errors import TrainingError
+from training.examples import image_examples
 from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
@@ -157,4 +158,5 @@ def train_image_classifier(
                 image=data.test.images,
             ),
         ),
+        examples=image_examples(data.test.images, data.test.labels, data.label_names, held),
     )

@@ -31,6 +31,7 @@ from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer
 from training.config import LanguageModelConfig
 from training.errors import TrainingError
+from training.examples import sentence_examples
 from training.export_onnx import GraphTensor
 from training.loop import (
     BestCheckpoint,
@@ -250,5 +251,6 @@ def train_language_model(
         parity_feeds=parity,
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
         evaluation=Evaluation(history=history, by_length=perplexity_by_length(nll, lengths)),
+        examples=sentence_examples(data.test, pre.unknown_token, "test"),
     )
 

@@ -28,11 +28,13 @@ import torch
 from torch import nn
 
 from modelfn.artifact import (
+    EXAMPLES_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
     Architecture,
     ArtifactError,
     DataFingerprint,
+    Examples,
     ImagePreprocessing,
     Manifest,
     TextPreprocessing,
@@ -281,8 +283,8 @@ def write_artifact(
     parity_tolerance: float,
     log: Log = print,
 ) -> Path:
-    """Weights, the task's files (a vocabulary), ONNX graph (parity-checked), the evaluation
-    report (training/report.py), manifest; staged, then renamed to `<name>/<version>/`."""
+    """Weights, the task's files (a vocabulary), real examples, ONNX graph (parity-checked), the
+    evaluation report (training/report.py), manifest; staged, then renamed to `<name>/<version>/`."""
     from safetensors.torch import save_model
 
     model_root = out_dir / name
@@ -296,7 +298,11 @@ def write_artifact(
         save_model(trained.model, str(staging / WEIGHTS_FILE))
         # safetensors creates the file owner-only; artifacts are read by other users and tools.
         (staging / WEIGHTS_FILE).chmod(0o644)
-        for filename, data in trained.files.items():
+        files = dict(trained.files)
+        if trained.examples:  # real held-out inputs, for the API docs (training/examples.py)
+            examples = Examples(dataset=fingerprint.dataset, examples=trained.examples)
+            files[EXAMPLES_FILE] = examples.to_json()
+        for filename, data in files.items():
             (staging / filename).write_bytes(data)
         export_onnx(
             trained.model,
@@ -327,7 +333,7 @@ def write_artifact(
             metrics=metrics,
             training=record,
             data=fingerprint,
-            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *trained.files, *report]),
+            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *files, *report]),
         )
         write_manifest(staging, manifest)
         verify_artifact(staging, manifest)

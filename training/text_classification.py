@@ -29,6 +29,7 @@ from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer, ngrams
 from training.config import TextClassifierConfig
 from training.errors import TrainingError
+from training.examples import review_examples
 from training.export_onnx import OUTPUT_NAME, GraphTensor
 from training.loop import StepHook, autocast, lr_at, make_optimizer, optimizer_step
 from training.metrics import classification_report
@@ -219,6 +220,7 @@ def train_text_classifier(
         parity_feeds={TOKENS: parity.numpy().copy()},
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
         evaluation=evaluation,
+        examples=review_examples(data.test.texts, test_y, data.label_names, "test"),
     )
 
 

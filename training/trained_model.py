@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from modelfn.artifact import ImagePreprocessing, TextPreprocessing
+from modelfn.artifact import Example, ImagePreprocessing, TextPreprocessing
 from training.export_onnx import GraphTensor
 from training.metrics import ClassificationReport
 
@@ -51,6 +51,8 @@ class TrainedModel:
     parity_feeds: dict[str, np.ndarray]  # real held-out inputs by graph input name
     files: dict[str, bytes] = field(default_factory=dict)  # more files of the version (vocabulary)
     evaluation: Evaluation = field(default_factory=Evaluation)
+    # Real held-out inputs for the version's examples.json (training/examples.py).
+    examples: list[Example] = field(default_factory=list)
 
 
 def most_confident_mistakes(

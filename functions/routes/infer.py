@@ -16,14 +16,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from functions.deps import ModelDep, VersionedModelDep
-from functions.errors import BadInput
+from functions.errors import BadInput, error_responses
 from functions.model_loader import LoadedModel
+from functions.observability import current_request
 from functions.request_body import JsonRoute, binary_data
 from functions.tensors import (
     BINARY_SIZE,
+    DATATYPE_NAMES,
     check_shape,
     datatype_of,
     from_binary,
@@ -42,51 +45,120 @@ BINARY_OUTPUT = "binary_data_output"  # request parameter of the binary extensio
 PROTOCOL_PARAMETERS = ("content_type", "headers")
 
 
+# The OpenAPI document states what a valid request is; the models stay lenient where
+# run_inference checks a field itself, so its 400 names the tensor and what the model takes.
+def _object(
+    properties: dict[str, Any], *, required: list[str] | None = None, more: bool = True
+) -> Any:
+    schema = {"type": "object", "properties": properties, "additionalProperties": more}
+    return schema | ({"required": required} if required else {})
+
+
+def _or_null(schema: dict[str, Any]) -> Any:
+    return WithJsonSchema({"anyOf": [schema, {"type": "null"}]})
+
+
+_SIZE = {"type": "integer", "minimum": 0, "description": "Bytes of this tensor after the JSON."}
+# JSON tensor data: numbers, booleans, or strings for BYTES (UTF-8 text), row-major.
+_VALUE: dict[str, Any] = {"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]}
+_SHAPE: JsonDict = {"items": {"type": "integer", "minimum": 0}}
+_DATATYPE: JsonDict = {"enum": [*DATATYPE_NAMES]}
+
+
 class RequestInput(BaseModel):
     name: str
-    shape: list[int] = Field(description="Dimensions, each >= 0; the full batch's shape.")
-    datatype: str
-    parameters: dict[str, Any] | None = Field(
+    shape: list[int] = Field(
+        description="Dimensions, each >= 0; the full batch's shape.", json_schema_extra=_SHAPE
+    )
+    datatype: str = Field(json_schema_extra=_DATATYPE)
+    parameters: Annotated[dict[str, Any] | None, _or_null(_object({BINARY_SIZE: _SIZE}))] = Field(
         default=None, description='{"binary_data_size": N}: the data is N bytes after the JSON.'
     )
-    data: list[Any] | None = Field(
-        default=None, description="Row-major values, flat or nested; BYTES as strings."
-    )
+    data: Annotated[
+        list[Any] | None,
+        _or_null({"type": "array", "items": {"anyOf": [*_VALUE["anyOf"], {"type": "array"}]}}),
+    ] = Field(default=None, description="Row-major values, flat or nested; BYTES as strings.")
 
 
 class RequestOutput(BaseModel):
     name: str
-    parameters: dict[str, Any] | None = Field(
-        default=None, description='{"binary_data": true}: return this output as binary data.'
-    )
+    parameters: Annotated[
+        dict[str, Any] | None, _or_null(_object({"binary_data": {"type": "boolean"}}))
+    ] = Field(default=None, description='{"binary_data": true}: return this output as binary data.')
 
 
 class InferenceRequest(BaseModel):
-    id: str | None = None
-    parameters: dict[str, Any] | None = Field(
-        default=None, description="Task options (e.g. mode, top_k) and binary_data_output."
+    id: str | None = Field(default=None, description="Echoed in the response; made up if absent.")
+    parameters: Annotated[
+        dict[str, Any] | None, _or_null(_object({BINARY_OUTPUT: {"type": "boolean"}}))
+    ] = Field(
+        default=None,
+        description=(
+            "Task options: mode (next, score, generate), top_k, max_tokens, temperature and seed "
+            "for language models; none for classifiers. binary_data_output: true returns every "
+            "output as binary data."
+        ),
     )
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = Field(default=None, description="Default: every output.")
 
 
 class ResponseOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
-    shape: list[int]
-    datatype: str
-    parameters: dict[str, Any] | None = None
-    data: list[Any] | None = Field(default=None, description="Row-major, flat.")
+    shape: list[int] = Field(json_schema_extra=_SHAPE)
+    datatype: str = Field(json_schema_extra=_DATATYPE)
+    # Exactly one of the two: binary outputs have parameters, JSON outputs data.
+    parameters: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema(_object({BINARY_SIZE: _SIZE}, required=[BINARY_SIZE], more=False)),
+    ] = None
+    data: Annotated[list[Any] | None, WithJsonSchema({"type": "array", "items": _VALUE})] = Field(
+        default=None, description="Row-major, flat; BYTES as strings."
+    )
 
 
 class InferenceResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model_name: str
     model_version: str
     id: str
     outputs: list[ResponseOutput]
 
 
+# The binary tensor data extension in the document: a request body or response may be the JSON
+# header followed by raw tensor bytes, its length in the Inference-Header-Content-Length header.
+_HEADER_LENGTH = {
+    "description": "Binary tensor data extension: bytes of JSON before the tensors' raw bytes.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+BINARY_EXTENSION: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            **_HEADER_LENGTH,
+        }
+    ],
+    "requestBody": {"content": {"application/octet-stream": {}}},
+}
+BINARY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/octet-stream": {}},
+        "headers": {"Inference-Header-Content-Length": _HEADER_LENGTH},
+    }
+}
+
+
 @router.post(
-    "/models/{name}/infer", response_model=InferenceResponse, response_model_exclude_none=True
+    "/models/{name}/infer",
+    response_model=InferenceResponse,
+    response_model_exclude_none=True,
+    responses=BINARY_RESPONSE | error_responses(400, 404, 415, 503),
+    openapi_extra=BINARY_EXTENSION,
 )
 async def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -> Response:
     """Run the model on the request's tensors and return its output tensors."""
@@ -97,6 +169,8 @@ async def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -
     "/models/{name}/versions/{version}/infer",
     response_model=InferenceResponse,
     response_model_exclude_none=True,
+    responses=BINARY_RESPONSE | error_responses(400, 404, 415, 503),
+    openapi_extra=BINARY_EXTENSION,
 )
 async def infer_version(request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep) -> Response:
     """Inference on a named version (it must be the loaded one)."""
@@ -105,6 +179,8 @@ async def infer_version(request: InferenceRequest, model: VersionedModelDep, bin
 
 def run_inference(request: InferenceRequest, model: LoadedModel, binary: bytes) -> Response:
     manifest = model.manifest
+    # Inputs per request: the batch, the first dimension every input shares.
+    current_request().inputs = request.inputs[0].shape[0] if request.inputs[0].shape else 1
     input_specs, output_specs = model.task.signature()
     parameters = dict(request.parameters or {})
     binary_default = flag(parameters.pop(BINARY_OUTPUT, False), f"parameters.{BINARY_OUTPUT}")

@@ -8,6 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.deps import ModelDep
+from functions.errors import error_responses
+from functions.observability import current_request
 from functions.request_body import JsonRoute
 from functions.tasks import TaskOutput
 
@@ -15,16 +17,8 @@ router = APIRouter(tags=["predict"], route_class=JsonRoute)
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"inputs": ["<base64 PNG>"], "parameters": {"top_k": 3}},
-                {"inputs": ["a truly wonderful film"]},
-                {"inputs": ["the company said"], "parameters": {"mode": "generate", "seed": 7}},
-            ]
-        },
-    )
+    # Examples are the served version's own (functions/examples.py), in /openapi.json.
+    model_config = ConfigDict(extra="forbid")
 
     inputs: list[Any] = Field(
         min_length=1,
@@ -32,6 +26,8 @@ class PredictRequest(BaseModel):
             "Images: base64 PNG/JPEG strings (data: URLs too) or HxWx3 arrays of 0..255 pixels. "
             "Text models: strings."
         ),
+        # The tasks check each item themselves, naming it in a 400 (`inputs[2]: ...`).
+        json_schema_extra={"items": {"anyOf": [{"type": "string"}, {"type": "array"}]}},
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict,
@@ -43,14 +39,21 @@ class PredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model: str
     version: str
     outputs: list[TaskOutput] = Field(description="One per input, in order.")
 
 
-@router.post("/models/{name}/predict", response_model=PredictResponse)
+@router.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    responses=error_responses(400, 404, 415, 503),
+)
 async def predict(request: PredictRequest, model: ModelDep) -> PredictResponse:
     """Predict one output per input with the served model."""
+    current_request().inputs = len(request.inputs)
     outputs = model.predict(request.inputs, request.parameters)
     return PredictResponse(
         model=model.manifest.name, version=model.manifest.version, outputs=outputs

@@ -16,12 +16,16 @@ DEFAULT_TOP_K = 3
 
 
 class ScoredLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the OpenAPI schema: no other keys
+
     label: str
     score: float = Field(description="Softmax probability, 0..1.")
 
 
 class Classification(BaseModel):
     """One input's answer: the best label and the `top_k` best, highest score first."""
+
+    model_config = ConfigDict(extra="forbid")
 
     label: str
     score: float
@@ -36,6 +40,7 @@ class ClassificationParameters(BaseModel):
         default=DEFAULT_TOP_K,
         strict=True,
         description="How many labels to return per input (default 3, or every label if fewer).",
+        json_schema_extra={"minimum": 1},  # and at most the model's labels (parse_parameters)
     )
 
 

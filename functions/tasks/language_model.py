@@ -64,19 +64,36 @@ class LanguageModelParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Mode = Field(default="next", description="next words, score (perplexity) or generate.")
-    top_k: int = Field(default=5, strict=True, description=f"next: words per text, 1..{MAX_TOP_K}.")
+    # The ranges are parse_parameters' checks, stated in the OpenAPI schema; the checks stay
+    # there so that a 400 says the range in words.
+    top_k: int = Field(
+        default=5,
+        strict=True,
+        description=f"next: words per text, 1..{MAX_TOP_K}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_TOP_K},
+    )
     max_tokens: int = Field(
-        default=20, strict=True, description=f"generate: words to add, 1..{MAX_NEW_TOKENS}."
+        default=20,
+        strict=True,
+        description=f"generate: words to add, 1..{MAX_NEW_TOKENS}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_NEW_TOKENS},
     )
     temperature: float = Field(
-        default=1.0, description="generate: softmax temperature, 0 (most likely word) to 10."
+        default=1.0,
+        description="generate: softmax temperature, 0 (most likely word) to 10.",
+        json_schema_extra={"minimum": 0, "maximum": 10},
     )
     seed: int | None = Field(
-        default=None, strict=True, description="generate: same seed, same words; default random."
+        default=None,
+        strict=True,
+        description="generate: same seed, same words; default random.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_SEED},
     )
 
 
 class WordProbability(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the OpenAPI schema: no other keys
+
     word: str
     probability: float
 
@@ -84,12 +101,16 @@ class WordProbability(BaseModel):
 class NextWords(BaseModel):
     """mode=next: the text's tokens as the model read them, and the likeliest next words."""
 
+    model_config = ConfigDict(extra="forbid")
+
     tokens: list[str]
     next: list[WordProbability]
 
 
 class TextScore(BaseModel):
     """mode=score: how likely the model finds the text."""
+
+    model_config = ConfigDict(extra="forbid")
 
     tokens: list[str]
     token_count: int = Field(description="Tokens predicted: the words plus the closing <eos>.")
@@ -99,6 +120,8 @@ class TextScore(BaseModel):
 
 class Continuation(BaseModel):
     """mode=generate: the words sampled after the text."""
+
+    model_config = ConfigDict(extra="forbid")
 
     tokens: list[str]
     generated: list[str]

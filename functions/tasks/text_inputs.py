@@ -17,12 +17,11 @@ from functions.errors import BadInput
 from functions.limits import MAX_BATCH, MAX_TEXT_BYTES, MAX_TOTAL_TOKENS
 from modelfn.artifact import (
     ArtifactError,
-    IntegrityError,
     Manifest,
     TensorSpec,
     TextPreprocessing,
     parse_vocabulary,
-    sha256_bytes,
+    read_verified,
 )
 from modelfn.text import Tokenizer
 
@@ -38,12 +37,8 @@ def load_tokenizer(manifest: Manifest, folder: Path) -> Tokenizer:
     pre = manifest.preprocessing
     if not isinstance(pre, TextPreprocessing):
         raise ArtifactError(f"{manifest.name}: task {manifest.task} needs text preprocessing")
-    path = folder / pre.vocabulary
-    data = path.read_bytes()
-    entry = manifest.files[pre.vocabulary]
-    if len(data) != entry.size or sha256_bytes(data) != entry.sha256:
-        raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")
-    return Tokenizer.build(pre, parse_vocabulary(data, source=str(path)))
+    data = read_verified(folder, manifest, pre.vocabulary)
+    return Tokenizer.build(pre, parse_vocabulary(data, source=str(folder / pre.vocabulary)))
 
 
 def read_texts(inputs: list[Any], tokenizer: Tokenizer, name: str = "inputs") -> list[list[str]]:

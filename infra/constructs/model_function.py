@@ -1,4 +1,9 @@
-"""One Lambda function serving one registry model, reading only that model's artifacts."""
+"""One Lambda function serving one registry model, reading only that model's artifacts.
+
+The registry entry's `serving.runtime` picks the package: "onnxruntime" is a zip function (the
+code asset plus the dependency layer), "torch" a container image function (the Dockerfile's
+image). Both get the same environment, memory, timeout, log group and S3 read grant.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,11 @@ CACHE_DIR = "/tmp/modelfn"
 
 
 class ModelFunction(Construct):
-    """A zip function for `entry`: memory, timeout and alias come from its registry `serving` table."""
+    """The function for `entry`: runtime, memory, timeout and alias come from its `serving` table.
+
+    `code` and `layers` make the zip function; `image` the container image function, and is
+    required only when the entry's runtime is torch.
+    """
 
     def __init__(
         self,
@@ -28,6 +37,7 @@ class ModelFunction(Construct):
         artifacts: ArtifactBucket,
         code: lambda_.Code,
         layers: list[lambda_.ILayerVersion],
+        image: lambda_.DockerImageCode | None = None,
         python: PythonVersion,
         architecture: CpuArchitecture,
         log_retention: logs.RetentionDays,
@@ -41,28 +51,56 @@ class ModelFunction(Construct):
             # Logs are disposable with the stack; the artifacts bucket is what is kept.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description=f"modelfn inference for {entry.name} ({entry.task}, alias {entry.serving.alias})",
-            runtime=LAMBDA_PYTHONS[python].runtime,
-            architecture=LAMBDA_ARCHITECTURES[architecture],
-            handler=HANDLER,
-            code=code,
-            layers=layers,
-            memory_size=entry.serving.memory_mb,
-            timeout=Duration.seconds(entry.serving.timeout_s),
-            environment={
-                "MODELFN_MODEL": entry.name,
-                "MODELFN_STORE_URI": artifacts.store_uri,
-                "MODELFN_ALIAS": entry.serving.alias,
-                "MODELFN_CACHE_DIR": CACHE_DIR,
-                # The `service` key of every log line (functions/log.py); the local deployment
-                # sets the same, so one CloudWatch query works for both.
-                "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
-            },
-            log_group=self.log_group,
-        )
+        description = f"modelfn inference for {entry.name} ({entry.task}, alias {entry.serving.alias})"
+        environment = {
+            "MODELFN_MODEL": entry.name,
+            "MODELFN_STORE_URI": artifacts.store_uri,
+            "MODELFN_ALIAS": entry.serving.alias,
+            "MODELFN_CACHE_DIR": CACHE_DIR,
+            # The `service` key of every log line (functions/log.py); the local deployment
+            # sets the same, so one CloudWatch query works for both.
+            "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
+        }
+        # X-Ray by setting (models.toml `serving.tracing`); CDK grants the role its X-Ray writes.
+        tracing = lambda_.Tracing.ACTIVE if entry.serving.tracing else lambda_.Tracing.DISABLED
+        self.function: lambda_.Function
+        if entry.serving.runtime == "torch":
+            if image is None:
+                raise ValueError(
+                    f"ModelFunction {entry.name}: serving.runtime is torch, which deploys a "
+                    "container image; pass image= (infra.container_image.image_code)"
+                )
+            # The image's CMD names the handler (functions.handler.handler) and its base image
+            # the Python; the image sets MODELFN_RUNTIME too, and the function says it again so
+            # its configuration shows which engine serves.
+            self.function = lambda_.DockerImageFunction(
+                self,
+                "Function",
+                description=f"{description}, torch container image",
+                code=image,
+                architecture=LAMBDA_ARCHITECTURES[architecture],
+                memory_size=entry.serving.memory_mb,
+                timeout=Duration.seconds(entry.serving.timeout_s),
+                environment={**environment, "MODELFN_RUNTIME": "torch"},
+                log_group=self.log_group,
+                tracing=tracing,
+            )
+        else:
+            self.function = lambda_.Function(
+                self,
+                "Function",
+                description=description,
+                runtime=LAMBDA_PYTHONS[python].runtime,
+                architecture=LAMBDA_ARCHITECTURES[architecture],
+                handler=HANDLER,
+                code=code,
+                layers=layers,
+                memory_size=entry.serving.memory_mb,
+                timeout=Duration.seconds(entry.serving.timeout_s),
+                environment=environment,
+                log_group=self.log_group,
+                tracing=tracing,
+            )
         # Read-only, and only under this model's prefix (`<model>/<version>/...`,
         # `<model>/aliases/...`): one model's function cannot read another model's weights.
         # grant_read also allows s3:List* on the bucket, so a missing key reads as 404, not 403.

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_function import ModelFunction
+from infra.container_image import image_code
 from infra.packaging import function_code
 from infra.settings import InfraSettings
 from modelfn.registry import Registry
@@ -46,14 +48,29 @@ class ModelfnStack(Stack):
             encryption=settings.bucket_encryption,
             access_logs=settings.bucket_access_logs,
         )
-        self.dependency_layer = DependencyLayer(
-            self,
-            "Dependencies",
-            python=settings.python_version,
-            architecture=settings.architecture,
+        runtimes = {registry.get(name).serving.runtime for name in registry.names()}
+        # The zip functions share one layer; a registry of torch models only needs none.
+        self.dependency_layer = (
+            DependencyLayer(
+                self,
+                "Dependencies",
+                python=settings.python_version,
+                architecture=settings.architecture,
+            )
+            if "onnxruntime" in runtimes
+            else None
         )
-        # One code asset for all functions: the same handler code serves every model.
+        layers: list[lambda_.ILayerVersion] = (
+            [self.dependency_layer.layer] if self.dependency_layer else []
+        )
+        # One code asset for all zip functions and one image for all torch functions: the same
+        # handler code serves every model, told which by its environment.
         code = function_code()
+        image = (
+            image_code(python=settings.python_version, architecture=settings.architecture)
+            if "torch" in runtimes
+            else None
+        )
         self.functions = {
             name: ModelFunction(
                 self,
@@ -61,7 +78,8 @@ class ModelfnStack(Stack):
                 entry=registry.get(name),
                 artifacts=self.artifacts,
                 code=code,
-                layers=[self.dependency_layer.layer],
+                layers=layers,
+                image=image,
                 python=settings.python_version,
                 architecture=settings.architecture,
                 log_retention=settings.log_retention,

@@ -87,7 +87,10 @@ def run_demo(
     with local_deployment(registry, store, port=port, models=list(MODELS)) as deployment:
         print(f"local S3 {deployment.s3_endpoint}: seeded {deployment.seeded_objects} objects into {deployment.store_uri}")
         for name, fn in deployment.functions.items():
-            print(f"function {name}: init (download, sha256 checks, onnxruntime load) {fn.init_ms:.0f} ms")
+            print(
+                f"function {name}: init (download, sha256 checks, onnxruntime load) {fn.init_ms:.0f} ms; "
+                f"its log (a JSON line per request, with EMF metrics): {fn.log_path}"
+            )
         print(f"gateway {deployment.url}")
         with httpx.Client(base_url=deployment.url, timeout=60) as client:
             _images(client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images)

@@ -25,12 +25,16 @@ from modelfn.local.s3_server import (
     seed,
 )
 from modelfn.local.worker import LocalFunction
-from modelfn.registry import Registry
+from modelfn.registry import REPO_ROOT, Registry
 from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
 
 
 class NothingToServe(StoreError):
     """No registry model has its serving alias published in the store."""
+
+
+# Where `modelfn serve` and the demo write each function's log (`<model>.log`), like CloudWatch.
+DEFAULT_LOG_DIR = REPO_ROOT / "build" / "logs"
 
 
 @dataclass
@@ -51,11 +55,14 @@ def local_deployment(
     s3_endpoint: str | None = None,
     bucket: str = LOCAL_BUCKET,
     models: list[str] | None = None,
+    log_dir: Path | None = DEFAULT_LOG_DIR,
 ) -> Iterator[LocalDeployment]:
     """Seed S3 from `source`, start a function per published model and the gateway; stop all on exit.
 
     With `s3_endpoint` unset, a moto server on 127.0.0.1 is the S3; otherwise that endpoint (MinIO,
-    LocalStack, ...) is used with the caller's credentials.
+    LocalStack, ...) is used with the caller's credentials. Each function's output (one JSON log
+    and metrics line per request) is appended to `log_dir/<model>.log`, as Lambda sends it to
+    CloudWatch; with `log_dir` None it goes to this process's own stdout and stderr.
     """
     published = {m.name: m for m in list_published(source)}
 
@@ -103,7 +110,11 @@ def local_deployment(
             }
             if fake_credentials:
                 env.update(FAKE_AWS_ENV)
-            fn = LocalFunction(name, env, entry.serving.memory_mb, entry.serving.timeout_s)
+            log_path = None
+            if log_dir is not None:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                log_path = log_dir / f"{name}.log"
+            fn = LocalFunction(name, env, entry.serving.memory_mb, entry.serving.timeout_s, log_path=log_path)
             functions[name] = fn
             stack.callback(fn.stop)
             fn.start()

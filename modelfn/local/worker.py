@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from modelfn.local.lambda_context import LocalLambdaContext
@@ -24,9 +26,19 @@ INIT_TIMEOUT_S = 120.0
 LAMBDA_HANDLER = "functions.handler:handler"
 
 
-def _serve(conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int, handler_ref: str) -> None:
+def _serve(
+    conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int, handler_ref: str, log_path: str | None
+) -> None:
     import importlib
 
+    if log_path is not None:
+        # What the function prints (its JSON log and EMF lines) goes where Lambda sends it to
+        # CloudWatch: one file per function, instead of the terminal of `modelfn serve`.
+        log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the process's life
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     os.environ.update(env)
     started = time.perf_counter()
     try:
@@ -65,6 +77,7 @@ class LocalFunction:
     memory_mb: int
     timeout_s: int
     handler_ref: str = LAMBDA_HANDLER
+    log_path: Path | None = None  # the function's stdout and stderr; None: this process's own
     init_ms: float = 0.0
 
     def __post_init__(self) -> None:
@@ -78,7 +91,14 @@ class LocalFunction:
         parent, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(child, self.env, self.memory_mb, self.timeout_s, self.handler_ref),
+            args=(
+                child,
+                self.env,
+                self.memory_mb,
+                self.timeout_s,
+                self.handler_ref,
+                None if self.log_path is None else str(self.log_path),
+            ),
             name=f"modelfn-fn-{self.name}",
             daemon=True,
         )

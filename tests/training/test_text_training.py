@@ -10,7 +10,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from modelfn.artifact import VOCAB_FILE, TextPreprocessing, parse_vocabulary, verify_artifact
+from modelfn.artifact import (
+    EXAMPLES_FILE,
+    VOCAB_FILE,
+    TextPreprocessing,
+    parse_examples,
+    parse_vocabulary,
+    verify_artifact,
+)
 from modelfn.text import Tokenizer
 from training.config import LanguageModelConfig, TextClassifierConfig
 from training.data import imdb, ptb
@@ -81,9 +88,16 @@ def test_held_out_splits_are_positional_and_disjoint() -> None:
 def test_the_ptb_artifact_is_complete_and_rebuilds(ptb_artifact: Path, ptb_dir: Path) -> None:
     manifest = verify_artifact(ptb_artifact)
     assert set(manifest.files) == {
-        "model.safetensors", "model.onnx", VOCAB_FILE, "report.json", "report.md",
+        "model.safetensors", "model.onnx", VOCAB_FILE, EXAMPLES_FILE, "report.json", "report.md",
         "learning_curves.png", "perplexity_by_length.png",
     }  # fmt: skip
+    # Examples: whole test sentences without the corpus's <unk>, found again by their index.
+    test = ptb.load_ptb(ptb_dir).test
+    shipped = parse_examples((ptb_artifact / EXAMPLES_FILE).read_bytes()).examples
+    assert len(shipped) == 4
+    for example in shipped:
+        assert example.split == "test" and example.input == " ".join(test[example.index])
+        assert "<unk>" not in example.input and 6 <= len(example.input.split()) <= 20
     assert isinstance(manifest.preprocessing, TextPreprocessing) and manifest.labels == []
     assert manifest.metrics["onnx_max_abs_diff"] <= 1e-4
     assert {"test_perplexity", "test_sentence_perplexity", "valid_perplexity"} <= set(manifest.metrics)
@@ -116,9 +130,16 @@ def test_the_lm_graph_matches_torch_on_other_lengths_with_a_carried_state(ptb_ar
 def test_the_imdb_artifact_is_complete_and_its_graph_matches_torch(imdb_artifact: Path, imdb_dir: Path) -> None:
     manifest = verify_artifact(imdb_artifact)
     assert set(manifest.files) == {
-        "model.safetensors", "model.onnx", VOCAB_FILE, "report.json", "report.md",
+        "model.safetensors", "model.onnx", VOCAB_FILE, EXAMPLES_FILE, "report.json", "report.md",
         "learning_curves.png", "confusion_matrix.png",
     }  # fmt: skip
+    # Examples: short test reviews, both labels, each the data set's own text and label.
+    test = imdb.load_imdb(imdb_dir).test
+    shipped = parse_examples((imdb_artifact / EXAMPLES_FILE).read_bytes()).examples
+    assert [e.label for e in shipped] == ["negative", "positive", "negative", "positive"]
+    for example in shipped:
+        assert example.input == test.texts[example.index] and len(example.input.split()) <= 80
+        assert example.label == manifest.labels[test.labels[example.index]]
     assert manifest.labels == ["negative", "positive"]
     assert manifest.metrics["onnx_max_abs_diff"] <= 1e-4
     assert {"accuracy", "macro_f1", "f1.positive", "recall.negative"} <= set(manifest.metrics)

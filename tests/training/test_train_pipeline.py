@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import shutil
 
 import numpy as np
@@ -11,10 +13,12 @@ import pytest
 import torch
 
 from modelfn.artifact import (
+    EXAMPLES_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
     IntegrityError,
     is_version,
+    parse_examples,
     read_manifest,
     verify_artifact,
 )
@@ -58,6 +62,7 @@ def test_artifact_folder_and_manifest(trained, cifar_dir):
     assert folder.parent.name == "cifar10-cnn"
     assert sorted(p.name for p in folder.iterdir()) == [
         "confusion_matrix.png",
+        "examples.json",
         "learning_curves.png",
         "manifest.json",
         "mistakes.png",
@@ -89,6 +94,22 @@ def test_artifact_folder_and_manifest(trained, cifar_dir):
     assert {"torch", "onnxruntime", "onnx", "python"} <= set(manifest.frameworks)
     assert any(line.startswith("epoch   1/1") for line in lines)
     assert any("test accuracy" in line for line in lines)
+
+
+def test_examples_are_real_test_images_of_different_classes(trained, cifar_dir):
+    from PIL import Image
+
+    folder, _ = trained
+    shipped = parse_examples((folder / EXAMPLES_FILE).read_bytes())
+    test = load_cifar10(cifar_dir).test
+    assert shipped.dataset == "cifar10" and len(shipped.examples) == 4
+    assert len({e.label for e in shipped.examples}) == 4
+    for example in shipped.examples:
+        assert example.split == "test"
+        assert example.label == read_manifest(folder).labels[test.labels[example.index]]
+        png = Image.open(io.BytesIO(base64.b64decode(example.input)), formats=["PNG"])
+        # Lossless: the PNG holds exactly the test image's pixels (CHW on disk, HWC in the PNG).
+        np.testing.assert_array_equal(np.asarray(png), test.images[example.index].transpose(1, 2, 0))
 
 
 def test_onnx_graph_has_dynamic_batch_and_matches_torch(trained, cifar_dir):

@@ -2,8 +2,10 @@
 
 `ARCHITECTURES` maps a registry entry's `architecture` (the name stored in every manifest) to
 its constructor-arguments dataclass and its nn.Module; `load_torch_model` rebuilds a published
-version's eager model from its manifest and safetensors weights. Both stay light (torch,
-safetensors, pydantic), so a server of the eager model imports nothing else of training/.
+version's eager model from its manifest and safetensors weights (`build_torch_model` then
+`load_weights`, which the container function calls on bytes it has verified itself). All stay
+light (torch, safetensors, pydantic), so a server of the eager model imports nothing else of
+training/.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from modelfn.artifact import WEIGHTS_FILE, ArtifactError, verify_artifact
+from modelfn.artifact import WEIGHTS_FILE, ArtifactError, Manifest, verify_artifact
 from training.config import build_dataclass
 from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
 
@@ -37,25 +39,59 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
 }
 
 
+def build_torch_model(manifest: Manifest, *, where: str) -> nn.Module:
+    """The manifest's architecture with its recorded constructor arguments, weights not loaded.
+
+    `where` names the manifest in errors (an unknown architecture, a bad constructor argument).
+    """
+    arch = ARCHITECTURES.get(manifest.architecture.module)
+    if arch is None:
+        raise ArtifactError(
+            f"{where}: architecture {manifest.architecture.module!r} is not one of "
+            f"{', '.join(sorted(ARCHITECTURES))} (training/models/__init__.py)"
+        )
+    config: Any = build_dataclass(arch.config, manifest.architecture.config, where=where)
+    return arch.build(config)
+
+
+def load_weights(model: nn.Module, weights: bytes, *, where: str) -> nn.Module:
+    """Set every parameter and buffer of `model` from safetensors `weights`; returns it in eval mode.
+
+    Strict: a tensor the model lacks, or a model tensor the file lacks, raises ArtifactError
+    naming them. safetensors' `save_model` stores tied tensors once (ptb-lstm's decoder is its
+    embedding), so a model tensor missing from the file is fine when it shares memory with one
+    that was loaded. Parsing bytes, never a pickle.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        state = load(weights)
+    except SafetensorError as exc:
+        raise ArtifactError(f"{where}: not a safetensors file: {exc}") from exc
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a shape that differs from the architecture's
+        raise ArtifactError(f"{where}: weights do not fit {type(model).__name__}: {exc}") from exc
+    tensors = model.state_dict()
+    loaded = {tensors[name].data_ptr() for name in state if name in tensors}
+    untied = sorted(name for name in missing if tensors[name].data_ptr() not in loaded)
+    if untied or unexpected:
+        raise ArtifactError(
+            f"{where}: weights do not match {type(model).__name__}: missing {untied or 'none'}, "
+            f"unexpected {sorted(unexpected) or 'none'}; re-export the artifact with this code"
+        )
+    return model.eval()
+
+
 def load_torch_model(folder: Path) -> nn.Module:
     """Rebuild the trained nn.Module (eval mode) from an artifact folder: manifest + safetensors.
 
     Verifies every file's sha256 first (raises modelfn.artifact.IntegrityError on a mismatch);
     never unpickles anything.
     """
-    from safetensors.torch import load_model
-
     folder = Path(folder)
     manifest = verify_artifact(folder)
-    arch = ARCHITECTURES.get(manifest.architecture.module)
-    if arch is None:
-        raise ArtifactError(
-            f"{folder}: architecture {manifest.architecture.module!r} is not one of "
-            f"{', '.join(sorted(ARCHITECTURES))} (training/models/__init__.py)"
-        )
-    config: Any = build_dataclass(
-        arch.config, manifest.architecture.config, where=f"{folder}/manifest.json"
-    )
-    model = arch.build(config)
-    load_model(model, str(folder / WEIGHTS_FILE), strict=True)
-    return model.eval()
+    model = build_torch_model(manifest, where=f"{folder}/manifest.json")
+    path = folder / WEIGHTS_FILE
+    return load_weights(model, path.read_bytes(), where=str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,9 +32,24 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, np.
 
 
 @pytest.fixture(scope="module")
-def deployment(published: tuple[LocalStore, np.ndarray, np.ndarray]) -> Iterator[LocalDeployment]:
-    with local_deployment(load_registry(), published[0], models=[MODEL]) as running:
+def deployment(
+    published: tuple[LocalStore, np.ndarray, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalDeployment]:
+    logs = tmp_path_factory.mktemp("function-logs")
+    with local_deployment(load_registry(), published[0], models=[MODEL], log_dir=logs) as running:
         yield running
+
+
+def test_each_function_logs_a_json_line_per_request_to_its_own_file(deployment: LocalDeployment) -> None:
+    log_path = deployment.functions[MODEL].log_path
+    assert log_path is not None and log_path.name == f"{MODEL}.log"
+    response = httpx.get(f"{deployment.url}/v2/models/{MODEL}/ready", timeout=30)
+    assert response.status_code == 200
+    lines = [json.loads(row) for row in log_path.read_text().splitlines() if row.startswith("{")]
+    requests = [line for line in lines if line.get("message") == "request"]
+    assert requests and requests[-1]["route"] == "GET /v2/models/{name}/ready"
+    assert requests[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "modelfn"
+    assert any(line.get("message") == "model loaded" for line in lines)
 
 
 def _png(rgb: np.ndarray) -> str:
@@ -87,6 +103,16 @@ def test_bad_request_is_a_json_4xx_from_the_function(deployment: LocalDeployment
 def test_unknown_route_is_the_gateways_404(deployment: LocalDeployment) -> None:
     response = httpx.post(f"{deployment.url}/models/other-model/predict", json={}, timeout=30)
     assert response.status_code == 404 and response.json() == {"message": "Not Found"}
+
+
+def test_docs_and_the_merged_document_over_http(deployment: LocalDeployment) -> None:
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        doc = client.get("/openapi.json").json()  # asked of the function's own process
+        assert f"/models/{MODEL}/predict" in doc["paths"] and "/v2/health/ready" in doc["paths"]
+        assert not any("{name}" in path for path in doc["paths"])
+        page = client.get("/docs")
+        assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+        assert client.get("/docs/swagger-ui-bundle.js").status_code == 200
 
 
 # Over API Gateway's 10 MB payload quota, and under it but over Lambda's 6 MB event quota: both
