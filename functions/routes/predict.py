@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.deps import ModelDep
@@ -51,10 +52,11 @@ class PredictResponse(BaseModel):
     response_model=PredictResponse,
     responses=error_responses(400, 404, 415, 503),
 )
-async def predict(request: PredictRequest, model: ModelDep) -> PredictResponse:
+async def predict(request: PredictRequest, model: ModelDep) -> Response:
     """Predict one output per input with the served model."""
     current_request().inputs = len(request.inputs)
     outputs = model.predict(request.inputs, request.parameters)
-    return PredictResponse(
-        model=model.manifest.name, version=model.manifest.version, outputs=outputs
-    )
+    answer = PredictResponse(model=model.manifest.name, version=model.manifest.version, outputs=outputs)
+    # Serialised here: FastAPI would validate the model it was just built from again first.
+    # `response_model` still documents it.
+    return Response(answer.model_dump_json(), media_type="application/json")
