@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.log import logger
-from modelfn.artifact import FileEntry, IntegrityError, sha256_bytes
+from modelfn.artifact import FileEntry, read_checked, sha256_bytes
 
 GRAPH_CACHE = ".graphs"  # under the function's cache_dir
 
@@ -98,9 +98,7 @@ def create_session(path: Path, expected: FileEntry, cache_dir: Path | None = Non
             return ort.InferenceSession(
                 data, sess_options=session_options(ort, optimize=False), providers=["CPUExecutionProvider"]
             )
-    graph = path.read_bytes()
-    if len(graph) != expected.size or sha256_bytes(graph) != expected.sha256:
-        raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")
+    graph = read_checked(path, expected)
     options = session_options(ort, optimize=True)
     if cached is None:
         return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])

@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 
 from functions.examples import TASK_DOCS, RouteExample, version_examples
 from functions.model_loader import LoadedModel, ModelSlot
-from functions.routes.models import ModelReadyResponse, _metadata
+from functions.routes.models import ModelReadyResponse, model_metadata_of
 from modelfn.artifact import EXAMPLES_FILE
 
 PREDICT = "/models/{name}/predict"
@@ -110,7 +110,7 @@ def specialise(doc: dict[str, Any], model: LoadedModel) -> None:
         for operation in operations(doc, path):
             show_examples(operation, examples.infer, examples.infer_error)
     for paths, answer in (
-        (METADATA, _metadata(model).model_dump(mode="json")),
+        (METADATA, model_metadata_of(model).model_dump(mode="json")),
         (READY, ModelReadyResponse(name=manifest.name, ready=True).model_dump(mode="json")),
     ):
         for path in paths:

@@ -21,14 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelfn.artifact import (
-    MANIFEST_FILE,
-    WEIGHTS_FILE,
-    ArtifactError,
-    IntegrityError,
-    Manifest,
-    sha256_bytes,
-)
+from modelfn.artifact import MANIFEST_FILE, WEIGHTS_FILE, ArtifactError, Manifest, read_checked
 
 if TYPE_CHECKING:
     from torch import nn
@@ -97,9 +90,7 @@ def create_torch_session(folder: Path, manifest: Manifest) -> TorchSession:
     if expected is None:
         raise ArtifactError(f"{folder}: the manifest lists no {WEIGHTS_FILE}; nothing to serve")
     path = folder / WEIGHTS_FILE
-    weights = path.read_bytes()
-    if len(weights) != expected.size or sha256_bytes(weights) != expected.sha256:
-        raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")
+    weights = read_checked(path, expected)
     _one_request_threads(torch)
     module = build_torch_model(manifest, where=str(folder / MANIFEST_FILE))
     load_weights(module, weights, where=str(path))

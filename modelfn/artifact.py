@@ -337,7 +337,14 @@ def read_verified(folder: Path, manifest: Manifest, name: str) -> bytes:
     entry = manifest.files.get(name)
     if entry is None:
         raise ArtifactError(f"{manifest.name} {manifest.version}: the manifest lists no {name}")
-    path = folder / name
+    return read_checked(folder / name, entry)
+
+
+def read_checked(path: Path, entry: FileEntry) -> bytes:
+    """The bytes at `path`, or IntegrityError unless they match `entry`'s size and sha256.
+
+    Whatever a server loads is read once, through here: the bytes it checks are the bytes it uses.
+    """
     data = path.read_bytes()
     if len(data) != entry.size or sha256_bytes(data) != entry.sha256:
         raise IntegrityError(f"{path}: bytes do not match the manifest's sha256; refusing to load")

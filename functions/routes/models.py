@@ -69,7 +69,7 @@ class ModelReadyResponse(BaseModel):
     ready: bool
 
 
-def _metadata(model: LoadedModel) -> ModelMetadataResponse:
+def model_metadata_of(model: LoadedModel) -> ModelMetadataResponse:
     manifest = model.manifest
     inputs, outputs = model.task.signature()
     return ModelMetadataResponse(
@@ -94,7 +94,7 @@ async def server_metadata() -> ServerMetadataResponse:
 )
 async def model_metadata(model: ModelDep) -> ModelMetadataResponse:
     """The model's loaded version, platform and OIP tensor signature (every input and output)."""
-    return _metadata(model)
+    return model_metadata_of(model)
 
 
 @router.get(
@@ -104,7 +104,7 @@ async def model_metadata(model: ModelDep) -> ModelMetadataResponse:
 )
 async def model_version_metadata(model: VersionedModelDep) -> ModelMetadataResponse:
     """The model's metadata, if `version` is the loaded one."""
-    return _metadata(model)
+    return model_metadata_of(model)
 
 
 @router.get(
