@@ -1,4 +1,5 @@
-"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo, package.
+"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo, package, export-edge,
+verify-bundle.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
 `modelfn --help` and `modelfn list` start fast.
@@ -18,6 +19,7 @@ from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
 RUNS_DIR = REPO_ROOT / "build" / "runs"  # a folder per training run: its epoch checkpoints
 PACKAGE_DIR = REPO_ROOT / "build" / "package"  # `modelfn package` output, a folder per model and CPU
+EDGE_DIR = REPO_ROOT / "build" / "edge"  # `modelfn export-edge` output: one .edge.tar.gz per version
 
 
 def _positive_int(text: str) -> int:
@@ -245,6 +247,46 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_edge(args: argparse.Namespace) -> int:
+    """Fetch MODEL's version, build its edge bundle, print the parity report, optionally publish."""
+    import tempfile
+
+    from modelfn.edge.export import export_bundle, latency_record, parity_report
+    from modelfn.edge.publish import publish_bundle
+    from modelfn.store import fetch_artifact
+    from training.data.location import data_root_for
+
+    entry = load_registry().get(args.model)
+    if args.version and not is_version(args.version):
+        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
+    store = open_store(args.store)
+    try:
+        data_root = data_root_for(args.data, entry.data_subdir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as cache:
+        _, folder = fetch_artifact(store, args.model, args.version or args.alias, Path(cache))
+        result = export_bundle(folder, Path(args.out), entry, data_root)
+    latency = result.path.with_name(result.path.name.replace(".edge.tar.gz", ".latency.json"))
+    latency.write_bytes(latency_record(result))
+    print(parity_report(result))
+    if args.publish:
+        record = publish_bundle(store, result.path)
+        print(f"published {record.file} (sha256 {record.sha256}) to {store.uri}/edge/{record.model}/{record.version}/")
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from modelfn.edge.bundle import verify_bundle
+
+    manifest, report = verify_bundle(Path(args.path))
+    graphs = "fp32 + int8" if manifest.graphs.int8 else "fp32 only"
+    print(f"{args.path}: {manifest.model} {manifest.version}, checksums match ({graphs})")
+    print(report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelfn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -337,6 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
     package.set_defaults(func=cmd_package)
+
+    edge = sub.add_parser(
+        "export-edge", help="turn a published version into a verified, quantized bundle for devices"
+    )
+    edge.add_argument("model", help="a model name from models.toml")
+    which = edge.add_mutually_exclusive_group()
+    which.add_argument("--version", help="a published version (default: the alias's)")
+    which.add_argument("--alias", default="latest", help="alias to export (default: latest)")
+    edge.add_argument("--out", default=str(EDGE_DIR), help=f"where the bundle is written (default: {EDGE_DIR})")
+    edge.add_argument("--publish", action="store_true", help="also publish it under edge/MODEL/VERSION/ in --store")
+    edge.add_argument("--store", help="store URI to read (and publish to) (default: model_artifacts/)")
+    edge.add_argument("--data", help="data root for the parity report (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    edge.set_defaults(func=cmd_export_edge)
+
+    verify = sub.add_parser("verify-bundle", help="check an edge bundle's checksums and run its self-test")
+    verify.add_argument("path", help="a .edge.tar.gz from modelfn export-edge")
+    verify.set_defaults(func=cmd_verify_bundle)
     return parser
 
 

@@ -40,6 +40,17 @@ class ServingEntry(BaseModel):
     tracing: bool = False
 
 
+class EdgeEntry(BaseModel):
+    """How much an edge bundle's int8 graph may lose against fp32 before it is refused (issue 9)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Classifiers: test accuracy, as a fraction (0.01 = 1 point).
+    max_accuracy_drop: float = Field(default=0.01, ge=0, le=1)
+    # Language models: test perplexity, relative (0.02 = 2% higher).
+    max_perplexity_increase: float = Field(default=0.02, ge=0)
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +62,7 @@ class ModelEntry(BaseModel):
     data_subdir: str = Field(description="Folder of the data set under the data directory.")
     training: TrainingEntry
     serving: ServingEntry = ServingEntry()
+    edge: EdgeEntry = EdgeEntry()
 
     def training_config_path(self, root: Path = REPO_ROOT) -> Path:
         return root / self.training.config

@@ -1,0 +1,214 @@
+"""A verified artifact folder -> its edge bundle: quantize, score, decide, pack.
+
+Works from the artifact alone (no torch): the fp32 graph is the artifact's `model.onnx`, the int8
+graph is quantized from it (`quantize.py`), both are scored through the bundle's own runner on
+the shared real test data (`parity.py`), and the int8 graph ships only if it stays within the
+model's `[models.<name>.edge]` threshold in models.toml.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelfn.artifact import (
+    EXAMPLES_FILE,
+    MANIFEST_FILE,
+    ONNX_FILE,
+    Manifest,
+    TextPreprocessing,
+    parse_examples,
+    read_verified,
+    sha256_file,
+    verify_artifact,
+)
+from modelfn.edge import parity, quantize
+from modelfn.edge.bundle import (
+    FP32_GRAPH,
+    INT8_GRAPH,
+    REQUIREMENTS_FILE,
+    RUNNER_FILE,
+    EdgeManifest,
+    Graphs,
+    Quantization,
+    SelfTestCase,
+    bundle_name,
+    write_bundle,
+)
+from modelfn.edge.standalone_runner import Bundle
+from modelfn.registry import EdgeEntry, ModelEntry
+
+RUNNER_SOURCE = Path(__file__).with_name("standalone_runner.py")
+REQUIREMENTS = ["onnxruntime>=1.18,<2", "numpy>=1.26,<3"]
+IMAGE_REQUIREMENTS = ["pillow>=10,<14"]
+SELF_TEST_CASES = 3
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    manifest: EdgeManifest
+    latency_ms: dict[str, float]  # graph precision -> median ms of one call, on this CPU
+
+
+def export_bundle(
+    folder: Path,
+    out_dir: Path,
+    entry: ModelEntry,
+    data_root: Path,
+    *,
+    limits: EdgeEntry | None = None,
+    limit: int | None = None,
+) -> ExportResult:
+    """Write `<model>-<version>.edge.tar.gz` into `out_dir` from the artifact in `folder`.
+
+    `limits` overrides the registry's thresholds; `limit` scores only the first test examples
+    (tests). The bundle's bytes depend only on the artifact, the data and these arguments.
+    """
+    manifest = verify_artifact(folder)
+    limits = limits or entry.edge
+    mode = quantize.MODES[manifest.task]
+    data = parity.load_test_data(entry, data_root, limit)
+    with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as tmp:
+        stage = Path(tmp)
+        files = {FP32_GRAPH: read_verified(folder, manifest, ONNX_FILE)}
+        if isinstance(manifest.preprocessing, TextPreprocessing):
+            name = manifest.preprocessing.vocabulary
+            files[name] = read_verified(folder, manifest, name)
+        for name, content in files.items():
+            (stage / name).write_bytes(content)
+        _quantize(stage, manifest, mode, data)
+        draft = _runner_manifest(manifest, Graphs(int8=INT8_GRAPH))
+        fp32 = Bundle(stage, draft, "fp32", threads=1)
+        int8 = Bundle(stage, draft, "int8", threads=1)
+        fp32_figures, fp32_labels = parity.score(fp32, data)
+        int8_figures, int8_labels = parity.score(int8, data)
+        int8_bytes = (stage / INT8_GRAPH).read_bytes()
+        figures = {
+            **{f"fp32_{k}": v for k, v in fp32_figures.items()},
+            **{f"int8_{k}": v for k, v in int8_figures.items()},
+            **{f"server_{k}": round(v, 6) for k, v in manifest.metrics.items() if k in ("accuracy", "test_perplexity")},
+            "fp32_graph_bytes": len(files[FP32_GRAPH]),
+            "int8_graph_bytes": len(int8_bytes),
+            "size_ratio": round(len(int8_bytes) / len(files[FP32_GRAPH]), 4),
+        }
+        if fp32_labels is not None and int8_labels is not None:
+            figures["label_agreement"] = round(float((fp32_labels == int8_labels).mean()), 6)
+            figures["test_examples"] = len(fp32_labels)
+        latency = {"fp32": parity.latency_ms(fp32, data), "int8": parity.latency_ms(int8, data)}
+        refused = parity.refusal(manifest.task, fp32_figures, int8_figures, limits)
+        shipped = refused is None
+        if shipped:
+            files[INT8_GRAPH] = int8_bytes
+        within = "int8 is within the threshold: " + ", ".join(f"{k} {v}" for k, v in int8_figures.items())
+        reason = refused or within
+        graphs = Graphs(int8=INT8_GRAPH if shipped else None)
+        runners = [fp32, int8] if shipped else [fp32]
+        cases = [
+            SelfTestCase(input=item, mode=how, expected={r.precision: r.answer(item, how) for r in runners})
+            for item, how in _self_test_inputs(folder, manifest, data)
+        ]
+    edge = EdgeManifest(
+        model=manifest.name,
+        version=manifest.version,
+        task=manifest.task,
+        source_manifest_sha256=sha256_file(folder / MANIFEST_FILE),
+        opset=_opset(files[FP32_GRAPH]),
+        inputs=manifest.inputs,
+        outputs=manifest.outputs,
+        preprocessing=manifest.preprocessing,
+        labels=manifest.labels,
+        graphs=graphs,
+        quantization=Quantization(
+            mode=mode, shipped=shipped, reason=reason, threshold=parity.threshold_words(manifest.task, limits)
+        ),
+        parity=figures,
+        self_test=cases,
+    )
+    requirements = REQUIREMENTS + (IMAGE_REQUIREMENTS if manifest.task == "image-classification" else [])
+    files[RUNNER_FILE] = RUNNER_SOURCE.read_bytes()
+    files[REQUIREMENTS_FILE] = ("\n".join(requirements) + "\n").encode()
+    path = write_bundle(out_dir / bundle_name(manifest.name, manifest.version), edge, files)
+    return ExportResult(path, edge, latency)
+
+
+def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity.TestData) -> None:
+    source, target = stage / FP32_GRAPH, stage / INT8_GRAPH
+    if mode == "dynamic":
+        quantize.quantize_dynamic_graph(source, target)
+        return
+    from modelfn.edge.standalone_runner import image_tensor
+
+    assert data.calibration is not None
+    pre = manifest.preprocessing.model_dump()
+    calibration = np.concatenate([image_tensor(p, pre) for p in data.calibration])
+    quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
+
+
+def _runner_manifest(manifest: Manifest, graphs: Graphs) -> dict[str, Any]:
+    """The part of an edge manifest the runner reads, for scoring before the bundle exists."""
+    return {
+        "task": manifest.task,
+        "labels": manifest.labels,
+        "inputs": [s.model_dump() for s in manifest.inputs],
+        "preprocessing": manifest.preprocessing.model_dump(),
+        "graphs": graphs.model_dump(),
+    }
+
+
+def _self_test_inputs(folder: Path, manifest: Manifest, data: parity.TestData) -> list[tuple[str, str]]:
+    """A few real held-out inputs: the artifact's examples.json, else the first test examples."""
+    if EXAMPLES_FILE in manifest.files:
+        items = [e.input for e in parse_examples(read_verified(folder, manifest, EXAMPLES_FILE)).examples]
+    elif data.images is not None:
+        items = [_png_base64(image) for image in data.images[:SELF_TEST_CASES]]
+    elif data.texts is not None:
+        items = data.texts[:SELF_TEST_CASES]
+    else:
+        assert data.sentences is not None
+        items = [" ".join(s[:6]) for s in data.sentences[:SELF_TEST_CASES]]
+    items = items[:SELF_TEST_CASES]
+    if manifest.task == "language-modeling":
+        return [(i, "next-words") for i in items] + [(items[0], "generate")]
+    return [(i, "next-words") for i in items]
+
+
+def _png_base64(pixels: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _opset(graph: bytes) -> int:
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    return max(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def parity_report(result: ExportResult) -> str:
+    """The parity figures and the decision, as lines for a terminal."""
+    m = result.manifest
+    lines = [f"{m.model} {m.version}: edge bundle {result.path}"]
+    lines += [f"  {k:<22} {v}" for k, v in m.parity.items()]
+    fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
+    lines.append(f"  {'latency_ms fp32/int8':<22} {fp32:.3f} / {int8:.3f} (ratio {int8 / fp32:.2f}, one thread, this CPU)")
+    verdict = "ships" if m.quantization.shipped else "REFUSED, fp32 only"
+    lines.append(f"  int8 ({m.quantization.mode}) {verdict}: {m.quantization.reason}")
+    lines.append(f"  threshold: {m.quantization.threshold}")
+    return "\n".join(lines)
+
+
+def latency_record(result: ExportResult) -> bytes:
+    """`<bundle>.latency.json`, written beside the bundle: the one figure that never repeats."""
+    fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
+    return (json.dumps({"fp32_ms": fp32, "int8_ms": int8, "ratio": int8 / fp32, "threads": 1}, indent=2) + "\n").encode()
