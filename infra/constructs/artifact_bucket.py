@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 Encryption = Literal["s3-managed", "kms"]
+
+# Versioning exists to undo a bad alias write (`modelfn alias ...`); a replaced version older than
+# this is past the point anyone rolls back to, but it still costs storage (a model is MBs).
+NONCURRENT_VERSION_DAYS = 90
+# ...and the newest few replaced versions stay whatever their age.
+NONCURRENT_VERSIONS_KEPT = 3
+# An upload `modelfn train --publish` abandoned mid-way: its parts are billed until aborted.
+INCOMPLETE_UPLOAD_DAYS = 7
 
 
 class ArtifactBucket(Construct):
@@ -16,7 +25,7 @@ class ArtifactBucket(Construct):
 
     Versioning keeps every overwritten alias file, so a bad `modelfn alias MODEL VERSION --alias
     NAME --store URI` can be undone from the console; RETAIN means `cdk destroy` never deletes
-    trained models.
+    trained models. Lifecycle rules expire old replaced versions and abandoned multipart uploads.
     """
 
     def __init__(
@@ -40,6 +49,16 @@ class ArtifactBucket(Construct):
                 object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
                 removal_policy=RemovalPolicy.RETAIN,
             )
+            Validations.of(self.access_log_bucket).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-S1",
+                    reason=(
+                        "This is the access-log bucket itself: S3 writes the artifact bucket's "
+                        "server access logs here, and logging it to itself or a third bucket "
+                        "would only log the log deliveries. It is private, TLS-only, retained."
+                    ),
+                )
+            )
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -55,6 +74,17 @@ class ArtifactBucket(Construct):
             removal_policy=RemovalPolicy.RETAIN,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="artifacts/" if access_logs else None,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-replaced-versions",
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+                    noncurrent_versions_to_retain=NONCURRENT_VERSIONS_KEPT,
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
+                ),
+            ],
         )
 
     @property
@@ -62,3 +92,29 @@ class ArtifactBucket(Construct):
         """The store URI (a deploy-time token) that the functions read and `modelfn train MODEL
         --publish STORE_URI` and `modelfn alias ... --store STORE_URI` write."""
         return f"s3://{self.bucket.bucket_name}"
+
+    def grant_read_model(self, grantee: iam.IGrantable, model: str) -> None:
+        """Let `grantee` read `<model>/...` and nothing else: no other model, no write, no delete.
+
+        Written out instead of `bucket.grant_read(grantee, f"{model}/*")`, which also allows
+        `s3:List*` on the whole bucket (every model's key names). S3 answers a GET of a missing
+        key with 404 only to a caller that may list it, so ListBucket stays, limited by the
+        `s3:prefix` condition to this model's keys; without it a missing alias reads as 403.
+        (Whether S3 honours the conditioned grant for that 404 is to be confirmed on a live
+        account: docs/deploy.md, "The artifact bucket".)
+        """
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{model}/*")],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{model}/*"]}},
+            )
+        )
+        if self.bucket.encryption_key is not None:
+            self.bucket.encryption_key.grant_decrypt(grantee)

@@ -91,6 +91,7 @@ class ModelfnStack(Stack):
             "Api",
             functions={name: fn.function for name, fn in self.functions.items()},
             health_model=registry.names()[0],
+            log_retention=settings.log_retention,
         )
         CfnOutput(
             self,

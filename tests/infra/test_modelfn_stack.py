@@ -158,8 +158,35 @@ def test_artifact_bucket_is_versioned_s3_encrypted_private_and_retained(synth: S
     }
     assert bucket["DeletionPolicy"] == "Retain"
     assert bucket["UpdateReplacePolicy"] == "Retain"
-    assert "LoggingConfiguration" not in props  # cdk.json: bucket-access-logs = false
-    assert len(synth.resources("AWS::S3::Bucket")) == 1
+    # cdk.json: bucket-access-logs = true, so a second bucket receives the server access logs.
+    assert synth.stack.artifacts.access_log_bucket is not None
+    assert props["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": logical_id(synth.stack.artifacts.access_log_bucket)},
+        "LogFilePrefix": "artifacts/",
+    }
+    assert len(synth.resources("AWS::S3::Bucket")) == 2
+
+
+def test_artifact_bucket_expires_replaced_versions_and_aborts_stale_uploads(
+    synth: Synthesized,
+) -> None:
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    rules = synth.resources("AWS::S3::Bucket")[bucket_id]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    by_id = {rule["Id"]: rule for rule in rules}
+    # Only replaced versions expire: a current object (a published model) never does.
+    assert by_id["expire-replaced-versions"] == {
+        "Id": "expire-replaced-versions",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 90, "NewerNoncurrentVersions": 3},
+        "Status": "Enabled",
+    }
+    assert by_id["abort-incomplete-uploads"] == {
+        "Id": "abort-incomplete-uploads",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        "Status": "Enabled",
+    }
+    assert not [rule for rule in rules if "ExpirationInDays" in rule or "Transitions" in rule]
 
 
 def test_artifact_bucket_policy_denies_every_request_without_tls(synth: Synthesized) -> None:
@@ -285,6 +312,49 @@ def test_function_role_reads_only_its_own_model_prefix(
     assert object_resources == [under_bucket(bucket_id, f"/{model}/*")]
     if other is not None:
         assert under_bucket(bucket_id, f"/{other}/*") not in object_resources
+
+
+@pytest.mark.parametrize(
+    ("which", "model", "other"),
+    [("synth", "cifar10-cnn", "ptb-lstm"), ("synth_two", "zeta-net", "alpha-net"),
+     ("synth_two", "alpha-net", "zeta-net")],
+)  # fmt: skip
+def test_function_gets_and_lists_only_its_own_prefix_with_no_wildcard_action(
+    which: str, model: str, other: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    bucket_id = logical_id(synth.stack.artifacts.bucket)
+    statements = role_statements(synth, model)
+    assert statements
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{model}'s role allows the wildcard action {action}"
+    s3_statements = [s for s in statements if as_list(s["Action"])[0].startswith("s3:")]
+    assert sorted(s3_statements, key=lambda s: str(s["Action"])) == [
+        {
+            "Action": "s3:GetObject",
+            "Effect": "Allow",
+            "Resource": under_bucket(bucket_id, f"/{model}/*"),
+        },
+        {
+            # Listing is what makes a missing key a 404; the condition keeps it to this model.
+            "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": [f"{model}/*"]}},
+            "Effect": "Allow",
+            "Resource": bucket_arn(bucket_id),
+        },
+    ]
+    assert other not in json.dumps(statements)
+
+
+def test_every_function_policy_is_free_of_wildcard_actions(synth_two: Synthesized) -> None:
+    # KMS too (synth_two's bucket uses a customer key): decrypt, not kms:*.
+    for policy in synth_two.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert not [a for a in as_list(statement["Action"]) if "*" in a], statement
+    for role in synth_two.resources("AWS::IAM::Role").values():
+        # No managed policy (AWSLambdaBasicExecutionRole writes to every log group).
+        assert "ManagedPolicyArns" not in role["Properties"]
 
 
 def test_layer_matches_the_functions_runtime_and_architecture(synth_two: Synthesized) -> None:

@@ -97,7 +97,7 @@ def test_the_image_function_is_configured_as_the_zip_function_is(synth: Synthesi
     )
     # Read-only under its own prefix, like every model function.
     reads = [
-        s for s in role_statements(synth, "torch-net") if "s3:GetObject*" in as_list(s["Action"])
+        s for s in role_statements(synth, "torch-net") if "s3:GetObject" in as_list(s["Action"])
     ]
     objects = [r for s in reads for r in as_list(s["Resource"]) if r != bucket_arn(bucket_id)]
     assert objects == [under_bucket(bucket_id, "/torch-net/*")]
