@@ -1,7 +1,7 @@
 """Deployment settings, read from the CDK context (`cdk.json`, or `-c modelfn:<key>=<value>`).
 
-Every key is required and lives in `cdk.json`, so the file is the one place a deployment is
-described; a missing or bad key stops `cdk synth` with the key's name and how to fix it.
+Every key but `alarm-email` is required and lives in `cdk.json`, so the file is the one place a
+deployment is described; a missing or bad key stops `cdk synth` with the key's name and how to fix it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ class InfraSettings(BaseModel):
     bucket_access_logs: bool = Field(
         alias="bucket-access-logs", description="Write S3 server access logs to a second bucket."
     )
+    # The one optional key: absent from cdk.json, so no deployment emails anyone by surprise.
+    alarm_email: str | None = Field(
+        default=None, alias="alarm-email", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="Subscribed to the alarm topic (AWS emails it a confirmation link first).",
+    )  # fmt: skip
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -12,9 +12,11 @@ from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_function import ModelFunction
+from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
 from infra.packaging import function_code
 from infra.settings import InfraSettings
+from modelfn.api_routes import MODEL_ROUTES
 from modelfn.registry import Registry
 
 
@@ -101,4 +103,55 @@ class ModelfnStack(Stack):
                 "Artifact store (MODELFN_STORE_URI) for `modelfn train MODEL --publish STORE_URI` "
                 "and `modelfn alias MODEL VERSION --alias NAME --store STORE_URI`"
             ),
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={name: fn.function for name, fn in self.functions.items()},
+            http_api=self.api.http_api,
+            # Dashboard names are per account and region; the stack name is unique there too.
+            dashboard_name=settings.stack_name,
+            alarm_email=settings.alarm_email,
+        )
+        self._add_outputs()
+
+    def _add_outputs(self) -> None:
+        """What `cdk deploy` prints for callers and operators (the API URL is the API's own)."""
+        # The routes a caller uses most: the simple predict route and the OIP infer route.
+        callable_routes = {"Predict": MODEL_ROUTES[0], "Infer": MODEL_ROUTES[1]}
+        for name in self.functions:
+            for label, route in callable_routes.items():
+                CfnOutput(
+                    self,
+                    f"{model_construct_id(name)}{label}Url",
+                    value=self.api.url + route.for_model(name).path,
+                    description=f"{route.method} {name}: {label.lower()} route",
+                )
+        CfnOutput(
+            self,
+            "ArtifactBucketName",
+            value=self.artifacts.bucket.bucket_name,
+            description="Published model versions and aliases",
+        )
+        if self.artifacts.access_log_bucket is not None:
+            CfnOutput(
+                self,
+                "AccessLogBucketName",
+                value=self.artifacts.access_log_bucket.bucket_name,
+                description="S3 server access logs of the artifact bucket",
+            )
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=(
+                f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+                f"#dashboards:name={self.monitoring.dashboard.dashboard_name}"
+            ),
+            description="CloudWatch dashboard: functions, API and the modelfn EMF metrics",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="SNS topic every alarm notifies; subscribe more endpoints here",
         )

@@ -23,7 +23,8 @@ from tests.infra.conftest import cdk_json_context
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 
-# Every setting the other way from cdk.json, and a registry with a traced torch function.
+# Every setting the other way from cdk.json (plus an alarm email), and a registry with a traced
+# torch function.
 MIXED = """
 [models.zip-net]
 task = "image-classification"
@@ -107,7 +108,12 @@ def mixed(mixed_registry: Registry, tmp_path_factory: pytest.TempPathFactory) ->
     return synth_app(
         tmp_path_factory.mktemp("cdk.out"),
         mixed_registry,
-        {"architecture": "arm64", "bucket-encryption": "kms", "bucket-access-logs": True},
+        {
+            "architecture": "arm64",
+            "bucket-encryption": "kms",
+            "bucket-access-logs": True,
+            "alarm-email": "oncall@example.com",
+        },
     )
 
 

@@ -44,11 +44,19 @@ def test_missing_setting_names_its_context_key(key: str) -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [("log-retention-days", 31), ("python-version", "3.10"), ("architecture", "aarch64"),
-     ("bucket-encryption", "none")],
+     ("bucket-encryption", "none"), ("alarm-email", "oncall")],
 )  # fmt: skip
 def test_bad_setting_names_its_context_key(key: str, value: Any) -> None:
     with pytest.raises(SettingsError, match=f"modelfn:{key}"):
         settings_with(**{key: value})
+
+
+def test_alarm_email_is_optional_and_absent_by_default() -> None:
+    assert "modelfn:alarm-email" not in cdk_json_context()
+    assert settings_with().alarm_email is None
+    assert (
+        settings_with(**{"alarm-email": "oncall@example.com"}).alarm_email == "oncall@example.com"
+    )
 
 
 def test_python_311_is_refused_with_the_reason_before_any_pip_runs() -> None:
