@@ -199,19 +199,9 @@ class ModelSlot:
                 },
             )
             return
-        self.model, self.error, self.reason = model, None, None
         # The loader read the alias; its ETag comes with the first check, one TTL from now.
         self._alias_etag, self._alias_checked = None, self.clock()
-        record_model_load(model.manifest.name, model.manifest.version, model.load_seconds)
-        logger.info(
-            "model loaded",
-            extra={
-                "model": model.manifest.name,
-                "version": model.manifest.version,
-                "alias": self.settings.alias,
-                "seconds": round(model.load_seconds, 3),
-            },
-        )
+        self._serve(model, "model loaded")
 
     def refresh(self) -> None:
         """Follow the alias if it moved; the old model keeps serving until the new one is ready."""
@@ -232,16 +222,25 @@ class ModelSlot:
                 },
             )
             return
+        self._serve(
+            model,
+            "alias moved: now serving its new version",
+            previous_version=current.manifest.version if current else None,
+        )
+
+    def _serve(self, model: LoadedModel, message: str, **extra: Any) -> None:
+        """Swap `model` in (one assignment: requests hold the model they started with), clear any
+        failure, and record the load as a metric and a log line."""
         self.model, self.error, self.reason = model, None, None
         record_model_load(model.manifest.name, model.manifest.version, model.load_seconds)
         logger.info(
-            "alias moved: now serving its new version",
+            message,
             extra={
                 "model": model.manifest.name,
-                "alias": self.settings.alias,
                 "version": model.manifest.version,
-                "previous_version": current.manifest.version if current else None,
+                "alias": self.settings.alias,
                 "seconds": round(model.load_seconds, 3),
+                **extra,
             },
         )
 
