@@ -18,11 +18,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 
 from infra.settings import settings_from_context
 from infra.stacks.modelfn_stack import ModelfnStack
-from modelfn.registry import REPO_ROOT, Registry
+from modelfn.registry import REPO_ROOT, Registry, load_registry
 
 CDK_JSON = REPO_ROOT / "cdk.json"
 
@@ -55,3 +56,34 @@ def synthesize(registry: Registry, outdir: Path, **overrides: Any) -> Synthesize
     stack = ModelfnStack(app, "Test", registry=registry, settings=settings_from_context(app.node))
     template = Template.from_stack(stack)
     return Synthesized(stack=stack, template=template, outdir=outdir)
+
+
+def registry_from(text: str, folder: Path) -> Registry:
+    """The registry a models.toml holding `text` gives, written into `folder`."""
+    path = folder / "models.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_registry(path)
+
+
+# A zip function beside a traced torch container function, with settings unlike models.toml's.
+MIXED = """
+[models.zip-net]
+task = "image-classification"
+architecture = "cifar10_cnn"
+dataset = "cifar10"
+data_subdir = "cifar-10-batches-py"
+training = { config = "training/configs/cifar10-cnn.toml" }
+
+[models.torch-net]
+task = "image-classification"
+architecture = "cifar10_cnn"
+dataset = "cifar10"
+data_subdir = "cifar-10-batches-py"
+training = { config = "training/configs/cifar10-cnn.toml" }
+serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true }
+"""
+
+
+@pytest.fixture(scope="module")
+def mixed_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    return registry_from(MIXED, tmp_path_factory.mktemp("registry"))

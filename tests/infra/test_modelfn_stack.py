@@ -25,7 +25,7 @@ from constructs import Construct
 from infra.stacks.modelfn_stack import model_construct_id
 from modelfn.artifact import MODEL_NAME_PATTERN
 from modelfn.registry import REPO_ROOT, Registry, load_registry
-from tests.infra.conftest import Synthesized, cdk_json_context, synthesize
+from tests.infra.conftest import Synthesized, cdk_json_context, registry_from, synthesize
 
 TWO_MODELS = """
 [models.zeta-net]
@@ -57,9 +57,7 @@ def synth(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synth
 
 @pytest.fixture(scope="module")
 def two_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    path = tmp_path_factory.mktemp("registry") / "models.toml"
-    path.write_text(TWO_MODELS, encoding="utf-8")
-    return load_registry(path)
+    return registry_from(TWO_MODELS, tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture(scope="module")

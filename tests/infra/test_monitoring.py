@@ -20,7 +20,7 @@ from infra.constructs.monitoring import (
 )
 from infra.stacks.modelfn_stack import model_construct_id
 from modelfn.registry import REPO_ROOT, Registry, load_registry
-from tests.infra.conftest import Synthesized, synthesize
+from tests.infra.conftest import Synthesized, registry_from, synthesize
 from tests.infra.test_modelfn_stack import TWO_MODELS, function_id, logical_id
 
 EMAIL = "oncall@example.com"
@@ -38,9 +38,7 @@ def synth(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synth
 
 @pytest.fixture(scope="module")
 def two_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    path = tmp_path_factory.mktemp("registry") / "models.toml"
-    path.write_text(TWO_MODELS, encoding="utf-8")
-    return load_registry(path)
+    return registry_from(TWO_MODELS, tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture(scope="module")

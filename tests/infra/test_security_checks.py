@@ -18,30 +18,10 @@ import aws_cdk as cdk
 import pytest
 
 from infra.app import build
-from modelfn.registry import REPO_ROOT, Registry, load_registry
+from modelfn.registry import REPO_ROOT, Registry
 from tests.infra.conftest import cdk_json_context
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
-
-# Every setting the other way from cdk.json (plus an alarm email), and a registry with a traced
-# torch function.
-MIXED = """
-[models.zip-net]
-task = "image-classification"
-architecture = "cifar10_cnn"
-dataset = "cifar10"
-data_subdir = "cifar-10-batches-py"
-training = { config = "training/configs/cifar10-cnn.toml" }
-
-[models.torch-net]
-task = "image-classification"
-architecture = "cifar10_cnn"
-dataset = "cifar10"
-data_subdir = "cifar-10-batches-py"
-training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true }
-"""
-
 
 class NagFindings(AssertionError):
     pass
@@ -88,13 +68,6 @@ def cfn_lint(template: Path) -> list[dict[str, Any]]:
     assert result.returncode & 1 == 0, result.stderr[-3000:]
     matches: list[dict[str, Any]] = json.loads(result.stdout or "[]")
     return matches
-
-
-@pytest.fixture(scope="module")
-def mixed_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    path = tmp_path_factory.mktemp("registry") / "models.toml"
-    path.write_text(MIXED, encoding="utf-8")
-    return load_registry(path)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from infra.container_image import DOCKERFILE, IMAGE_SOURCES, REQUIREMENTS_FILE
-from modelfn.registry import REPO_ROOT, Registry, load_registry
-from tests.infra.conftest import Synthesized, cdk_json_context, synthesize
+from modelfn.registry import REPO_ROOT, Registry
+from tests.infra.conftest import Synthesized, cdk_json_context, registry_from, synthesize
 from tests.infra.test_modelfn_stack import (
     as_list,
     bucket_arn,
@@ -24,30 +24,6 @@ from tests.infra.test_modelfn_stack import (
     role_statements,
     under_bucket,
 )
-
-MIXED = """
-[models.zip-net]
-task = "image-classification"
-architecture = "cifar10_cnn"
-dataset = "cifar10"
-data_subdir = "cifar-10-batches-py"
-training = { config = "training/configs/cifar10-cnn.toml" }
-
-[models.torch-net]
-task = "image-classification"
-architecture = "cifar10_cnn"
-dataset = "cifar10"
-data_subdir = "cifar-10-batches-py"
-training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true }
-"""
-
-
-@pytest.fixture(scope="module")
-def mixed_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    path = tmp_path_factory.mktemp("registry") / "models.toml"
-    path.write_text(MIXED, encoding="utf-8")
-    return load_registry(path)
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +123,7 @@ serving = { runtime = "torch" }
 
 
 def test_a_torch_only_registry_builds_no_dependency_layer(tmp_path: Path) -> None:
-    path = tmp_path / "models.toml"
-    path.write_text(ONLY_TORCH, encoding="utf-8")
-    synthesized = synthesize(load_registry(path), tmp_path / "cdk.out")
+    synthesized = synthesize(registry_from(ONLY_TORCH, tmp_path), tmp_path / "cdk.out")
     assert synthesized.stack.dependency_layer is None
     assert not synthesized.resources("AWS::Lambda::LayerVersion")
     assert function_props(synthesized, "torch-net")["PackageType"] == "Image"
