@@ -9,7 +9,11 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth deploy lint typecheck serve clean bench bench-quick
+.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick
+
+# The deployment stage (cdk.json "modelfn:stages"): make synth STAGE=prod, make deploy STAGE=prod.
+STAGE ?= dev
+STAGES := dev staging prod
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,16 +36,21 @@ node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-synth: $(STAMP) node_modules/.bin/cdk  ## CloudFormation template + assets into cdk.out/ (no Docker, no AWS account)
-	npx cdk synth --quiet
+# No AWS account, credentials or Docker: the layer is pip-installed here (from PyPI the first
+# time, then from build/layers/), the torch image only staged as a build context.
+synth: $(STAMP) node_modules/.bin/cdk  ## STAGE's template + assets into cdk.out/ (default dev)
+	npx cdk synth --quiet -c stage=$(STAGE)
 
-deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrapped account (npx cdk bootstrap)
-	npx cdk deploy
+synth-all: $(STAMP) node_modules/.bin/cdk  ## every stage, each into cdk.out/<stage>/
+	for stage in $(STAGES); do npx cdk synth --quiet -c stage=$$stage -o cdk.out/$$stage || exit 1; done
 
-bench: $(STAMP) synth  ## modelfn vs the torch handler on the published models: bench/results/, docs/benchmarks.md
+deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrapped account (docs/deploy.md)
+	npx cdk deploy -c stage=$(STAGE)
+
+bench: $(STAMP)  ## modelfn vs the torch handler on the published models: bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench
 
-bench-quick: $(STAMP) synth  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
+bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
 	$(BIN)/python -m bench --quick
 
 lint: $(STAMP)

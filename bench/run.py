@@ -9,7 +9,7 @@ servers run by run so a slow minute of the machine hits them all:
 - cold start: a new process to the first correct response, (a) with the artifact in the
   function's cache and (b) fetched from S3 (the local deployment's moto server, an empty cache
   each run). modelfn runs as Lambda runs it: python3.12 importing only the built code asset and
-  dependency layer from cdk.out (`make synth`) plus boto3 in place of the runtime's, with
+  dependency layer as infra/ builds them for x86_64 (build/bench-package/) plus boto3 in place of the runtime's, with
   PYTHONDONTWRITEBYTECODE=1, so whatever the layer lacks in bytecode is compiled again each
   time. The torch handler runs in the project's venv (what its container image would carry);
 - warm latency for batch 1 and 16 (warm-ups excluded, and counted) through each Lambda handler,
@@ -47,7 +47,7 @@ from modelfn.registry import REPO_ROOT, load_registry
 
 PROBE = REPO_ROOT / "bench" / "probe.py"
 RESULTS = REPO_ROOT / "bench" / "results"
-CDK_OUT = REPO_ROOT / "cdk.out"
+BENCH_PACKAGE_DIR = REPO_ROOT / "build" / "bench-package"
 LAMBDA_PYTHON = "3.12"
 # Lambda's limits: 250 MB unzipped for a zip function with its layers, 10 GB for an image.
 ZIP_LIMIT_MB, IMAGE_LIMIT_MB = 250, 10_240
@@ -60,25 +60,21 @@ TORCH_HANDLER_REQUIREMENTS = ("torch", "fastapi", "mangum", "safetensors", "pill
 # --- what is measured: the artifact, its inputs, the built assets ------------------------------
 
 
-def built_assets(cdk_out: Path = CDK_OUT) -> tuple[Path, Path]:
-    """(code asset, layer's python/ folder) of the last `make synth`: what Lambda would unzip.
+@functools.cache
+def built_assets() -> tuple[Path, Path]:
+    """(code asset, layer's python/ folder) as infra/ builds them, for this machine's CPU.
 
-    Only the assets the synthesized template refers to: cdk.out keeps older bundles beside them.
+    Built by `build_package` (what `modelfn package MODEL --arch x86_64` builds: the same stack,
+    code asset and layer builder as `cdk synth`), for x86_64 whatever models.toml deploys to:
+    the benchmark runs the layer here, and aarch64 wheels would not load on this machine.
     """
-    code = layer = None
-    for template in cdk_out.glob("*.template.json"):
-        for resource in json.loads(template.read_text()).get("Resources", {}).values():
-            path = resource.get("Metadata", {}).get("aws:asset:path")
-            if not path:
-                continue
-            folder = cdk_out / path
-            if (folder / "functions" / "handler.py").is_file():
-                code = folder
-            elif (folder / "python" / "onnxruntime").is_dir():
-                layer = folder / "python"
-    if code is None or layer is None:
-        raise SystemExit(f"no built function code and layer in {cdk_out}; run `make synth` first")
-    return code, layer
+    from infra.deployment_package import build_package
+
+    registry = load_registry()
+    zip_model = next(n for n in registry.names() if registry.get(n).serving.runtime == "onnxruntime")
+    package = build_package(zip_model, registry=registry, architecture="x86_64", out_dir=BENCH_PACKAGE_DIR)
+    code, layer = (part.path for part in package.parts)
+    return code, layer / "python"
 
 
 def folder_mb(folder: Path) -> float:

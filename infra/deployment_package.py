@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.constructs.model_function import HANDLER
 from infra.packaging import CpuArchitecture, PythonVersion, compile_bytecode, pip_install
 from modelfn.artifact import Runtime
-from modelfn.registry import REPO_ROOT, Registry
+from modelfn.registry import Registry
+from modelfn.stages import cdk_json_context
 
 # Lambda refuses a zip function whose code and layers unzip to 262,144,000 bytes or more (its
 # error message names that figure: 250 MiB). Above 150 MiB cold starts grow and the headroom for
@@ -38,7 +40,6 @@ ZIP_LIMIT = 250 * MIB
 ZIP_WARNING = 150 * MIB
 # A container image may be 10 GB uncompressed, every layer included.
 IMAGE_LIMIT = 10 * 1024 * MIB
-CDK_JSON = REPO_ROOT / "cdk.json"
 
 
 class PackageTooLarge(Exception):
@@ -104,7 +105,8 @@ def build_package(
 ) -> Package:
     """Build `model`'s deployment as `cdk synth` does, into `out_dir/<model>-<arch>`, and measure it.
 
-    `architecture` defaults to cdk.json's modelfn:architecture. Raises what the build raises
+    `architecture` defaults to the entry's CPU (models.toml `serving.cpu`, else its runtime's
+    default). The stage is cdk.json's default one (dev). Raises what the build raises
     (RuntimeError from pip, naming the requirement and the fix).
     """
     import aws_cdk as cdk
@@ -113,12 +115,11 @@ def build_package(
     from infra.stacks.modelfn_stack import ModelfnStack
 
     entry = registry.get(model)
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
     if architecture is not None:
-        context["modelfn:architecture"] = architecture
-    arch: CpuArchitecture = context["modelfn:architecture"]
+        entry = entry.model_copy(update={"serving": entry.serving.model_copy(update={"cpu": architecture})})
+    arch = entry.serving.lambda_cpu
     folder = out_dir / f"{model}-{arch}"
-    app = cdk.App(context=context, outdir=str(folder / "cdk.out"))
+    app = cdk.App(context=cdk_json_context(), outdir=str(folder / "cdk.out"))
     settings = settings_from_context(app.node)
     stack = ModelfnStack(
         app, "Package", registry=Registry(models={model: entry}), settings=settings
@@ -132,8 +133,12 @@ def build_package(
         return assets / f"asset.{s3_key.removesuffix('.zip')}"
 
     if entry.serving.runtime == "onnxruntime":
-        # The stack of one model holds one function and one layer.
-        (function,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+        # The stack of one model holds one model function (beside CDK's own helper functions,
+        # such as dev's bucket auto-delete) and one layer.
+        (function,) = [
+            r for r in resources.values()
+            if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == HANDLER
+        ]  # fmt: skip
         (layer,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
         code = asset_folder(function["Properties"]["Code"]["S3Key"])
         layer_folder = asset_folder(layer["Properties"]["Content"]["S3Key"])

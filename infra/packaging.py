@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -233,27 +234,55 @@ def build_dependency_layer(
     compile_bytecode(target, python)
 
 
+# Built layers by fingerprint: every stage, `modelfn package` and the benchmark reuse one build,
+# so a synth after the first needs no network (pip reaches PyPI only to build a new layer).
+LAYER_CACHE = REPO_ROOT / "build" / "layers"
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)  # CDK zips the bundle; a hard link saves copying ~120 MB
+    except OSError:
+        shutil.copy2(source, target)
+
+
 @jsii.implements(ILocalBundling)
 class PipInstallLocally:
-    """CDK local bundler: pip-installs the layer's requirements into `<output>/python`."""
+    """CDK local bundler: the layer's requirements, installed into `<output>/python`.
+
+    The layer is built once per fingerprint (requirements, platform, pruning) into LAYER_CACHE
+    and linked into each bundle from there.
+    """
 
     def __init__(
-        self, *, requirements: list[str], python: PythonVersion, architecture: CpuArchitecture
+        self,
+        *,
+        requirements: list[str],
+        python: PythonVersion,
+        architecture: CpuArchitecture,
+        fingerprint: str,
+        cache: Path | None = None,
     ) -> None:
         self.requirements = requirements
         self.python = python
         self.architecture = architecture
+        self.cached = (LAYER_CACHE if cache is None else cache) / fingerprint
 
     # jsii hands over the BundlingOptions struct as keyword arguments; none of them is needed.
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
-        if importlib.util.find_spec("pip") is None:
-            return False  # CDK falls back to the Docker image
-        build_dependency_layer(
-            Path(output_dir) / "python",  # Lambda puts /opt/python on sys.path
-            requirements=self.requirements,
-            python=self.python,
-            architecture=self.architecture,
-        )
+        if not self.cached.is_dir():
+            if importlib.util.find_spec("pip") is None:
+                return False  # CDK falls back to the Docker image
+            partial = self.cached.with_name(self.cached.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            build_dependency_layer(
+                partial / "python",  # Lambda puts /opt/python on sys.path
+                requirements=self.requirements,
+                python=self.python,
+                architecture=self.architecture,
+            )
+            partial.rename(self.cached)  # complete or absent: a killed build is never reused
+        shutil.copytree(self.cached, output_dir, dirs_exist_ok=True, copy_function=_link_or_copy)
         return True
 
 
@@ -336,16 +365,20 @@ def dependency_layer_code(
     # The same PRUNED_GLOBS in bash (globstar for the "**/" patterns).
     prune = "shopt -s globstar && cd /asset-output/python && rm -rf " + " ".join(PRUNED_GLOBS) + " && cd /"
     compile_ = ["python", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "/asset-output/python"]
+    asset_hash = hashlib.sha256(fingerprint.encode()).hexdigest()
     return lambda_.Code.from_asset(
         str(root),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        asset_hash=asset_hash,
         bundling=BundlingOptions(
             image=LAMBDA_PYTHONS[python].runtime.bundling_image,
             platform=DOCKER_PLATFORMS[architecture],
             command=["bash", "-c", f"{shlex.join(install)} && {prune} && {shlex.join(compile_)}"],
             local=PipInstallLocally(
-                requirements=requirements, python=python, architecture=architecture
+                requirements=requirements,
+                python=python,
+                architecture=architecture,
+                fingerprint=asset_hash,
             ),
         ),
     )

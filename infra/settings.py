@@ -1,20 +1,26 @@
-"""Deployment settings, read from the CDK context (`cdk.json`, or `-c modelfn:<key>=<value>`).
+"""Deployment settings of one stage, read from the CDK context (cdk.json, or `-c ...`).
 
-Every key but `alarm-email` is required and lives in `cdk.json`, so the file is the one place a
-deployment is described; a missing or bad key stops `cdk synth` with the key's name and how to fix it.
+`-c stage=dev|staging|prod` picks the stage (dev without it); modelfn/stages.py merges the keys
+every stage shares (`modelfn:<key>`) with the stage's own table (`modelfn:stages`). Every key but
+the optional ones below lives in cdk.json, so the file is the one place a deployment is
+described; a missing or bad key stops `cdk synth` with the key's name and how to fix it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.packaging import CpuArchitecture, PythonVersion, unloadable_python_reason
+from infra.packaging import PythonVersion, unloadable_python_reason
+from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN
+from modelfn.registry import LOG_RETENTION_DAYS
+from modelfn.stages import STAGES_KEY, StageError, selected_stage, stage_context
 
 CONTEXT_PREFIX = "modelfn:"
+Auth = Literal["iam", "jwt", "none"]
 
 RD = logs.RetentionDays
 # CloudWatch Logs accepts only these retention periods (days).
@@ -26,31 +32,66 @@ LOG_RETENTION: dict[int, logs.RetentionDays] = {
     2192: RD.SIX_YEARS, 2557: RD.SEVEN_YEARS, 2922: RD.EIGHT_YEARS, 3288: RD.NINE_YEARS,
     3653: RD.TEN_YEARS,
 }  # fmt: skip
+assert tuple(LOG_RETENTION) == LOG_RETENTION_DAYS  # one list of periods, two spellings
 
 
 class InfraSettings(BaseModel):
-    """One deployment of modelfn: a stack holding the bucket, the functions and the API."""
+    """One stage of modelfn: a stack holding the bucket, the functions, the API and the alarms."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$", description="Tagged on every resource.")
     stack_name: str = Field(
         alias="stack-name", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
-        description="CloudFormation stack name; one per stage and account/region.",
+        description="CloudFormation stack name; unique per stage, so stages share an account.",
     )  # fmt: skip
-    stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$", description="Tagged on every resource.")
     python_version: PythonVersion = Field(
         alias="python-version",
         description="Lambda Python runtime; the layer's wheels must load on its OS (see packaging).",
     )
-    architecture: CpuArchitecture = Field(
-        description="Lambda CPU; the dependency layer's wheels are fetched for the same one.",
+    log_retention_days: int = Field(
+        alias="log-retention-days", description="Default retention of every log group."
     )
-    log_retention_days: int = Field(alias="log-retention-days")
+    retain_data: bool = Field(
+        alias="retain-data",
+        description=(
+            "true: `cdk destroy` keeps buckets and log groups, and the stack has termination "
+            "protection; false (dev): it deletes them, artifacts included."
+        ),
+    )
+    model_alias: str | None = Field(
+        default=None, alias="model-alias", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX,
+        description="The model alias every function serves; unset: each entry's serving.alias.",
+    )  # fmt: skip
     bucket_encryption: Literal["s3-managed", "kms"] = Field(alias="bucket-encryption")
     bucket_access_logs: bool = Field(
         alias="bucket-access-logs", description="Write S3 server access logs to a second bucket."
     )
-    # The one optional key: absent from cdk.json, so no deployment emails anyone by surprise.
+    auth: Auth = Field(
+        description="iam (SigV4, default), jwt (an OIDC issuer) or none (public, warned at synth)."
+    )
+    jwt_issuer: str | None = Field(default=None, alias="jwt-issuer", pattern=r"^https://\S+$")
+    jwt_audience: list[str] = Field(default_factory=list, alias="jwt-audience")
+    throttle_rate: float = Field(
+        alias="throttle-rate", gt=0, description="Steady requests per second the API accepts."
+    )
+    throttle_burst: int = Field(
+        alias="throttle-burst", ge=1, description="Requests the API accepts at once above the rate."
+    )
+    cors_origins: list[str] = Field(
+        alias="cors-origins", description="Browser origins allowed to call the API; [] = no CORS."
+    )
+    domain_name: str | None = Field(
+        default=None, alias="domain-name", pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$"
+    )
+    certificate_arn: str | None = Field(
+        default=None, alias="certificate-arn", pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/\S+$",
+        description="ACM certificate for domain-name, in the stack's region.",
+    )  # fmt: skip
+    edge_distribution: bool = Field(
+        alias="edge-distribution", description="Serve edge/ bundles through CloudFront."
+    )
+    # Absent from cdk.json, so no deployment emails anyone by surprise.
     alarm_email: str | None = Field(
         default=None, alias="alarm-email", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         description="Subscribed to the alarm topic (AWS emails it a confirmation link first).",
@@ -77,33 +118,49 @@ class InfraSettings(BaseModel):
             raise ValueError(f"{days} is not a CloudWatch retention period; use one of: {allowed}")
         return days
 
+    @model_validator(mode="after")
+    def _complete(self) -> InfraSettings:
+        if self.auth == "jwt" and (self.jwt_issuer is None or not self.jwt_audience):
+            raise ValueError(
+                "auth jwt needs jwt-issuer (the OIDC issuer URL, https://...) and jwt-audience "
+                "(a list of accepted `aud` values)"
+            )
+        if self.auth != "jwt" and (self.jwt_issuer is not None or self.jwt_audience):
+            raise ValueError(f"jwt-issuer and jwt-audience apply to auth jwt, not {self.auth}")
+        if (self.domain_name is None) != (self.certificate_arn is None):
+            raise ValueError(
+                "domain-name and certificate-arn go together: a custom domain needs its ACM "
+                "certificate (issued in the stack's region)"
+            )
+        return self
+
 
 class SettingsError(ValueError):
     """The CDK context lacks a modelfn setting or holds a bad one; the message names the key."""
 
 
 def settings_from_context(node: Node) -> InfraSettings:
-    """Read every `modelfn:<key>` of InfraSettings from the construct tree's context."""
-    raw: dict[str, Any] = {}
-    for name, field in InfraSettings.model_fields.items():
-        key = field.alias or name  # the context spelling, e.g. "log-retention-days"
-        value = node.try_get_context(CONTEXT_PREFIX + key)
-        if value is not None:
-            raw[key] = value
-    if not raw:
+    """The settings of the stage `-c stage=...` picks, from the construct tree's context."""
+    context = node.get_all_context()
+    if STAGES_KEY not in context:
         raise SettingsError(
-            "CDK context has no modelfn:* keys; run the app through the CDK CLI "
-            "(`npx cdk synth` from the repository root), which reads them from cdk.json"
+            f"CDK context has no {STAGES_KEY}; run the app through the CDK CLI "
+            "(`npx cdk synth` from the repository root), which reads it from cdk.json"
         )
+    try:
+        stage = selected_stage(context)
+        raw = stage_context(context, stage)
+    except StageError as exc:
+        raise SettingsError(f"CDK context: {exc}") from exc
     try:
         return InfraSettings.model_validate(raw)
     except ValidationError as exc:
         # Errors are located by alias, which is the key as written in cdk.json.
         problems = "; ".join(
-            f"{CONTEXT_PREFIX}{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            f"{CONTEXT_PREFIX}{'.'.join(str(p) for p in err['loc']) or '*'}: {err['msg']}"
             for err in exc.errors()
         )
         raise SettingsError(
-            f'CDK context: {problems}. Set it under "context" in cdk.json '
-            "or pass -c modelfn:<key>=<value>"
+            f"CDK context, stage {stage}: {problems}. Set it in cdk.json (shared, or in "
+            f'"{STAGES_KEY}".{stage}) or pass -c modelfn:<key>=<value> for a shared key'
         ) from exc

@@ -1,4 +1,4 @@
-"""The `modelfn` command: train, tune, alias, list, serve, evaluate, demo, package, export-edge,
+"""The `modelfn` command: train, tune, alias, promote, list, serve, evaluate, demo, package, export-edge,
 verify-bundle.
 
 Heavy imports (torch, moto, boto3) happen inside the sub-command that needs them, so
@@ -118,6 +118,33 @@ def cmd_alias(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     record = set_alias(store, args.model, args.alias, args.version)
     print(f"{record.model}: {record.alias} -> {record.version} in {store.uri}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move the alias STAGE's functions serve to VERSION in STAGE's store (copying it --from first)."""
+    from modelfn.promote import promote, stage_store_uri
+    from modelfn.stages import StageError, stage_target
+
+    entry = load_registry().get(args.model)
+    try:
+        target = stage_target(args.stage)
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(stage_store_uri(target, args.store))
+    source = open_store(args.source) if args.source else None
+    done = promote(store, entry, args.version, target, source=source)
+    if done.copied_from:
+        print(f"copied {done.model} {done.version} from {done.copied_from} (sha256 verified)")
+    if not done.moved:
+        print(f"{done.model}: {done.alias} already at {done.version} in {done.store} (stage {done.stage}); nothing to do")
+        return 0
+    print(f"{done.model}: {done.alias} {done.previous or '(none)'} -> {done.version} in {done.store} (stage {done.stage})")
+    if done.previous:
+        # Name the store when the user named it, so the hint reaches the same one.
+        store_flag = f" --store {args.store}" if args.store else ""
+        print(f"to roll back: modelfn promote {done.model} {done.previous} --stage {done.stage}{store_flag}")
     return 0
 
 
@@ -335,6 +362,20 @@ def build_parser() -> argparse.ArgumentParser:
     alias.add_argument("--store", help="store URI (default: model_artifacts/)")
     alias.set_defaults(func=cmd_alias)
 
+    promoter = sub.add_parser(
+        "promote", help="serve a published version on a stage (dev, staging, prod) by moving its alias"
+    )
+    promoter.add_argument("model", help="a model name from models.toml")
+    promoter.add_argument("version", help="a published version (see modelfn list); an older one rolls back")
+    promoter.add_argument("--stage", required=True, help="a stage from cdk.json's modelfn:stages")
+    promoter.add_argument(
+        "--store", help="the stage's store URI (default: the StoreUri output of the stage's stack)"
+    )
+    promoter.add_argument(
+        "--from", dest="source", metavar="SOURCE_URI", help="store to copy the version from when the stage's lacks it"
+    )
+    promoter.set_defaults(func=cmd_promote)
+
     lister = sub.add_parser("list", help="list published models, versions and aliases")
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
@@ -375,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("model", help="a model name from models.toml (its serving.runtime picks zip or image)")
     package.add_argument(
-        "--arch", choices=["x86_64", "arm64"], help="Lambda CPU (default: modelfn:architecture in cdk.json)"
+        "--arch", choices=["x86_64", "arm64"], help="Lambda CPU (default: the model's serving.cpu in models.toml)"
     )
     package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
     package.set_defaults(func=cmd_package)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime
 
@@ -28,7 +28,35 @@ class TrainingEntry(BaseModel):
     preset: str = Field(default="full", description="Preset used when `modelfn train` is not told.")
 
 
+CpuArchitecture = Literal["x86_64", "arm64"]
+
+# The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
+
+class ProvisionedConcurrencyEntry(BaseModel):
+    """Warm environments kept on the stage's function alias, scaled between `min` and `max`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = Field(ge=1, description="Environments kept initialised at all times (billed).")
+    max: int = Field(ge=1, description="Upper bound for target-tracking auto-scaling.")
+    # Application Auto Scaling adds environments when this fraction of them is busy.
+    target_utilization: float = Field(default=0.7, ge=0.1, le=0.9)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> ProvisionedConcurrencyEntry:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
 class ServingEntry(BaseModel):
+    """How the model's Lambda function runs; every key is optional (docs/deploy.md)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: Runtime = "onnxruntime"
@@ -38,6 +66,64 @@ class ServingEntry(BaseModel):
     timeout_s: int = Field(default=15, ge=1, le=900)
     # X-Ray active tracing of the function: its init, invocations and calls show in the trace map.
     tracing: bool = False
+    # Lambda CPU. Unset: arm64 (about 20% cheaper per GB-second) for onnxruntime, whose every
+    # wheel exists for aarch64 (the layer build fails at synth, naming the wheel, if one stops
+    # existing); x86_64 for torch, whose CPU-only aarch64 image has not been built or run here.
+    cpu: CpuArchitecture | None = None
+    # /tmp, where the artifact is cached; Lambda allows 512..10240 MB (512 is free).
+    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
+    # Concurrency reserved for (and capping) this function; unset shares the account's pool.
+    reserved_concurrency: int | None = Field(default=None, ge=1)
+    # SnapStart (zip functions, Python >= 3.12): environments resume from a snapshot taken after
+    # init instead of importing and loading the model again.
+    snapstart: bool = False
+    provisioned_concurrency: ProvisionedConcurrencyEntry | None = None
+    # The function's log group; unset: the stage's modelfn:log-retention-days.
+    log_retention_days: int | None = None
+
+    @property
+    def lambda_cpu(self) -> CpuArchitecture:
+        """The CPU the function runs on: `cpu`, else the runtime's default."""
+        if self.cpu is not None:
+            return self.cpu
+        return "x86_64" if self.runtime == "torch" else "arm64"
+
+    @model_validator(mode="after")
+    def _deployable(self) -> ServingEntry:
+        # Lambda refuses these combinations at deploy time, minutes in; say why at load time.
+        if self.snapstart and self.provisioned_concurrency is not None:
+            raise ValueError(
+                "snapstart and provisioned_concurrency cannot be combined: AWS Lambda does not "
+                "support provisioned concurrency on a SnapStart function. Pick one: SnapStart "
+                "cuts every cold start at no idle cost; provisioned concurrency removes cold "
+                "starts for the environments it keeps warm, billed while idle"
+            )
+        if self.snapstart and self.runtime == "torch":
+            raise ValueError(
+                "snapstart is for zip functions: Lambda SnapStart does not support container "
+                "images, and runtime torch deploys one; use provisioned_concurrency instead"
+            )
+        if self.snapstart and self.ephemeral_storage_mb > 512:
+            raise ValueError(
+                f"snapstart needs ephemeral_storage_mb <= 512 (got {self.ephemeral_storage_mb}): "
+                "Lambda SnapStart does not support more ephemeral storage"
+            )
+        if (
+            self.reserved_concurrency is not None
+            and self.provisioned_concurrency is not None
+            and self.provisioned_concurrency.max > self.reserved_concurrency
+        ):
+            raise ValueError(
+                f"provisioned_concurrency.max ({self.provisioned_concurrency.max}) exceeds "
+                f"reserved_concurrency ({self.reserved_concurrency}): Lambda cannot keep more "
+                "environments warm than the function may run"
+            )
+        if self.log_retention_days is not None and self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"log_retention_days {self.log_retention_days} is not a CloudWatch retention "
+                f"period; use one of: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        return self
 
 
 class EdgeEntry(BaseModel):

@@ -21,11 +21,13 @@ INCOMPLETE_UPLOAD_DAYS = 7
 
 
 class ArtifactBucket(Construct):
-    """A private, versioned, encrypted, TLS-only bucket that outlives the stack.
+    """A private, versioned, encrypted, TLS-only bucket.
 
     Versioning keeps every overwritten alias file, so a bad `modelfn alias MODEL VERSION --alias
-    NAME --store URI` can be undone from the console; RETAIN means `cdk destroy` never deletes
-    trained models. Lifecycle rules expire old replaced versions and abandoned multipart uploads.
+    NAME --store URI` can be undone from the console. With `retain` (staging, prod) `cdk destroy`
+    never deletes trained models; without it (dev) the stack empties and deletes its buckets, so
+    a dev stage leaves nothing behind. Lifecycle rules expire old replaced versions and
+    abandoned multipart uploads.
     """
 
     def __init__(
@@ -35,8 +37,12 @@ class ArtifactBucket(Construct):
         *,
         encryption: Encryption = "s3-managed",
         access_logs: bool = False,
+        retain: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Without retain, CDK's auto-delete custom resource empties a bucket before CloudFormation
+        # deletes it (CloudFormation cannot delete a bucket that holds objects).
+        removal_policy = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
         self.access_log_bucket: s3.Bucket | None = None
         if access_logs:
             # S3 delivers server access logs only to SSE-S3 buckets, whatever the data bucket uses.
@@ -47,7 +53,8 @@ class ArtifactBucket(Construct):
                 enforce_ssl=True,
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=removal_policy,
+                auto_delete_objects=not retain,
             )
             Validations.of(self.access_log_bucket).acknowledge(
                 Acknowledgment(
@@ -71,7 +78,8 @@ class ArtifactBucket(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=removal_policy,
+            auto_delete_objects=not retain,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="artifacts/" if access_logs else None,
             lifecycle_rules=[

@@ -1,17 +1,27 @@
-"""The public HTTP API: Open Inference Protocol (v2) routes plus a simple predict route per model."""
+"""The HTTP API: Open Inference Protocol (v2) routes plus a simple predict route per model.
+
+Every route is authorised the stage's way (modelfn:auth): IAM (SigV4-signed requests from
+principals allowed execute-api:Invoke) by default, a JWT authorizer for an OIDC issuer, or none,
+which only an explicit `modelfn:auth = "none"` gives, with a warning on every synth. The stage
+throttles (rate and burst), logs every request as JSON, answers CORS preflights for the origins
+configured, and may sit behind a custom domain.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Annotations, CfnOutput, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
+from infra.settings import InfraSettings
 from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
 
 # The route list is shared with the local gateway (modelfn.api_routes), so local equals deployed.
@@ -30,7 +40,35 @@ ACCESS_LOG_FORMAT = {
     "latencyMs": "$context.responseLatency",
     "integrationLatencyMs": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
+    # Who called: the IAM caller's ARN or the JWT's subject (empty when auth is none).
+    "caller": "$context.identity.userArn",
+    "subject": "$context.authorizer.claims.sub",
+    "authError": "$context.authorizer.error",
 }
+
+# Headers a browser may send cross-origin: JSON bodies, SigV4 (IAM) and bearer tokens (JWT).
+CORS_HEADERS = [
+    "content-type", "authorization", "x-amz-date", "x-amz-security-token",
+    "x-amz-content-sha256",
+]  # fmt: skip
+CORS_MAX_AGE = Duration.hours(1)  # how long a browser may reuse a preflight answer
+
+PUBLIC_API_WARNING = (
+    "modelfn:auth is none: every route of this API answers anyone on the internet, and each call "
+    "is billed to this account. Use iam or jwt unless the API is meant to be public."
+)
+
+
+def route_authorizer(settings: InfraSettings) -> apigw.IHttpRouteAuthorizer:
+    """The authorizer every route gets, as the stage's `auth` setting says."""
+    if settings.auth == "iam":
+        return authorizers.HttpIamAuthorizer()
+    if settings.auth == "jwt":
+        assert settings.jwt_issuer is not None  # InfraSettings refuses jwt without an issuer
+        return authorizers.HttpJwtAuthorizer(
+            "JwtAuthorizer", settings.jwt_issuer, jwt_audience=settings.jwt_audience
+        )
+    return apigw.HttpNoneAuthorizer()
 
 
 class InferenceApi(Construct):
@@ -43,7 +81,7 @@ class InferenceApi(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         health_model: str,
-        log_retention: logs.RetentionDays,
+        settings: InfraSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         if health_model not in functions:
@@ -51,13 +89,42 @@ class InferenceApi(Construct):
                 f"InferenceApi: health_model {health_model!r} has no function; "
                 f"functions exist for: {', '.join(functions) or '(none)'}"
             )
-        self.http_api = apigw.HttpApi(self, "HttpApi", description="modelfn inference endpoints")
+        self.domain: apigw.DomainName | None = None
+        if settings.domain_name is not None:
+            assert settings.certificate_arn is not None  # InfraSettings wants both or neither
+            self.domain = apigw.DomainName(
+                self,
+                "Domain",
+                domain_name=settings.domain_name,
+                certificate=acm.Certificate.from_certificate_arn(
+                    self, "Certificate", settings.certificate_arn
+                ),
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
+        self.http_api = apigw.HttpApi(
+            self,
+            "HttpApi",
+            description=f"modelfn {settings.stage} inference endpoints",
+            default_authorizer=route_authorizer(settings),
+            cors_preflight=(
+                apigw.CorsPreflightOptions(
+                    allow_origins=settings.cors_origins,
+                    allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST],
+                    allow_headers=CORS_HEADERS,
+                    max_age=CORS_MAX_AGE,
+                )
+                if settings.cors_origins
+                else None
+            ),
+            default_domain_mapping=(
+                apigw.DomainMappingOptions(domain_name=self.domain) if self.domain else None
+            ),
+        )
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
-            retention=log_retention,
-            # Disposable with the stack, like the functions' logs.
-            removal_policy=RemovalPolicy.DESTROY,
+            retention=settings.log_retention,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
         )
         stage = self.http_api.default_stage
         assert stage is not None  # HttpApi creates the $default stage unless told not to
@@ -67,17 +134,24 @@ class InferenceApi(Construct):
             destination_arn=self.access_logs.log_group_arn,
             format=json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
         )
-        Validations.of(self.http_api).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-APIG4",
-                reason=(
-                    "The inference routes are public by design in this release: they run a "
-                    "published model on the caller's input, read no user data and write "
-                    "nothing; each function reads only its own model's prefix. IAM or JWT "
-                    "authorization by context is issue 10 item 2."
-                ),
-            )
+        # Past the rate (and the burst above it) API Gateway answers 429 itself: a runaway
+        # client costs no Lambda invocations and cannot starve the other callers' concurrency.
+        cfn_stage.default_route_settings = apigw.CfnStage.RouteSettingsProperty(
+            throttling_rate_limit=settings.throttle_rate,
+            throttling_burst_limit=settings.throttle_burst,
         )
+        if settings.auth == "none":
+            Annotations.of(self).add_warning_v2("modelfn:public-api", PUBLIC_API_WARNING)
+            Validations.of(self.http_api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG4",
+                    reason=(
+                        "modelfn:auth is none, set explicitly in cdk.json or with -c for this "
+                        "stage, and synth warns about it: the routes run a published model on the "
+                        "caller's input, read no user data, write nothing, and are throttled."
+                    ),
+                )
+            )
         integrations: dict[str, HttpLambdaIntegration] = {}
         for name, function in functions.items():
             # One invoke permission per function for this whole API, not one per route: a
@@ -107,3 +181,18 @@ class InferenceApi(Construct):
         output = CfnOutput(self, "Url", value=self.url, description="Base URL of the inference API")
         # A stable name for `cdk deploy` output and scripts (one API per stack).
         output.override_logical_id("ApiUrl")
+        if self.domain is not None:
+            custom = CfnOutput(
+                self,
+                "CustomDomainUrl",
+                value=f"https://{settings.domain_name}",
+                description="The API on its custom domain",
+            )
+            custom.override_logical_id("CustomDomainUrl")
+            target = CfnOutput(
+                self,
+                "CustomDomainTarget",
+                value=self.domain.regional_domain_name,
+                description=f"Point a CNAME (or Route 53 alias) for {settings.domain_name} here",
+            )
+            target.override_logical_id("CustomDomainTarget")

@@ -1,20 +1,25 @@
 """One Lambda function serving one registry model, reading only that model's artifacts.
 
-The registry entry's `serving.runtime` picks the package: "onnxruntime" is a zip function (the
-code asset plus the dependency layer), "torch" a container image function (the Dockerfile's
-image). Both get the same environment, memory, timeout, log group and S3 read grant.
+The registry entry's `serving` table sets it up: `runtime` picks the package ("onnxruntime" is a
+zip function, the code asset plus the dependency layer; "torch" a container image function, the
+Dockerfile's image), and memory, timeout, CPU, /tmp size, reserved concurrency, SnapStart or
+provisioned concurrency, tracing and log retention follow the entry. The API calls the function
+through an alias named after the stage, on the version this deployment published: SnapStart and
+provisioned concurrency apply only to published versions.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Validations
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Size, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
-from infra.packaging import LAMBDA_ARCHITECTURES, LAMBDA_PYTHONS, CpuArchitecture, PythonVersion
+from infra.packaging import LAMBDA_ARCHITECTURES, LAMBDA_PYTHONS, PythonVersion
 from modelfn.registry import ModelEntry
 
 HANDLER = "functions.handler.handler"
@@ -40,17 +45,25 @@ class ModelFunction(Construct):
         layers: list[lambda_.ILayerVersion],
         image: lambda_.DockerImageCode | None = None,
         python: PythonVersion,
-        architecture: CpuArchitecture,
+        stage: str,
+        model_alias: str,
         log_retention: logs.RetentionDays,
+        retain: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.model_name = entry.name
+        serving = entry.serving
+        if serving.snapstart and not LAMBDA_PYTHONS[python].runtime.supports_snap_start:
+            raise ValueError(
+                f"{entry.name}: serving.snapstart needs a Lambda Python with SnapStart (3.12 or "
+                f"newer); modelfn:python-version is {python}"
+            )
         self.log_group = logs.LogGroup(
             self,
             "Logs",
             retention=log_retention,
-            # Logs are disposable with the stack; the artifacts bucket is what is kept.
-            removal_policy=RemovalPolicy.DESTROY,
+            # A stage that retains data keeps its logs past `cdk destroy` (an audit trail).
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )
         # Our own role instead of CDK's default one with AWSLambdaBasicExecutionRole, which may
         # create log groups and write to every log group in the account: this one writes only
@@ -62,22 +75,31 @@ class ModelFunction(Construct):
             description=f"modelfn {entry.name} function: its own logs, its own model's artifacts",
         )
         self.log_group.grant_write(self.role)
-        description = (
-            f"modelfn inference for {entry.name} ({entry.task}, alias {entry.serving.alias})"
-        )
+        description = f"modelfn inference for {entry.name} ({entry.task}, alias {model_alias})"
         environment = {
             "MODELFN_MODEL": entry.name,
             "MODELFN_STORE_URI": artifacts.store_uri,
-            "MODELFN_ALIAS": entry.serving.alias,
+            "MODELFN_ALIAS": model_alias,
             "MODELFN_CACHE_DIR": CACHE_DIR,
             # The `service` key of every log line (functions/log.py); the local deployment
             # sets the same, so one CloudWatch query works for both.
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
         }
         # X-Ray by setting (models.toml `serving.tracing`); CDK grants the role its X-Ray writes.
-        tracing = lambda_.Tracing.ACTIVE if entry.serving.tracing else lambda_.Tracing.DISABLED
+        tracing = lambda_.Tracing.ACTIVE if serving.tracing else lambda_.Tracing.DISABLED
+        # What both kinds of function take alike (Any: the jsii keyword types differ per key).
+        common: dict[str, Any] = {
+            "architecture": LAMBDA_ARCHITECTURES[serving.lambda_cpu],
+            "memory_size": serving.memory_mb,
+            "timeout": Duration.seconds(serving.timeout_s),
+            "ephemeral_storage_size": Size.mebibytes(serving.ephemeral_storage_mb),
+            "reserved_concurrent_executions": serving.reserved_concurrency,
+            "log_group": self.log_group,
+            "role": self.role,
+            "tracing": tracing,
+        }
         self.function: lambda_.Function
-        if entry.serving.runtime == "torch":
+        if serving.runtime == "torch":
             if image is None:
                 raise ValueError(
                     f"ModelFunction {entry.name}: serving.runtime is torch, which deploys a "
@@ -91,13 +113,8 @@ class ModelFunction(Construct):
                 "Function",
                 description=f"{description}, torch container image",
                 code=image,
-                architecture=LAMBDA_ARCHITECTURES[architecture],
-                memory_size=entry.serving.memory_mb,
-                timeout=Duration.seconds(entry.serving.timeout_s),
                 environment={**environment, "MODELFN_RUNTIME": "torch"},
-                log_group=self.log_group,
-                role=self.role,
-                tracing=tracing,
+                **common,
             )
         else:
             self.function = lambda_.Function(
@@ -105,17 +122,32 @@ class ModelFunction(Construct):
                 "Function",
                 description=description,
                 runtime=LAMBDA_PYTHONS[python].runtime,
-                architecture=LAMBDA_ARCHITECTURES[architecture],
                 handler=HANDLER,
                 code=code,
                 layers=layers,
-                memory_size=entry.serving.memory_mb,
-                timeout=Duration.seconds(entry.serving.timeout_s),
                 environment=environment,
-                log_group=self.log_group,
-                role=self.role,
-                tracing=tracing,
+                # The snapshot is taken when `cdk deploy` publishes the version; the handler's
+                # hooks (functions/snapstart.py) reconnect and re-seed after each restore.
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if serving.snapstart else None,
+                **common,
             )
+        # The version this deployment published (a new one whenever code or configuration
+        # changes), behind an alias named after the stage that the API integrates with.
+        provisioned = serving.provisioned_concurrency
+        self.alias = lambda_.Alias(
+            self,
+            "Alias",
+            alias_name=stage,
+            version=self.function.current_version,
+            description=f"modelfn {stage}: the version the {stage} API calls",
+            provisioned_concurrent_executions=provisioned.min if provisioned else None,
+        )
+        if provisioned is not None:
+            # Target tracking on the alias's ProvisionedConcurrencyUtilization: more warm
+            # environments while more than target_utilization of them are busy, fewer after.
+            self.alias.add_auto_scaling(
+                min_capacity=provisioned.min, max_capacity=provisioned.max
+            ).scale_on_utilization(utilization_target=provisioned.target_utilization)
         # Read-only, and only under this model's prefix (`<model>/<version>/...`,
         # `<model>/aliases/...`): one model's function cannot read another model's weights.
         artifacts.grant_read_model(self.function, entry.name)

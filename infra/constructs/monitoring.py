@@ -73,7 +73,8 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            # What SNS needs of a publisher to an encrypted topic; named, not GenerateDataKey*.
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey"
         )
         self.topic = sns.Topic(
             self,

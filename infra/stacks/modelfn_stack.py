@@ -1,23 +1,27 @@
-"""The whole deployment: artifact bucket, one function per registry model, one HTTP API."""
+"""One stage's deployment: artifact bucket, one function per registry model, one HTTP API,
+alarms and a dashboard, and optionally the CloudFront distribution of edge bundles."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Stack
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.constructs.dependency_layer import DependencyLayer
+from infra.constructs.edge_distribution import EdgeDistribution
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_function import ModelFunction
 from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
-from infra.packaging import function_code
-from infra.settings import InfraSettings
+from infra.packaging import CpuArchitecture, function_code
+from infra.settings import LOG_RETENTION, InfraSettings
 from modelfn.api_routes import MODEL_ROUTES
 from modelfn.registry import Registry
+
+# Logical-id suffixes of the per-CPU layers.
+_CPU_IDS: dict[CpuArchitecture, str] = {"arm64": "Arm64", "x86_64": "X86"}
 
 
 def model_construct_id(model_name: str) -> str:
@@ -43,57 +47,69 @@ class ModelfnStack(Stack):
         settings: InfraSettings,
         **stack_props: Any,
     ) -> None:
-        super().__init__(scope, construct_id, stack_name=settings.stack_name, **stack_props)
+        # A stage that retains data cannot be deleted by a stray `cdk destroy` either.
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=settings.stack_name,
+            termination_protection=settings.retain_data,
+            description=f"modelfn {settings.stage}: model functions behind an HTTP API",
+            **stack_props,
+        )
+        self.settings = settings
         self.artifacts = ArtifactBucket(
             self,
             "Artifacts",
             encryption=settings.bucket_encryption,
             access_logs=settings.bucket_access_logs,
+            retain=settings.retain_data,
         )
-        runtimes = {registry.get(name).serving.runtime for name in registry.names()}
-        # The zip functions share one layer; a registry of torch models only needs none.
-        self.dependency_layer = (
-            DependencyLayer(
-                self,
-                "Dependencies",
-                python=settings.python_version,
-                architecture=settings.architecture,
+        entries = [registry.get(name) for name in registry.names()]
+        # The zip functions of one CPU share one layer, and the torch functions of one CPU one
+        # image: the same handler code serves every model, told which by its environment.
+        zip_cpus = sorted({e.serving.lambda_cpu for e in entries if e.serving.runtime == "onnxruntime"})
+        image_cpus = sorted({e.serving.lambda_cpu for e in entries if e.serving.runtime == "torch"})
+        self.dependency_layers = {
+            cpu: DependencyLayer(
+                self, f"Dependencies{_CPU_IDS[cpu]}", python=settings.python_version, architecture=cpu
             )
-            if "onnxruntime" in runtimes
-            else None
-        )
-        layers: list[lambda_.ILayerVersion] = (
-            [self.dependency_layer.layer] if self.dependency_layer else []
-        )
-        # One code asset for all zip functions and one image for all torch functions: the same
-        # handler code serves every model, told which by its environment.
+            for cpu in zip_cpus
+        }
         code = function_code()
-        image = (
-            image_code(python=settings.python_version, architecture=settings.architecture)
-            if "torch" in runtimes
-            else None
-        )
+        images = {
+            cpu: image_code(python=settings.python_version, architecture=cpu) for cpu in image_cpus
+        }
         self.functions = {
-            name: ModelFunction(
+            entry.name: ModelFunction(
                 self,
-                model_construct_id(name),
-                entry=registry.get(name),
+                model_construct_id(entry.name),
+                entry=entry,
                 artifacts=self.artifacts,
                 code=code,
-                layers=layers,
-                image=image,
+                layers=(
+                    [self.dependency_layers[entry.serving.lambda_cpu].layer]
+                    if entry.serving.runtime == "onnxruntime"
+                    else []
+                ),
+                image=images.get(entry.serving.lambda_cpu),
                 python=settings.python_version,
-                architecture=settings.architecture,
-                log_retention=settings.log_retention,
+                stage=settings.stage,
+                model_alias=settings.model_alias or entry.serving.alias,
+                log_retention=LOG_RETENTION[
+                    entry.serving.log_retention_days or settings.log_retention_days
+                ],
+                retain=settings.retain_data,
             )
-            for name in registry.names()
+            for entry in entries
         }
         self.api = InferenceApi(
             self,
             "Api",
-            functions={name: fn.function for name, fn in self.functions.items()},
+            # The stage's alias: the version this deployment published (SnapStart, provisioned
+            # concurrency), not $LATEST.
+            functions={name: fn.alias for name, fn in self.functions.items()},
             health_model=registry.names()[0],
-            log_retention=settings.log_retention,
+            settings=settings,
         )
         CfnOutput(
             self,
@@ -103,6 +119,12 @@ class ModelfnStack(Stack):
                 "Artifact store (MODELFN_STORE_URI) for `modelfn train MODEL --publish STORE_URI` "
                 "and `modelfn alias MODEL VERSION --alias NAME --store STORE_URI`"
             ),
+        )
+        # Edge bundles (`modelfn export-edge --publish`) for devices, where the stage asks.
+        self.edge = (
+            EdgeDistribution(self, "Edge", artifacts=self.artifacts, retain=settings.retain_data)
+            if settings.edge_distribution
+            else None
         )
         self.monitoring = Monitoring(
             self,
@@ -139,6 +161,13 @@ class ModelfnStack(Stack):
                 "AccessLogBucketName",
                 value=self.artifacts.access_log_bucket.bucket_name,
                 description="S3 server access logs of the artifact bucket",
+            )
+        if self.edge is not None:
+            CfnOutput(
+                self,
+                "EdgeDistributionUrl",
+                value=self.edge.url,
+                description="Edge bundles: <url>/<model>/<version>/bundle.json, then the bundle",
             )
         CfnOutput(
             self,

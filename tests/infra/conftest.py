@@ -6,7 +6,6 @@ fixtures) and asserts many properties on that one template.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +20,29 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from infra.settings import settings_from_context
+from infra.settings import InfraSettings, settings_from_context
 from infra.stacks.modelfn_stack import ModelfnStack
-from modelfn.registry import REPO_ROOT, Registry, load_registry
+from modelfn.registry import Registry, load_registry
+from modelfn.stages import STAGES_KEY, cdk_json_context
 
-CDK_JSON = REPO_ROOT / "cdk.json"
 
-
-def cdk_json_context() -> dict[str, Any]:
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+def stage_context(stage: str = "dev", **overrides: Any) -> dict[str, Any]:
+    """cdk.json's context for `stage`, each override set where cdk.json keeps that key (the
+    stage's table or the shared keys; a value of None removes the key)."""
+    context = cdk_json_context()
+    context["stage"] = stage
+    table = context[STAGES_KEY][stage]
+    for key, value in overrides.items():
+        where, name = (table, key) if key in table else (context, f"modelfn:{key}")
+        if value is None:
+            where.pop(name, None)
+        else:
+            where[name] = value
     return context
+
+
+def settings_for(stage: str = "dev", **overrides: Any) -> InfraSettings:
+    return settings_from_context(cdk.App(context=stage_context(stage, **overrides)).node)
 
 
 @dataclass
@@ -43,14 +55,14 @@ class Synthesized:
         return dict(self.template.find_resources(kind))
 
 
-def synthesize(registry: Registry, outdir: Path, **overrides: Any) -> Synthesized:
-    """The stack for `registry`, with cdk.json's context plus `modelfn:` overrides.
+def synthesize(registry: Registry, outdir: Path, stage: str = "dev", **overrides: Any) -> Synthesized:
+    """The stack of `stage` for `registry`, with cdk.json's context plus `overrides` (as
+    `stage_context` applies them).
 
     `aws:cdk:bundling-stacks: []` skips the layer's pip install (network, ~1 min); the function
     code asset is still staged, so its contents can be checked.
     """
-    context = cdk_json_context()
-    context.update({f"modelfn:{key}": value for key, value in overrides.items()})
+    context = stage_context(stage, **overrides)
     context["aws:cdk:bundling-stacks"] = []
     app = cdk.App(context=context, outdir=str(outdir))
     stack = ModelfnStack(app, "Test", registry=registry, settings=settings_from_context(app.node))
@@ -65,7 +77,8 @@ def registry_from(text: str, folder: Path) -> Registry:
     return load_registry(path)
 
 
-# A zip function beside a traced torch container function, with settings unlike models.toml's.
+# A SnapStart zip function beside a traced torch container function on arm64 with provisioned
+# concurrency, with settings unlike models.toml's.
 MIXED = """
 [models.zip-net]
 task = "image-classification"
@@ -73,6 +86,7 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
+serving = { snapstart = true }
 
 [models.torch-net]
 task = "image-classification"
@@ -80,7 +94,7 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true }
+serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true, cpu = "arm64", provisioned_concurrency = { min = 1, max = 4 } }
 """
 
 

@@ -95,16 +95,19 @@ def test_a_layer_above_150_mb_is_built_measured_and_warned_about(
 ) -> None:
     fake = FakePip(160 * MIB)
     monkeypatch.setattr(packaging, "pip_install", fake)
+    monkeypatch.setattr(packaging, "LAYER_CACHE", tmp_path / "layers")  # no layer built earlier
     code, out, err = package(capsys, "cifar10-cnn", "--out", str(tmp_path))
     assert code == 0, err
     (call,) = fake.calls  # CDK's local bundling ran the one layer builder, which ran pip once
     assert call["requirements"] == packaging.runtime_requirements()
-    assert call["target"].name == "python" and call["target"].is_relative_to(
-        tmp_path / "cifar10-cnn-x86_64"
-    )
-    assert "cifar10-cnn (zip function, python3.12, x86_64)" in out
+    # Built once into the layer cache, for models.toml's CPU (arm64, the zip default), then
+    # linked into the bundle under the model's folder.
+    assert call["target"].name == "python" and call["target"].is_relative_to(tmp_path / "layers")
+    assert call["architecture"] == "arm64"
+    assert (tmp_path / "cifar10-cnn-arm64" / "cdk.out").is_dir()
+    assert "cifar10-cnn (zip function, python3.12, arm64)" in out
     assert "dependency layer" in out and "function code" in out
-    assert "warning: cifar10-cnn (zip function, python3.12, x86_64) is 160.2 MB unzipped" in err
+    assert "warning: cifar10-cnn (zip function, python3.12, arm64) is 160.2 MB unzipped" in err
     assert "within Lambda's 250.0 MB limit" in out
 
 
@@ -113,12 +116,13 @@ def test_a_deployment_above_250_mb_fails_the_command_for_the_asked_cpu(
 ) -> None:
     fake = FakePip(250 * MIB)  # plus the code asset: over the limit
     monkeypatch.setattr(packaging, "pip_install", fake)
-    code, out, err = package(capsys, "cifar10-cnn", "--arch", "arm64", "--out", str(tmp_path))
+    monkeypatch.setattr(packaging, "LAYER_CACHE", tmp_path / "layers")  # no layer built earlier
+    code, out, err = package(capsys, "cifar10-cnn", "--arch", "x86_64", "--out", str(tmp_path))
     assert code == 1
-    assert fake.calls[0]["architecture"] == "arm64"
-    assert (tmp_path / "cifar10-cnn-arm64" / "cdk.out").is_dir()
+    assert fake.calls[0]["architecture"] == "x86_64"
+    assert (tmp_path / "cifar10-cnn-x86_64" / "cdk.out").is_dir()
     assert (
-        "error: cifar10-cnn (zip function, python3.12, arm64) is 250.2 MB unzipped, 0.2 MB over"
+        "error: cifar10-cnn (zip function, python3.12, x86_64) is 250.2 MB unzipped, 0.2 MB over"
         in err
     )
     assert "within" not in out

@@ -1,8 +1,8 @@
 """The synthesized CloudFormation template: bucket, functions, permissions, routes, outputs.
 
-Two stacks are synthesized once each: the real models.toml with cdk.json's settings, and a
-two-model registry with the other settings (arm64, KMS, access logs) to show the stack scales
-with the registry and honours every setting.
+Three stacks are synthesized once each: the real models.toml as the prod stage deploys it, the
+same as dev, and a two-model registry as staging with the other settings (x86_64 beside arm64,
+KMS, access logs) to show the stack scales with the registry and honours every setting.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { alias = "prod", memory_mb = 2048, timeout_s = 30 }
+serving = { alias = "prod", memory_mb = 2048, timeout_s = 30, cpu = "x86_64", ephemeral_storage_mb = 2048, reserved_concurrency = 20, log_retention_days = 7 }
 
 [models.alpha-net]
 task = "image-classification"
@@ -52,7 +52,12 @@ def registry() -> Registry:
 
 @pytest.fixture(scope="module")
 def synth(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"))
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="prod")
+
+
+@pytest.fixture(scope="module")
+def synth_dev(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="dev")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,8 @@ def synth_two(two_registry: Registry, tmp_path_factory: pytest.TempPathFactory) 
     return synthesize(
         two_registry,
         tmp_path_factory.mktemp("cdk.out"),
-        **{"architecture": "arm64", "bucket-encryption": "kms", "bucket-access-logs": True},
+        stage="staging",
+        **{"bucket-encryption": "kms", "bucket-access-logs": True},
     )
 
 
@@ -106,8 +112,13 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def alias_function(synth: Synthesized, alias_id: str) -> str:
+    """Logical id of the function a Lambda alias belongs to."""
+    return synth.resources("AWS::Lambda::Alias")[alias_id]["Properties"]["FunctionName"]["Ref"]  # type: ignore[no-any-return]
+
+
 def route_targets(synth: Synthesized) -> dict[str, str]:
-    """Route key -> logical id of the Lambda function its integration invokes."""
+    """Route key -> logical id of the Lambda function whose stage alias its integration invokes."""
     integrations = synth.resources("AWS::ApiGatewayV2::Integration")
     targets = {}
     for route in synth.resources("AWS::ApiGatewayV2::Route").values():
@@ -115,7 +126,7 @@ def route_targets(synth: Synthesized) -> dict[str, str]:
         # Target is {"Fn::Join": ["", ["integrations/", {"Ref": <integration>}]]}
         integration_id = props["Target"]["Fn::Join"][1][1]["Ref"]
         uri = integrations[integration_id]["Properties"]["IntegrationUri"]
-        targets[props["RouteKey"]] = uri["Fn::GetAtt"][0]
+        targets[props["RouteKey"]] = alias_function(synth, uri["Ref"])
     return targets
 
 
@@ -162,7 +173,8 @@ def test_artifact_bucket_is_versioned_s3_encrypted_private_and_retained(synth: S
         "DestinationBucketName": {"Ref": logical_id(synth.stack.artifacts.access_log_bucket)},
         "LogFilePrefix": "artifacts/",
     }
-    assert len(synth.resources("AWS::S3::Bucket")) == 2
+    # ...and, where the edge distribution is on (prod), a third takes its CloudFront logs.
+    assert len(synth.resources("AWS::S3::Bucket")) == 2 + (synth.stack.edge is not None)
 
 
 def test_artifact_bucket_expires_replaced_versions_and_aborts_stale_uploads(
@@ -244,30 +256,35 @@ def test_one_function_per_registry_entry_configured_from_it(
     synth: Synthesized = request.getfixturevalue(which)
     registry: Registry = request.getfixturevalue("registry" if which == "synth" else "two_registry")
     context = cdk_json_context()
-    architecture = synth.stack.node.try_get_context("modelfn:architecture")
+    settings = synth.stack.settings
     functions = synth.resources("AWS::Lambda::Function")
     assert len(functions) == len(registry.names())
     bucket_id = logical_id(synth.stack.artifacts.bucket)
-    layer_id = logical_id(synth.stack.dependency_layer.layer)
     for name in registry.names():
         entry = registry.get(name)
         props = functions[function_id(synth, name)]["Properties"]
+        layer = synth.stack.dependency_layers[entry.serving.lambda_cpu]
         assert props["Runtime"] == f"python{context['modelfn:python-version']}"
         assert props["Handler"] == "functions.handler.handler"
         assert props["MemorySize"] == entry.serving.memory_mb
         assert props["Timeout"] == entry.serving.timeout_s
-        assert props["Architectures"] == [architecture]
-        assert props["Layers"] == [{"Ref": layer_id}]
+        assert props["Architectures"] == [entry.serving.lambda_cpu]
+        assert props["EphemeralStorage"] == {"Size": entry.serving.ephemeral_storage_mb}
+        assert props.get("ReservedConcurrentExecutions") == entry.serving.reserved_concurrency
+        assert props["Layers"] == [{"Ref": logical_id(layer.layer)}]
         assert props["Environment"]["Variables"] == {
             "MODELFN_MODEL": name,
             "MODELFN_STORE_URI": {"Fn::Join": ["", ["s3://", {"Ref": bucket_id}]]},
-            "MODELFN_ALIAS": entry.serving.alias,
+            # The stage's alias if it names one (prod: "prod"), else the entry's own.
+            "MODELFN_ALIAS": settings.model_alias or entry.serving.alias,
             "MODELFN_CACHE_DIR": "/tmp/modelfn",
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
         }
         log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
-        assert log_group["Properties"]["RetentionInDays"] == context["modelfn:log-retention-days"]
+        assert log_group["Properties"]["RetentionInDays"] == (
+            entry.serving.log_retention_days or settings.log_retention_days
+        )
 
 
 def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -> None:
@@ -277,7 +294,10 @@ def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -
     alpha = functions[function_id(synth_two, "alpha-net")]["Properties"]
     assert (zeta["MemorySize"], zeta["Timeout"]) == (2048, 30)
     assert (alpha["MemorySize"], alpha["Timeout"]) == (1024, 15)
-    assert zeta["Environment"]["Variables"]["MODELFN_ALIAS"] == "prod"
+    assert (zeta["Architectures"], alpha["Architectures"]) == (["x86_64"], ["arm64"])
+    assert (zeta["ReservedConcurrentExecutions"], "ReservedConcurrentExecutions" in alpha) == (20, False)
+    # staging serves its own model alias, whatever the entries' serving.alias says.
+    assert zeta["Environment"]["Variables"]["MODELFN_ALIAS"] == "staging"
 
 
 @pytest.mark.parametrize(
@@ -355,14 +375,16 @@ def test_every_function_policy_is_free_of_wildcard_actions(synth_two: Synthesize
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_layer_matches_the_functions_runtime_and_architecture(synth_two: Synthesized) -> None:
-    layer = synth_two.resources("AWS::Lambda::LayerVersion")
-    assert len(layer) == 1
-    props = next(iter(layer.values()))["Properties"]
-    assert props["CompatibleArchitectures"] == ["arm64"]
+def test_each_cpu_gets_one_layer_built_for_it(synth_two: Synthesized, synth: Synthesized) -> None:
+    # models.toml's three zip models default to arm64 and share one layer.
+    assert list(synth.stack.dependency_layers) == ["arm64"]
+    layers = synth_two.resources("AWS::Lambda::LayerVersion")
+    assert len(layers) == 2
     for function in synth_two.resources("AWS::Lambda::Function").values():
-        assert function["Properties"]["Architectures"] == ["arm64"]
-        assert [function["Properties"]["Runtime"]] == props["CompatibleRuntimes"]
+        (layer_ref,) = function["Properties"]["Layers"]
+        layer = layers[layer_ref["Ref"]]["Properties"]
+        assert layer["CompatibleArchitectures"] == function["Properties"]["Architectures"]
+        assert [function["Properties"]["Runtime"]] == layer["CompatibleRuntimes"]
 
 
 def code_asset(synth: Synthesized) -> Path:
@@ -507,8 +529,9 @@ def test_api_is_http_api_and_every_route_may_invoke_its_function(synth: Synthesi
     )
     api_id = logical_id(synth.stack.api.http_api)
     permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
-    # One per function, for any route of this API: a route's SourceArn would carry "{version}".
-    assert sorted(p["FunctionName"]["Fn::GetAtt"][0] for p in permissions) == sorted(
+    # One per function's stage alias, for any route of this API: a route's SourceArn would
+    # carry "{version}".
+    assert sorted(alias_function(synth, p["FunctionName"]["Ref"]) for p in permissions) == sorted(
         set(route_targets(synth).values())
     )
     for permission in permissions:
@@ -527,5 +550,36 @@ def test_outputs_give_the_api_url_and_the_store_uri(synth: Synthesized) -> None:
     )
 
 
-def test_stack_name_comes_from_cdk_json(synth: Synthesized) -> None:
-    assert synth.stack.stack_name == cdk_json_context()["modelfn:stack-name"]
+def test_stack_name_comes_from_the_stages_table(synth: Synthesized, synth_dev: Synthesized) -> None:
+    stages = cdk_json_context()["modelfn:stages"]
+    assert synth.stack.stack_name == stages["prod"]["stack-name"]
+    assert synth_dev.stack.stack_name == stages["dev"]["stack-name"]
+
+
+def test_prod_protects_its_data_and_dev_cleans_up(synth: Synthesized, synth_dev: Synthesized) -> None:
+    assert synth.stack.termination_protection and not synth_dev.stack.termination_protection
+    for synthesized, policy in [(synth, "Retain"), (synth_dev, "Delete")]:
+        kept = synthesized.resources("AWS::S3::Bucket") | synthesized.resources("AWS::Logs::LogGroup")
+        assert {resource["DeletionPolicy"] for resource in kept.values()} == {policy}
+    # dev empties its buckets before deleting them (CloudFormation cannot delete a full one).
+    assert synth_dev.resources("Custom::S3AutoDeleteObjects")
+    assert not synth.resources("Custom::S3AutoDeleteObjects")
+
+
+@pytest.mark.parametrize("which", ["synth", "synth_dev"])
+def test_the_api_calls_each_function_through_its_stage_alias(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    stage = synth.stack.settings.stage
+    aliases = synth.resources("AWS::Lambda::Alias")
+    versions = synth.resources("AWS::Lambda::Version")
+    assert len(aliases) == len(versions) == len(synth.stack.functions)
+    for alias in aliases.values():
+        props = alias["Properties"]
+        assert props["Name"] == stage
+        # The version this deployment published, of the alias's own function.
+        version_id = props["FunctionVersion"]["Fn::GetAtt"][0]
+        assert versions[version_id]["Properties"]["FunctionName"] == props["FunctionName"]
+    integrations = synth.resources("AWS::ApiGatewayV2::Integration")
+    assert {i["Properties"]["IntegrationUri"]["Ref"] for i in integrations.values()} == set(aliases)

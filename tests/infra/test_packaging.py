@@ -80,9 +80,28 @@ def test_pip_command_fetches_binary_wheels_for_the_lambda_python() -> None:
 
 def test_local_bundler_reports_a_failed_pip_with_what_to_change(tmp_path: Path) -> None:
     # No requirement at all: pip fails at once, offline.
-    bundler = PipInstallLocally(requirements=[], python="3.11", architecture="x86_64")
+    bundler = PipInstallLocally(
+        requirements=[], python="3.11", architecture="x86_64", fingerprint="f", cache=tmp_path / "cache"
+    )
     with pytest.raises(RuntimeError, match=r"glibc 2\.26.*modelfn:python-version"):
-        bundler.try_bundle(str(tmp_path), image=None)  # type: ignore[arg-type]
+        bundler.try_bundle(str(tmp_path / "out"), image=None)  # type: ignore[arg-type]
+    # Nothing half-built is left where the next synth would take it for a finished layer.
+    assert not (tmp_path / "cache" / "f").exists()
+
+
+def test_a_built_layer_is_reused_without_pip(tmp_path: Path) -> None:
+    cached = tmp_path / "cache" / "abc" / "python" / "numpy"
+    cached.mkdir(parents=True)
+    (cached / "__init__.py").write_text("# built earlier\n")
+    # Requirements pip could never install: the cache entry is used, so pip does not run.
+    bundler = PipInstallLocally(
+        requirements=["no-such-project-anywhere==0"], python="3.12", architecture="arm64",
+        fingerprint="abc", cache=tmp_path / "cache",
+    )  # fmt: skip
+    out = tmp_path / "asset"
+    out.mkdir()
+    assert bundler.try_bundle(str(out), image=None)  # type: ignore[arg-type]
+    assert (out / "python" / "numpy" / "__init__.py").read_text() == "# built earlier\n"
 
 
 def test_the_layer_loses_what_serving_never_imports(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from infra.app import build
 from modelfn.registry import REPO_ROOT, Registry
-from tests.infra.conftest import cdk_json_context
+from tests.infra.conftest import stage_context
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 
@@ -28,14 +28,16 @@ class NagFindings(AssertionError):
 
 
 def synth_app(
-    outdir: Path, registry: Registry | None = None, overrides: dict[str, Any] | None = None
+    outdir: Path,
+    registry: Registry | None = None,
+    overrides: dict[str, Any] | None = None,
+    stage: str = "dev",
 ) -> Path:
-    """`cdk synth` of infra/app.py into `outdir`, minus the layer's pip install (network).
+    """`cdk synth -c stage=STAGE` of infra/app.py into `outdir`, minus the layer's pip install.
 
-    `overrides` replace cdk.json's `modelfn:` settings, as `-c modelfn:KEY=VALUE` would.
+    `overrides` replace cdk.json's settings for that stage (`stage_context`).
     """
-    context = cdk_json_context()
-    context.update({f"modelfn:{key}": value for key, value in (overrides or {}).items()})
+    context = stage_context(stage, **(overrides or {}))
     context["aws:cdk:bundling-stacks"] = []
     app = cdk.App(context=context, outdir=str(outdir))
     build(app, registry)
@@ -71,30 +73,28 @@ def cfn_lint(template: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """models.toml with cdk.json's settings: what `make synth` deploys."""
-    return synth_app(tmp_path_factory.mktemp("cdk.out"))
-
-
-@pytest.fixture(scope="module")
 def mixed(mixed_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synth_app(
         tmp_path_factory.mktemp("cdk.out"),
         mixed_registry,
         {
-            "architecture": "arm64",
             "bucket-encryption": "kms",
             "bucket-access-logs": True,
             "alarm-email": "oncall@example.com",
+            "auth": "jwt",
+            "jwt-issuer": "https://login.example.com/",
+            "jwt-audience": ["modelfn"],
+            "cors-origins": ["https://app.example.com"],
+            "domain-name": "api.example.com",
+            "certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
+            "edge-distribution": True,
         },
+        stage="staging",
     )
 
 
-@pytest.mark.parametrize("which", ["shipped", "mixed"])
-def test_cdk_nag_passes_and_cfn_lint_finds_no_error(
-    which: str, request: pytest.FixtureRequest
-) -> None:
-    outdir: Path = request.getfixturevalue(which)  # the fixture fails on any nag finding
+def assert_lint_clean(outdir: Path) -> None:
+    """cfn-lint: no error, and every warning explained in docs/deploy.md."""
     (template,) = outdir.glob("*.template.json")
     matches = cfn_lint(template)
     errors = [m for m in matches if m["Level"] == "Error"]
@@ -102,6 +102,68 @@ def test_cdk_nag_passes_and_cfn_lint_finds_no_error(
     documented = set(re.findall(r"\b[WI]\d{4}\b", DEPLOY_DOC.read_text(encoding="utf-8")))
     undocumented = {m["Rule"]["Id"] for m in matches} - documented
     assert not undocumented, f"cfn-lint warnings not explained in docs/deploy.md: {undocumented}"
+
+
+@pytest.fixture(scope="module", params=["dev", "staging", "prod"])
+def stage_outdir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.toml with cdk.json's settings for each stage: what `make synth-all` deploys.
+    synth_app fails on any unacknowledged cdk-nag finding."""
+    return synth_app(tmp_path_factory.mktemp("cdk.out"), stage=request.param)
+
+
+def test_every_stage_passes_cdk_nag_and_cfn_lint(stage_outdir: Path) -> None:
+    assert_lint_clean(stage_outdir)
+
+
+def policy_statements(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(resource type, logical id, statement) of every policy document in the template."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = [props.get(key) for key in ("PolicyDocument", "KeyPolicy")]
+        documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        for document in filter(None, documents):
+            for statement in document["Statement"]:
+                found.append((resource["Type"], logical_id, statement))
+    return found
+
+
+def test_no_policy_in_any_stage_allows_a_wildcard_action(stage_outdir: Path) -> None:
+    (path,) = stage_outdir.glob("*.template.json")
+    template = json.loads(path.read_text(encoding="utf-8"))
+    assert len(policy_statements(template)) > 10
+    for kind, logical_id, statement in policy_statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        wildcards = [a for a in actions if "*" in a]
+        if not wildcards or statement["Effect"] == "Deny":  # a Deny on s3:* only takes away (TLS)
+            continue
+        principal = json.dumps(statement.get("Principal"))
+        # The two exceptions, both written by aws-cdk-lib, each for one reason:
+        # - a KMS key's default policy gives the account root kms:*, which lets IAM policies
+        #   grant use of the key (without it no IAM policy could); nothing else gets it;
+        # - dev's auto-delete custom resource may list and delete objects of the stack's own
+        #   buckets (s3:DeleteObject*, s3:GetBucket*, s3:List*) to empty them on `cdk destroy`.
+        if kind == "AWS::KMS::Key" and actions == ["kms:*"] and ":root" in principal:
+            continue
+        if kind == "AWS::S3::BucketPolicy" and "CustomS3AutoDeleteObjects" in principal:
+            continue  # only where the stage drops its data: the next test
+        pytest.fail(f"{kind} {logical_id} allows wildcard actions {wildcards}: {statement}")
+
+
+def test_only_a_stage_that_drops_its_data_can_delete_objects(stage_outdir: Path) -> None:
+    (path,) = stage_outdir.glob("*.template.json")
+    template = json.loads(path.read_text(encoding="utf-8"))
+    deleters = [
+        (logical_id, statement)
+        for _, logical_id, statement in policy_statements(template)
+        if statement["Effect"] == "Allow" and "s3:DeleteObject*" in json.dumps(statement["Action"])
+    ]
+    retain = any(r.get("DeletionPolicy") == "Retain" for r in template["Resources"].values())
+    assert bool(deleters) == (not retain), deleters
+
+
+def test_every_option_at_once_passes_cdk_nag_and_cfn_lint(mixed: Path) -> None:
+    assert_lint_clean(mixed)
 
 
 def test_turning_off_access_logs_is_a_finding(tmp_path: Path) -> None:

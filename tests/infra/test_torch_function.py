@@ -28,7 +28,7 @@ from tests.infra.test_modelfn_stack import (
 
 @pytest.fixture(scope="module")
 def synth(mixed_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(mixed_registry, tmp_path_factory.mktemp("cdk.out"), architecture="arm64")
+    return synthesize(mixed_registry, tmp_path_factory.mktemp("cdk.out"))
 
 
 def function_props(synth: Synthesized, model: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_the_torch_entry_is_an_image_function_and_the_other_stays_a_zip(synth: S
     (image,) = docker_images(synth)
     assert image in json.dumps(torch["Code"]["ImageUri"])  # the image asset, tagged by its hash
     assert "PackageType" not in zipped and zipped["Handler"] == "functions.handler.handler"
-    assert zipped["Layers"] == [{"Ref": logical_id(synth.stack.dependency_layer.layer)}]  # type: ignore[union-attr]
+    assert zipped["Layers"] == [{"Ref": logical_id(synth.stack.dependency_layers["arm64"].layer)}]
 
 
 def test_the_image_function_is_configured_as_the_zip_function_is(synth: Synthesized) -> None:
@@ -67,10 +67,7 @@ def test_the_image_function_is_configured_as_the_zip_function_is(synth: Synthesi
         "MODELFN_RUNTIME": "torch",
     }
     log_group = synth.resources("AWS::Logs::LogGroup")[props["LoggingConfig"]["LogGroup"]["Ref"]]
-    assert (
-        log_group["Properties"]["RetentionInDays"]
-        == cdk_json_context()["modelfn:log-retention-days"]
-    )
+    assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
     # Read-only under its own prefix, like every model function.
     reads = [
         s for s in role_statements(synth, "torch-net") if "s3:GetObject" in as_list(s["Action"])
@@ -124,7 +121,7 @@ serving = { runtime = "torch" }
 
 def test_a_torch_only_registry_builds_no_dependency_layer(tmp_path: Path) -> None:
     synthesized = synthesize(registry_from(ONLY_TORCH, tmp_path), tmp_path / "cdk.out")
-    assert synthesized.stack.dependency_layer is None
+    assert synthesized.stack.dependency_layers == {}
     assert not synthesized.resources("AWS::Lambda::LayerVersion")
     assert function_props(synthesized, "torch-net")["PackageType"] == "Image"
 

@@ -1,8 +1,15 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from modelfn.registry import RegistryError, UnknownModelError, load_registry, parse_registry
+from modelfn.registry import (
+    RegistryError,
+    ServingEntry,
+    UnknownModelError,
+    load_registry,
+    parse_registry,
+)
 
 GOOD = """
 [models.m1]
@@ -57,3 +64,44 @@ def test_missing_file_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_invalid_toml_is_reported() -> None:
     with pytest.raises(RegistryError, match="not valid TOML"):
         parse_registry("[models.m1\n")
+
+
+# --- deployment settings per model (issue 10) ----------------------------------------------------
+
+
+def serving(**keys: object) -> ServingEntry:
+    return ServingEntry.model_validate(keys)
+
+
+def test_zip_models_default_to_arm64_and_torch_to_x86_64() -> None:
+    assert serving().lambda_cpu == "arm64"
+    assert serving(runtime="torch").lambda_cpu == "x86_64"
+    assert serving(runtime="torch", cpu="arm64").lambda_cpu == "arm64"
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        ({"snapstart": True, "provisioned_concurrency": {"min": 1, "max": 2}},
+         "snapstart and provisioned_concurrency cannot be combined: AWS Lambda does not support"),
+        ({"snapstart": True, "runtime": "torch"}, "SnapStart does not support container images"),
+        ({"snapstart": True, "ephemeral_storage_mb": 1024}, "snapstart needs ephemeral_storage_mb <= 512"),
+        ({"reserved_concurrency": 2, "provisioned_concurrency": {"min": 1, "max": 3}},
+         r"provisioned_concurrency.max \(3\) exceeds reserved_concurrency \(2\)"),
+        ({"provisioned_concurrency": {"min": 3, "max": 2}}, r"max \(2\) must be at least min \(3\)"),
+        ({"log_retention_days": 31}, "31 is not a CloudWatch retention period"),
+        ({"ephemeral_storage_mb": 256}, "greater than or equal to 512"),
+        ({"cpu": "aarch64"}, "'x86_64' or 'arm64'"),
+    ],
+)  # fmt: skip
+def test_undeployable_serving_settings_are_refused_with_the_reason(
+    keys: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        serving(**keys)
+
+
+def test_a_refused_combination_names_the_model_in_models_toml() -> None:
+    text = GOOD + "[models.m1.serving]\nsnapstart = true\nprovisioned_concurrency = { min = 1, max = 2 }\n"
+    with pytest.raises(RegistryError, match=r"models\.m1\.serving: Value error, snapstart and provisioned"):
+        parse_registry(text)

@@ -1,0 +1,142 @@
+"""Promote a published version to a stage: move the alias the stage's functions serve.
+
+A deployed function re-reads its alias within `MODELFN_ALIAS_TTL_S` (60 s by default), so moving
+the alias in the stage's store is the whole promotion: no redeploy. Rollback is promoting the
+version the alias pointed at before. Each stage has its own bucket, so a version trained into
+dev's store is first copied into the target store (fetched and sha256-verified from the source,
+published with no alias), and only then is the stage's alias moved.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from modelfn.artifact import MANIFEST_FILE, ArtifactError, file_key, is_version
+from modelfn.registry import ModelEntry
+from modelfn.stages import StageTarget
+from modelfn.store import (
+    ArtifactStore,
+    NotFound,
+    StoreError,
+    fetch_artifact,
+    publish_artifact,
+    read_alias,
+    set_alias,
+)
+
+# The CloudFormation output infra/ gives every stage's stack: s3://<artifact bucket>.
+STORE_OUTPUT = "StoreUri"
+
+
+class Promotion(BaseModel):
+    """What `promote` did, for the CLI to report."""
+
+    model: str
+    stage: str
+    alias: str
+    store: str  # the target store's URI
+    version: str
+    previous: str | None  # the version the alias pointed at before; None: the alias is new
+    copied_from: str | None = None  # the source store's URI when the version was copied
+
+    @property
+    def moved(self) -> bool:
+        return self.previous != self.version
+
+
+def stage_store_uri(target: StageTarget, store: str | None = None) -> str:
+    """The stage's store: `store`, else its stack's `StoreUri` output.
+
+    Never $MODELFN_STORE_URI: it usually names the dev or local store, and a promotion there
+    would move an alias that no function of the stage serves.
+    """
+    return store or stack_store_uri(target)
+
+
+def stack_store_uri(target: StageTarget) -> str:
+    """The `StoreUri` output of the stage's deployed CloudFormation stack."""
+    # boto3 only here: --store never pays for it.
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    fix = (
+        "pass --store s3://BUCKET, or deploy the stage first "
+        f"(npx cdk deploy -c stage={target.stage})"
+    )
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=target.stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise StoreError(
+            f"cannot look up the store of stage {target.stage!r} (stack {target.stack_name}): {exc}; {fix}"
+        ) from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for stack in stacks for o in stack.get("Outputs", [])}
+    if STORE_OUTPUT not in outputs:
+        raise StoreError(f"stack {target.stack_name} of stage {target.stage!r} has no {STORE_OUTPUT} output; {fix}")
+    return str(outputs[STORE_OUTPUT])
+
+
+def promote(
+    store: ArtifactStore,
+    entry: ModelEntry,
+    version: str,
+    target: StageTarget,
+    *,
+    source: ArtifactStore | None = None,
+) -> Promotion:
+    """Point `target`'s alias for `entry` at `version` in `store`, copying it from `source` if absent.
+
+    An alias already at `version` is left as it is (no write, so warm functions see no change).
+
+    Example::
+
+        promote(open_store("s3://prod-bucket"), load_registry().get("cifar10-cnn"),
+                "20261129T162753Z-7b58cb9a", stage_target("prod"), source=open_store("s3://dev-bucket"))
+    """
+    model = entry.name
+    if not is_version(version):
+        raise ArtifactError(f"{version!r} is not a version (YYYYMMDDTHHMMSSZ-xxxxxxxx; see modelfn list)")
+    alias = target.alias_for(entry)
+    try:
+        previous: str | None = read_alias(store, model, alias).version
+    except NotFound:
+        previous = None
+
+    copied_from = None
+    if not store.exists(file_key(model, version, MANIFEST_FILE)):
+        if source is None:
+            raise StoreError(
+                f"{model} version {version} is not published in {store.uri}; copy it from the store "
+                f"it was trained into with --from SOURCE_URI, or publish it there first "
+                f"(modelfn train {model} --publish {store.uri})"
+            )
+        _copy_version(source, store, model, version)
+        copied_from = source.uri
+
+    if previous != version:
+        set_alias(store, model, alias, version)
+    return Promotion(
+        model=model,
+        stage=target.stage,
+        alias=alias,
+        store=store.uri,
+        version=version,
+        previous=previous,
+        copied_from=copied_from,
+    )
+
+
+def _copy_version(source: ArtifactStore, store: ArtifactStore, model: str, version: str) -> None:
+    """Fetch `version` from `source` (every file sha256-checked) and publish it to `store` with no alias."""
+    with tempfile.TemporaryDirectory(prefix="modelfn-promote-") as cache:
+        try:
+            _, folder = fetch_artifact(source, model, version, Path(cache))
+        except NotFound:
+            raise StoreError(
+                f"{model} version {version} is published neither in {store.uri} nor in {source.uri} "
+                "(--from); see `modelfn list --store URI` for the versions each holds"
+            ) from None
+        # No alias: the copy must not move `latest` (or any other alias) in the target store.
+        publish_artifact(store, folder, aliases=())

@@ -1,0 +1,139 @@
+"""Who may call the HTTP API, how fast, from which browser origin, and under which domain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Annotations, Match
+
+from modelfn.registry import REPO_ROOT, Registry, load_registry
+from tests.infra.conftest import Synthesized, synthesize
+from tests.infra.test_modelfn_stack import logical_id
+
+JWT = {"auth": "jwt", "jwt-issuer": "https://login.example.com/", "jwt-audience": ["modelfn"]}
+DOMAIN = {
+    "domain-name": "api.example.com",
+    "certificate-arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abcd-1234",
+    "cors-origins": ["https://app.example.com"],
+}
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry(REPO_ROOT / "models.toml")
+
+
+@pytest.fixture(scope="module")
+def iam(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="prod")
+
+
+@pytest.fixture(scope="module")
+def jwt(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="staging", **JWT, **DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def public(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), auth="none")
+
+
+def routes(synth: Synthesized) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in synth.resources("AWS::ApiGatewayV2::Route").values()]
+
+
+def public_api_warnings(synth: Synthesized) -> list[Any]:
+    found: list[Any] = Annotations.from_stack(synth.stack).find_warning(
+        "*", Match.string_like_regexp("modelfn:auth is none")
+    )
+    return found
+
+
+def stage_props(synth: Synthesized) -> dict[str, Any]:
+    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    props: dict[str, Any] = stage["Properties"]
+    return props
+
+
+def test_every_route_needs_a_sigv4_signature_by_default(iam: Synthesized) -> None:
+    assert routes(iam)
+    assert {r["AuthorizationType"] for r in routes(iam)} == {"AWS_IAM"}
+    assert not iam.resources("AWS::ApiGatewayV2::Authorizer")
+    assert not iam.resources("AWS::ApiGatewayV2::DomainName")
+    # No CORS unless origins are configured: browsers on other sites cannot call it.
+    (api,) = iam.resources("AWS::ApiGatewayV2::Api").values()
+    assert "CorsConfiguration" not in api["Properties"]
+
+
+def test_jwt_mode_checks_the_issuer_and_audience_on_every_route(jwt: Synthesized) -> None:
+    (authorizer_id, authorizer), *_ = jwt.resources("AWS::ApiGatewayV2::Authorizer").items()
+    props = authorizer["Properties"]
+    assert props["AuthorizerType"] == "JWT"
+    assert props["JwtConfiguration"] == {
+        "Issuer": "https://login.example.com/",
+        "Audience": ["modelfn"],
+    }
+    assert props["IdentitySource"] == ["$request.header.Authorization"]
+    assert len(jwt.resources("AWS::ApiGatewayV2::Authorizer")) == 1
+    for route in routes(jwt):
+        assert route["AuthorizationType"] == "JWT"
+        assert route["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_none_is_explicit_and_warned_about_at_synth(public: Synthesized) -> None:
+    assert {r["AuthorizationType"] for r in routes(public)} == {"NONE"}
+    assert public_api_warnings(public)
+
+
+def test_the_other_modes_raise_no_public_api_warning(iam: Synthesized, jwt: Synthesized) -> None:
+    for synth in (iam, jwt):
+        assert not public_api_warnings(synth)
+
+
+@pytest.mark.parametrize("which", ["iam", "jwt", "public"])
+def test_the_stage_throttles_and_logs_every_request_as_json(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
+    settings = synth.stack.settings
+    props = stage_props(synth)
+    assert props["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": settings.throttle_rate,
+        "ThrottlingBurstLimit": settings.throttle_burst,
+    }
+    access = props["AccessLogSettings"]
+    assert access["DestinationArn"] == {
+        "Fn::GetAtt": [logical_id(synth.stack.api.access_logs), "Arn"]
+    }
+    assert {"requestId", "routeKey", "status", "caller"} <= set(json.loads(access["Format"]))
+    log_group = synth.resources("AWS::Logs::LogGroup")[logical_id(synth.stack.api.access_logs)]
+    assert log_group["Properties"]["RetentionInDays"] == settings.log_retention_days
+
+
+def test_stages_throttle_by_their_own_limits(iam: Synthesized, public: Synthesized) -> None:
+    # prod and dev (the `public` fixture) come from different stage tables in cdk.json.
+    assert stage_props(iam)["DefaultRouteSettings"]["ThrottlingRateLimit"] == 500
+    assert stage_props(public)["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+
+
+def test_cors_allows_only_the_configured_origins_and_signing_headers(jwt: Synthesized) -> None:
+    (api,) = jwt.resources("AWS::ApiGatewayV2::Api").values()
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://app.example.com"]
+    assert sorted(cors["AllowMethods"]) == ["GET", "POST"]
+    assert {"authorization", "content-type", "x-amz-date"} <= set(cors["AllowHeaders"])
+
+
+def test_a_custom_domain_uses_its_certificate_and_tls_1_2(jwt: Synthesized) -> None:
+    (domain,) = jwt.resources("AWS::ApiGatewayV2::DomainName").values()
+    props = domain["Properties"]
+    assert props["DomainName"] == "api.example.com"
+    (config,) = props["DomainNameConfigurations"]
+    assert config["CertificateArn"] == DOMAIN["certificate-arn"]
+    assert config["SecurityPolicy"] == "TLS_1_2"
+    (mapping,) = jwt.resources("AWS::ApiGatewayV2::ApiMapping").values()
+    assert mapping["Properties"]["ApiId"] == {"Ref": logical_id(jwt.stack.api.http_api)}
+    jwt.template.has_output("CustomDomainUrl", {"Value": "https://api.example.com"})
+    jwt.template.has_output("CustomDomainTarget", {})
