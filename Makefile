@@ -9,24 +9,39 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick
+.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick lock audit soak
 
 # The deployment stage (cdk.json "modelfn:stages"): make synth STAGE=prod, make deploy STAGE=prod.
 STAGE ?= dev
 STAGES := dev staging prod
 
-$(STAMP): pyproject.toml
+# Every third-party package comes from requirements.lock, pinned with its sha256 hashes (pip
+# refuses any file whose hash differs); the project itself is then installed without resolving
+# anything. torch is the CPU build (2.13.0+cpu) that pip finds on this machine's disk.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch==2.13.0 is pinned in the torch extra (part of train): pip takes the CPU build from this machine's disk.
-	$(BIN)/pip install --quiet -e '.[all]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve requirements.lock after editing pyproject.toml's dependencies (needs the package index).
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra all --generate-hashes --find-links /opt/wheels \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
+
+# Known vulnerabilities of every locked package, from the PyPI advisory database (needs pypi.org).
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip --vulnerability-service pypi
 
 demo: $(STAMP)  ## train cifar10-cnn (smoke), publish, serve through the Lambda handler, query it
 	$(BIN)/modelfn demo
 
 test: $(STAMP) lint typecheck  ## lint, types, then the whole test suite, on the CPU
 	$(BIN)/pytest
+
+soak: $(STAMP)  ## the reliability tests at full length: more fuzz cases, faults and requests (docs/reliability.md)
+	MODELFN_SOAK=1 $(BIN)/pytest tests/reliability -q
 
 serve: $(STAMP)  ## serve whatever is published in model_artifacts/ on http://127.0.0.1:8080
 	$(BIN)/modelfn serve

@@ -8,6 +8,9 @@ import pytest
 
 from tests.support.text_models import train_tiny
 
+# Fails the run if anything the suite logged holds a secret or a request body (tests/log_hygiene.py).
+pytest_plugins = ["tests.log_hygiene"]
+
 
 @pytest.fixture(scope="session")
 def ptb_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
