@@ -33,15 +33,20 @@ async def get_model(name: str, request: Request) -> LoadedModel:
     noise, but work all the same).
     """
     slot: ModelSlot = request.app.state.slot
-    served = slot.settings.model
-    if name != served:
-        raise UnknownModel(f"model {name!r} is not served here; this function serves {served!r}")
+    check_served(name, slot)
     model = slot.get()
     current_request().version = model.manifest.version
     return model
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+def check_served(name: str, slot: ModelSlot) -> None:
+    """404 unless `name` is the model this function serves (loaded or not)."""
+    served = slot.settings.model
+    if name != served:
+        raise UnknownModel(f"model {name!r} is not served here; this function serves {served!r}")
 
 
 async def get_model_version(version: str, model: ModelDep) -> LoadedModel:

@@ -41,6 +41,12 @@ class UnknownModel(ApiError):
     status = 404
 
 
+class UnknownFile(ApiError):
+    """A page asset or version file the function does not have (the playground's routes)."""
+
+    status = 404
+
+
 class ModelUnavailable(ApiError):
     """The model is not loaded; the client should retry after `retry_after_s`."""
 

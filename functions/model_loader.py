@@ -12,6 +12,7 @@ weights, and the container's torch runtime parses them as safetensors (functions
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -117,6 +118,8 @@ def public_reason(exc: Exception, settings: FunctionSettings) -> str:
         return "the published artifact is not one this function can serve"
     if isinstance(exc, StoreError):
         return "the artifact store could not be reached"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the function has no room left to cache the model"
     return "the model failed to load"
 
 

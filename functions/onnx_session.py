@@ -102,10 +102,22 @@ def create_session(path: Path, expected: FileEntry, cache_dir: Path | None = Non
     options = session_options(ort, optimize=True)
     if cached is None:
         return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
-    cached.parent.mkdir(parents=True, exist_ok=True)
     staging = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    options.optimized_model_filepath = str(staging)
-    session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        options.optimized_model_filepath = str(staging)
+        session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime reports a failed write as its own error
+        # onnxruntime fails the whole session when it cannot write the optimised graph (a full
+        # or read-only /tmp): build it without saving. A graph that is itself bad fails again
+        # below, and that error is the one raised.
+        logger.warning(
+            "optimised graph not cached: building the session without saving it",
+            extra={"path": str(cached), "error": f"{type(exc).__name__}: {exc}"},
+        )
+        staging.unlink(missing_ok=True)
+        options = session_options(ort, optimize=True)
+        return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
     try:
         optimized = staging.read_bytes()
         # The sha256 first: a graph without its record is never read, a record alone is ignored.

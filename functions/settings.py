@@ -13,6 +13,7 @@ order Powertools uses), and a missing required one fails the init with its varia
 | load_retry_s     | MODELFN_LOAD_RETRY_S      | 15             |
 | alias_ttl_s      | MODELFN_ALIAS_TTL_S       | 60             |
 | runtime          | MODELFN_RUNTIME           | "onnxruntime"  |
+| playground       | MODELFN_PLAYGROUND        | False (off)    |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ENV_VARS = {
     "load_retry_s": "MODELFN_LOAD_RETRY_S",
     "alias_ttl_s": "MODELFN_ALIAS_TTL_S",
     "runtime": "MODELFN_RUNTIME",
+    "playground": "MODELFN_PLAYGROUND",
 }
 
 _HINTS = {
@@ -70,6 +72,9 @@ class FunctionSettings(BaseModel):
     # The engine: the zip function's onnxruntime, or eager torch from safetensors in the
     # container image (models.toml `serving.runtime`).
     runtime: Runtime = "onnxruntime"
+    # The model's page and card (modelfn.api_routes.PLAYGROUND_ROUTES): off unless a stage turns
+    # it on, so a deployed function answers its API routes only; `modelfn serve` turns it on.
+    playground: bool = False
 
     @field_validator("alias")
     @classmethod

@@ -91,6 +91,12 @@ class InfraSettings(BaseModel):
     edge_distribution: bool = Field(
         alias="edge-distribution", description="Serve edge/ bundles through CloudFront."
     )
+    playground: bool = Field(
+        description=(
+            "Serve each model's playground page and card (GET /models/<name>/...) behind the "
+            "API's authorization; the functions answer them only where this is on."
+        )
+    )
     # Absent from cdk.json, so no deployment emails anyone by surprise.
     alarm_email: str | None = Field(
         default=None, alias="alarm-email", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",

@@ -3,7 +3,9 @@
 Model routes carry the model's name as a literal path segment, so the API sends each model's
 requests to that model's function; other `{param}` segments stay API Gateway path parameters.
 The server-level routes of the Open Inference Protocol have no model in the path; they go to the
-first model in the registry.
+first model in the registry. The playground's routes (a model's page, its card and the files they
+show; functions/playground/) are a list of their own: an API adds them only where a stage turns the
+page on, and the function serves them only with MODELFN_PLAYGROUND set.
 """
 
 from __future__ import annotations
@@ -58,9 +60,22 @@ SERVER_ROUTES: tuple[Route, ...] = (
 )
 
 
-def route_table(model_names: list[str]) -> list[tuple[Route, str]]:
+# Read-only GETs: the page posts to the model's own predict route, as any client does. The page's
+# URLs are relative to `/models/{name}/`, so they resolve under a stage's path prefix too.
+PLAYGROUND_ROUTES: tuple[Route, ...] = (
+    # The page (functions/playground/static/model.html). Not `/models/{name}/`: an API Gateway
+    # route path cannot end in "/"; the local gateway redirects that URL here.
+    Route("GET", "/models/{name}/page"),
+    Route("GET", "/models/{name}/card.json"),  # the model card the page renders
+    Route("GET", "/models/{name}/static/{asset}"),  # the page's CSS and JS
+    Route("GET", "/models/{name}/files/{file}"),  # the version's report plots, sha256-checked
+)
+
+
+def route_table(model_names: list[str], *, playground: bool = False) -> list[tuple[Route, str]]:
     """Every concrete route the API exposes, with the model whose function answers it."""
-    table = [(route.for_model(name), name) for name in model_names for route in MODEL_ROUTES]
+    routes = MODEL_ROUTES + (PLAYGROUND_ROUTES if playground else ())
+    table = [(route.for_model(name), name) for name in model_names for route in routes]
     if model_names:
         table += [(route, model_names[0]) for route in SERVER_ROUTES]
     return table

@@ -17,6 +17,7 @@ from modelfn.registry import REPO_ROOT, RegistryError, UnknownModelError, load_r
 from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
+SERVE_PORT = 8080  # `modelfn serve`'s gateway (`make serve`); the demo points at it when done
 RUNS_DIR = REPO_ROOT / "build" / "runs"  # a folder per training run: its epoch checkpoints
 PACKAGE_DIR = REPO_ROOT / "build" / "package"  # `modelfn package` output, a folder per model and CPU
 EDGE_DIR = REPO_ROOT / "build" / "edge"  # `modelfn export-edge` output: one .edge.tar.gz per version
@@ -152,20 +153,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from modelfn.local.auth import local_authorizer
     from modelfn.local.deployment import local_deployment
+    from modelfn.local.playground import page_url, playground_url
 
     registry = load_registry()
     source = open_store(args.store)
     models = args.models.split(",") if args.models else None
+    authorizer, auth_lines = local_authorizer(args.auth)
     with local_deployment(
-        registry, source, port=args.port, s3_endpoint=args.s3_endpoint, models=models
+        registry, source, port=args.port, s3_endpoint=args.s3_endpoint, models=models, authorizer=authorizer
     ) as deployment:
         print(f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)")
         for name, fn in deployment.functions.items():
             print(f"function {name}: cold start {fn.init_ms:.0f} ms, log {fn.log_path}")
             print(f"  POST {deployment.url}/models/{name}/predict")
             print(f"  POST {deployment.url}/v2/models/{name}/infer")
+            print(f"  page {page_url(deployment.url, name)}")
         print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
+        print(f"playground: {playground_url(deployment.url)} (each model's page, form and model card)")
+        if authorizer is not None:
+            print("  (its pages are routes like the API's, so they too need a signed request)")
+        print("\n".join(auth_lines) or "auth none: every route open (the deployed API uses cdk.json's modelfn:auth)")
         print(f"gateway listening on {deployment.url} (Ctrl-C to stop)", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -349,10 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     serve = sub.add_parser("serve", help="serve published models locally behind an HTTP API gateway")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=SERVE_PORT)
     serve.add_argument("--store", help="store to seed the local S3 from (default: model_artifacts/)")
     serve.add_argument("--s3-endpoint", help="use this S3 endpoint instead of starting a moto server")
     serve.add_argument("--models", help="comma-separated model names (default: all published)")
+    serve.add_argument(
+        "--auth", choices=("iam", "jwt", "none"), default="none",  # modelfn.local.auth.AUTH_MODES
+        help="authorize every route as the deployed API can: iam (SigV4, a key pair printed at start "
+        "or MODELFN_GATEWAY_ACCESS_KEY_ID/_SECRET_ACCESS_KEY), jwt (RS256 against a local key; a "
+        "token is printed), none (default)",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
 
     alias = sub.add_parser("alias", help="point an alias (e.g. prod) at a published version")

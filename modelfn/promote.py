@@ -23,9 +23,9 @@ from modelfn.store import (
     StoreError,
     fetch_artifact,
     publish_artifact,
-    read_alias,
     set_alias,
 )
+from modelfn.store.transfer import read_alias_seen
 
 # The CloudFormation output infra/ gives every stage's stack: s3://<artifact bucket>.
 STORE_OUTPUT = "StoreUri"
@@ -89,6 +89,9 @@ def promote(
     """Point `target`'s alias for `entry` at `version` in `store`, copying it from `source` if absent.
 
     An alias already at `version` is left as it is (no write, so warm functions see no change).
+    The move is a compare-and-swap against the alias as read here, before any copy: if another
+    promote or rollback moved it meanwhile, this one raises AliasMoved and writes nothing, so
+    neither is silently lost and the reported `previous` (the rollback target) is what was replaced.
 
     Example::
 
@@ -99,10 +102,8 @@ def promote(
     if not is_version(version):
         raise ArtifactError(f"{version!r} is not a version (YYYYMMDDTHHMMSSZ-xxxxxxxx; see modelfn list)")
     alias = target.alias_for(entry)
-    try:
-        previous: str | None = read_alias(store, model, alias).version
-    except NotFound:
-        previous = None
+    seen = read_alias_seen(store, model, alias)
+    previous = seen.version
 
     copied_from = None
     if not store.exists(file_key(model, version, MANIFEST_FILE)):
@@ -116,7 +117,7 @@ def promote(
         copied_from = source.uri
 
     if previous != version:
-        set_alias(store, model, alias, version)
+        set_alias(store, model, alias, version, seen=seen)
     return Promotion(
         model=model,
         stage=target.stage,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.config import JsonDict
 
 from functions.deps import ModelDep, VersionedModelDep
@@ -101,6 +101,21 @@ class InferenceRequest(BaseModel):
     )
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = Field(default=None, description="Default: every output.")
+
+    @field_validator("id")
+    @classmethod
+    def _echoable(cls, value: str | None) -> str | None:
+        # The response echoes the id as UTF-8 JSON, and a lone surrogate (JSON "\ud800", which
+        # json.loads accepts) has no UTF-8 form: refused here, it was a 500 when the answer was
+        # serialised, after the model had run (found fuzzing, issue 11; tests/reliability/regressions).
+        if value is not None and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    "has a lone UTF-16 surrogate (e.g. \\ud800), which is not text; send UTF-8 text"
+                ) from None
+        return value
 
 
 class ResponseOutput(BaseModel):

@@ -22,7 +22,7 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from infra.settings import InfraSettings
-from modelfn.api_routes import MODEL_ROUTES, SERVER_ROUTES
+from modelfn.api_routes import MODEL_ROUTES, PLAYGROUND_ROUTES, SERVER_ROUTES
 
 # The route list is shared with the local gateway (modelfn.api_routes), so local equals deployed.
 # Route.for_model fills in only "{name}"; any other "{param}" (the OIP "{version}") stays an API
@@ -162,7 +162,9 @@ class InferenceApi(Construct):
                 f"{name}-integration", function, scope_permission_to_route=False
             )
             integrations[name] = integration
-            for route in MODEL_ROUTES:
+            # The playground's page and card only where the stage turns them on; they sit behind
+            # the same authorizer as every other route.
+            for route in MODEL_ROUTES + (PLAYGROUND_ROUTES if settings.playground else ()):
                 concrete = route.for_model(name)
                 self.http_api.add_routes(
                     path=concrete.path,

@@ -49,6 +49,7 @@ class ModelFunction(Construct):
         model_alias: str,
         log_retention: logs.RetentionDays,
         retain: bool,
+        playground: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.model_name = entry.name
@@ -85,6 +86,9 @@ class ModelFunction(Construct):
             # sets the same, so one CloudWatch query works for both.
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
         }
+        if playground:
+            # The model's page and card (functions/playground/), routed only by such a stage.
+            environment["MODELFN_PLAYGROUND"] = "1"
         # X-Ray by setting (models.toml `serving.tracing`); CDK grants the role its X-Ray writes.
         tracing = lambda_.Tracing.ACTIVE if serving.tracing else lambda_.Tracing.DISABLED
         # What both kinds of function take alike (Any: the jsii keyword types differ per key).

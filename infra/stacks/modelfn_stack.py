@@ -17,7 +17,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
 from infra.packaging import CpuArchitecture, function_code
 from infra.settings import LOG_RETENTION, InfraSettings
-from modelfn.api_routes import MODEL_ROUTES
+from modelfn.api_routes import MODEL_ROUTES, PLAYGROUND_ROUTES
 from modelfn.registry import Registry
 
 # Logical-id suffixes of the per-CPU layers.
@@ -99,6 +99,7 @@ class ModelfnStack(Stack):
                     entry.serving.log_retention_days or settings.log_retention_days
                 ],
                 retain=settings.retain_data,
+                playground=settings.playground,
             )
             for entry in entries
         }
@@ -148,6 +149,14 @@ class ModelfnStack(Stack):
                     f"{model_construct_id(name)}{label}Url",
                     value=self.api.url + route.for_model(name).path,
                     description=f"{route.method} {name}: {label.lower()} route",
+                )
+        if self.settings.playground:
+            for name in self.functions:
+                CfnOutput(
+                    self,
+                    f"{model_construct_id(name)}PlaygroundUrl",
+                    value=self.api.url + PLAYGROUND_ROUTES[0].for_model(name).path,
+                    description=f"GET {name}: its playground page and model card",
                 )
         CfnOutput(
             self,

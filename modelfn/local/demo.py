@@ -60,8 +60,9 @@ def run_demo(
     """
     import httpx
 
-    from modelfn.cli import BUILD_DIR
+    from modelfn.cli import BUILD_DIR, SERVE_PORT
     from modelfn.local.deployment import local_deployment
+    from modelfn.local.playground import playground_url
     from training.data.location import data_root_for
     from training.pipeline import DATASETS, train_model
 
@@ -98,7 +99,11 @@ def run_demo(
             _sentences(client, manifests[LANGUAGE_MODEL], test_data[LANGUAGE_MODEL], sentences)
             ready = client.get("/v2/health/ready")
             print(f"GET /v2/health/ready -> HTTP {ready.status_code}")
+            index = client.get(playground_url(deployment.url))
+            print(f"GET / (the playground: each model's page and card) -> HTTP {index.status_code}")
     print(f"== done in {time.perf_counter() - t0:.1f} s; everything shut down")
+    serve = "modelfn serve" + (f" --store {store.uri}" if store_uri else "")
+    print(f"try the models in a browser: {serve}, then open {playground_url(f'http://127.0.0.1:{SERVE_PORT}')}")
     return 0
 
 

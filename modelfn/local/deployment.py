@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelfn.api_routes import route_table
+from modelfn.local.auth import Authorizer
 from modelfn.local.gateway import Gateway
 from modelfn.local.s3_server import (
     FAKE_AWS_ENV,
@@ -44,6 +45,11 @@ class LocalDeployment:
     store_uri: str
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     seeded_objects: int = 0
+    authorizer: Authorizer | None = None
+
+    def pids(self) -> dict[str, int]:
+        """Each running function's process id, by model (for RSS readings under load)."""
+        return {name: fn._process.pid for name, fn in self.functions.items() if fn._process is not None}
 
 
 @contextmanager
@@ -56,13 +62,18 @@ def local_deployment(
     bucket: str = LOCAL_BUCKET,
     models: list[str] | None = None,
     log_dir: Path | None = DEFAULT_LOG_DIR,
+    authorizer: Authorizer | None = None,
+    playground: bool = True,
 ) -> Iterator[LocalDeployment]:
     """Seed S3 from `source`, start a function per published model and the gateway; stop all on exit.
 
     With `s3_endpoint` unset, a moto server on 127.0.0.1 is the S3; otherwise that endpoint (MinIO,
     LocalStack, ...) is used with the caller's credentials. Each function's output (one JSON log
     and metrics line per request) is appended to `log_dir/<model>.log`, as Lambda sends it to
-    CloudWatch; with `log_dir` None it goes to this process's own stdout and stderr.
+    CloudWatch; with `log_dir` None it goes to this process's own stdout and stderr. With an
+    `authorizer` (modelfn/local/auth.py) the gateway authorizes every route as the deployed API
+    does; None leaves them open. With `playground` (the default here; a deployed function's is off)
+    each function serves its model's page and card, and the gateway an index of them at `/`.
     """
     published = {m.name: m for m in list_published(source)}
 
@@ -107,6 +118,7 @@ def local_deployment(
                 "AWS_LAMBDA_FUNCTION_NAME": name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(entry.serving.memory_mb),
                 "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
+                "MODELFN_PLAYGROUND": "1" if playground else "0",
             }
             if fake_credentials:
                 env.update(FAKE_AWS_ENV)
@@ -122,7 +134,7 @@ def local_deployment(
         with ThreadPoolExecutor(max_workers=len(functions)) as pool:
             list(pool.map(lambda f: f.wait_ready(), functions.values()))
 
-        gateway = Gateway(route_table(serve), functions, port=port)
+        gateway = Gateway(route_table(serve, playground=playground), functions, port=port, authorizer=authorizer)
         gateway.start()
         stack.callback(gateway.stop)
         yield LocalDeployment(
@@ -131,4 +143,5 @@ def local_deployment(
             store_uri=target.uri,
             functions=functions,
             seeded_objects=seeded,
+            authorizer=authorizer,
         )

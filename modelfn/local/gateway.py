@@ -5,7 +5,15 @@ Each request is matched against the same route list the CDK app deploys
 process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
 does not have, 413 for a body over its 10 MB limit or an event over Lambda's 6 MB, 500 when the function raises, crashes or
 runs past its timeout (Lambda reports all three as a function error). Beyond the deployed API,
-it serves `/docs` and `/openapi.json` for every model it routes to (modelfn/local/api_docs.py).
+it serves `/docs` and `/openapi.json` for every model it routes to (modelfn/local/api_docs.py),
+and, where the route list has the playground's routes, `/` (modelfn/local/playground.py): an
+index of the models, each linking its page, which its function serves.
+
+With an authorizer (`modelfn serve --auth iam|jwt`, modelfn/local/auth.py) every route is
+authorized before its function runs, health routes included, as the deployed API authorizes them;
+a request for no route is still the 404 (API Gateway matches the route first). `/docs` and
+`/openapi.json` (and the index `/`) are local additions the deployed API does not have, and stay
+open so the page loads in a browser, which cannot sign its requests.
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelfn.api_routes import Route, find_route
-from modelfn.local import api_docs
+from modelfn.api_routes import PLAYGROUND_ROUTES, Route, find_route
+from modelfn.local import api_docs, playground
+from modelfn.local.auth import Answer, Authorizer
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.worker import LocalFunction, WorkerError
 
@@ -53,9 +62,17 @@ class Gateway:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.routes = list(routes)
         self.functions = dict(functions)
+        self.authorizer = authorizer  # None: every route open (`modelfn:auth = "none"`)
+        # The index is served where the models' pages are routed (`route_table(playground=True)`).
+        self.playground = any(
+            (route.for_model(model), model) in self.routes
+            for model in self.functions
+            for route in PLAYGROUND_ROUTES
+        )
         handler = _make_handler(self)
         self._server = _GatewayServer((host, port), handler)
         self._thread: threading.Thread | None = None
@@ -85,10 +102,20 @@ class Gateway:
             return 500, {"content-type": "application/json"}, _json("Internal Server Error")
         if docs is not None:
             return docs
+        if self.playground:
+            index = playground.answer(method, parts.path, self.cards)
+            if index is not None:
+                return index
         found = find_route(self.routes, method, parts.path)
         if found is None:
             return 404, {"content-type": "application/json"}, _json("Not Found")
         route, model, params = found
+        authorized = None
+        if self.authorizer is not None:
+            decision = self.authorizer.authorize(method, parts.path, parts.query, headers, body)
+            if isinstance(decision, Answer):
+                return decision.status, decision.headers, decision.body
+            authorized = decision.context
         event = http_api_event(
             method,
             parts.path,
@@ -98,6 +125,8 @@ class Gateway:
             route_key=route.key,
             path_parameters=params or None,
         )
+        if authorized is not None:
+            event["requestContext"]["authorizer"] = authorized
         if len(json.dumps(event)) > MAX_EVENT_BYTES:
             return 413, {"content-type": "application/json"}, _json("Request Entity Too Large")
         try:
@@ -107,6 +136,27 @@ class Gateway:
             return 500, {"content-type": "application/json"}, _json("Internal Server Error")
         return response_parts(result)
 
+
+    def cards(self) -> dict[str, playground.Card]:
+        """Each function's model card, by model, or why it has none (asked for as any request is)."""
+        found: dict[str, playground.Card] = {}
+        for model, function in self.functions.items():
+            path = f"/models/{model}/card.json"
+            event = http_api_event("GET", path, route_key=f"GET {path}")
+            try:
+                status, _, body = response_parts(function.invoke(event))
+            except WorkerError as exc:
+                log.error("%s", exc)
+                found[model] = "the function failed; see its log"
+                continue
+            if status == 200:
+                found[model] = json.loads(body)
+            else:
+                try:
+                    found[model] = str(json.loads(body).get("error", f"HTTP {status}"))
+                except ValueError:
+                    found[model] = f"HTTP {status}"
+        return found
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """Each function's own OpenAPI document, by model, asked for as any request is."""

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from modelfn.store.base import NotFound, StoreError, Tagged
+from modelfn.store.base import Conflict, NotFound, StoreError, Tagged, check_conditions
 
 
 class LocalStore:
+    # Create-only is a hard link of the finished temp file (link(2) fails if the name exists);
+    # compare-and-swap holds an flock on the key's folder while it checks the tag and renames.
+    conditional_writes = True
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.uri = f"file://{self.root}"
@@ -22,23 +28,62 @@ class LocalStore:
             raise StoreError(f"key {key!r} escapes the store root {self.root}")
         return path
 
-    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
-        # Write to a temp file then rename, so a reader never sees half a file.
+    def _write_atomically(
+        self,
+        key: str,
+        write: Callable[[Path], object],
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
+        # Write to a temp file, then rename (or link) it into place: a reader never sees half a
+        # file, and a writer killed midway leaves only a `.tmp-` file that list_keys skips.
+        check_conditions(if_none_match, if_match)
+        path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         os.close(fd)
         try:
             write(Path(tmp))
-            os.replace(tmp, path)
-        except BaseException:
+            if if_none_match:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise Conflict(f"{key} already exists in {self.uri}; not overwritten") from None
+            elif if_match is not None:
+                with self._locked(path.parent):
+                    # The tag as readers see it, so a caller compares what get_if_changed gave it.
+                    try:
+                        current = self.get_if_changed(key, None)
+                    except NotFound:
+                        current = None
+                    if current is None or current.etag != if_match:
+                        raise Conflict(
+                            f"{key} in {self.uri} changed since it was read; not overwritten"
+                        )
+                    os.replace(tmp, path)
+            else:
+                os.replace(tmp, path)
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
 
-    def put_file(self, key: str, path: Path) -> None:
-        self._write_atomically(self._path(key), lambda tmp: shutil.copyfile(path, tmp))
+    @contextmanager
+    def _locked(self, folder: Path) -> Iterator[None]:
+        # flock on the folder itself: no lock file to leave behind, and the kernel releases it
+        # when the holder exits, however it exits (SIGKILL included).
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self._write_atomically(self._path(key), lambda tmp: tmp.write_bytes(data))
+    def put_file(self, key: str, path: Path, *, if_none_match: bool = False) -> None:
+        self._write_atomically(key, lambda tmp: shutil.copyfile(path, tmp), if_none_match)
+
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> None:
+        self._write_atomically(key, lambda tmp: tmp.write_bytes(data), if_none_match, if_match)
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)

@@ -4,14 +4,28 @@ Publish: every file, then the manifest, then the alias. A reader starts from the
 never sees a version whose files are still uploading. Fetch: alias -> manifest (its sha256 must
 match the alias) -> files (each sha256 must match the manifest), into a fresh folder that is
 renamed into place only once everything verified.
+
+Where the store offers conditional writes (both backends do), the store itself enforces this:
+- The manifest is the commit point. It is written create-only (If-None-Match: *), so a version's
+  manifest is never overwritten, whatever races. A version without one is not published: a publish
+  killed before it leaves files that readers never reach, and a retry writes over them.
+- Version files are written create-only too; one already there with the bytes the manifest names
+  (a killed or retried publish of this artifact) is kept, one with other bytes refuses the publish.
+- An alias moves by compare-and-swap (If-Match: the tag of the alias as read). `set_alias` (alias,
+  promote, rollback) refuses with AliasMoved when another writer moved the alias since the caller
+  read it, so two concurrent promotes never silently lose one. A publish's aliases mean "the most
+  recently published version": a publish that loses the swap re-reads and tries again.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -19,6 +33,7 @@ from modelfn.artifact import (
     MANIFEST_FILE,
     Alias,
     ArtifactError,
+    FileEntry,
     IntegrityError,
     Manifest,
     alias_key,
@@ -29,9 +44,36 @@ from modelfn.artifact import (
     parse_alias,
     parse_manifest,
     sha256_bytes,
+    sha256_file,
     verify_artifact,
 )
-from modelfn.store.base import ArtifactStore, NotFound, StoreError
+from modelfn.store.base import (
+    ArtifactStore,
+    Conflict,
+    NotFound,
+    StoreError,
+    supports_conditional_writes,
+)
+
+# A publish re-reads and swaps its alias again when another writer moved it in between; each lost
+# swap means another writer finished, so a handful of tries is plenty. Backoff: up to 50 ms * 2**try.
+ALIAS_ATTEMPTS = 5
+ALIAS_BACKOFF_S = 0.05
+
+
+class AliasMoved(Conflict):
+    """The alias was moved by another writer after the caller read it; it was left as it is."""
+
+
+class AliasSeen(NamedTuple):
+    """An alias as a writer read it before deciding: its record (None: absent) and its tag."""
+
+    record: Alias | None
+    etag: str | None
+
+    @property
+    def version(self) -> str | None:
+        return self.record.version if self.record else None
 
 
 class PublishedModel(BaseModel):
@@ -45,33 +87,114 @@ def publish_artifact(
 ) -> Manifest:
     """Upload the verified artifact in `folder` and point `aliases` at it. Versions are immutable."""
     manifest = verify_artifact(folder)
-    manifest_key = file_key(manifest.name, manifest.version, MANIFEST_FILE)
+    model, version = manifest.name, manifest.version
+    manifest_key = file_key(model, version, MANIFEST_FILE)
+    already = StoreError(
+        f"{model} version {version} is already published in {store.uri}; "
+        "versions are immutable: train again for a new version, or point an alias at this one "
+        f"with `modelfn alias {model} {version} --alias NAME`"
+    )
+    # Refuses before uploading anything; the create-only manifest write below is the real guard.
     if store.exists(manifest_key):
-        raise StoreError(
-            f"{manifest.name} version {manifest.version} is already published in {store.uri}; "
-            "versions are immutable: train again for a new version, or point an alias at this one "
-            f"with `modelfn alias {manifest.name} {manifest.version} --alias NAME`"
-        )
-    for name in manifest.files:
-        store.put_file(file_key(manifest.name, manifest.version, name), folder / name)
+        raise already
     manifest_bytes = (folder / MANIFEST_FILE).read_bytes()
-    store.put_bytes(manifest_key, manifest_bytes)
+    if supports_conditional_writes(store):
+        for name, entry in manifest.files.items():
+            _create_file(store, file_key(model, version, name), folder / name, entry, version)
+        try:
+            store.put_bytes(manifest_key, manifest_bytes, if_none_match=True)
+        except Conflict:
+            # The same bytes: our own retried request landed, or a twin publish of this artifact.
+            if store.get_bytes(manifest_key) != manifest_bytes:
+                raise already from None
+    else:  # check, then write: immutability holds only while no one publishes concurrently
+        for name in manifest.files:
+            store.put_file(file_key(model, version, name), folder / name)
+        store.put_bytes(manifest_key, manifest_bytes)
     for alias in aliases:
-        _write_alias(store, manifest.name, alias, manifest.version, sha256_bytes(manifest_bytes))
+        _point_alias_at_newly_published(store, model, alias, version, sha256_bytes(manifest_bytes))
     return manifest
 
 
-def set_alias(store: ArtifactStore, model: str, alias: str, version: str) -> Alias:
-    """Point `alias` at an already-published `version` (e.g. promote a version to `prod`)."""
+def _create_file(store: ArtifactStore, key: str, path: Path, entry: FileEntry, version: str) -> None:
+    try:
+        store.put_file(key, path, if_none_match=True)
+        return
+    except Conflict:
+        pass
+    # Only a version with no manifest gets here (publish checked), so the file is a leftover of an
+    # unfinished publish: keep it if it holds these very bytes.
+    with tempfile.TemporaryDirectory(prefix="modelfn-publish-") as scratch:
+        there = Path(scratch) / "object"
+        store.download(key, there)
+        if there.stat().st_size == entry.size and sha256_file(there) == entry.sha256:
+            return
+    raise StoreError(
+        f"{store.uri}/{key} exists with other bytes than this artifact's, left by an unfinished "
+        f"publish of another artifact under version {version} (it has no manifest, so it is not "
+        f"published); delete the objects under {key.rpartition('/')[0]}/ and publish again"
+    )
+
+
+def _point_alias_at_newly_published(store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str) -> None:
+    # A publish's alias means "the most recently published version", so losing the swap to another
+    # publish or promote is not an error: re-read and swap again, and the last to finish wins.
+    for attempt in range(ALIAS_ATTEMPTS):
+        try:
+            _write_alias(store, model, alias, version, manifest_sha, read_alias_seen(store, model, alias))
+            return
+        except Conflict:
+            time.sleep(random.uniform(0, ALIAS_BACKOFF_S * 2**attempt))
+    raise AliasMoved(
+        f"{model} version {version} is published in {store.uri}, but alias {alias!r} kept moving "
+        f"under {ALIAS_ATTEMPTS} attempts to point it there; point it with "
+        f"`modelfn alias {model} {version} --alias {alias} --store {store.uri}`"
+    )
+
+
+def set_alias(
+    store: ArtifactStore, model: str, alias: str, version: str, *, seen: AliasSeen | None = None
+) -> Alias:
+    """Point `alias` at an already-published `version` (e.g. promote a version to `prod`).
+
+    `seen` is the alias as the caller read it when it decided (`read_alias_seen`); without it the
+    alias is read here. If another writer moved the alias since, nothing is written and AliasMoved
+    says where it points now: the caller decided on a state that no longer holds.
+    """
     try:
         manifest_bytes = store.get_bytes(file_key(model, version, MANIFEST_FILE))
     except NotFound:
         raise StoreError(f"{model} version {version} is not published in {store.uri}") from None
     parse_manifest(manifest_bytes, source=f"{model}/{version}/{MANIFEST_FILE}")
-    return _write_alias(store, model, alias, version, sha256_bytes(manifest_bytes))
+    if seen is None:
+        seen = read_alias_seen(store, model, alias)
+    try:
+        return _write_alias(store, model, alias, version, sha256_bytes(manifest_bytes), seen)
+    except Conflict:
+        now = read_alias_seen(store, model, alias).version
+        raise AliasMoved(
+            f"alias {alias!r} of {model} in {store.uri} was moved by another writer (from "
+            f"{seen.version or '(none)'} to {now or '(deleted)'}) while this change to {version} "
+            "ran; it was left as it is. Check `modelfn list` and run again if "
+            f"{version} should still replace {now or 'it'}"
+        ) from None
 
 
-def _write_alias(store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str) -> Alias:
+def read_alias_seen(store: ArtifactStore, model: str, alias: str) -> AliasSeen:
+    """The alias and its tag, for a compare-and-swap by `set_alias`; absent: AliasSeen(None, None)."""
+    key = alias_key(model, alias)
+    try:
+        tagged = store.get_if_changed(key, None)
+    except NotFound:
+        return AliasSeen(None, None)
+    assert tagged is not None  # no tag given: the object always comes back
+    return AliasSeen(parse_alias(tagged.data, source=f"{store.uri}/{key}"), tagged.etag)
+
+
+def _write_alias(
+    store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str, seen: AliasSeen | None = None
+) -> Alias:
+    """Swap the alias from `seen` (default: as read now) to `version`; Conflict if it moved since."""
     record = Alias(
         model=model,
         alias=alias,
@@ -79,7 +202,25 @@ def _write_alias(store: ArtifactStore, model: str, alias: str, version: str, man
         manifest_sha256=manifest_sha,
         updated_at=datetime.now(UTC),
     )
-    store.put_bytes(alias_key(model, alias), record.to_json())
+    key, data = alias_key(model, alias), record.to_json()
+    if not supports_conditional_writes(store):
+        store.put_bytes(key, data)
+        return record
+    if seen is None:
+        seen = read_alias_seen(store, model, alias)
+    try:
+        if seen.etag is None:
+            store.put_bytes(key, data, if_none_match=True)
+        else:
+            store.put_bytes(key, data, if_match=seen.etag)
+    except Conflict:
+        # A retried request whose first attempt landed is refused too: then our bytes are there.
+        try:
+            if store.get_bytes(key) == data:
+                return record
+        except NotFound:
+            pass
+        raise
     return record
 
 
@@ -130,7 +271,18 @@ def fetch_artifact(
         shutil.rmtree(target, ignore_errors=True)
 
     manifest_key = file_key(model, version, MANIFEST_FILE)
-    manifest_bytes = store.get_bytes(manifest_key)
+    try:
+        manifest_bytes = store.get_bytes(manifest_key)
+    except NotFound:
+        if expected_manifest_sha is None:
+            raise
+        # Publishing writes the manifest before the alias, so this alias was written by hand or
+        # the version was deleted under it.
+        raise NotFound(
+            f"alias {ref!r} of {model!r} points at version {version}, but "
+            f"{store.uri}/{manifest_key} does not exist; point the alias at a published version "
+            f"(modelfn alias {model} VERSION --alias {ref} --store {store.uri})"
+        ) from None
     if expected_manifest_sha is not None and sha256_bytes(manifest_bytes) != expected_manifest_sha:
         raise IntegrityError(
             f"{store.uri}/{manifest_key}: sha256 does not match alias {ref!r}; refusing to load"

@@ -23,6 +23,7 @@ from aws_cdk.assertions import Match
 from constructs import Construct
 
 from infra.stacks.modelfn_stack import model_construct_id
+from modelfn.api_routes import PLAYGROUND_ROUTES
 from modelfn.artifact import MODEL_NAME_PATTERN
 from modelfn.registry import REPO_ROOT, Registry, load_registry
 from tests.infra.conftest import Synthesized, cdk_json_context, registry_from, synthesize
@@ -279,6 +280,7 @@ def test_one_function_per_registry_entry_configured_from_it(
             "MODELFN_ALIAS": settings.model_alias or entry.serving.alias,
             "MODELFN_CACHE_DIR": "/tmp/modelfn",
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
+            **({"MODELFN_PLAYGROUND": "1"} if settings.playground else {}),
         }
         log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
@@ -486,10 +488,32 @@ def test_route_keys_are_exactly_the_model_and_health_routes(
 ) -> None:
     synth: Synthesized = request.getfixturevalue(which)
     registry: Registry = request.getfixturevalue(registry_fixture)
-    assert set(route_targets(synth)) == expected_routes(registry.names())
-    assert len(synth.resources("AWS::ApiGatewayV2::Route")) == len(
-        expected_routes(registry.names())
-    )
+    expected = expected_routes(registry.names())
+    if synth.stack.settings.playground:  # staging (synth_two) shows the pages, prod does not
+        expected |= {
+            f"GET {route.for_model(name).path}" for name in registry.names() for route in PLAYGROUND_ROUTES
+        }
+    assert set(route_targets(synth)) == expected
+    assert len(synth.resources("AWS::ApiGatewayV2::Route")) == len(expected)
+
+
+def test_the_playground_is_routed_and_switched_on_only_where_the_stage_asks(
+    synth: Synthesized, synth_dev: Synthesized
+) -> None:
+    assert synth_dev.stack.settings.playground and not synth.stack.settings.playground
+    for synthesized, on in [(synth_dev, True), (synth, False)]:
+        keys = set(route_targets(synthesized))
+        assert ("GET /models/cifar10-cnn/page" in keys) is on
+        assert ("GET /models/cifar10-cnn/card.json" in keys) is on
+        for function in synthesized.resources("AWS::Lambda::Function").values():
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            if "MODELFN_MODEL" in variables:
+                assert (variables.get("MODELFN_PLAYGROUND") == "1") is on
+    # Behind the same authorizer as every other route.
+    routes = synth_dev.resources("AWS::ApiGatewayV2::Route").values()
+    pages = [r["Properties"] for r in routes if r["Properties"]["RouteKey"].startswith("GET /models/")]
+    assert pages and {p["AuthorizationType"] for p in pages} == {"AWS_IAM"}
+    synth_dev.template.has_output("Cifar10CnnPlaygroundUrl", {})
 
 
 def test_the_shipped_registry_deploys_the_three_reference_models(synth: Synthesized) -> None:

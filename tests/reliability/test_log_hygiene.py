@@ -23,11 +23,9 @@ from functions.app import create_app
 from functions.settings import FunctionSettings
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.lambda_context import LocalLambdaContext
-from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore
 from tests.log_hygiene import CANARY_TEXT, findings
 
-STORE = REPO_ROOT / "model_artifacts"
 SIGNATURE = "5f" * 32
 CREDENTIALS = {
     "authorization": (
@@ -61,18 +59,17 @@ def bodies(model: str) -> list[bytes]:
     return [json.dumps(good).encode(), json.dumps(bad).encode(), raw_bad]
 
 
-@pytest.mark.skipif(
-    not (STORE / "cifar10-cnn").is_dir(), reason="no published models in model_artifacts/ (make demo)"
-)
 @pytest.mark.parametrize("model", ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"])
 def test_headers_and_bodies_stay_out_of_the_logs(
-    model: str, tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    model: str,
+    published_store: LocalStore,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    if not (STORE / model).is_dir():
-        pytest.skip(f"{model} is not published in model_artifacts/")
     settings = FunctionSettings(
-        model=model, store_uri=str(LocalStore(STORE).root), cache_dir=tmp_path / "cache"
+        model=model, store_uri=str(published_store.root), cache_dir=tmp_path / "cache"
     )
     handler = Mangum(create_app(settings), lifespan="off")
     context = LocalLambdaContext(function_name=model, memory_limit_in_mb=1024, timeout_s=15)

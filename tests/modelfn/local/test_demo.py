@@ -37,6 +37,8 @@ def test_demo_prints_real_answers_next_to_the_truth_for_the_three_models(
     assert "the 8 sentences: " in out and "next after 'the company said': " in out
     assert "generate (temperature 0.8, seed 7): the company said ... " in out
     assert "GET /v2/health/ready -> HTTP 200" in out
+    assert "GET / (the playground: each model's page and card) -> HTTP 200" in out
+    assert out.rstrip().endswith("then open http://127.0.0.1:8080/")
 
 
 def test_importing_function_code_leaves_modelfn_loggers_alone() -> None:

@@ -1,0 +1,164 @@
+"""The model card: what the page shows about the served version, all from its artifact.
+
+Everything here comes from the manifest and the version's own files, read through their sha256
+(`read_verified`): the version and its provenance (created_at, frameworks, the data fingerprint,
+the training run), its metrics split into overall and per-class figures, the report plots
+training wrote, and the real held-out examples of `examples.json`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.examples import describe, prompt, shipped_examples
+from functions.limits import MAX_NEW_TOKENS, MAX_TOP_K
+from functions.model_loader import LoadedModel
+from modelfn.artifact import DataFingerprint, TrainingRecord
+
+# The one figure the index shows per model: what each task's users compare versions by.
+HEADLINE_METRICS = {
+    "image-classification": "accuracy",
+    "text-classification": "accuracy",
+    "language-modeling": "test_perplexity",
+}
+# Plots are artifact files shown as images; only these types are served, with this media type.
+PLOT_TYPES = {".png": "image/png"}
+# What an example is called on the page, per task ("cifar10 test image 3 (cat)").
+NOUNS = {
+    "image-classification": "image",
+    "text-classification": "review",
+    "language-modeling": "sentence",
+}
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Headline(_Public):
+    name: str
+    value: float
+
+
+class ClassFigures(_Public):
+    label: str
+    figures: dict[str, float] = Field(description="e.g. {'precision': 0.8, 'f1': 0.7}")
+
+
+class Plot(_Public):
+    file: str
+    title: str
+    url: str = Field(description="Relative to the model's page: files/<file>.")
+
+
+class CardExample(_Public):
+    input: str = Field(description="As the predict route takes it: base64 PNG or the text.")
+    summary: str
+    label: str | None = None
+    prompt: str | None = Field(
+        default=None, description="Language models: the opening to continue."
+    )
+
+
+class Limits(_Public):
+    top_k: int = Field(description="The most labels or next words one request may ask for.")
+    max_tokens: int | None = Field(
+        default=None, description="Language models: words per continuation."
+    )
+
+
+class ModelCard(_Public):
+    name: str
+    version: str
+    alias: str
+    task: str
+    created_at: datetime
+    frameworks: dict[str, str]
+    architecture: str
+    labels: list[str]
+    headline: Headline | None
+    metrics: dict[str, float] = Field(description="Overall figures on the held-out split.")
+    per_class: list[ClassFigures]
+    data: DataFingerprint
+    training: TrainingRecord
+    plots: list[Plot]
+    examples: list[CardExample]
+    limits: Limits
+
+
+def model_card(model: LoadedModel, alias: str) -> ModelCard:
+    manifest = model.manifest
+    headline = HEADLINE_METRICS.get(manifest.task, "accuracy")
+    overall, per_class = split_metrics(manifest.metrics, manifest.labels)
+    is_lm = manifest.task == "language-modeling"
+    return ModelCard(
+        name=manifest.name,
+        version=manifest.version,
+        alias=alias,
+        task=manifest.task,
+        created_at=manifest.created_at,
+        frameworks=manifest.frameworks,
+        architecture=manifest.architecture.module,
+        labels=manifest.labels,
+        headline=Headline(name=headline, value=manifest.metrics[headline])
+        if headline in manifest.metrics
+        else None,
+        metrics=overall,
+        per_class=per_class,
+        data=manifest.data,
+        training=manifest.training,
+        plots=[
+            Plot(file=name, title=plot_title(name), url=f"files/{name}")
+            for name in manifest.files
+            if is_plot(name)
+        ],
+        examples=card_examples(model),
+        limits=Limits(
+            top_k=MAX_TOP_K if is_lm else len(manifest.labels),
+            max_tokens=MAX_NEW_TOKENS if is_lm else None,
+        ),
+    )
+
+
+def split_metrics(
+    metrics: dict[str, float], labels: list[str]
+) -> tuple[dict[str, float], list[ClassFigures]]:
+    """Overall figures, and the `<figure>.<label>` ones (training's per-class keys) by label."""
+    by_label: dict[str, dict[str, float]] = {label: {} for label in labels}
+    overall = {}
+    for key, value in metrics.items():
+        figure, _, label = key.partition(".")
+        if label in by_label:
+            by_label[label][figure] = value
+        else:
+            overall[key] = value
+    return overall, [ClassFigures(label=l, figures=f) for l, f in by_label.items() if f]
+
+
+def is_plot(name: str) -> bool:
+    return any(name.endswith(suffix) for suffix in PLOT_TYPES)
+
+
+def plot_title(name: str) -> str:
+    """'confusion_matrix.png' -> 'Confusion matrix'."""
+    stem = name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")
+    return stem[:1].upper() + stem[1:]
+
+
+def card_examples(model: LoadedModel) -> list[CardExample]:
+    examples = shipped_examples(model)
+    if examples is None:
+        return []
+    noun = NOUNS.get(model.manifest.task, "input")
+    is_lm = model.manifest.task == "language-modeling"
+    return [
+        CardExample(
+            input=example.input,
+            summary=describe(example, examples, noun),
+            label=example.label,
+            prompt=prompt(example.input) if is_lm else None,
+        )
+        for example in examples.examples
+    ]

@@ -1,0 +1,361 @@
+// The model page: renders card.json, builds the form for the model's task, and calls the model's
+// own POST predict route, as any client does. Plain script, no build step, no other origin; text
+// from the model or the user only ever goes in through textContent.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const PREDICT = "predict"; // relative to /models/{name}/, so it works under a stage's prefix
+  const SHOWN_CHARS = 160; // longer strings (base64 images) are shortened on screen, not in copies
+
+  // h("div", {class: "x"}, child, "text") -> an element; attributes are set, never HTML parsed.
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "text") el.textContent = value;
+      else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else el.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  const percent = (p) => (100 * p).toFixed(1) + "%";
+  const number = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Number(v.toPrecision(4)).toString());
+
+  // --- state -------------------------------------------------------------------------------
+
+  let card = null;
+  let example = null; // the example the input came from, to show the data set's answer
+  let image = null; // the image to send: base64 PNG of an example or a data: URL of a file
+  const last = { request: "", response: "" };
+
+  // --- the model card ----------------------------------------------------------------------
+
+  function renderCard() {
+    document.title = `${card.name} · modelfn playground`;
+    $("title").textContent = card.name;
+    $("badges").replaceChildren(
+      h("span", { class: "badge", text: card.task }),
+      h("span", { class: "badge", text: `${card.alias} → ${card.version}` }),
+    );
+    const data = card.data;
+    const splits = Object.entries(data.examples).map(([s, n]) => `${s} ${n.toLocaleString()}`).join(", ");
+    const facts = [
+      ["Version", h("code", { text: card.version })],
+      ["Alias", card.alias],
+      ["Created", new Date(card.created_at).toISOString().replace(".000Z", "Z")],
+      ["Architecture", h("code", { text: card.architecture })],
+      ["Data", `${data.dataset} (${splits})`],
+      ["Data sha256", h("code", { title: data.files.join(", "), text: data.sha256 })],
+      ["Training", `preset ${card.training.preset}, ${card.training.epochs} epoch${card.training.epochs === 1 ? "" : "s"}, ` +
+        `seed ${card.training.seed}, ` +
+        `${card.training.seconds.toFixed(1)} s`],
+      ["Frameworks", Object.entries(card.frameworks).map(([k, v]) => `${k} ${v}`).join(", ")],
+    ];
+    if (card.labels.length) facts.splice(4, 0, ["Labels", card.labels.join(", ")]);
+    $("facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+
+    $("metrics").replaceChildren(
+      ...Object.entries(card.metrics).map(([k, v]) =>
+        h("tr", {}, h("th", { text: k }), h("td", { class: "num", text: number(v) }))),
+    );
+
+    if (card.per_class.length) {
+      const figures = [...new Set(card.per_class.flatMap((c) => Object.keys(c.figures)))];
+      $("per-class").replaceChildren(
+        h("tr", {}, h("th", { text: "label" }), figures.map((f) => h("th", { class: "num", text: f }))),
+        ...card.per_class.map((c) =>
+          h("tr", {}, h("td", { text: c.label }),
+            figures.map((f) => h("td", { class: "num", text: f in c.figures ? number(c.figures[f]) : "" })))),
+      );
+      $("per-class-box").hidden = false;
+    }
+    if (card.plots.length) {
+      $("plots").replaceChildren(...card.plots.map((p) =>
+        h("figure", {}, h("a", { href: p.url }, h("img", { src: p.url, alt: p.title, loading: "lazy" })),
+          h("figcaption", { text: `${p.title} (${p.file}, sha256-checked)` }))));
+      $("plots-box").hidden = false;
+    }
+    $("card").hidden = false;
+  }
+
+  // --- the form, per task ------------------------------------------------------------------
+
+  const TASKS = {
+    "image-classification": { fields: imageFields, request: imageRequest, show: showClassification },
+    "text-classification": { fields: textFields, request: textRequest, show: showClassification },
+    "language-modeling": { fields: languageFields, request: languageRequest, show: showLanguage },
+  };
+
+  function topKField(max, value) {
+    const select = h("select", { id: "top-k", name: "top_k" });
+    for (let k = 1; k <= max; k++) select.append(h("option", { value: k, selected: k === value, text: k }));
+    return h("div", { class: "field" }, h("label", { for: "top-k", text: "Top k" }), select);
+  }
+
+  function imageFields() {
+    const preview = h("img", { id: "preview", class: "preview", alt: "the image to classify", hidden: true });
+    const file = h("input", { id: "file", type: "file", accept: "image/png,image/jpeg", onchange: () => pickFile(file.files[0]) });
+    const drop = h("label", { id: "drop", class: "drop", for: "file" },
+      preview,
+      h("span", {}, h("span", { class: "label", text: "Pick or drop an image" }),
+        h("span", { class: "muted", text: "PNG or JPEG, resized to the model's input by the function" }),
+        h("br"), file));
+    for (const type of ["dragenter", "dragover"]) drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      if (e.dataTransfer.files.length) pickFile(e.dataTransfer.files[0]);
+    });
+    return [h("div", { class: "field" }, drop), topKField(card.limits.top_k, Math.min(5, card.limits.top_k))];
+  }
+
+  function pickFile(file) {
+    if (!file) return;
+    example = null;
+    $("preview").src = URL.createObjectURL(file);
+    $("preview").hidden = false;
+    const reader = new FileReader();
+    reader.onload = () => { image = reader.result; }; // a data: URL, which the route accepts
+    reader.readAsDataURL(file);
+  }
+
+  function imageRequest() {
+    if (!image) throw new Error("pick an image, drop one, or click an example first");
+    return { inputs: [image], parameters: { top_k: Number($("top-k").value) } };
+  }
+
+  function textFields() {
+    return [
+      h("div", { class: "field" }, h("label", { for: "text", text: "Review" }),
+        h("textarea", { id: "text", placeholder: "Type or paste a movie review…", oninput: () => { example = null; } })),
+    ];
+  }
+
+  function textRequest() {
+    const text = $("text").value.trim();
+    if (!text) throw new Error("type or paste a review first, or click an example");
+    return { inputs: [text], parameters: { top_k: card.labels.length } };
+  }
+
+  function languageFields() {
+    const modes = h("div", { class: "modes", role: "radiogroup" },
+      [["next", "Next words"], ["score", "Perplexity"], ["generate", "Generate"]].map(([value, text]) =>
+        h("label", { class: value === "next" ? "on" : null },
+          h("input", { type: "radio", name: "mode", value, checked: value === "next", onchange: setMode }), text)));
+    const num = (id, label, attrs) => h("div", { class: "field", "data-mode": attrs.mode },
+      h("label", { for: id, text: label }), h("input", { id, type: "number", ...attrs, mode: null }));
+    return [
+      h("div", { class: "field" }, h("span", { class: "label", text: "Mode" }), modes),
+      h("div", { class: "field" }, h("label", { for: "text", text: "Text" }),
+        h("textarea", { id: "text", placeholder: "the company said it expects", oninput: () => { example = null; } })),
+      h("div", { class: "row" },
+        num("top-k", "Top k", { mode: "next", min: 1, max: card.limits.top_k, value: 5 }),
+        num("max-tokens", "Words", { mode: "generate", min: 1, max: card.limits.max_tokens, value: 20 }),
+        num("temperature", "Temperature", { mode: "generate", min: 0, max: 10, step: 0.1, value: 0.8 }),
+        num("seed", "Seed", { mode: "generate", min: 0, value: 7 })),
+    ];
+  }
+
+  const mode = () => document.querySelector("input[name=mode]:checked").value;
+
+  function setMode() {
+    for (const label of document.querySelectorAll(".modes label")) {
+      label.classList.toggle("on", label.querySelector("input").checked);
+    }
+    for (const field of document.querySelectorAll("[data-mode]")) field.hidden = field.dataset.mode !== mode();
+    if (example) $("text").value = mode() === "score" ? example.input : example.prompt;
+  }
+
+  function languageRequest() {
+    const text = $("text").value.trim();
+    if (!text) throw new Error("type a text first, or click an example");
+    const parameters = { mode: mode() };
+    if (parameters.mode === "next") parameters.top_k = Number($("top-k").value);
+    if (parameters.mode === "generate") {
+      parameters.max_tokens = Number($("max-tokens").value);
+      parameters.temperature = Number($("temperature").value);
+      if ($("seed").value !== "") parameters.seed = Number($("seed").value);
+    }
+    return { inputs: [text], parameters };
+  }
+
+  // --- examples ----------------------------------------------------------------------------
+
+  function renderExamples() {
+    if (!card.examples.length) return;
+    const isImage = card.task === "image-classification";
+    $("examples").replaceChildren(...card.examples.map((ex, i) => {
+      const truth = ex.label ? h("span", { class: "truth", text: ex.label }) : null;
+      const body = isImage
+        ? [h("img", { src: "data:image/png;base64," + ex.input, alt: ex.summary }), truth]
+        : [shorten(ex.input, 140), truth];
+      return h("button", { type: "button", class: `example ${isImage ? "image" : "text"}`, title: ex.summary,
+        "data-example": i, onclick: () => useExample(ex) }, body);
+    }));
+    $("examples-source").textContent = `(${card.examples[0].summary.split(" ").slice(0, 2).join(" ")}, one click each)`;
+    $("examples-box").hidden = false;
+  }
+
+  function useExample(ex) {
+    if (card.task === "image-classification") {
+      image = ex.input;
+      $("preview").src = "data:image/png;base64," + ex.input;
+      $("preview").hidden = false;
+      $("file").value = "";
+    } else {
+      $("text").value = card.task === "language-modeling" && mode() !== "score" ? ex.prompt : ex.input;
+    }
+    example = ex; // after the input events above, which clear it
+  }
+
+  const shorten = (text, n) => (text.length <= n ? text : text.slice(0, n - 1) + "…");
+
+  // --- the call ----------------------------------------------------------------------------
+
+  async function submit(event) {
+    event.preventDefault();
+    const task = TASKS[card.task];
+    let body;
+    try {
+      body = task.request();
+    } catch (err) {
+      $("result").replaceChildren(h("div", { class: "answer error", text: err.message }));
+      return;
+    }
+    $("submit").disabled = true;
+    const url = new URL(PREDICT, location.href).href;
+    const started = performance.now();
+    try {
+      const response = await fetch(PREDICT, {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      const ms = performance.now() - started;
+      $("timing").textContent = `HTTP ${response.status} in ${ms.toFixed(0)} ms`;
+      showRaw(url, body, response, text);
+      let answer;
+      try { answer = JSON.parse(text); } catch { answer = { error: text }; }
+      if (!response.ok) {
+        $("result").replaceChildren(h("div", { class: "answer error", text: answer.error || answer.message || text }));
+      } else {
+        $("result").replaceChildren(task.show(answer.outputs[0]));
+      }
+    } catch (err) {
+      $("result").replaceChildren(h("div", { class: "answer error", text: `the request failed: ${err.message}` }));
+    } finally {
+      $("submit").disabled = false;
+    }
+  }
+
+  function showRaw(url, body, response, text) {
+    last.request = JSON.stringify(body, null, 2);
+    last.response = text;
+    let pretty = text;
+    try { pretty = JSON.stringify(JSON.parse(text), null, 2); last.response = pretty; } catch { /* not JSON */ }
+    $("raw-line").textContent = `POST ${url}  content-type: application/json`;
+    $("raw-request").textContent = JSON.stringify(body, (k, v) =>
+      typeof v === "string" && v.length > SHOWN_CHARS ? `${v.slice(0, SHOWN_CHARS)}… (${v.length} characters; Copy has all)` : v, 2);
+    $("raw-status").textContent = `HTTP ${response.status} ${response.statusText}  ${response.headers.get("content-type") || ""}`;
+    $("raw-response").textContent = pretty;
+    $("raw").hidden = false;
+  }
+
+  async function copy(which, button) {
+    try {
+      await navigator.clipboard.writeText(last[which]);
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Select and copy";
+    }
+    setTimeout(() => { button.textContent = which === "request" ? "Copy request" : "Copy response"; }, 1500);
+  }
+
+  // --- answers -----------------------------------------------------------------------------
+
+  function bars(rows) {
+    return h("div", { class: "bars" }, rows.flatMap(([name, p], i) => {
+      const fill = h("div", { class: "fill" });
+      fill.style.width = percent(Math.max(0, Math.min(1, p))); // CSSOM, which the CSP allows
+      const best = i === 0 ? " best" : "";
+      return [h("span", { class: "name" + best, text: name }), h("div", { class: "bar" + best }, fill),
+        h("span", { class: "value", text: percent(p) })];
+    }));
+  }
+
+  function verdict(label) {
+    if (!example || !example.label) return null;
+    const right = example.label === label;
+    return h("span", { class: `verdict ${right ? "good" : "bad"}`,
+      text: ` · data set says ${example.label} ${right ? "✓" : "✗"}` });
+  }
+
+  function showClassification(out) {
+    return h("div", { class: "answer", id: "answer", "data-label": out.label },
+      h("p", { class: "headline" }, out.label, " ", h("span", { class: "muted", text: percent(out.score) }), verdict(out.label)),
+      bars(out.top_k.map((s) => [s.label, s.score])));
+  }
+
+  function tokens(list) {
+    return h("div", { class: "tokens" }, list.map((t) =>
+      h("span", { class: "token" + (t === "<unk>" ? " unknown" : ""), text: t })));
+  }
+
+  function showLanguage(out) {
+    if (out.next) {
+      return h("div", { class: "answer", id: "answer", "data-kind": "next" },
+        h("p", { class: "headline" }, "Next words ", h("span", { class: "muted", text: "after the text as the model read it" })),
+        tokens(out.tokens), bars(out.next.map((w) => [w.word, w.probability])));
+    }
+    if (out.perplexity !== undefined) {
+      return h("div", { class: "answer", id: "answer", "data-kind": "score" },
+        h("p", { class: "headline" }, `Perplexity ${number(out.perplexity)}`,
+          h("span", { class: "muted", text: ` · ${out.token_count} tokens, log-probability ${number(out.log_prob)} nats` })),
+        tokens(out.tokens));
+    }
+    return h("div", { class: "answer", id: "answer", "data-kind": "generate" },
+      h("p", { class: "generated" }, out.tokens.join(" "), " ", h("span", { class: "new", text: out.text })),
+      h("p", { class: "muted", text: `seed ${out.seed}${out.ended ? " · the model ended the sentence" : ""}` }));
+  }
+
+  // --- start -------------------------------------------------------------------------------
+
+  async function start() {
+    $("copy-request").addEventListener("click", (e) => copy("request", e.target));
+    $("copy-response").addEventListener("click", (e) => copy("response", e.target));
+    let response;
+    try {
+      response = await fetch("card.json");
+      card = await response.json();
+    } catch (err) {
+      card = { error: err.message };
+    }
+    if (!response || !response.ok) {
+      $("status").textContent = `The model card is not available: ${card.error || "no answer"}. Reload to try again.`;
+      $("status").classList.add("error");
+      return;
+    }
+    $("status").hidden = true;
+    renderCard();
+    const task = TASKS[card.task];
+    if (!task) {
+      $("status").textContent = `This page has no form for the task ${card.task}; the model card is below.`;
+      $("status").hidden = false;
+      return;
+    }
+    $("fields").replaceChildren(...task.fields());
+    if (card.task === "language-modeling") setMode();
+    renderExamples();
+    $("form").addEventListener("submit", submit);
+    $("try").hidden = false;
+    document.body.dataset.ready = "true"; // for the browser test: the page is built
+  }
+
+  start();
+})();

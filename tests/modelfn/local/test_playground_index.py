@@ -1,0 +1,100 @@
+"""The gateway's playground index `/` (modelfn/local/playground.py), through `Gateway.dispatch`.
+
+Two real function handlers in this process (as test_api_docs.py runs them): the tiny linear
+image model, loaded, and an IMDB function whose model is not published, so the index shows why.
+tests/playground/test_browser.py opens the same page in a browser over worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mangum import Mangum
+
+from functions.app import create_app
+from functions.settings import FunctionSettings
+from modelfn.api_routes import route_table
+from modelfn.local.gateway import Gateway
+from modelfn.local.playground import index_page
+from tests.functions.conftest import build_tiny_model, handler_for
+from tests.modelfn.local.test_api_docs import InProcessFunction
+
+MODELS = ["cifar10-cnn", "imdb-sentiment"]
+
+
+def gateway_of(root: Path, *, playground: bool) -> Gateway:
+    tiny = build_tiny_model(root / "build")
+    unpublished = FunctionSettings(
+        model="imdb-sentiment", store_uri=str(root / "empty"), cache_dir=root / "cache-imdb",
+        playground=playground,
+    )  # fmt: skip
+    functions = {
+        "cifar10-cnn": InProcessFunction(
+            handler_for(tiny.folder, root / "cifar", playground=playground)
+        ),
+        "imdb-sentiment": InProcessFunction(Mangum(create_app(unpublished), lifespan="off")),
+    }
+    running = Gateway(route_table(MODELS, playground=playground), functions)  # type: ignore[arg-type]
+    running.start()  # so that stop() has a server loop to end
+    return running
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    running = gateway_of(tmp_path, playground=True)
+    yield running
+    running.stop()
+
+
+def test_index_lists_each_model_and_links_its_page(gateway: Gateway) -> None:
+    status, headers, body = gateway.dispatch("GET", "/", {}, b"")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    page = body.decode()
+    assert '<a href="models/cifar10-cnn/page">cifar10-cnn</a>' in page
+    assert "image-classification" in page and "accuracy 0.500" in page  # the manifest's metric
+    # The unpublished model is listed, with the reason its function gives.
+    assert '<a href="models/imdb-sentiment/page">imdb-sentiment</a>' in page
+    assert "not available: model &#x27;imdb-sentiment&#x27; is not loaded" in page
+
+
+def test_index_stylesheet_is_the_pages_own(gateway: Gateway) -> None:
+    status, headers, body = gateway.dispatch("GET", "/playground.css", {}, b"")
+    assert status == 200 and headers["content-type"].startswith("text/css")
+    assert body == Path("functions/playground/static/playground.css").read_bytes()
+
+
+def test_model_page_is_routed_to_its_function(gateway: Gateway) -> None:
+    status, headers, body = gateway.dispatch("GET", "/models/cifar10-cnn/page", {}, b"")
+    assert status == 200 and b'src="static/playground.js"' in body
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_model_folder_url_redirects_to_its_page(gateway: Gateway) -> None:
+    # API Gateway routes cannot end in "/", so the page is `page`; the typed URL still works.
+    status, headers, _ = gateway.dispatch("GET", "/models/cifar10-cnn/", {}, b"")
+    assert (status, headers["location"]) == (308, "page")
+
+
+def test_without_the_playground_there_is_no_index_and_no_page(tmp_path: Path) -> None:
+    gateway = gateway_of(tmp_path, playground=False)
+    try:
+        for path in (
+            "/",
+            "/playground.css",
+            "/models/cifar10-cnn/",
+            "/models/cifar10-cnn/page",
+            "/models/cifar10-cnn/card.json",
+        ):
+            assert gateway.dispatch("GET", path, {}, b"")[0] == 404, path
+    finally:
+        gateway.stop()
+
+
+def test_index_escapes_what_the_cards_say() -> None:
+    card = {"task": "<script>", "version": "v", "alias": "a", "headline": None}
+    page = index_page({"m": card, "n": "<img src=x>"}).decode()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<img src=x>" not in page
