@@ -49,7 +49,7 @@ class LocalDeployment:
 
     def pids(self) -> dict[str, int]:
         """Each running function's process id, by model (for RSS readings under load)."""
-        return {name: fn._process.pid for name, fn in self.functions.items() if fn._process is not None}
+        return {name: fn.pid for name, fn in self.functions.items() if fn.pid is not None}
 
 
 @contextmanager

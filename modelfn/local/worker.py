@@ -106,6 +106,11 @@ class LocalFunction:
         child.close()
         self._conn = parent
 
+    @property
+    def pid(self) -> int | None:
+        """The function's process id while it runs (RSS readings under load), else None."""
+        return None if self._process is None else int(self._process.pid)
+
     def wait_ready(self, timeout: float = INIT_TIMEOUT_S) -> float:
         assert self._conn is not None
         if not self._conn.poll(timeout):

@@ -27,6 +27,7 @@ from modelfn.artifact import Manifest, read_manifest
 from modelfn.local.events import http_api_event, response_parts
 from modelfn.local.lambda_context import LocalLambdaContext
 from modelfn.store import LocalStore, publish_artifact
+from tests.support.aws import fake_aws_env
 from tests.support.manifests import linear_graph, write_artifact
 
 MODEL = "cifar10-cnn"
@@ -163,21 +164,8 @@ def encode_image(pixels: NDArray[Any], fmt: str = "PNG", mode: str | None = None
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials and region, so nothing can reach a real AWS account."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_MAX_ATTEMPTS": "1",  # an unreachable endpoint fails at once instead of retrying
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "MODELFN_S3_ENDPOINT_URL",
-    ):
-        monkeypatch.delenv(key, raising=False)
+    # AWS_MAX_ATTEMPTS=1: an unreachable endpoint fails at once instead of retrying.
+    fake_aws_env(monkeypatch, AWS_MAX_ATTEMPTS="1")
     yield
 
 

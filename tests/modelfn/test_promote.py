@@ -22,6 +22,7 @@ from modelfn.store import (
     publish_artifact,
     read_alias,
 )
+from tests.support.aws import fake_aws_env
 from tests.support.manifests import write_artifact
 
 MODEL = "cifar10-cnn"
@@ -35,14 +36,7 @@ def _publish(store: ArtifactStore, build: Path, weights: bytes, aliases: tuple[s
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto's in-process AWS, with fake credentials and no endpoint or store overrides."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("MODELFN_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MODELFN_STORE_URI"):
-        monkeypatch.delenv(key, raising=False)
+    fake_aws_env(monkeypatch, unset=("MODELFN_STORE_URI",))
     from moto import mock_aws
 
     with mock_aws():

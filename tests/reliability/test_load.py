@@ -16,12 +16,11 @@ import pytest
 
 from bench.load import machine, request_bodies, run_load
 from modelfn.local.deployment import LocalDeployment, local_deployment
-from modelfn.registry import REPO_ROOT, load_registry
+from modelfn.registry import load_registry
 from modelfn.store import LocalStore
 from tests.reliability.conftest import SOAK, scaled
 
 MODELS = ("cifar10-cnn", "ptb-lstm", "imdb-sentiment")
-STORE = REPO_ROOT / "model_artifacts"
 REQUESTS = scaled(ci=1_000, soak=10_000)
 CLIENTS = 8
 # RSS after the warm-up against RSS at the end, in MiB. Here the three functions moved by 0.0 to
@@ -32,14 +31,10 @@ RSS_TOLERANCE_MB = 4.0
 
 
 @pytest.fixture(scope="module")
-def store(request: pytest.FixtureRequest) -> LocalStore:
-    """model_artifacts/ when it holds the three published models (the figures docs quote); in a
-    clean clone, where it is empty, the three trained here with their `tiny` presets."""
-    local, registry = LocalStore(STORE), load_registry()
-    if all(local.exists(f"{m}/aliases/{registry.get(m).serving.alias}.json") for m in MODELS):
-        return local
-    published: LocalStore = request.getfixturevalue("published_store")
-    return published
+def store(serving_store: LocalStore) -> LocalStore:
+    """model_artifacts/ when it holds the three published models (the figures docs quote), else
+    the three trained here with their `tiny` presets (tests/conftest.py `serving_store`)."""
+    return serving_store
 
 
 @pytest.fixture(scope="module")

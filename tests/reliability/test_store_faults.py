@@ -36,6 +36,7 @@ from modelfn.store.base import StoreError
 from modelfn.store.s3 import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S, client_config
 from tests.functions.conftest import MODEL, TinyModel, build_tiny_model, call, random_pixels
 from tests.reliability.conftest import scaled
+from tests.support.aws import fake_aws_env
 
 BUCKET = "artifacts"
 RETRY_S = 30.0  # the slot's load_retry_s in these tests
@@ -157,21 +158,8 @@ class Function:
 
 @pytest.fixture
 def fn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Function]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "MODELFN_S3_ENDPOINT_URL",
-        "AWS_MAX_ATTEMPTS",
-        "AWS_RETRY_MODE",
-    ):
-        monkeypatch.delenv(key, raising=False)
+    # The store's own retry settings, not the environment's, are what is under test.
+    fake_aws_env(monkeypatch, unset=("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"))
     sleeps: list[float] = []
 
     class RecordedTime:  # botocore.endpoint sleeps the backoff with time.sleep

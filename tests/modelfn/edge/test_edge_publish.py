@@ -11,6 +11,7 @@ from modelfn.artifact import IntegrityError
 from modelfn.edge.export import ExportResult
 from modelfn.edge.publish import RECORD_FILE, edge_prefix, fetch_bundle, publish_bundle
 from modelfn.store import ArtifactStore, LocalStore, NotFound, S3Store, StoreError, list_published
+from tests.support.aws import fake_aws_env
 
 
 @pytest.fixture(params=["s3", "local"])
@@ -18,10 +19,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     if request.param == "local":
         yield LocalStore(tmp_path / "store")
         return
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    for key in ("MODELFN_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(key, raising=False)
+    fake_aws_env(monkeypatch)
     from moto import mock_aws
 
     with mock_aws():

@@ -29,6 +29,7 @@ from modelfn.store import (
     read_alias,
     set_alias,
 )
+from tests.support.aws import fake_aws_env
 from tests.support.manifests import write_artifact
 
 
@@ -55,15 +56,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     if request.param == "local":
         yield LocalStore(tmp_path / "store")
         return
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("MODELFN_S3_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    fake_aws_env(monkeypatch)
     from moto import mock_aws
 
     with mock_aws():
