@@ -21,7 +21,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.constructs.artifact_bucket import ArtifactBucket, Encryption
 from infra.constructs.edge_distribution import EdgeDistribution
 from modelfn.stages import cdk_json_context
-from tests.infra.test_security_checks import NagFindings, cfn_lint, findings
+from tests.infra.test_security_checks import cfn_lint, synth_checked
 
 CLOUDFRONT = {"Service": "cloudfront.amazonaws.com"}
 
@@ -68,13 +68,7 @@ def synth_edge(outdir: Path, encryption: Encryption, retain: bool) -> Edge:
     artifacts = ArtifactBucket(stack, "Artifacts", encryption=encryption, access_logs=True)
     edge = EdgeDistribution(stack, "EdgeDistribution", artifacts=artifacts, retain=retain)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    try:
-        app.synth()
-    except RuntimeError as exc:
-        report = outdir / "validation-report.json"
-        if "ValidationFailed" not in str(exc) or not report.is_file():
-            raise
-        raise NagFindings("unacknowledged cdk-nag findings:\n" + findings(report)) from exc
+    synth_checked(app, outdir)
     template_path = outdir / "Edge.template.json"
     template = Template.from_json(json.loads(template_path.read_text(encoding="utf-8")))
     return Edge(encryption, retain, stack, artifacts, edge, template, template_path, outdir)

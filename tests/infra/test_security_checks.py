@@ -41,6 +41,12 @@ def synth_app(
     context["aws:cdk:bundling-stacks"] = []
     app = cdk.App(context=context, outdir=str(outdir))
     build(app, registry)
+    synth_checked(app, outdir)
+    return outdir
+
+
+def synth_checked(app: cdk.App, outdir: Path) -> None:
+    """`app.synth()` into `outdir`, raising NagFindings that name each unacknowledged finding."""
     try:
         app.synth()
     except RuntimeError as exc:
@@ -48,7 +54,6 @@ def synth_app(
         if "ValidationFailed" not in str(exc) or not report.is_file():
             raise
         raise NagFindings("unacknowledged cdk-nag findings:\n" + findings(report)) from exc
-    return outdir
 
 
 def findings(report: Path) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from modelfn.local.deployment import LocalDeployment, local_deployment
+from modelfn.local.playground import page_url
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import LocalStore
 
@@ -137,6 +138,15 @@ def check_raw_call(driver: WebDriver, model: str) -> None:
     assert "HTTP 200" in driver.find_element(By.ID, "raw-status").text
 
 
+def open_model_page(driver: WebDriver, deployment: LocalDeployment, model: str) -> dict[str, Any]:
+    """Open `model`'s page, wait for it, check its rendered card; the card, as its function says."""
+    card = card_of(deployment, model)
+    open_page(driver, page_url(deployment.url, model))
+    wait_ready(driver)
+    check_card(driver, card)
+    return card
+
+
 def check_card(driver: WebDriver, card: dict[str, Any]) -> None:
     facts = driver.find_element(By.ID, "facts").text
     for shown in (
@@ -197,7 +207,7 @@ def test_index_lists_each_model_with_its_headline(
         )
         assert card["headline"]["name"] in text  # accuracy, or test_perplexity for the LM
         link = row.find_element(By.TAG_NAME, "a").get_attribute("href")
-        assert link == f"{deployment.url}/models/{model}/page"
+        assert link == page_url(deployment.url, model)
     check_clean_and_save(browser, "index")
 
 
@@ -205,10 +215,7 @@ def test_cifar_page_classifies_an_example_and_an_uploaded_file(
     browser: WebDriver, deployment: LocalDeployment, tmp_path: Path
 ) -> None:
     model = "cifar10-cnn"
-    card = card_of(deployment, model)
-    open_page(browser, f"{deployment.url}/models/{model}/page")
-    wait_ready(browser)
-    check_card(browser, card)
+    card = open_model_page(browser, deployment, model)
 
     browser.find_elements(By.CSS_SELECTOR, "#examples .example")[0].click()
     answer = submit(browser)
@@ -241,10 +248,7 @@ def test_imdb_page_labels_an_example_review(
     browser: WebDriver, deployment: LocalDeployment
 ) -> None:
     model = "imdb-sentiment"
-    card = card_of(deployment, model)
-    open_page(browser, f"{deployment.url}/models/{model}/page")
-    wait_ready(browser)
-    check_card(browser, card)
+    card = open_model_page(browser, deployment, model)
 
     browser.find_elements(By.CSS_SELECTOR, "#examples .example")[0].click()
     assert (
@@ -264,10 +268,7 @@ def test_ptb_page_predicts_next_words_scores_and_generates(
     browser: WebDriver, deployment: LocalDeployment
 ) -> None:
     model = "ptb-lstm"
-    card = card_of(deployment, model)
-    open_page(browser, f"{deployment.url}/models/{model}/page")
-    wait_ready(browser)
-    check_card(browser, card)
+    card = open_model_page(browser, deployment, model)
 
     browser.find_elements(By.CSS_SELECTOR, "#examples .example")[0].click()
     assert (

@@ -15,3 +15,13 @@ SOAK = os.environ.get("MODELFN_SOAK") == "1"
 def scaled(ci: int, soak: int) -> int:
     """How much work a test does: `ci` in `make test`, `soak` in `make soak`."""
     return soak if SOAK else ci
+
+
+class Clock:
+    """A ModelSlot clock (its retry and alias-TTL time) that a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

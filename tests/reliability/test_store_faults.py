@@ -35,7 +35,7 @@ from modelfn.store import S3Store, publish_artifact
 from modelfn.store.base import StoreError
 from modelfn.store.s3 import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S, client_config
 from tests.functions.conftest import MODEL, TinyModel, build_tiny_model, call, random_pixels
-from tests.reliability.conftest import scaled
+from tests.reliability.conftest import Clock, scaled
 from tests.support.aws import fake_aws_env
 
 BUCKET = "artifacts"
@@ -120,14 +120,6 @@ class Faults:
 
 
 # --- the function under test ----------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

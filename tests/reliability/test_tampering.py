@@ -39,7 +39,7 @@ from modelfn.artifact import (
 from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore, publish_artifact
 from tests.functions.conftest import build_tiny_model, call, encode_image, random_pixels
-from tests.reliability.conftest import scaled
+from tests.reliability.conftest import Clock, scaled
 
 RETRY_S = 30.0
 INTEGRITY = "the published artifact failed its integrity check"
@@ -47,14 +47,6 @@ UNSERVABLE = "the published artifact is not one this function can serve"
 MISSING = "no version is published under alias 'latest'"
 REVIEWS = ["a wonderful, moving film with a great cast", "dull, predictable and far too long"]
 SENTENCES = ["the company said it expects", "the market closed higher"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -10,23 +10,14 @@ import pytest
 from modelfn.artifact import IntegrityError
 from modelfn.edge.export import ExportResult
 from modelfn.edge.publish import RECORD_FILE, edge_prefix, fetch_bundle, publish_bundle
-from modelfn.store import ArtifactStore, LocalStore, NotFound, S3Store, StoreError, list_published
-from tests.support.aws import fake_aws_env
+from modelfn.store import ArtifactStore, NotFound, StoreError, list_published
+from tests.support.aws import local_or_moto_store
 
 
 @pytest.fixture(params=["s3", "local"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "store")
-        return
-    fake_aws_env(monkeypatch)
-    from moto import mock_aws
-
-    with mock_aws():
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket="artifacts")
-        yield S3Store("artifacts", "team/models")
+    with local_or_moto_store(request.param, tmp_path / "store", monkeypatch) as store:
+        yield store
 
 
 def test_publish_then_fetch_gives_the_same_bytes(store: ArtifactStore, cifar_bundle: ExportResult, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from modelfn.store import (
     read_alias,
     set_alias,
 )
-from tests.support.aws import fake_aws_env
+from tests.support.aws import local_or_moto_store
 from tests.support.manifests import write_artifact
 
 
@@ -53,17 +53,8 @@ class RecordingStore:
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "store")
-        return
-    fake_aws_env(monkeypatch)
-    from moto import mock_aws
-
-    with mock_aws():
-        import boto3  # clients are created only after the mock starts
-
-        boto3.client("s3").create_bucket(Bucket="artifacts")
-        yield S3Store("artifacts", "team/models")
+    with local_or_moto_store(request.param, tmp_path / "store", monkeypatch) as store:
+        yield store
 
 
 def test_publish_writes_files_then_manifest_then_alias(store: ArtifactStore, tmp_path: Path) -> None:
