@@ -42,7 +42,13 @@ def bentoml_executable() -> Path:
     if not done.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *REQUIREMENTS],
+            [
+                str(VENV / "bin" / "pip"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *REQUIREMENTS,
+            ],
             check=True,
         )
         done.touch()
@@ -67,7 +73,9 @@ def _free_port() -> int:
 def post(url: str, body: str, timeout: float = 60) -> dict[str, Any]:
     """POST a JSON body, return the JSON answer; anything but 200 raises (urllib's HTTPError
     for 4xx and 5xx)."""
-    request = urllib.request.Request(url, data=body.encode(), headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"content-type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if response.status != 200:
             raise SystemExit(f"{url} answered {response.status}")
@@ -78,7 +86,9 @@ def post(url: str, body: str, timeout: float = 60) -> dict[str, Any]:
 class Server:
     """One `bentoml serve` process tree; `start` returns when it answered the first request."""
 
-    def __init__(self, settings: dict[str, str], events: dict[str, Any], service: str = "bentoml") -> None:
+    def __init__(
+        self, settings: dict[str, str], events: dict[str, Any], service: str = "bentoml"
+    ) -> None:
         self.settings, self.events, self.service = settings, events, SERVICES[service]
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/predict"
@@ -87,7 +97,11 @@ class Server:
 
     def start(self, timeout: float = 180) -> tuple[float, dict[str, Any]]:
         """(seconds from spawn to the first correct answer, that answer)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_", "VIRTUAL_ENV"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "MODELFN_", "VIRTUAL_ENV"))
+        }
         env.update(self.settings, PYTHONPATH=str(REPO_ROOT), BENTOML_DO_NOT_TRACK="True")
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -104,7 +118,9 @@ class Server:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.02)
         self.log.seek(0)
-        raise SystemExit(f"bentoml serve did not answer: {self.log.read()[-3000:].decode(errors='replace')}")
+        raise SystemExit(
+            f"bentoml serve did not answer: {self.log.read()[-3000:].decode(errors='replace')}"
+        )
 
     def warm(self, warmup: int, repeats: int) -> dict[str, list[float]]:
         found = {}

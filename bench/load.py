@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     from modelfn.registry import load_registry
     from modelfn.store import open_store
 
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--requests", type=int, default=10_000, help="per model, after the warm-up")
     parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
     parser.add_argument("--store", default=str(REPO_ROOT / "model_artifacts"))
@@ -222,11 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     registry, store = load_registry(), open_store(args.store)
     models = args.models.split(",") if args.models else None
     results = []
-    with local_deployment(registry, store, models=models, log_dir=REPO_ROOT / "build" / "logs") as running:
+    with local_deployment(
+        registry, store, models=models, log_dir=REPO_ROOT / "build" / "logs"
+    ) as running:
         pids = running.pids()
         for model in running.functions:
             bodies = request_bodies(registry, store, model)
-            result = run_load(running.url, model, bodies, pids[model], requests=args.requests, clients=args.clients)
+            result = run_load(
+                running.url,
+                model,
+                bodies,
+                pids[model],
+                requests=args.requests,
+                clients=args.clients,
+            )
             results.append(result.summary())
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     report = {"machine": machine(), "models": results}

@@ -38,7 +38,9 @@ class Context:
 def call(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = handler(event, Context())
     if response["statusCode"] != 200:
-        raise SystemExit(f"probe: status {response['statusCode']}: {response.get('body', '')[:500]}")
+        raise SystemExit(
+            f"probe: status {response['statusCode']}: {response.get('body', '')[:500]}"
+        )
     return response
 
 
@@ -68,7 +70,12 @@ def floor_ms(module: Any, event: dict[str, Any], warmup: int, repeats: int) -> l
 
 
 def main() -> None:
-    handler_ref, events_path, warmup, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    handler_ref, events_path, warmup, repeats = (
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+    )
     with open(events_path, encoding="utf-8") as fh:
         events = json.load(fh)
     module_name, attribute = handler_ref.split(":")

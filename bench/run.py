@@ -54,7 +54,15 @@ ZIP_LIMIT_MB, IMAGE_LIMIT_MB = 250, 10_240
 TARGETS = ("modelfn", "torch-handler")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # What the torch handler's image would install: these and everything they require.
-TORCH_HANDLER_REQUIREMENTS = ("torch", "fastapi", "mangum", "safetensors", "pillow", "numpy", "pydantic")
+TORCH_HANDLER_REQUIREMENTS = (
+    "torch",
+    "fastapi",
+    "mangum",
+    "safetensors",
+    "pillow",
+    "numpy",
+    "pydantic",
+)
 
 
 # --- what is measured: the artifact, its inputs, the built assets ------------------------------
@@ -71,8 +79,12 @@ def built_assets() -> tuple[Path, Path]:
     from infra.deployment_package import build_package
 
     registry = load_registry()
-    zip_model = next(n for n in registry.names() if registry.get(n).serving.runtime == "onnxruntime")
-    package = build_package(zip_model, registry=registry, architecture="x86_64", out_dir=BENCH_PACKAGE_DIR)
+    zip_model = next(
+        n for n in registry.names() if registry.get(n).serving.runtime == "onnxruntime"
+    )
+    package = build_package(
+        zip_model, registry=registry, architecture="x86_64", out_dir=BENCH_PACKAGE_DIR
+    )
     code, layer = (part.path for part in package.parts)
     return code, layer / "python"
 
@@ -157,7 +169,9 @@ def runtime_packages() -> Path:
             check=True,
         )  # fmt: skip
         command, env = lambda_interpreter(LAMBDA_PYTHON)
-        subprocess.run([*command, "-m", "compileall", "-q", str(RUNTIME_PACKAGES)], check=True, env=env)
+        subprocess.run(
+            [*command, "-m", "compileall", "-q", str(RUNTIME_PACKAGES)], check=True, env=env
+        )
         done.touch()
     return RUNTIME_PACKAGES
 
@@ -190,11 +204,16 @@ def commands(settings: dict[str, str]) -> dict[str, Command]:
     # -P: the probe's own folder (bench/) is not put on sys.path; only the assets are.
     return {
         "modelfn": ([*py312, "-P", str(PROBE), "functions.handler:handler"], modelfn_env),
-        "torch-handler": ([sys.executable, "-P", str(PROBE), "bench.peers.torch_lambda:handler"], torch_env),
+        "torch-handler": (
+            [sys.executable, "-P", str(PROBE), "bench.peers.torch_lambda:handler"],
+            torch_env,
+        ),
     }
 
 
-def probe(command: Command, events: Path, warmup: int, repeats: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
+def probe(
+    command: Command, events: Path, warmup: int, repeats: int
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """(seconds from spawn to the first response, that response's body, the probe's report)."""
     argv, env = command
     with tempfile.TemporaryFile(mode="w+") as stderr:
@@ -213,8 +232,14 @@ def probe(command: Command, events: Path, warmup: int, repeats: int) -> tuple[fl
         stderr.seek(0)
         err = stderr.read()
     if process.returncode != 0 or not line.startswith("first 200 "):
-        raise SystemExit(f"{argv[-1]} failed ({process.returncode}): {line}{rest[-2000:]}{err[-3000:]}")
-    return cold, json.loads(line.removeprefix("first 200 ")), json.loads(rest.strip().splitlines()[-1])
+        raise SystemExit(
+            f"{argv[-1]} failed ({process.returncode}): {line}{rest[-2000:]}{err[-3000:]}"
+        )
+    return (
+        cold,
+        json.loads(line.removeprefix("first 200 ")),
+        json.loads(rest.strip().splitlines()[-1]),
+    )
 
 
 def gateway_throughput(url: str, name: str, body: str, *, requests: int) -> dict[str, float]:
@@ -290,7 +315,9 @@ def subject(name: str, store: Path) -> Subject:
     return Subject(name, entry, manifest, work, events, requests, cached, settings_cached)
 
 
-def measure_warm(s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeats: int) -> dict[str, Any]:
+def measure_warm(
+    s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeats: int
+) -> dict[str, Any]:
     """Warm latency and peak RSS of each server, with no other function process running.
 
     Run before the local deployment starts: with its function processes alive, the same probe
@@ -307,14 +334,33 @@ def measure_warm(s: Subject, http_peers: tuple[str, ...], *, warmup: int, repeat
 
 
 def measure_model(
-    s: Subject, deployment: Any, warm: dict[str, Any], http_peers: tuple[str, ...], *, runs: int, repeats: int, log: Any
+    s: Subject,
+    deployment: Any,
+    warm: dict[str, Any],
+    http_peers: tuple[str, ...],
+    *,
+    runs: int,
+    repeats: int,
+    log: Any,
 ) -> dict[str, Any]:
     """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
     from modelfn.local.s3_server import FAKE_AWS_ENV
 
-    name, entry, manifest, work, events, cached = s.name, s.entry, s.manifest, s.work, s.events, s.cached
+    name, entry, manifest, work, events, cached = (
+        s.name,
+        s.entry,
+        s.manifest,
+        s.work,
+        s.events,
+        s.cached,
+    )
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
-    s3 = {**settings, **FAKE_AWS_ENV, "MODELFN_STORE_URI": deployment.store_uri, "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint}
+    s3 = {
+        **settings,
+        **FAKE_AWS_ENV,
+        "MODELFN_STORE_URI": deployment.store_uri,
+        "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint,
+    }
     cold: dict[str, list[float]] = {t: [] for t in (*TARGETS, *http_peers)}
     cold_s3: dict[str, list[float]] = {t: [] for t in (*TARGETS, *http_peers)}
     bodies: dict[str, Any] = {}
@@ -341,15 +387,24 @@ def measure_model(
                     server.stop()
                 found[peer].append(seconds)
                 if answers(body) != bodies["modelfn"]:
-                    raise SystemExit(f"{name}: {peer} ({where}) answered differently: {answers(body)}")
+                    raise SystemExit(
+                        f"{name}: {peer} ({where}) answered differently: {answers(body)}"
+                    )
         log(
             f"{name}: cold run {run + 1}/{runs}: "
-            + "".join(f"{p} {cold[p][-1]:.2f} s cached, {cold_s3[p][-1]:.2f} s from S3, " for p in http_peers)
-            + ", ".join(f"{t} {cold[t][-1]:.2f} s cached, {cold_s3[t][-1]:.2f} s from S3" for t in TARGETS)
+            + "".join(
+                f"{p} {cold[p][-1]:.2f} s cached, {cold_s3[p][-1]:.2f} s from S3, "
+                for p in http_peers
+            )
+            + ", ".join(
+                f"{t} {cold[t][-1]:.2f} s cached, {cold_s3[t][-1]:.2f} s from S3" for t in TARGETS
+            )
         )
     if bodies["modelfn"] != bodies["torch-handler"]:
         raise SystemExit(f"{name}: the servers disagree: {bodies}")
-    rps = gateway_throughput(deployment.url, name, s.requests["batch1"]["body"], requests=max(repeats, 48))
+    rps = gateway_throughput(
+        deployment.url, name, s.requests["batch1"]["body"], requests=max(repeats, 48)
+    )
     log(f"{name}: gateway throughput " + ", ".join(f"{k} {v:.0f}/s" for k, v in rps.items()))
     servers = (*TARGETS, *http_peers)
     p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in servers}
@@ -360,7 +415,9 @@ def measure_model(
     throughput = (
         {"tokens_per_s": manifest.metrics["train_tokens_per_second"]}
         if "train_tokens_per_second" in manifest.metrics
-        else {"examples_per_s": examples * record.epochs / record.seconds if record.seconds else None}
+        else {
+            "examples_per_s": examples * record.epochs / record.seconds if record.seconds else None
+        }
     )
     return {
         "version": manifest.version,
@@ -372,10 +429,14 @@ def measure_model(
         "cold_start_s3_runs_s": cold_s3,
         "rps": rps,
         "warm_p50_ms": {**p50, "floor": floor},
-        "warm_p99_ms": {**{t: stats.percentile(warm[t]["batch1"], 99) for t in servers},
-                        "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99)},
-        "batch16_p50_ms": {**{t: stats.percentile(warm[t]["batch16"], 50) for t in servers},
-                           "floor": stats.percentile(warm["modelfn"]["floor_batch16"], 50)},
+        "warm_p99_ms": {
+            **{t: stats.percentile(warm[t]["batch1"], 99) for t in servers},
+            "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99),
+        },
+        "batch16_p50_ms": {
+            **{t: stats.percentile(warm[t]["batch16"], 50) for t in servers},
+            "floor": stats.percentile(warm["modelfn"]["floor_batch16"], 50),
+        },
         "peak_rss_mb": {t: warm[t]["peak_rss_mb"] for t in servers},
         "cost_per_million_usd": {
             arch: {t: cost.cost_per_million(p50[t], memory, arch) for t in TARGETS}
@@ -393,13 +454,29 @@ def targets(name: str, m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     floor = m["warm_p50_ms"]["floor"]
     found = {
         "cold_start_s": {"value": cold, "limit": 1.0, "met": cold <= 1.0},
-        "cold_start_speedup_vs_torch": {"value": stats.ratio(torch_cold, cold), "limit": 3.0, "met": torch_cold >= 3 * cold},
-        "peak_rss_mb": {"value": m["peak_rss_mb"]["modelfn"], "limit": 150, "met": m["peak_rss_mb"]["modelfn"] <= 150},
-        "package_mb": {"value": m["package_mb"]["modelfn"], "limit": 150, "met": m["package_mb"]["modelfn"] <= 150},
+        "cold_start_speedup_vs_torch": {
+            "value": stats.ratio(torch_cold, cold),
+            "limit": 3.0,
+            "met": torch_cold >= 3 * cold,
+        },
+        "peak_rss_mb": {
+            "value": m["peak_rss_mb"]["modelfn"],
+            "limit": 150,
+            "met": m["peak_rss_mb"]["modelfn"] <= 150,
+        },
+        "package_mb": {
+            "value": m["package_mb"]["modelfn"],
+            "limit": 150,
+            "met": m["package_mb"]["modelfn"] <= 150,
+        },
     }
     if name == "cifar10-cnn":  # the warm-path target is set for the image model
         limit = 1.5 * floor + 0.5
-        found["warm_p50_ms"] = {"value": m["warm_p50_ms"]["modelfn"], "limit": limit, "met": m["warm_p50_ms"]["modelfn"] <= limit}
+        found["warm_p50_ms"] = {
+            "value": m["warm_p50_ms"]["modelfn"],
+            "limit": limit,
+            "met": m["warm_p50_ms"]["modelfn"] <= limit,
+        }
     return found
 
 
@@ -421,10 +498,16 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="cifar10-cnn only, 3 runs, no BentoML (under a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="cifar10-cnn only, 3 runs, no BentoML (under a minute)"
+    )
     parser.add_argument("--runs", type=int, help="cold starts per server (default 7; quick 3)")
-    parser.add_argument("--repeats", type=int, help="timed warm requests per batch size (default 200; quick 30)")
-    parser.add_argument("--store", default=str(REPO_ROOT / "model_artifacts"), help="published artifacts")
+    parser.add_argument(
+        "--repeats", type=int, help="timed warm requests per batch size (default 200; quick 30)"
+    )
+    parser.add_argument(
+        "--store", default=str(REPO_ROOT / "model_artifacts"), help="published artifacts"
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
     repeats = args.repeats or (30 if args.quick else 200)
@@ -435,7 +518,10 @@ def main(argv: list[str] | None = None) -> int:
         bentoml_peer.bentoml_executable()  # its own venv under build/, made on the first run
         mach["packages"]["bentoml (own venv)"] = bentoml_peer.installed_version()
     code, layer = built_assets()
-    package = {"modelfn": folder_mb(code) + folder_mb(layer), "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS)}
+    package = {
+        "modelfn": folder_mb(code) + folder_mb(layer),
+        "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS),
+    }
     started = time.perf_counter()
     models = {}
     from modelfn.local.deployment import local_deployment
@@ -446,11 +532,20 @@ def main(argv: list[str] | None = None) -> int:
     subjects = {name: subject(name, Path(args.store)) for name in names}
     # BentoML's servers over HTTP (seconds to start each); the quick check leaves them out.
     http_peers = () if args.quick else tuple(bentoml_peer.SERVICES)
-    warm = {name: measure_warm(s, http_peers, warmup=warmup, repeats=repeats) for name, s in subjects.items()}
+    warm = {
+        name: measure_warm(s, http_peers, warmup=warmup, repeats=repeats)
+        for name, s in subjects.items()
+    }
     with local_deployment(load_registry(), open_store(args.store), models=names) as deployment:
         for name in names:
             models[name] = measure_model(
-                subjects[name], deployment, warm[name], http_peers, runs=runs, repeats=repeats, log=print
+                subjects[name],
+                deployment,
+                warm[name],
+                http_peers,
+                runs=runs,
+                repeats=repeats,
+                log=print,
             )
             models[name]["package_mb"] = package
             models[name]["targets"] = targets(name, models[name])
@@ -460,9 +555,17 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "seconds": time.perf_counter() - started,
-        "commands": [" ".join(["make", "bench-quick" if args.quick else "bench"]), "python -m bench " + " ".join(argv or sys.argv[1:])],
+        "commands": [
+            " ".join(["make", "bench-quick" if args.quick else "bench"]),
+            "python -m bench " + " ".join(argv or sys.argv[1:]),
+        ],
         "limits_mb": {"zip_unzipped": ZIP_LIMIT_MB, "image": IMAGE_LIMIT_MB},
-        "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON, "usd_per_gb_s": cost.GB_SECOND_USD, "usd_per_request": cost.REQUEST_USD},
+        "prices": {
+            "source": cost.SOURCE,
+            "read_on": cost.READ_ON,
+            "usd_per_gb_s": cost.GB_SECOND_USD,
+            "usd_per_request": cost.REQUEST_USD,
+        },
         "models": models,
     }
     text = json.dumps(results, indent=2)

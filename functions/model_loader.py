@@ -160,7 +160,9 @@ class ModelSlot:
 
     def open_store(self) -> ArtifactStore:
         if self.store is None:
-            self.store = open_store(self.settings.store_uri, endpoint_url=self.settings.s3_endpoint_url)
+            self.store = open_store(
+                self.settings.store_uri, endpoint_url=self.settings.s3_endpoint_url
+            )
         return self.store
 
     def forget_store(self) -> None:
@@ -211,7 +213,9 @@ class ModelSlot:
         current = self.model
         try:
             pointer = self.read_alias()
-            if pointer is None or (current is not None and pointer.version == current.manifest.version):
+            if pointer is None or (
+                current is not None and pointer.version == current.manifest.version
+            ):
                 return
             model = self.loader(self.settings, self.open_store(), pointer)
         except Exception:  # noqa: BLE001 - a failed move keeps the version that works

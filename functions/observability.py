@@ -81,7 +81,9 @@ def request_line(
     if cold:
         metrics.append({"Name": "ColdStart", "Unit": "Count"})
         line["ColdStart"] = 1
-    directives = [{"Namespace": NAMESPACE, "Dimensions": [["service", "model", "route"]], "Metrics": metrics}]
+    directives = [
+        {"Namespace": NAMESPACE, "Dimensions": [["service", "model", "route"]], "Metrics": metrics}
+    ]
     if status >= 400:
         line["level"] = "WARNING" if status < 500 else "ERROR"
         line["error_type"] = record.error_type or f"HTTP{status}"

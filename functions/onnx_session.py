@@ -31,7 +31,9 @@ GRAPH_CACHE = ".graphs"  # under the function's cache_dir
 def session_options(ort: Any, *, optimize: bool) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = (
-        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if optimize
+        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     )
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Lambda gives CPU in proportion to memory (1 vCPU at 1,769 MB) and bills busy time: one
@@ -96,7 +98,9 @@ def create_session(path: Path, expected: FileEntry, cache_dir: Path | None = Non
         data = read_cached_graph(cached)
         if data is not None:
             return ort.InferenceSession(
-                data, sess_options=session_options(ort, optimize=False), providers=["CPUExecutionProvider"]
+                data,
+                sess_options=session_options(ort, optimize=False),
+                providers=["CPUExecutionProvider"],
             )
     graph = read_checked(path, expected)
     options = session_options(ort, optimize=True)
@@ -106,7 +110,9 @@ def create_session(path: Path, expected: FileEntry, cache_dir: Path | None = Non
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         options.optimized_model_filepath = str(staging)
-        session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            graph, sess_options=options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # noqa: BLE001 - onnxruntime reports a failed write as its own error
         # onnxruntime fails the whole session when it cannot write the optimised graph (a full
         # or read-only /tmp): build it without saving. A graph that is itself bad fails again

@@ -109,7 +109,11 @@ class RequestBodyMiddleware:
                 await response(scope, receive, send)
                 return
             body, scope[_SCOPE_KEY] = body[: int(raw)], body[int(raw) :]
-        keep = [(n, v) for n, v in scope["headers"] if n.lower() not in (b"content-type", b"content-length")]
+        keep = [
+            (n, v)
+            for n, v in scope["headers"]
+            if n.lower() not in (b"content-type", b"content-length")
+        ]
         scope["headers"] = [
             *keep,
             (b"content-type", b"application/json"),

@@ -34,7 +34,9 @@ def after_restore(slot: ModelSlot) -> None:
     random.seed()  # from os.urandom
     np.random.seed()  # the legacy global generator, from the OS
     slot.forget_store()  # a fresh client on first use, and the alias is read again
-    logger.info("restored from snapshot: random generators re-seeded", extra={"model": slot.settings.model})
+    logger.info(
+        "restored from snapshot: random generators re-seeded", extra={"model": slot.settings.model}
+    )
 
 
 def register_hooks(slot: ModelSlot) -> bool:

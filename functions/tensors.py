@@ -57,15 +57,21 @@ def from_json(data: list[Any], shape: list[int], datatype: str, where: str) -> N
     if datatype == "BYTES":
         values = list(_flatten(data, where))
         if len(values) != expected:
-            raise BadInput(f"{where}: data has {len(values)} values, shape {shape} needs {expected}")
+            raise BadInput(
+                f"{where}: data has {len(values)} values, shape {shape} needs {expected}"
+            )
         if not all(isinstance(v, str) for v in values):
             raise BadInput(f"{where}: BYTES data must be strings")
-        return np.array([v.encode("utf-8", "surrogatepass") for v in values], np.object_).reshape(shape)
+        return np.array([v.encode("utf-8", "surrogatepass") for v in values], np.object_).reshape(
+            shape
+        )
     dtype, kinds = DATATYPES[datatype]
     try:
         array = np.asarray(data)
     except ValueError:
-        raise BadInput(f"{where}: data is a ragged nested list; give it flat or as a full nest") from None
+        raise BadInput(
+            f"{where}: data is a ragged nested list; give it flat or as a full nest"
+        ) from None
     if array.size != expected:
         raise BadInput(f"{where}: data has {array.size} values, shape {shape} needs {expected}")
     if array.size and array.dtype.kind not in kinds:
@@ -94,7 +100,9 @@ def from_binary(raw: bytes, shape: list[int], datatype: str, where: str) -> NDAr
             values.append(raw[offset : offset + length])
             offset += length
         if len(values) != expected:
-            raise BadInput(f"{where}: binary data has {len(values)} elements, shape {shape} needs {expected}")
+            raise BadInput(
+                f"{where}: binary data has {len(values)} elements, shape {shape} needs {expected}"
+            )
         return np.array(values, dtype=np.object_).reshape(shape)
     dtype = np.dtype(DATATYPES[datatype][0]).newbyteorder("<")
     if len(raw) != expected * dtype.itemsize:

@@ -116,7 +116,9 @@ def build_package(
 
     entry = registry.get(model)
     if architecture is not None:
-        entry = entry.model_copy(update={"serving": entry.serving.model_copy(update={"cpu": architecture})})
+        entry = entry.model_copy(
+            update={"serving": entry.serving.model_copy(update={"cpu": architecture})}
+        )
     arch = entry.serving.lambda_cpu
     folder = out_dir / f"{model}-{arch}"
     app = cdk.App(context=cdk_json_context(), outdir=str(folder / "cdk.out"))

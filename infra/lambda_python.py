@@ -44,7 +44,11 @@ def lambda_interpreter(python: str) -> tuple[list[str], dict[str, str]]:
         candidates.append(([on_path], env))
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     installed = sorted(
-        (d.name for d in (pyenv_root / "versions").glob(f"{python}.*") if d.name.removeprefix(f"{python}.").isdigit()),
+        (
+            d.name
+            for d in (pyenv_root / "versions").glob(f"{python}.*")
+            if d.name.removeprefix(f"{python}.").isdigit()
+        ),
         key=lambda name: int(name.rsplit(".", 1)[1]),
     )
     for name in reversed(installed):

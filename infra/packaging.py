@@ -146,7 +146,9 @@ def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list
             f"{pyproject} has no [project].dependencies list; the dependency layer is built from it"
         )
     return [
-        r for r in project["dependencies"] if canonical_name(requirement_name(r)) not in PROVIDED_BY_RUNTIME
+        r
+        for r in project["dependencies"]
+        if canonical_name(requirement_name(r)) not in PROVIDED_BY_RUNTIME
     ]
 
 
@@ -363,8 +365,20 @@ def dependency_layer_code(
         requirements, "/asset-output/python", python=python, architecture=architecture
     )]  # fmt: skip
     # The same PRUNED_GLOBS in bash (globstar for the "**/" patterns).
-    prune = "shopt -s globstar && cd /asset-output/python && rm -rf " + " ".join(PRUNED_GLOBS) + " && cd /"
-    compile_ = ["python", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "/asset-output/python"]
+    prune = (
+        "shopt -s globstar && cd /asset-output/python && rm -rf "
+        + " ".join(PRUNED_GLOBS)
+        + " && cd /"
+    )
+    compile_ = [
+        "python",
+        "-m",
+        "compileall",
+        "-q",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "/asset-output/python",
+    ]
     asset_hash = hashlib.sha256(fingerprint.encode()).hexdigest()
     return lambda_.Code.from_asset(
         str(root),

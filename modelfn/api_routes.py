@@ -81,7 +81,9 @@ def route_table(model_names: list[str], *, playground: bool = False) -> list[tup
     return table
 
 
-def find_route(table: list[tuple[Route, str]], method: str, path: str) -> tuple[Route, str, dict[str, str]] | None:
+def find_route(
+    table: list[tuple[Route, str]], method: str, path: str
+) -> tuple[Route, str, dict[str, str]] | None:
     """The route, model and path parameters for a request; None where API Gateway would answer 404."""
     for route, model in table:
         params = route.match(method, path)

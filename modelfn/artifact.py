@@ -129,7 +129,9 @@ class TextPreprocessing(_Strict):
         default=False,
         description="Bag-of-n-grams features: each feature once per text (presence, not count).",
     )
-    max_tokens: int = Field(gt=0, description="Longest text in (unigram) tokens a request may send.")
+    max_tokens: int = Field(
+        gt=0, description="Longest text in (unigram) tokens a request may send."
+    )
 
     @model_validator(mode="after")
     def _number_rule_is_whole(self) -> TextPreprocessing:
@@ -153,9 +155,13 @@ class DataFingerprint(_Strict):
     """Which data trained and evaluated this version."""
 
     dataset: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Over the data files, in name order.")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="Over the data files, in name order."
+    )
     files: list[str]
-    examples: dict[str, int] = Field(description="Examples per split, e.g. {'train': 800, 'test': 200}.")
+    examples: dict[str, int] = Field(
+        description="Examples per split, e.g. {'train': 800, 'test': 200}."
+    )
 
 
 class TrainingRecord(_Strict):
@@ -305,7 +311,9 @@ def parse_alias(data: bytes, source: str = "alias") -> Alias:
 
 def vocabulary_json(tokens: list[str]) -> bytes:
     """The vocabulary file's bytes: a JSON list of tokens, one per line, id = position."""
-    return ("[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tokens) + "\n]\n").encode()
+    return (
+        "[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tokens) + "\n]\n"
+    ).encode()
 
 
 def parse_vocabulary(data: bytes, source: str = VOCAB_FILE) -> list[str]:
@@ -370,7 +378,9 @@ def verify_file(path: Path, expected: FileEntry) -> None:
         raise ArtifactError(f"artifact file {path} is missing")
     size = path.stat().st_size
     if size != expected.size:
-        raise IntegrityError(f"{path}: size {size} bytes, manifest says {expected.size}; refusing to load")
+        raise IntegrityError(
+            f"{path}: size {size} bytes, manifest says {expected.size}; refusing to load"
+        )
     actual = sha256_file(path)
     if actual != expected.sha256:
         raise IntegrityError(

@@ -19,8 +19,12 @@ from modelfn.store import DEFAULT_LOCAL_STORE, StoreError, open_store
 BUILD_DIR = REPO_ROOT / "build" / "artifacts"
 SERVE_PORT = 8080  # `modelfn serve`'s gateway (`make serve`); the demo points at it when done
 RUNS_DIR = REPO_ROOT / "build" / "runs"  # a folder per training run: its epoch checkpoints
-PACKAGE_DIR = REPO_ROOT / "build" / "package"  # `modelfn package` output, a folder per model and CPU
-EDGE_DIR = REPO_ROOT / "build" / "edge"  # `modelfn export-edge` output: one .edge.tar.gz per version
+PACKAGE_DIR = (
+    REPO_ROOT / "build" / "package"
+)  # `modelfn package` output, a folder per model and CPU
+EDGE_DIR = (
+    REPO_ROOT / "build" / "edge"
+)  # `modelfn export-edge` output: one .edge.tar.gz per version
 
 
 def _positive_int(text: str) -> int:
@@ -53,7 +57,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
     else:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        run_dir = Path(args.runs) / entry.name / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
+        run_dir = (
+            Path(args.runs)
+            / entry.name
+            / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
+        )
     try:
         folder = train_model(
             entry.name,
@@ -78,7 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if headline in manifest.metrics:
             print(f"{headline.replace('_', ' ')}: {manifest.metrics[headline]:.4f}")
     print(f"metrics: {metrics}")
-    print(f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})")
+    print(
+        f"published {manifest.name} {manifest.version} to {store.uri} (aliases: {', '.join(args.alias)})"
+    )
     return 0
 
 
@@ -92,9 +102,15 @@ def _torchrun(argv: list[str], nproc: int) -> int:
     import subprocess
 
     if os.environ.get("WORLD_SIZE"):
-        raise ArtifactError("--nproc inside a torchrun rank: run either torchrun or --nproc, not both")
+        raise ArtifactError(
+            "--nproc inside a torchrun rank: run either torchrun or --nproc, not both"
+        )
     # The same arguments minus --nproc (as "--nproc K" or "--nproc=K").
-    rest = [a for i, a in enumerate(argv) if not a.startswith("--nproc") and (i == 0 or argv[i - 1] != "--nproc")]
+    rest = [
+        a
+        for i, a in enumerate(argv)
+        if not a.startswith("--nproc") and (i == 0 or argv[i - 1] != "--nproc")
+    ]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
         "-m", "modelfn", *rest,
@@ -139,13 +155,19 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if done.copied_from:
         print(f"copied {done.model} {done.version} from {done.copied_from} (sha256 verified)")
     if not done.moved:
-        print(f"{done.model}: {done.alias} already at {done.version} in {done.store} (stage {done.stage}); nothing to do")
+        print(
+            f"{done.model}: {done.alias} already at {done.version} in {done.store} (stage {done.stage}); nothing to do"
+        )
         return 0
-    print(f"{done.model}: {done.alias} {done.previous or '(none)'} -> {done.version} in {done.store} (stage {done.stage})")
+    print(
+        f"{done.model}: {done.alias} {done.previous or '(none)'} -> {done.version} in {done.store} (stage {done.stage})"
+    )
     if done.previous:
         # Name the store when the user named it, so the hint reaches the same one.
         store_flag = f" --store {args.store}" if args.store else ""
-        print(f"to roll back: modelfn promote {done.model} {done.previous} --stage {done.stage}{store_flag}")
+        print(
+            f"to roll back: modelfn promote {done.model} {done.previous} --stage {done.stage}{store_flag}"
+        )
     return 0
 
 
@@ -162,19 +184,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     models = args.models.split(",") if args.models else None
     authorizer, auth_lines = local_authorizer(args.auth)
     with local_deployment(
-        registry, source, port=args.port, s3_endpoint=args.s3_endpoint, models=models, authorizer=authorizer
+        registry,
+        source,
+        port=args.port,
+        s3_endpoint=args.s3_endpoint,
+        models=models,
+        authorizer=authorizer,
     ) as deployment:
-        print(f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)")
+        print(
+            f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)"
+        )
         for name, fn in deployment.functions.items():
             print(f"function {name}: cold start {fn.init_ms:.0f} ms, log {fn.log_path}")
             print(f"  POST {deployment.url}/models/{name}/predict")
             print(f"  POST {deployment.url}/v2/models/{name}/infer")
             print(f"  page {page_url(deployment.url, name)}")
         print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
-        print(f"playground: {playground_url(deployment.url)} (each model's page, form and model card)")
+        print(
+            f"playground: {playground_url(deployment.url)} (each model's page, form and model card)"
+        )
         if authorizer is not None:
             print("  (its pages are routes like the API's, so they too need a signed request)")
-        print("\n".join(auth_lines) or "auth none: every route open (the deployed API uses cdk.json's modelfn:auth)")
+        print(
+            "\n".join(auth_lines)
+            or "auth none: every route open (the deployed API uses cdk.json's modelfn:auth)"
+        )
         print(f"gateway listening on {deployment.url} (Ctrl-C to stop)", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -263,8 +297,12 @@ def cmd_package(args: argparse.Namespace) -> int:
     from infra.deployment_package import PackageTooLarge, build_package, describe, mib, size_verdict
 
     try:
-        package = build_package(args.model, registry=load_registry(), architecture=args.arch, out_dir=Path(args.out))
-    except RuntimeError as exc:  # pip or the bytecode compiler failed; the message says what to change
+        package = build_package(
+            args.model, registry=load_registry(), architecture=args.arch, out_dir=Path(args.out)
+        )
+    except (
+        RuntimeError
+    ) as exc:  # pip or the bytecode compiler failed; the message says what to change
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{describe(package)}: {package.folder}")
@@ -273,7 +311,9 @@ def cmd_package(args: argparse.Namespace) -> int:
         print(f"  {part.name:<{width}} {mib(part.size):>10}  {part.path}")
     print(f"  {'total':<{width}} {mib(package.size):>10}  ({package.measures})")
     try:
-        warning = size_verdict(package.size, limit=package.limit, warning=package.warning, what=describe(package))
+        warning = size_verdict(
+            package.size, limit=package.limit, warning=package.warning, what=describe(package)
+        )
     except PackageTooLarge as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -309,7 +349,9 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
     print(parity_report(result))
     if args.publish:
         record = publish_bundle(store, result.path)
-        print(f"published {record.file} (sha256 {record.sha256}) to {store.uri}/edge/{record.model}/{record.version}/")
+        print(
+            f"published {record.file} (sha256 {record.sha256}) to {store.uri}/edge/{record.model}/{record.version}/"
+        )
     return 0
 
 
@@ -331,14 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", help="a model name from models.toml")
     train.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
     train.add_argument("--epochs", type=_positive_int, help="override the preset's epoch count")
-    train.add_argument("--preset", help="training preset from the model's config (e.g. smoke, full)")
+    train.add_argument(
+        "--preset", help="training preset from the model's config (e.g. smoke, full)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--publish",
         metavar="STORE_URI",
         help=f"s3://BUCKET[/PREFIX] or a folder (default: {DEFAULT_LOCAL_STORE})",
     )
-    train.add_argument("--alias", action="append", default=None, help="alias(es) to point at the new version (default: latest)")
+    train.add_argument(
+        "--alias",
+        action="append",
+        default=None,
+        help="alias(es) to point at the new version (default: latest)",
+    )
     train.add_argument("--out", default=str(BUILD_DIR), help="where the artifact folder is built")
     train.add_argument(
         "--quiet", action="store_true", help="no live progress bar (plain lines, for logs)"
@@ -357,10 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=cmd_train)
 
-    serve = sub.add_parser("serve", help="serve published models locally behind an HTTP API gateway")
+    serve = sub.add_parser(
+        "serve", help="serve published models locally behind an HTTP API gateway"
+    )
     serve.add_argument("--port", type=int, default=SERVE_PORT)
-    serve.add_argument("--store", help="store to seed the local S3 from (default: model_artifacts/)")
-    serve.add_argument("--s3-endpoint", help="use this S3 endpoint instead of starting a moto server")
+    serve.add_argument(
+        "--store", help="store to seed the local S3 from (default: model_artifacts/)"
+    )
+    serve.add_argument(
+        "--s3-endpoint", help="use this S3 endpoint instead of starting a moto server"
+    )
     serve.add_argument("--models", help="comma-separated model names (default: all published)")
     serve.add_argument(
         "--auth", choices=("iam", "jwt", "none"), default="none",  # modelfn.local.auth.AUTH_MODES
@@ -378,16 +433,22 @@ def build_parser() -> argparse.ArgumentParser:
     alias.set_defaults(func=cmd_alias)
 
     promoter = sub.add_parser(
-        "promote", help="serve a published version on a stage (dev, staging, prod) by moving its alias"
+        "promote",
+        help="serve a published version on a stage (dev, staging, prod) by moving its alias",
     )
     promoter.add_argument("model", help="a model name from models.toml")
-    promoter.add_argument("version", help="a published version (see modelfn list); an older one rolls back")
+    promoter.add_argument(
+        "version", help="a published version (see modelfn list); an older one rolls back"
+    )
     promoter.add_argument("--stage", required=True, help="a stage from cdk.json's modelfn:stages")
     promoter.add_argument(
         "--store", help="the stage's store URI (default: the StoreUri output of the stage's stack)"
     )
     promoter.add_argument(
-        "--from", dest="source", metavar="SOURCE_URI", help="store to copy the version from when the stage's lacks it"
+        "--from",
+        dest="source",
+        metavar="SOURCE_URI",
+        help="store to copy the version from when the stage's lacks it",
     )
     promoter.set_defaults(func=cmd_promote)
 
@@ -395,9 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--store", help="store URI (default: model_artifacts/)")
     lister.set_defaults(func=cmd_list)
 
-    tuner = sub.add_parser("tune", help="search hyper-parameters with Optuna on held-out training data")
+    tuner = sub.add_parser(
+        "tune", help="search hyper-parameters with Optuna on held-out training data"
+    )
     tuner.add_argument("model", help="a model name from models.toml")
-    tuner.add_argument("--trials", type=_positive_int, default=20, help="trials to run (default 20)")
+    tuner.add_argument(
+        "--trials", type=_positive_int, default=20, help="trials to run (default 20)"
+    )
     tuner.add_argument("--timeout", type=float, help="stop starting trials after this many minutes")
     tuner.add_argument("--base", help="preset the trials start from (default: [search] base)")
     tuner.add_argument("--storage", help="SQLite file of the study (default: build/tune/MODEL.db)")
@@ -413,25 +478,40 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--version", help="a published version (default: the alias's)")
     evaluate.add_argument("--alias", default="latest", help="alias to evaluate (default: latest)")
     evaluate.add_argument("--store", help="store URI (default: model_artifacts/)")
-    evaluate.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    evaluate.add_argument(
+        "--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)"
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
-    demo = sub.add_parser("demo", help="train the three models (smoke), serve them locally, query them")
-    demo.add_argument("--images", type=_positive_int, default=12, help="CIFAR-10 test images to send")
+    demo = sub.add_parser(
+        "demo", help="train the three models (smoke), serve them locally, query them"
+    )
+    demo.add_argument(
+        "--images", type=_positive_int, default=12, help="CIFAR-10 test images to send"
+    )
     demo.add_argument("--reviews", type=_positive_int, default=8, help="IMDB test reviews to send")
-    demo.add_argument("--sentences", type=_positive_int, default=64, help="PTB test sentences to score")
+    demo.add_argument(
+        "--sentences", type=_positive_int, default=64, help="PTB test sentences to score"
+    )
     demo.add_argument("--data", help="data root (default: $MODELFN_DATA_DIR, then ../shared/data)")
     demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
-    demo.add_argument("--epochs", type=_positive_int, help="override the smoke presets' epoch counts")
+    demo.add_argument(
+        "--epochs", type=_positive_int, help="override the smoke presets' epoch counts"
+    )
     demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
     demo.set_defaults(func=cmd_demo)
 
     package = sub.add_parser(
-        "package", help="build a model's deployment as infra/ does and check its size against Lambda's limits"
+        "package",
+        help="build a model's deployment as infra/ does and check its size against Lambda's limits",
     )
-    package.add_argument("model", help="a model name from models.toml (its serving.runtime picks zip or image)")
     package.add_argument(
-        "--arch", choices=["x86_64", "arm64"], help="Lambda CPU (default: the model's serving.cpu in models.toml)"
+        "model", help="a model name from models.toml (its serving.runtime picks zip or image)"
+    )
+    package.add_argument(
+        "--arch",
+        choices=["x86_64", "arm64"],
+        help="Lambda CPU (default: the model's serving.cpu in models.toml)",
     )
     package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
     package.set_defaults(func=cmd_package)
@@ -443,13 +523,26 @@ def build_parser() -> argparse.ArgumentParser:
     which = edge.add_mutually_exclusive_group()
     which.add_argument("--version", help="a published version (default: the alias's)")
     which.add_argument("--alias", default="latest", help="alias to export (default: latest)")
-    edge.add_argument("--out", default=str(EDGE_DIR), help=f"where the bundle is written (default: {EDGE_DIR})")
-    edge.add_argument("--publish", action="store_true", help="also publish it under edge/MODEL/VERSION/ in --store")
-    edge.add_argument("--store", help="store URI to read (and publish to) (default: model_artifacts/)")
-    edge.add_argument("--data", help="data root for the parity report (default: $MODELFN_DATA_DIR, then ../shared/data)")
+    edge.add_argument(
+        "--out", default=str(EDGE_DIR), help=f"where the bundle is written (default: {EDGE_DIR})"
+    )
+    edge.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish it under edge/MODEL/VERSION/ in --store",
+    )
+    edge.add_argument(
+        "--store", help="store URI to read (and publish to) (default: model_artifacts/)"
+    )
+    edge.add_argument(
+        "--data",
+        help="data root for the parity report (default: $MODELFN_DATA_DIR, then ../shared/data)",
+    )
     edge.set_defaults(func=cmd_export_edge)
 
-    verify = sub.add_parser("verify-bundle", help="check an edge bundle's checksums and run its self-test")
+    verify = sub.add_parser(
+        "verify-bundle", help="check an edge bundle's checksums and run its self-test"
+    )
     verify.add_argument("path", help="a .edge.tar.gz from modelfn export-edge")
     verify.set_defaults(func=cmd_verify_bundle)
     return parser

@@ -67,14 +67,20 @@ def stack_store_uri(target: StageTarget) -> str:
         f"(npx cdk deploy -c stage={target.stage})"
     )
     try:
-        stacks = boto3.client("cloudformation").describe_stacks(StackName=target.stack_name)["Stacks"]
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=target.stack_name)[
+            "Stacks"
+        ]
     except (BotoCoreError, ClientError) as exc:
         raise StoreError(
             f"cannot look up the store of stage {target.stage!r} (stack {target.stack_name}): {exc}; {fix}"
         ) from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for stack in stacks for o in stack.get("Outputs", [])}
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for stack in stacks for o in stack.get("Outputs", [])
+    }
     if STORE_OUTPUT not in outputs:
-        raise StoreError(f"stack {target.stack_name} of stage {target.stage!r} has no {STORE_OUTPUT} output; {fix}")
+        raise StoreError(
+            f"stack {target.stack_name} of stage {target.stage!r} has no {STORE_OUTPUT} output; {fix}"
+        )
     return str(outputs[STORE_OUTPUT])
 
 
@@ -100,7 +106,9 @@ def promote(
     """
     model = entry.name
     if not is_version(version):
-        raise ArtifactError(f"{version!r} is not a version (YYYYMMDDTHHMMSSZ-xxxxxxxx; see modelfn list)")
+        raise ArtifactError(
+            f"{version!r} is not a version (YYYYMMDDTHHMMSSZ-xxxxxxxx; see modelfn list)"
+        )
     alias = target.alias_for(entry)
     seen = read_alias_seen(store, model, alias)
     previous = seen.version

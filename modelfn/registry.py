@@ -24,7 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class TrainingEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    config: str = Field(description="Path of the model's training config (TOML), from the repo root.")
+    config: str = Field(
+        description="Path of the model's training config (TOML), from the repo root."
+    )
     preset: str = Field(default="full", description="Preset used when `modelfn train` is not told.")
 
 
@@ -118,7 +120,10 @@ class ServingEntry(BaseModel):
                 f"reserved_concurrency ({self.reserved_concurrency}): Lambda cannot keep more "
                 "environments warm than the function may run"
             )
-        if self.log_retention_days is not None and self.log_retention_days not in LOG_RETENTION_DAYS:
+        if (
+            self.log_retention_days is not None
+            and self.log_retention_days not in LOG_RETENTION_DAYS
+        ):
             raise ValueError(
                 f"log_retention_days {self.log_retention_days} is not a CloudWatch retention "
                 f"period; use one of: {', '.join(map(str, LOG_RETENTION_DAYS))}"

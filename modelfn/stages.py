@@ -99,7 +99,9 @@ class StageTarget(BaseModel):
     stage: str
     stack_name: str = Field(alias="stack-name")
     # Absent: every function serves its registry entry's `serving.alias`.
-    model_alias: str | None = Field(default=None, alias="model-alias", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
+    model_alias: str | None = Field(
+        default=None, alias="model-alias", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX
+    )
 
     def alias_for(self, entry: ModelEntry) -> str:
         """The model alias the stage's function for `entry` follows."""
@@ -110,7 +112,9 @@ def stage_target(stage: str, context: Mapping[str, Any] | None = None) -> StageT
     """The stack and served alias of `stage`, from cdk.json unless `context` is given."""
     context = cdk_json_context() if context is None else context
     if stage not in stage_names(context):
-        raise StageError(f"unknown stage {stage!r}; cdk.json describes: {', '.join(stage_names(context))}")
+        raise StageError(
+            f"unknown stage {stage!r}; cdk.json describes: {', '.join(stage_names(context))}"
+        )
     try:
         return StageTarget.model_validate(stage_context(context, stage))
     except ValidationError as exc:

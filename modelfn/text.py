@@ -40,7 +40,9 @@ class Tokenizer:
                     f"preprocessing.{name} {token!r} is not in the vocabulary ({spec.vocabulary})"
                 )
         if vocabulary and spec.padding_token is not None and ids[spec.padding_token] != 0:
-            raise ArtifactError(f"preprocessing.padding_token {spec.padding_token!r} must have id 0")
+            raise ArtifactError(
+                f"preprocessing.padding_token {spec.padding_token!r} must have id 0"
+            )
         try:
             substitutions = [(re.compile(s.pattern), s.replacement) for s in spec.substitutions]
             number = re.compile(spec.number_pattern) if spec.number_pattern else None

@@ -31,7 +31,9 @@ def cifar_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def published_store(
-    cifar_artifact: Path, ptb_artifact: Path, imdb_artifact: Path,
+    cifar_artifact: Path,
+    ptb_artifact: Path,
+    imdb_artifact: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> LocalStore:
     """A local store holding the three registry models, trained here with their `tiny` presets
@@ -49,7 +51,9 @@ def serving_store(request: pytest.FixtureRequest) -> LocalStore:
     versions a developer trained); in a clean clone, where it is absent, `published_store`."""
     registry = load_registry()
     local = LocalStore(REPO_ROOT / "model_artifacts")
-    if all(local.exists(f"{m}/aliases/{registry.get(m).serving.alias}.json") for m in registry.names()):
+    if all(
+        local.exists(f"{m}/aliases/{registry.get(m).serving.alias}.json") for m in registry.names()
+    ):
         return local
     published: LocalStore = request.getfixturevalue("published_store")
     return published

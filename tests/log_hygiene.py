@@ -33,7 +33,9 @@ FUNCTION_LOGS = REPO_ROOT / "build" / "logs"
 
 
 def findings(text: str, where: str) -> list[str]:
-    return [f"{name} in {where}" for name, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+    return [
+        f"{name} in {where}" for name, pattern in SECRET_PATTERNS.items() if pattern.search(text)
+    ]
 
 
 class LogHygiene:
@@ -55,7 +57,9 @@ class LogHygiene:
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             lines = "\n".join(f"  {f}" for f in dict.fromkeys(self.found))
             if reporter is not None:
-                reporter.write_line(f"\nlog hygiene: secrets or request bodies were logged:\n{lines}", red=True)
+                reporter.write_line(
+                    f"\nlog hygiene: secrets or request bodies were logged:\n{lines}", red=True
+                )
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -61,10 +61,14 @@ class Checkpointer:
 
         state_path = self.folder / STATE_FILE
         if not state_path.is_file():
-            raise TrainingError(f"{self.folder} holds no checkpoint ({STATE_FILE}); nothing to resume")
+            raise TrainingError(
+                f"{self.folder} holds no checkpoint ({STATE_FILE}); nothing to resume"
+            )
         state = json.loads(state_path.read_text(encoding="utf-8"))
         if state["identity"] != self.identity:
-            differing = sorted(k for k in self.identity if state["identity"].get(k) != self.identity[k])
+            differing = sorted(
+                k for k in self.identity if state["identity"].get(k) != self.identity[k]
+            )
             raise TrainingError(
                 f"{self.folder} is a checkpoint of another run (differs in {', '.join(differing)}); "
                 "resume with the same model, preset, seed and config, or start a new run"
@@ -105,7 +109,9 @@ class Checkpointer:
         # (the state file goes last, and it names the epoch the other two belong to).
         save_model(model, str(self.folder / f".{MODEL_FILE}.tmp"))
         save_file(tensors, str(self.folder / f".{OPTIMIZER_FILE}.tmp"))
-        (self.folder / f".{STATE_FILE}.tmp").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        (self.folder / f".{STATE_FILE}.tmp").write_text(
+            json.dumps(state, indent=1), encoding="utf-8"
+        )
         for name in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
             os.replace(self.folder / f".{name}.tmp", self.folder / name)
 

@@ -135,7 +135,9 @@ class TextClassifierConfig(OptimisationConfig):
             "k-fold cross-validation over training + validation data (text i in fold i % k)."
         ),
     )
-    parity_texts: int = Field(default=64, gt=0, description="Real test texts for the ONNX parity check.")
+    parity_texts: int = Field(
+        default=64, gt=0, description="Real test texts for the ONNX parity check."
+    )
     tfidf_baseline: bool = Field(
         default=False,
         description="Also score TF-IDF + logistic regression in the same run (needs scikit-learn).",

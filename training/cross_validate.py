@@ -74,7 +74,9 @@ def held_out_scorer(
     return score
 
 
-def candidate_config(name: str, candidate: dict[str, Any], preset: str = "full") -> TextClassifierConfig:
+def candidate_config(
+    name: str, candidate: dict[str, Any], preset: str = "full"
+) -> TextClassifierConfig:
     """The preset with a candidate's overrides: its `model` table and any other keys."""
     entry = load_registry().get(name)
     base = load_preset(entry.training_config_path(), preset, TextClassifierConfig)

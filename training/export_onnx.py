@@ -138,9 +138,7 @@ def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
     onnx.save(graph, str(path))
 
 
-def onnx_max_abs_diff(
-    onnx_path: Path, model: nn.Module, feeds: dict[str, np.ndarray]
-) -> float:
+def onnx_max_abs_diff(onnx_path: Path, model: nn.Module, feeds: dict[str, np.ndarray]) -> float:
     """Largest |torch - onnxruntime| over every output for the same `feeds` (real data).
 
     `feeds` maps the graph's input names, in the module's argument order, to arrays.
@@ -155,7 +153,9 @@ def onnx_max_abs_diff(
     if isinstance(torch_outputs, torch.Tensor):
         torch_outputs = (torch_outputs,)
     worst = 0.0
-    for spec, ort_out, torch_out in zip(session.get_outputs(), ort_outputs, torch_outputs, strict=True):
+    for spec, ort_out, torch_out in zip(
+        session.get_outputs(), ort_outputs, torch_outputs, strict=True
+    ):
         expected = torch_out.numpy()
         if ort_out.shape != expected.shape:
             raise ParityError(

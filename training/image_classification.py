@@ -108,7 +108,11 @@ def train_image_classifier(
             }
         )
         run.checkpoint(
-            epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
+            epoch=epoch,
+            step=step,
+            model=model,
+            optimizer=optimizer,
+            generator=generator,
             history=history,
         )
         log(
@@ -154,7 +158,9 @@ def train_image_classifier(
             history=history,
             classes=report,
             mistakes=most_confident_mistakes(
-                torch.softmax(logits, 1).numpy(), test_y.numpy(), data.label_names,
+                torch.softmax(logits, 1).numpy(),
+                test_y.numpy(),
+                data.label_names,
                 image=data.test.images,
             ),
         ),

@@ -134,7 +134,9 @@ def train_language_model(
     model = build(vocab_size=len(vocabulary)).to(device)
     tokenizer = Tokenizer.build(pre, vocabulary)
     eos = tokenizer.ids[pre.eos_token]  # type: ignore[index]
-    splits = {name: encode_sentences(data.split(name), tokenizer) for name in ("train", "valid", "test")}
+    splits = {
+        name: encode_sentences(data.split(name), tokenizer) for name in ("train", "valid", "test")
+    }
     train = to_stream(splits["train"], eos)
     if cfg.train_tokens is not None:
         train = train[: cfg.train_tokens]
@@ -167,8 +169,15 @@ def train_language_model(
     bar = Progress(cfg.epochs * steps_per_epoch, enabled=run.progress, initial=step)
     for epoch in range(resumed.epoch + 1, cfg.epochs + 1):
         train_loss, step = train_bptt_epoch(
-            learner, ranks.shard(train_rows), optimizer, cfg, bptt=cfg.bptt, step=step,
-            steps_per_epoch=steps_per_epoch, on_step=bar.step, ranks=ranks,
+            learner,
+            ranks.shard(train_rows),
+            optimizer,
+            cfg,
+            bptt=cfg.bptt,
+            step=step,
+            steps_per_epoch=steps_per_epoch,
+            on_step=bar.step,
+            ranks=ranks,
         )
         valid_ppl = math.exp(evaluate_stream(model, valid_rows, cfg.bptt))
         elapsed = time.perf_counter() - start
@@ -183,7 +192,11 @@ def train_language_model(
             }
         )
         run.checkpoint(
-            epoch=epoch, step=step, model=model, optimizer=optimizer, generator=None,
+            epoch=epoch,
+            step=step,
+            model=model,
+            optimizer=optimizer,
+            generator=None,
             history=history,
         )
         log(
@@ -253,4 +266,3 @@ def train_language_model(
         evaluation=Evaluation(history=history, by_length=perplexity_by_length(nll, lengths)),
         examples=sentence_examples(data.test, pre.unknown_token, "test"),
     )
-

@@ -103,7 +103,9 @@ DATASETS: dict[str, DatasetSpec] = {
         load=ptb.load_ptb, fingerprint=ptb.fingerprint, preprocessing=lambda _: ptb.PREPROCESSING
     ),
     "imdb": DatasetSpec(
-        load=imdb.load_imdb, fingerprint=imdb.fingerprint, preprocessing=lambda _: imdb.PREPROCESSING
+        load=imdb.load_imdb,
+        fingerprint=imdb.fingerprint,
+        preprocessing=lambda _: imdb.PREPROCESSING,
     ),
 }
 TASKS: dict[str, TaskSpec] = {
@@ -239,7 +241,12 @@ def train_model(
     build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     checkpointer = None
     if run_dir is not None:
-        identity = {"model": name, "preset": preset, "seed": seed, "config": cfg.model_dump(mode="json")}
+        identity = {
+            "model": name,
+            "preset": preset,
+            "seed": seed,
+            "config": cfg.model_dump(mode="json"),
+        }
         checkpointer = Checkpointer(Path(run_dir), identity, resume=resume)
         log(f"checkpoints after every epoch in {run_dir}")
     elif resume:
@@ -311,7 +318,9 @@ def write_artifact(
             inputs=trained.inputs,
             outputs=trained.outputs,
         )
-        diff = check_parity(staging / ONNX_FILE, trained.model, trained.parity_feeds, parity_tolerance)
+        diff = check_parity(
+            staging / ONNX_FILE, trained.model, trained.parity_feeds, parity_tolerance
+        )
         rows = len(next(iter(trained.parity_feeds.values())))
         log(f"ONNX parity: max |torch - onnxruntime| = {diff:.2e} on {rows} real test inputs")
         metrics = {**trained.metrics, "onnx_max_abs_diff": diff}

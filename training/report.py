@@ -66,7 +66,10 @@ def _summary(
             }
             for i, label in enumerate(labels)
         ]
-        summary["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": classes.confusion.tolist()}
+        summary["confusion_matrix"] = {
+            "labels": labels,
+            "rows_true_columns_predicted": classes.confusion.tolist(),
+        }
     if evaluation.mistakes:
         summary["most_confident_mistakes"] = [
             {
@@ -97,19 +100,37 @@ def _markdown(summary: dict[str, Any], plots: list[str]) -> str:
             for row in summary["history"]
         ]
     if "per_class" in summary:
-        lines += ["", "## Per class (test split)", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Per class (test split)",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         lines += [
             f"| {c['label']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
             for c in summary["per_class"]
         ]
     if "most_confident_mistakes" in summary:
-        lines += ["", "## Most confident mistakes", "", "| test # | true | predicted | confidence | text |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Most confident mistakes",
+            "",
+            "| test # | true | predicted | confidence | text |",
+            "|---|---|---|---|---|",
+        ]
         lines += [
             f"| {m['test_index']} | {m['true']} | {m['predicted']} | {m['confidence']:.3f} | {m.get('text', '').replace('|', '/')} |"
             for m in summary["most_confident_mistakes"]
         ]
     if "perplexity_by_sentence_length" in summary:
-        lines += ["", "## Perplexity by sentence length (test split)", "", "| words | sentences | tokens | perplexity |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Perplexity by sentence length (test split)",
+            "",
+            "| words | sentences | tokens | perplexity |",
+            "|---|---|---|---|",
+        ]
         lines += [
             f"| {r['words']} | {r['sentences']} | {r['tokens']} | {r['perplexity']:.2f} |"
             for r in summary["perplexity_by_sentence_length"]
@@ -137,7 +158,11 @@ def _learning_curves(name: str, history: list[dict[str, float]]) -> bytes:
 
     epochs = [row["epoch"] for row in history]
     # Every series any epoch has (a refit may cover fewer epochs than the selection did).
-    series = [k for k in dict.fromkeys(k for row in history for k in row) if k not in ("epoch", "seconds", "lr")]
+    series = [
+        k
+        for k in dict.fromkeys(k for row in history for k in row)
+        if k not in ("epoch", "seconds", "lr")
+    ]
     panels = [
         (keys, title)
         for keys, title in (
@@ -149,7 +174,11 @@ def _learning_curves(name: str, history: list[dict[str, float]]) -> bytes:
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     for ax, (keys, title) in zip(axes[0], panels, strict=True):
         for key in keys:
-            points = [(e, row[key]) for e, row in zip(epochs, history, strict=True) if key in row and math.isfinite(row[key])]
+            points = [
+                (e, row[key])
+                for e, row in zip(epochs, history, strict=True)
+                if key in row and math.isfinite(row[key])
+            ]
             ax.plot(*zip(*points, strict=True), marker="o", label=key)
         ax.set_xlabel("epoch")
         ax.set_title(f"{name}: {title}")
@@ -184,7 +213,10 @@ def _mistake_thumbnails(evaluation: Evaluation) -> bytes:
     for ax, mistake in zip(axes.ravel(), shown):
         assert mistake.image is not None
         ax.imshow(mistake.image.transpose(1, 2, 0))
-        ax.set_title(f"#{mistake.index} {mistake.true}\n-> {mistake.predicted} {mistake.confidence:.2f}", fontsize=7)
+        ax.set_title(
+            f"#{mistake.index} {mistake.true}\n-> {mistake.predicted} {mistake.confidence:.2f}",
+            fontsize=7,
+        )
     return _png(figure)
 
 

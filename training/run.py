@@ -61,6 +61,10 @@ class Run:
         """Save the state after `epoch`, from rank 0 only; without a run folder, nothing."""
         if self.checkpointer is not None and self.ranks.main:
             self.checkpointer.save(
-                epoch=epoch, step=step, model=model, optimizer=optimizer, generator=generator,
+                epoch=epoch,
+                step=step,
+                model=model,
+                optimizer=optimizer,
+                generator=generator,
                 history=history,
             )

@@ -74,7 +74,9 @@ def pad(rows: list[list[int]]) -> torch.Tensor:
 @torch.no_grad()
 def predict_logits(model: nn.Module, rows: list[list[int]], batch_size: int) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(pad(rows[i : i + batch_size])) for i in range(0, len(rows), batch_size)])
+    return torch.cat(
+        [model(pad(rows[i : i + batch_size])) for i in range(0, len(rows), batch_size)]
+    )
 
 
 def fit(
@@ -168,7 +170,13 @@ def train_text_classifier(
 
     refit_cfg = cfg.model_copy(update={"epochs": best_epochs})
     model, tokenizer, vocabulary, losses, _ = fit(
-        build, texts, torch.from_numpy(labels), pre, refit_cfg, generator, num_classes,
+        build,
+        texts,
+        torch.from_numpy(labels),
+        pre,
+        refit_cfg,
+        generator,
+        num_classes,
         on_step=bar.step,
     )
     bar.close()
@@ -196,14 +204,20 @@ def train_text_classifier(
 
     # The history: the held-out accuracy that chose the epoch count, and the refit's loss.
     history = [
-        {"epoch": e + 1, "heldout_accuracy": float(a), **({"train_loss": losses[e]} if e < len(losses) else {})}
+        {
+            "epoch": e + 1,
+            "heldout_accuracy": float(a),
+            **({"train_loss": losses[e]} if e < len(losses) else {}),
+        }
         for e, a in enumerate(mean)
     ]
     evaluation = Evaluation(
         history=history,
         classes=report,
         mistakes=most_confident_mistakes(
-            torch.softmax(logits, 1).numpy(), test_y, data.label_names,
+            torch.softmax(logits, 1).numpy(),
+            test_y,
+            data.label_names,
             text=[snippet(t) for t in data.test.texts],
         ),
     )

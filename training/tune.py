@@ -92,7 +92,9 @@ def load_search(path: Path) -> SearchSpace:
     try:
         space = SearchSpace.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: [{SEARCH_TABLE}] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(
+            f"{path}: [{SEARCH_TABLE}] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+        ) from None
     for key, bound in space.parameters.items():
         if isinstance(bound, Range) and not bound.low < bound.high:
             raise ConfigError(f"{path}: [{SEARCH_TABLE}.parameters] {key}: low must be below high")
@@ -147,8 +149,14 @@ def trainer_objective(
         import optuna
 
         entry = load_registry().get(name)
-        arch, dataset, task = ARCHITECTURES[entry.architecture], DATASETS[entry.dataset], TASKS[entry.task]
-        data = held_out(dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir))
+        arch, dataset, task = (
+            ARCHITECTURES[entry.architecture],
+            DATASETS[entry.dataset],
+            TASKS[entry.task],
+        )
+        data = held_out(
+            dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
+        )
         pre = dataset.preprocessing(data)
         device = training_device() if task.uses_device else torch.device("cpu")
 
@@ -236,10 +244,14 @@ def tune(
     base_name = base or space.base
     base_cfg = load_preset(path, base_name, schema)
     # A model argument the preset leaves out has the architecture's default.
-    defaults = {f.name: f.default for f in dataclasses.fields(ARCHITECTURES[entry.architecture].config)}
+    defaults = {
+        f.name: f.default for f in dataclasses.fields(ARCHITECTURES[entry.architecture].config)
+    }
     base_values = {
         key: (
-            base_cfg.model.get(key.removeprefix(MODEL_PREFIX), defaults.get(key.removeprefix(MODEL_PREFIX)))
+            base_cfg.model.get(
+                key.removeprefix(MODEL_PREFIX), defaults.get(key.removeprefix(MODEL_PREFIX))
+            )
             if key.startswith(MODEL_PREFIX)
             else getattr(base_cfg, key)
         )
@@ -268,7 +280,9 @@ def tune(
         load_if_exists=True,
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=prune_after(base_cfg)),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=3, n_warmup_steps=prune_after(base_cfg)
+        ),
     )
     if not study.trials:
         study.enqueue_trial(base_values, user_attrs={"preset": base_name})
@@ -282,7 +296,9 @@ def tune(
         try:
             value = objective(trial, cfg)
         except optuna.TrialPruned:
-            log(f"trial {trial.number}: pruned (below the median of earlier trials) with {trial.params}")
+            log(
+                f"trial {trial.number}: pruned (below the median of earlier trials) with {trial.params}"
+            )
             raise
         log(f"trial {trial.number}: {what} {value:.4f} with {trial.params}")
         return value
@@ -297,7 +313,9 @@ def tune(
     for figure in write_figures(study, storage.with_suffix("")):
         log(f"wrote {figure}")
     if write_preset:
-        append_preset(path, write_preset, with_overrides(base_cfg, best.params, str(path)), best, what)
+        append_preset(
+            path, write_preset, with_overrides(base_cfg, best.params, str(path)), best, what
+        )
         log(f"wrote preset [{write_preset}] to {path}")
     return study
 

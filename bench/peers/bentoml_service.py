@@ -30,7 +30,9 @@ class OnnxService:
         self.response = PredictResponse
 
     @bentoml.api
-    def predict(self, inputs: list[Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    def predict(
+        self, inputs: list[Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         manifest = self.model.manifest
         outputs = self.model.predict(inputs, parameters or {})
         body = self.response(model=manifest.name, version=manifest.version, outputs=outputs)
@@ -54,5 +56,7 @@ class TorchService:
         self.predict_eager = eager_predictor(fetch_version(FunctionSettings.resolve()))
 
     @bentoml.api
-    def predict(self, inputs: list[Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    def predict(
+        self, inputs: list[Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return self.predict_eager(inputs, parameters or {})

@@ -37,7 +37,9 @@ def torch_runner(model: torch.nn.Module, input_names: list[str], output_names: l
 
     @torch.inference_mode()
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = model(*(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in input_names))
+        outputs = model(
+            *(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in input_names)
+        )
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
         return {name: out.numpy() for name, out in zip(output_names, outputs, strict=True)}
@@ -60,7 +62,9 @@ def eager_predictor(folder: Path) -> Callable[[list[Any], dict[str, Any]], dict[
     manifest = read_manifest(folder)
     task = load_task(manifest, folder)
     run = torch_runner(
-        load_torch_model(folder), [t.name for t in manifest.inputs], [t.name for t in manifest.outputs]
+        load_torch_model(folder),
+        [t.name for t in manifest.inputs],
+        [t.name for t in manifest.outputs],
     )
 
     def predict(inputs: list[Any], parameters: dict[str, Any]) -> dict[str, Any]:

@@ -187,7 +187,9 @@ async def infer(request: InferenceRequest, model: ModelDep, binary: BinaryDep) -
     responses=BINARY_RESPONSE | error_responses(400, 404, 415, 503),
     openapi_extra=BINARY_EXTENSION,
 )
-async def infer_version(request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep) -> Response:
+async def infer_version(
+    request: InferenceRequest, model: VersionedModelDep, binary: BinaryDep
+) -> Response:
     """Inference on a named version (it must be the loaded one)."""
     return run_inference(request, model, binary)
 
@@ -205,7 +207,10 @@ def run_inference(request: InferenceRequest, model: LoadedModel, binary: bytes) 
     results = model.task.infer(model.run, tensors, parameters)
     names = requested_outputs(request.outputs, output_specs, results)
     as_binary = {
-        out.name: flag((out.parameters or {}).get("binary_data", binary_default), f"outputs[{i}].parameters.binary_data")
+        out.name: flag(
+            (out.parameters or {}).get("binary_data", binary_default),
+            f"outputs[{i}].parameters.binary_data",
+        )
         for i, out in enumerate(request.outputs or [])
     }
     outputs, chunks = [], []
@@ -252,11 +257,15 @@ def decode_inputs(
         where = f"inputs[{i}] ({tensor.name!r})"
         spec = by_name.get(tensor.name)
         if spec is None:
-            raise BadInput(f"{where}: the model has no input {tensor.name!r}; inputs: {sorted(by_name)}")
+            raise BadInput(
+                f"{where}: the model has no input {tensor.name!r}; inputs: {sorted(by_name)}"
+            )
         if tensor.name in tensors:
             raise BadInput(f"{where}: input {tensor.name!r} is given twice")
         if tensor.datatype != spec.datatype:
-            raise BadInput(f"{where}: datatype {tensor.datatype!r}; the model takes {spec.datatype!r}")
+            raise BadInput(
+                f"{where}: datatype {tensor.datatype!r}; the model takes {spec.datatype!r}"
+            )
         check_shape(tensor.shape, spec.shape, where)
         size = (tensor.parameters or {}).get(BINARY_SIZE)
         if size is not None:
@@ -269,10 +278,14 @@ def decode_inputs(
                     f"{where}: parameters.{BINARY_SIZE} is {size}, but only {len(binary) - offset} "
                     "bytes of binary data are left after the JSON header (Inference-Header-Content-Length)"
                 )
-            tensors[tensor.name] = from_binary(binary[offset : offset + size], tensor.shape, spec.datatype, where)
+            tensors[tensor.name] = from_binary(
+                binary[offset : offset + size], tensor.shape, spec.datatype, where
+            )
             offset += size
         elif tensor.data is None:
-            raise BadInput(f"{where}: no data; send data, or binary data with parameters.{BINARY_SIZE}")
+            raise BadInput(
+                f"{where}: no data; send data, or binary data with parameters.{BINARY_SIZE}"
+            )
         else:
             tensors[tensor.name] = from_json(tensor.data, tensor.shape, spec.datatype, where)
     if offset != len(binary):

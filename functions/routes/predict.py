@@ -56,7 +56,9 @@ async def predict(request: PredictRequest, model: ModelDep) -> Response:
     """Predict one output per input with the served model."""
     current_request().inputs = len(request.inputs)
     outputs = model.predict(request.inputs, request.parameters)
-    answer = PredictResponse(model=model.manifest.name, version=model.manifest.version, outputs=outputs)
+    answer = PredictResponse(
+        model=model.manifest.name, version=model.manifest.version, outputs=outputs
+    )
     # Serialised here: FastAPI would validate the model it was just built from again first.
     # `response_model` still documents it.
     return Response(answer.model_dump_json(), media_type="application/json")

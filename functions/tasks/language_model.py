@@ -202,7 +202,9 @@ class LanguageModel:
         best = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         return best, np.take_along_axis(probabilities, best, axis=1)
 
-    def scores(self, run: Runner, tokens: list[list[str]]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    def scores(
+        self, run: Runner, tokens: list[list[str]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """Log-probability (nats) of each text's words and closing <eos>, and that token count."""
         ids, lengths = self.contexts(tokens)
         # The target at position t is the input at t + 1; a row's last target is <eos>.
@@ -255,7 +257,9 @@ class LanguageModel:
         return list(zip(words, ended, strict=True))
 
     @staticmethod
-    def sample(logits: NDArray[Any], temperature: float, rng: np.random.Generator) -> NDArray[np.int64]:
+    def sample(
+        logits: NDArray[Any], temperature: float, rng: np.random.Generator
+    ) -> NDArray[np.int64]:
         """One id per row: the most likely at temperature 0, else drawn from softmax(logits / T)."""
         if temperature == 0:
             best: NDArray[np.int64] = np.asarray(logits.argmax(axis=1), dtype=np.int64)
@@ -264,7 +268,9 @@ class LanguageModel:
         # Inverse CDF with one uniform draw per row: the same seed gives the same words.
         draws = rng.random(len(logits)) * cumulative[:, -1]
         picked = [np.searchsorted(row, u, side="right") for row, u in zip(cumulative, draws)]
-        chosen: NDArray[np.int64] = np.minimum(np.asarray(picked, dtype=np.int64), logits.shape[1] - 1)
+        chosen: NDArray[np.int64] = np.minimum(
+            np.asarray(picked, dtype=np.int64), logits.shape[1] - 1
+        )
         return chosen
 
     # --- the Task interface --------------------------------------------------------------------
@@ -298,7 +304,9 @@ class LanguageModel:
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED)
         return [
             Continuation(tokens=text, generated=words, text=" ".join(words), ended=ended, seed=seed)
-            for text, (words, ended) in zip(tokens, self.generate(run, tokens, options, seed), strict=True)
+            for text, (words, ended) in zip(
+                tokens, self.generate(run, tokens, options, seed), strict=True
+            )
         ]
 
     def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:

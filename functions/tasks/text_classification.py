@@ -74,6 +74,8 @@ def load(manifest: Manifest, folder: Path) -> TextClassifier:
     if tokenizer.spec.padding_token is None:
         raise ArtifactError(f"{manifest.name}: text-classification needs a padding_token (id 0)")
     if len(manifest.inputs) != 1 or manifest.inputs[0].datatype != "INT64":
-        raise ArtifactError(f"{manifest.name}: text-classification needs one INT64 input (token ids)")
+        raise ArtifactError(
+            f"{manifest.name}: text-classification needs one INT64 input (token ids)"
+        )
     check_logits(manifest, "text-classification")
     return TextClassifier(manifest, tokenizer)

@@ -50,7 +50,9 @@ def read_texts(inputs: list[Any], tokenizer: Tokenizer, name: str = "inputs") ->
     if not inputs:
         raise BadInput(f"{name}: empty; send at least one text")
     if len(inputs) > MAX_BATCH:
-        raise BadInput(f"{name}: {len(inputs)} texts, at most {MAX_BATCH} per request; split the batch")
+        raise BadInput(
+            f"{name}: {len(inputs)} texts, at most {MAX_BATCH} per request; split the batch"
+        )
     max_tokens = tokenizer.spec.max_tokens
     texts, total = [], 0
     for i, text in enumerate(inputs):

@@ -132,7 +132,9 @@ class ModelFunction(Construct):
                 environment=environment,
                 # The snapshot is taken when `cdk deploy` publishes the version; the handler's
                 # hooks (functions/snapstart.py) reconnect and re-seed after each restore.
-                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if serving.snapstart else None,
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+                if serving.snapstart
+                else None,
                 **common,
             )
         # The version this deployment published (a new one whenever code or configuration

@@ -74,7 +74,9 @@ class Monitoring(Construct):
         )
         self.topic_key.grant(
             # What SNS needs of a publisher to an encrypted topic; named, not GenerateDataKey*.
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey"
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
         )
         self.topic = sns.Topic(
             self,

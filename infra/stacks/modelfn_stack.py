@@ -67,11 +67,16 @@ class ModelfnStack(Stack):
         entries = [registry.get(name) for name in registry.names()]
         # The zip functions of one CPU share one layer, and the torch functions of one CPU one
         # image: the same handler code serves every model, told which by its environment.
-        zip_cpus = sorted({e.serving.lambda_cpu for e in entries if e.serving.runtime == "onnxruntime"})
+        zip_cpus = sorted(
+            {e.serving.lambda_cpu for e in entries if e.serving.runtime == "onnxruntime"}
+        )
         image_cpus = sorted({e.serving.lambda_cpu for e in entries if e.serving.runtime == "torch"})
         self.dependency_layers = {
             cpu: DependencyLayer(
-                self, f"Dependencies{_CPU_IDS[cpu]}", python=settings.python_version, architecture=cpu
+                self,
+                f"Dependencies{_CPU_IDS[cpu]}",
+                python=settings.python_version,
+                architecture=cpu,
             )
             for cpu in zip_cpus
         }

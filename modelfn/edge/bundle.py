@@ -63,7 +63,9 @@ class Quantization(_Strict):
 class SelfTestCase(_Strict):
     input: str = Field(description="Text, or a base64 PNG for images.")
     mode: str = "next-words"
-    expected: dict[str, str] = Field(description="Graph precision -> the answer recorded at export.")
+    expected: dict[str, str] = Field(
+        description="Graph precision -> the answer recorded at export."
+    )
 
 
 class EdgeManifest(_Strict):
@@ -94,7 +96,9 @@ def bundle_name(model: str, version: str) -> str:
 
 
 def sums_text(members: dict[str, bytes]) -> bytes:
-    return "".join(f"{sha256_bytes(data)}  {name}\n" for name, data in sorted(members.items())).encode()
+    return "".join(
+        f"{sha256_bytes(data)}  {name}\n" for name, data in sorted(members.items())
+    ).encode()
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -116,7 +120,9 @@ def write_bundle(path: Path, manifest: EdgeManifest, files: dict[str, bytes]) ->
             tar.addfile(info, io.BytesIO(data))
     compressed = io.BytesIO()
     # filename="" and mtime=0 keep the gzip header free of the path and the clock.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=_GZIP_LEVEL) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=_GZIP_LEVEL
+    ) as gz:
         gz.write(raw.getvalue())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(compressed.getvalue())
@@ -139,22 +145,36 @@ def read_bundle(path: Path) -> tuple[EdgeManifest, dict[str, bytes]]:
             for info in tar:
                 folder, _, name = info.name.partition("/")
                 folders.add(folder)
-                if len(folders) > 1 or not info.isfile() or "/" in name or not name or name.startswith("."):
-                    raise ArtifactError(f"{path}: member {info.name!r} is not a plain file of the bundle folder")
+                if (
+                    len(folders) > 1
+                    or not info.isfile()
+                    or "/" in name
+                    or not name
+                    or name.startswith(".")
+                ):
+                    raise ArtifactError(
+                        f"{path}: member {info.name!r} is not a plain file of the bundle folder"
+                    )
                 handle = tar.extractfile(info)
                 assert handle is not None  # a regular file always has contents
                 members[name] = handle.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ArtifactError(f"{path} is not a readable .tar.gz bundle: {exc}") from exc
     if SUMS_FILE not in members:
-        raise ArtifactError(f"{path} has no {SUMS_FILE}; is it an edge bundle (modelfn export-edge)?")
+        raise ArtifactError(
+            f"{path} has no {SUMS_FILE}; is it an edge bundle (modelfn export-edge)?"
+        )
     sums = _parse_sums(members.pop(SUMS_FILE), path)
     if set(sums) != set(members):
         extra, missing = sorted(set(members) - set(sums)), sorted(set(sums) - set(members))
-        raise IntegrityError(f"{path}: members {extra} unlisted, {missing} missing in {SUMS_FILE}; refusing to load")
+        raise IntegrityError(
+            f"{path}: members {extra} unlisted, {missing} missing in {SUMS_FILE}; refusing to load"
+        )
     for name, data in members.items():
         if sha256_bytes(data) != sums[name]:
-            raise IntegrityError(f"{path}: {name} does not match its sha256 in {SUMS_FILE}; refusing to load")
+            raise IntegrityError(
+                f"{path}: {name} does not match its sha256 in {SUMS_FILE}; refusing to load"
+            )
     try:
         manifest = EdgeManifest.model_validate_json(members[MANIFEST_FILE])
     except ValueError as exc:
@@ -196,7 +216,10 @@ def verify_bundle(path: Path, *, python: str = sys.executable) -> tuple[EdgeMani
     with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as tmp:
         folder = extract_bundle(path, Path(tmp))
         done = subprocess.run(
-            [python, str(folder / RUNNER_FILE), "--self-test"], capture_output=True, text=True, check=False
+            [python, str(folder / RUNNER_FILE), "--self-test"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     report = (done.stdout + done.stderr).strip()
     if done.returncode != 0:

@@ -94,7 +94,11 @@ def export_bundle(
         figures = {
             **{f"fp32_{k}": v for k, v in fp32_figures.items()},
             **{f"int8_{k}": v for k, v in int8_figures.items()},
-            **{f"server_{k}": round(v, 6) for k, v in manifest.metrics.items() if k in ("accuracy", "test_perplexity")},
+            **{
+                f"server_{k}": round(v, 6)
+                for k, v in manifest.metrics.items()
+                if k in ("accuracy", "test_perplexity")
+            },
             "fp32_graph_bytes": len(files[FP32_GRAPH]),
             "int8_graph_bytes": len(int8_bytes),
             "size_ratio": round(len(int8_bytes) / len(files[FP32_GRAPH]), 4),
@@ -107,12 +111,16 @@ def export_bundle(
         shipped = refused is None
         if shipped:
             files[INT8_GRAPH] = int8_bytes
-        within = "int8 is within the threshold: " + ", ".join(f"{k} {v}" for k, v in int8_figures.items())
+        within = "int8 is within the threshold: " + ", ".join(
+            f"{k} {v}" for k, v in int8_figures.items()
+        )
         reason = refused or within
         graphs = Graphs(int8=INT8_GRAPH if shipped else None)
         runners = [fp32, int8] if shipped else [fp32]
         cases = [
-            SelfTestCase(input=item, mode=how, expected={r.precision: r.answer(item, how) for r in runners})
+            SelfTestCase(
+                input=item, mode=how, expected={r.precision: r.answer(item, how) for r in runners}
+            )
             for item, how in _self_test_inputs(folder, manifest, data)
         ]
     edge = EdgeManifest(
@@ -127,12 +135,17 @@ def export_bundle(
         labels=manifest.labels,
         graphs=graphs,
         quantization=Quantization(
-            mode=mode, shipped=shipped, reason=reason, threshold=parity.threshold_words(manifest.task, limits)
+            mode=mode,
+            shipped=shipped,
+            reason=reason,
+            threshold=parity.threshold_words(manifest.task, limits),
         ),
         parity=figures,
         self_test=cases,
     )
-    requirements = REQUIREMENTS + (IMAGE_REQUIREMENTS if manifest.task == "image-classification" else [])
+    requirements = REQUIREMENTS + (
+        IMAGE_REQUIREMENTS if manifest.task == "image-classification" else []
+    )
     files[RUNNER_FILE] = RUNNER_SOURCE.read_bytes()
     files[REQUIREMENTS_FILE] = ("\n".join(requirements) + "\n").encode()
     path = write_bundle(out_dir / bundle_name(manifest.name, manifest.version), edge, files)
@@ -163,10 +176,14 @@ def _runner_manifest(manifest: Manifest, graphs: Graphs) -> dict[str, Any]:
     }
 
 
-def _self_test_inputs(folder: Path, manifest: Manifest, data: parity.TestData) -> list[tuple[str, str]]:
+def _self_test_inputs(
+    folder: Path, manifest: Manifest, data: parity.TestData
+) -> list[tuple[str, str]]:
     """A few real held-out inputs: the artifact's examples.json, else the first test examples."""
     if EXAMPLES_FILE in manifest.files:
-        items = [e.input for e in parse_examples(read_verified(folder, manifest, EXAMPLES_FILE)).examples]
+        items = [
+            e.input for e in parse_examples(read_verified(folder, manifest, EXAMPLES_FILE)).examples
+        ]
     elif data.images is not None:
         items = [_png_base64(image) for image in data.images[:SELF_TEST_CASES]]
     elif data.texts is not None:
@@ -201,7 +218,9 @@ def parity_report(result: ExportResult) -> str:
     lines = [f"{m.model} {m.version}: edge bundle {result.path}"]
     lines += [f"  {k:<22} {v}" for k, v in m.parity.items()]
     fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
-    lines.append(f"  {'latency_ms fp32/int8':<22} {fp32:.3f} / {int8:.3f} (ratio {int8 / fp32:.2f}, one thread, this CPU)")
+    lines.append(
+        f"  {'latency_ms fp32/int8':<22} {fp32:.3f} / {int8:.3f} (ratio {int8 / fp32:.2f}, one thread, this CPU)"
+    )
     verdict = "ships" if m.quantization.shipped else "REFUSED, fp32 only"
     lines.append(f"  int8 ({m.quantization.mode}) {verdict}: {m.quantization.reason}")
     lines.append(f"  threshold: {m.quantization.threshold}")
@@ -211,4 +230,7 @@ def parity_report(result: ExportResult) -> str:
 def latency_record(result: ExportResult) -> bytes:
     """`<bundle>.latency.json`, written beside the bundle: the one figure that never repeats."""
     fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
-    return (json.dumps({"fp32_ms": fp32, "int8_ms": int8, "ratio": int8 / fp32, "threads": 1}, indent=2) + "\n").encode()
+    return (
+        json.dumps({"fp32_ms": fp32, "int8_ms": int8, "ratio": int8 / fp32, "threads": 1}, indent=2)
+        + "\n"
+    ).encode()

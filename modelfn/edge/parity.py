@@ -66,18 +66,29 @@ def load_test_data(entry: ModelEntry, data_root: Path, limit: int | None = None)
 def predicted_labels(bundle: Bundle, data: TestData) -> np.ndarray:
     if data.images is not None:
         return np.concatenate(
-            [bundle.classify_pixels(data.images[i : i + 100]).argmax(axis=1) for i in range(0, len(data.images), 100)]
+            [
+                bundle.classify_pixels(data.images[i : i + 100]).argmax(axis=1)
+                for i in range(0, len(data.images), 100)
+            ]
         )
     assert data.texts is not None and bundle.tokenizer is not None
     tokenizer = bundle.tokenizer
     # The whole review, as training scored it: no request-size limit applies here.
-    return np.asarray([bundle.token_logits(tokenizer.tokens(t) or [tokenizer.spec["unknown_token"]]).argmax() for t in data.texts])
+    return np.asarray(
+        [
+            bundle.token_logits(tokenizer.tokens(t) or [tokenizer.spec["unknown_token"]]).argmax()
+            for t in data.texts
+        ]
+    )
 
 
 def perplexity(bundle: Bundle, sentences: list[list[str]]) -> float:
     """exp(mean negative log-likelihood) of the test stream `<eos> s1 <eos> s2 <eos> ...`."""
     assert bundle.tokenizer is not None
-    ids, unknown = bundle.tokenizer.ids, bundle.tokenizer.ids[bundle.tokenizer.spec["unknown_token"]]
+    ids, unknown = (
+        bundle.tokenizer.ids,
+        bundle.tokenizer.ids[bundle.tokenizer.spec["unknown_token"]],
+    )
     eos = ids[bundle.tokenizer.spec["eos_token"]]
     stream = [eos]
     for sentence in sentences:
@@ -88,12 +99,16 @@ def perplexity(bundle: Bundle, sentences: list[list[str]]) -> float:
     state = bundle.zero_state(LM_ROWS)
     nll = 0.0
     for start in range(0, per_row, LM_STEPS):
-        out = bundle.run({"tokens": inputs[:, start : start + LM_STEPS], "h0": state[0], "c0": state[1]})
+        out = bundle.run(
+            {"tokens": inputs[:, start : start + LM_STEPS], "h0": state[0], "c0": state[1]}
+        )
         state = (out["hn"], out["cn"])
         logits = out["logits"]
         top = logits.max(axis=-1, keepdims=True)
         lse = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1, dtype=np.float64))
-        picked = np.take_along_axis(logits, targets[:, start : start + LM_STEPS, None], axis=2)[..., 0]
+        picked = np.take_along_axis(logits, targets[:, start : start + LM_STEPS, None], axis=2)[
+            ..., 0
+        ]
         nll += float((lse - picked).sum())
     return math.exp(nll / targets.size)
 
@@ -130,7 +145,9 @@ def score(bundle: Bundle, data: TestData) -> tuple[dict[str, float], np.ndarray 
     return {"accuracy": round(float((labels == data.labels).mean()), 6)}, labels
 
 
-def refusal(task: str, fp32: dict[str, float], int8: dict[str, float], limits: EdgeEntry) -> str | None:
+def refusal(
+    task: str, fp32: dict[str, float], int8: dict[str, float], limits: EdgeEntry
+) -> str | None:
     """Why the int8 graph must not ship (it loses more than the model's threshold), or None."""
     if task == "language-modeling":
         growth = int8["perplexity"] / fp32["perplexity"] - 1

@@ -70,10 +70,14 @@ def publish_bundle(store: ArtifactStore, path: Path) -> EdgeRecord:
     return record
 
 
-def fetch_bundle(store: ArtifactStore, model: str, version: str, dest: Path) -> tuple[EdgeManifest, Path]:
+def fetch_bundle(
+    store: ArtifactStore, model: str, version: str, dest: Path
+) -> tuple[EdgeManifest, Path]:
     """Download and verify the edge bundle of `model` `version` into `dest`; return its path."""
     if not is_model_name(model) or not is_version(version):
-        raise ArtifactError(f"{model!r} {version!r}: expected a model name and a version (YYYYMMDDTHHMMSSZ-xxxxxxxx)")
+        raise ArtifactError(
+            f"{model!r} {version!r}: expected a model name and a version (YYYYMMDDTHHMMSSZ-xxxxxxxx)"
+        )
     prefix = edge_prefix(model, version)
     try:
         raw = store.get_bytes(f"{prefix}/{RECORD_FILE}")
@@ -85,9 +89,15 @@ def fetch_bundle(store: ArtifactStore, model: str, version: str, dest: Path) -> 
     try:
         record = EdgeRecord.model_validate_json(raw)
     except ValueError as exc:
-        raise ArtifactError(f"{store.uri}/{prefix}/{RECORD_FILE} is not a valid edge record: {exc}") from exc
-    if (record.model, record.version) != (model, version) or not record.file.endswith(BUNDLE_SUFFIX):
-        raise IntegrityError(f"{store.uri}/{prefix}/{RECORD_FILE} describes {record.model} {record.version}")
+        raise ArtifactError(
+            f"{store.uri}/{prefix}/{RECORD_FILE} is not a valid edge record: {exc}"
+        ) from exc
+    if (record.model, record.version) != (model, version) or not record.file.endswith(
+        BUNDLE_SUFFIX
+    ):
+        raise IntegrityError(
+            f"{store.uri}/{prefix}/{RECORD_FILE} describes {record.model} {record.version}"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     # Download beside the target and rename once verified: no half or bad bundle is left behind.
     with tempfile.TemporaryDirectory(dir=dest, prefix=".edge-") as tmp:

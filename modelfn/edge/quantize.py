@@ -47,7 +47,9 @@ def quantize_dynamic_graph(source: Path, target: Path) -> None:
     folded.unlink()
 
 
-def quantize_static_graph(source: Path, target: Path, input_name: str, calibration: np.ndarray) -> None:
+def quantize_static_graph(
+    source: Path, target: Path, input_name: str, calibration: np.ndarray
+) -> None:
     """QDQ int8 with MinMax activation ranges over `calibration` (float32 [N, ...], preprocessed)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,

@@ -59,7 +59,9 @@ def verify(folder: Path) -> dict[str, Any]:
     sums = read_sums(sums_path.read_text(encoding="utf-8"))
     present = {p.name for p in folder.iterdir() if p.is_file() and p.name != SUMS_FILE}
     if present - set(sums):
-        raise BundleError(f"{SUMS_FILE} does not list {sorted(present - set(sums))}; refusing to load")
+        raise BundleError(
+            f"{SUMS_FILE} does not list {sorted(present - set(sums))}; refusing to load"
+        )
     for name, digest in sums.items():
         path = folder / name
         if not path.is_file():
@@ -80,7 +82,9 @@ class Tokenizer:
         self.spec = spec
         self.vocabulary = vocabulary
         self.ids = {token: i for i, token in enumerate(vocabulary)}
-        self.substitutions = [(re.compile(s["pattern"]), s["replacement"]) for s in spec["substitutions"]]
+        self.substitutions = [
+            (re.compile(s["pattern"]), s["replacement"]) for s in spec["substitutions"]
+        ]
         self.number = re.compile(spec["number_pattern"]) if spec.get("number_pattern") else None
 
     def normalise(self, word: str) -> str:
@@ -160,7 +164,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Bundle:
     """One graph of a bundle, loaded, with the manifest's preprocessing."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], precision: str, *, threads: int = 0) -> None:
+    def __init__(
+        self, folder: Path, manifest: dict[str, Any], precision: str, *, threads: int = 0
+    ) -> None:
         import onnxruntime as ort
 
         self.folder, self.manifest, self.precision = folder, manifest, precision
@@ -174,7 +180,6 @@ class Bundle:
         if pre["kind"] == "text":
             vocabulary = json.loads((folder / pre["vocabulary"]).read_text(encoding="utf-8"))
             self.tokenizer = Tokenizer(pre, vocabulary)
-
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.session.get_outputs()]
@@ -204,16 +209,22 @@ class Bundle:
         if not tokens:
             raise BundleError(f"no words left in {text[:40]!r} after tokenisation")
         if len(tokens) > self.tokenizer.spec["max_tokens"]:
-            raise BundleError(f"{len(tokens)} tokens, over this model's maximum of {self.tokenizer.spec['max_tokens']}")
+            raise BundleError(
+                f"{len(tokens)} tokens, over this model's maximum of {self.tokenizer.spec['max_tokens']}"
+            )
         return tokens
 
     # --- language model ------------------------------------------------------------------------
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         layers, _, hidden = self.manifest["inputs"][1]["shape"]
-        return np.zeros((layers, batch, hidden), np.float32), np.zeros((layers, batch, hidden), np.float32)
+        return np.zeros((layers, batch, hidden), np.float32), np.zeros(
+            (layers, batch, hidden), np.float32
+        )
 
-    def lm_logits(self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def lm_logits(
+        self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """ids int64 [batch, time] -> logits of the last step [batch, vocab] and the state after it."""
         last = np.empty(0, np.float32)
         h, c = state
@@ -225,7 +236,9 @@ class Bundle:
     def context(self, text: str) -> np.ndarray:
         assert self.tokenizer is not None
         eos = self.tokenizer.ids[self.tokenizer.spec["eos_token"]]
-        return np.asarray([[eos, *(self.tokenizer.ids[t] for t in self.text_tokens(text))]], np.int64)
+        return np.asarray(
+            [[eos, *(self.tokenizer.ids[t] for t in self.text_tokens(text))]], np.int64
+        )
 
     def next_words(self, text: str, top_k: int = 5) -> list[tuple[str, float]]:
         assert self.tokenizer is not None
@@ -256,7 +269,12 @@ class Bundle:
         if task == "language-modeling":
             if mode == "generate":
                 return {"input": item, "generated": " ".join(self.generate(item))}
-            return {"input": item, "next_words": [{"word": w, "probability": p} for w, p in self.next_words(item, top_k)]}
+            return {
+                "input": item,
+                "next_words": [
+                    {"word": w, "probability": p} for w, p in self.next_words(item, top_k)
+                ],
+            }
         if task == "image-classification":
             data = read_image_item(item)
             logits = self.classify_pixels(load_image(data, self.manifest["preprocessing"])[None])
@@ -275,13 +293,17 @@ class Bundle:
         result = self.predict(item, mode=mode)
         if "label" in result:
             return str(result["label"])
-        return str(result["generated"]) if mode == "generate" else str(result["next_words"][0]["word"])
+        return (
+            str(result["generated"]) if mode == "generate" else str(result["next_words"][0]["word"])
+        )
 
 
 def open_bundle(folder: Path, *, fp32: bool = False) -> Bundle:
     """Verify the extracted bundle in `folder`, then load its int8 graph (fp32 if told or alone)."""
     manifest = verify(folder)
-    return Bundle(folder, manifest, "fp32" if fp32 or not manifest["graphs"].get("int8") else "int8")
+    return Bundle(
+        folder, manifest, "fp32" if fp32 or not manifest["graphs"].get("int8") else "int8"
+    )
 
 
 def self_test(bundle: Bundle) -> list[str]:
@@ -291,18 +313,30 @@ def self_test(bundle: Bundle) -> list[str]:
         got = bundle.answer(case["input"], case["mode"])
         want = case["expected"][bundle.precision]
         if got != want:
-            problems.append(f"{case['input'][:40]!r} ({case['mode']}): got {got!r}, expected {want!r}")
+            problems.append(
+                f"{case['input'][:40]!r} ({case['mode']}): got {got!r}, expected {want!r}"
+            )
     return problems
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run this edge bundle's model on files, text or stdin.")
-    parser.add_argument("inputs", nargs="*", help="image files, or texts (default: one text per stdin line)")
-    parser.add_argument("--mode", choices=["next-words", "generate"], default="next-words", help="language models")
+    parser = argparse.ArgumentParser(
+        description="Run this edge bundle's model on files, text or stdin."
+    )
+    parser.add_argument(
+        "inputs", nargs="*", help="image files, or texts (default: one text per stdin line)"
+    )
+    parser.add_argument(
+        "--mode", choices=["next-words", "generate"], default="next-words", help="language models"
+    )
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="one JSON object per input")
-    parser.add_argument("--fp32", action="store_true", help="the full-precision graph even where int8 ships")
-    parser.add_argument("--self-test", action="store_true", help="re-run the examples recorded at export")
+    parser.add_argument(
+        "--fp32", action="store_true", help="the full-precision graph even where int8 ships"
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="re-run the examples recorded at export"
+    )
     args = parser.parse_args(argv)
     try:
         bundle = open_bundle(Path(__file__).resolve().parent, fp32=args.fp32)
@@ -310,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             problems = self_test(bundle)
             for problem in problems:
                 print(f"self-test mismatch: {problem}", file=sys.stderr)
-            print(f"self-test ({bundle.precision}): {len(bundle.manifest['self_test']) - len(problems)}/{len(bundle.manifest['self_test'])} agree")
+            print(
+                f"self-test ({bundle.precision}): {len(bundle.manifest['self_test']) - len(problems)}/{len(bundle.manifest['self_test'])} agree"
+            )
             return 1 if problems else 0
         items = args.inputs or [line.strip() for line in sys.stdin if line.strip()]
         for item in items:
@@ -323,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             elif "generated" in result:
                 print(f"{result['input']} {result['generated']}")
             else:
-                words = ", ".join(f"{w['word']} {w['probability']:.3f}" for w in result["next_words"])
+                words = ", ".join(
+                    f"{w['word']} {w['probability']:.3f}" for w in result["next_words"]
+                )
                 print(f"{result['input']} -> {words}")
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)

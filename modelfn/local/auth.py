@@ -102,7 +102,9 @@ class LocalCredentials:
     def generate(cls) -> LocalCredentials:
         # The shapes of real keys (AKIA + 16, 40 characters), so clients' validators accept them.
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-        return cls("AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)), secrets.token_urlsafe(30))
+        return cls(
+            "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)), secrets.token_urlsafe(30)
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalCredentials | None:
@@ -112,7 +114,9 @@ class LocalCredentials:
         if not key and not secret:
             return None
         if not key or not secret:
-            raise ValueError(f"set both {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither (a pair is then generated)")
+            raise ValueError(
+                f"set both {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither (a pair is then generated)"
+            )
         return cls(key, secret, env.get(SESSION_TOKEN_ENV) or None)
 
 
@@ -134,7 +138,10 @@ class IamAuthorizer:
             return _refuse(403, "Forbidden")
         parsed = _parse_sigv4(header)
         if parsed is None:
-            return _refuse(403, f"Authorization header requires '{ALGORITHM} Credential=..., SignedHeaders=..., Signature=...'")
+            return _refuse(
+                403,
+                f"Authorization header requires '{ALGORITHM} Credential=..., SignedHeaders=..., Signature=...'",
+            )
         access_key, date, region, service, terminator = parsed["scope"]
         known = {c.access_key: c for c in self.credentials}
         if access_key not in known:
@@ -143,37 +150,58 @@ class IamAuthorizer:
         try:
             signed_at = datetime.strptime(stamp, SIGV4_TIME_FORMAT).replace(tzinfo=UTC).timestamp()
         except ValueError:
-            return _refuse(403, "Authorization header requires an X-Amz-Date header (YYYYMMDD'T'HHMMSS'Z')")
+            return _refuse(
+                403, "Authorization header requires an X-Amz-Date header (YYYYMMDD'T'HHMMSS'Z')"
+            )
         if date != stamp[:8] or service != SERVICE or terminator != "aws4_request":
-            return _refuse(403, f"Credential should be scoped to a valid date, region and service {SERVICE}")
+            return _refuse(
+                403, f"Credential should be scoped to a valid date, region and service {SERVICE}"
+            )
         if region != self.region:
-            return _refuse(403, f"Credential should be scoped to a valid region, not '{region}'; expecting '{self.region}'")
+            return _refuse(
+                403,
+                f"Credential should be scoped to a valid region, not '{region}'; expecting '{self.region}'",
+            )
         now = self.clock()
         if abs(now - signed_at) > MAX_CLOCK_SKEW_S:
             limit = datetime.fromtimestamp(now - MAX_CLOCK_SKEW_S, UTC).strftime(SIGV4_TIME_FORMAT)
-            return _refuse(403, f"Signature expired: {stamp} is now earlier than {limit} (5 minutes)")
+            return _refuse(
+                403, f"Signature expired: {stamp} is now earlier than {limit} (5 minutes)"
+            )
         credentials = known[access_key]
-        if credentials.session_token is not None and lowered.get("x-amz-security-token") != credentials.session_token:
+        if (
+            credentials.session_token is not None
+            and lowered.get("x-amz-security-token") != credentials.session_token
+        ):
             return _refuse(403, UNKNOWN_KEY)
         signed_names = parsed["signed_headers"].split(";")
         if "host" not in signed_names or any(name not in lowered for name in signed_names):
             return _refuse(403, SIGNATURE_MISMATCH)
         expected = _sigv4_signature(
-            credentials, self.region, stamp, method, path, query, {n: lowered[n] for n in signed_names}, body
+            credentials,
+            self.region,
+            stamp,
+            method,
+            path,
+            query,
+            {n: lowered[n] for n in signed_names},
+            body,
         )
         if not hmac.compare_digest(expected, parsed["signature"]):
             return _refuse(403, SIGNATURE_MISMATCH)
-        return Allowed({
-            "iam": {
-                "accessKey": access_key,
-                "accountId": "123456789012",  # the account the local events carry (events.py)
-                "callerId": access_key,
-                "cognitoIdentity": None,
-                "principalOrgId": None,
-                "userArn": "arn:aws:iam::123456789012:user/modelfn-local",
-                "userId": access_key,
+        return Allowed(
+            {
+                "iam": {
+                    "accessKey": access_key,
+                    "accountId": "123456789012",  # the account the local events carry (events.py)
+                    "callerId": access_key,
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
+                    "userArn": "arn:aws:iam::123456789012:user/modelfn-local",
+                    "userId": access_key,
+                }
             }
-        })
+        )
 
 
 def _parse_sigv4(header: str) -> dict[str, Any] | None:
@@ -188,7 +216,11 @@ def _parse_sigv4(header: str) -> dict[str, Any] | None:
     scope = fields.get("Credential", "").split("/")
     if len(scope) != 5 or not fields.get("SignedHeaders") or not fields.get("Signature"):
         return None
-    return {"scope": scope, "signed_headers": fields["SignedHeaders"], "signature": fields["Signature"]}
+    return {
+        "scope": scope,
+        "signed_headers": fields["SignedHeaders"],
+        "signature": fields["Signature"],
+    }
 
 
 def _sigv4_signature(
@@ -211,7 +243,11 @@ def _sigv4_signature(
     url = f"http://{host}{path}" + (f"?{query}" if query else "")
     request = AWSRequest(method=method, url=url, data=body, headers=signed_headers)
     request.context["timestamp"] = stamp
-    signer = SigV4Auth(Credentials(credentials.access_key, credentials.secret_key, credentials.session_token), SERVICE, region)
+    signer = SigV4Auth(
+        Credentials(credentials.access_key, credentials.secret_key, credentials.session_token),
+        SERVICE,
+        region,
+    )
     canonical = signer.canonical_request(request)
     return str(signer.signature(signer.string_to_sign(request, canonical), request))
 
@@ -235,7 +271,11 @@ def sign_request(
     # The Host header is signed; set it here so the client sends exactly the value signed.
     sent = {"host": urlsplit(url).netloc, **(headers or {})}
     request = AWSRequest(method=method, url=url, data=body, headers=sent)
-    signer = SigV4Auth(Credentials(credentials.access_key, credentials.secret_key, credentials.session_token), SERVICE, region)
+    signer = SigV4Auth(
+        Credentials(credentials.access_key, credentials.secret_key, credentials.session_token),
+        SERVICE,
+        region,
+    )
     signer.add_auth(request)
     return dict(request.headers.items())
 
@@ -259,8 +299,19 @@ class LocalJwtIssuer:
         import jwt
 
         now = int(time.time())
-        payload = {"iss": self.issuer, "aud": self.audience, "sub": subject, "iat": now, "exp": now + ttl_s, **claims}
-        return jwt.encode({k: v for k, v in payload.items() if v is not None}, self._private_key, algorithm="RS256")
+        payload = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + ttl_s,
+            **claims,
+        }
+        return jwt.encode(
+            {k: v for k, v in payload.items() if v is not None},
+            self._private_key,
+            algorithm="RS256",
+        )
 
 
 @dataclass
@@ -307,7 +358,9 @@ class JwtAuthorizer:
         if not any(a in self.audience for a in auds if isinstance(a, str)):
             return self._invalid("the token does not have a valid audience")
         scopes = str(claims.get("scope", "")).split() or None
-        return Allowed({"jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": scopes}})
+        return Allowed(
+            {"jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": scopes}}
+        )
 
     @staticmethod
     def _invalid(description: str) -> Answer:
@@ -322,7 +375,11 @@ def local_authorizer(mode: AuthMode) -> tuple[Authorizer | None, list[str]]:
     if mode == "iam":
         given = LocalCredentials.from_env()
         credentials = given or LocalCredentials.generate()
-        source = "from the environment" if given else f"generated; set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV} to choose"
+        source = (
+            "from the environment"
+            if given
+            else f"generated; set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV} to choose"
+        )
         lines = [
             f"auth iam: SigV4, service {SERVICE}, region {LOCAL_REGION}, clock skew up to {MAX_CLOCK_SKEW_S // 60} min ({source})",
             f"  AWS_ACCESS_KEY_ID={credentials.access_key}",
@@ -331,7 +388,9 @@ def local_authorizer(mode: AuthMode) -> tuple[Authorizer | None, list[str]]:
             lines.append(f"  AWS_SECRET_ACCESS_KEY={credentials.secret_key}")
         if credentials.session_token:
             lines.append("  (session credentials: send X-Amz-Security-Token)")
-        lines.append(f"  e.g. curl --aws-sigv4 'aws:amz:{LOCAL_REGION}:{SERVICE}' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\" URL")
+        lines.append(
+            f"  e.g. curl --aws-sigv4 'aws:amz:{LOCAL_REGION}:{SERVICE}' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\" URL"
+        )
         return IamAuthorizer([credentials]), lines
     issuer = LocalJwtIssuer()
     lines = [

@@ -100,7 +100,11 @@ def local_deployment(
     with ExitStack() as stack:
         fake_credentials = s3_endpoint is None
         endpoint = s3_endpoint or stack.enter_context(moto_s3_server())
-        target = S3Store(bucket, endpoint_url=endpoint, credentials=FAKE_CREDENTIALS if fake_credentials else None)
+        target = S3Store(
+            bucket,
+            endpoint_url=endpoint,
+            credentials=FAKE_CREDENTIALS if fake_credentials else None,
+        )
         target.ensure_bucket()
         seeded = seed(source, target)
 
@@ -126,7 +130,9 @@ def local_deployment(
             if log_dir is not None:
                 log_dir.mkdir(parents=True, exist_ok=True)
                 log_path = log_dir / f"{name}.log"
-            fn = LocalFunction(name, env, entry.serving.memory_mb, entry.serving.timeout_s, log_path=log_path)
+            fn = LocalFunction(
+                name, env, entry.serving.memory_mb, entry.serving.timeout_s, log_path=log_path
+            )
             functions[name] = fn
             stack.callback(fn.stop)
             fn.start()
@@ -134,7 +140,9 @@ def local_deployment(
         with ThreadPoolExecutor(max_workers=len(functions)) as pool:
             list(pool.map(lambda f: f.wait_ready(), functions.values()))
 
-        gateway = Gateway(route_table(serve, playground=playground), functions, port=port, authorizer=authorizer)
+        gateway = Gateway(
+            route_table(serve, playground=playground), functions, port=port, authorizer=authorizer
+        )
         gateway.start()
         stack.callback(gateway.stop)
         yield LocalDeployment(

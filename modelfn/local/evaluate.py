@@ -61,22 +61,35 @@ def served_metrics(
 
     entry = load_registry().get(name)
     with tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache:
-        settings = FunctionSettings(model=name, store_uri=store.uri, alias=alias, cache_dir=Path(cache))
+        settings = FunctionSettings(
+            model=name, store_uri=store.uri, alias=alias, cache_dir=Path(cache)
+        )
         app = create_app(settings)
         manifest = app.state.slot.get().manifest
         handler = Mangum(app, lifespan="off")
-        context = LocalLambdaContext(function_name=name, memory_limit_in_mb=entry.serving.memory_mb, timeout_s=entry.serving.timeout_s)
+        context = LocalLambdaContext(
+            function_name=name,
+            memory_limit_in_mb=entry.serving.memory_mb,
+            timeout_s=entry.serving.timeout_s,
+        )
 
         def predict(inputs: list[Any], parameters: dict[str, Any]) -> list[dict[str, Any]]:
             body = json.dumps({"inputs": inputs, "parameters": parameters}).encode()
-            event = http_api_event("POST", f"/models/{name}/predict", headers={"content-type": "application/json"}, body=body)
+            event = http_api_event(
+                "POST",
+                f"/models/{name}/predict",
+                headers={"content-type": "application/json"},
+                body=body,
+            )
             status, _, raw = response_parts(handler(event, context))
             if status != 200:
                 raise RuntimeError(f"predict answered {status}: {raw[:300]!r}")
             outputs: list[dict[str, Any]] = json.loads(raw)["outputs"]
             return outputs
 
-        dataset = DATASETS[entry.dataset].load(data_root_for(data, entry.data_subdir) / entry.data_subdir)
+        dataset = DATASETS[entry.dataset].load(
+            data_root_for(data, entry.data_subdir) / entry.data_subdir
+        )
         if manifest.task == "language-modeling":
             served = {"test_sentence_perplexity": _perplexity(predict, dataset)}
         else:
@@ -103,7 +116,9 @@ def _classification(
     else:
         inputs = list(data.test.texts)
     labels = list(data.label_names)
-    predicted = [labels.index(out["label"]) for batch in _batches(inputs) for out in predict(batch, {})]
+    predicted = [
+        labels.index(out["label"]) for batch in _batches(inputs) for out in predict(batch, {})
+    ]
     report = classification_report(data.test.labels, np.asarray(predicted), len(labels))
     figures: dict[str, float] = report.figures(labels)
     return figures

@@ -84,7 +84,9 @@ class Gateway:
         return f"http://{host}:{self._server.server_port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="modelfn-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="modelfn-gateway", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -93,7 +95,9 @@ class Gateway:
         if self._thread is not None:
             self._thread.join()
 
-    def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         try:
             docs = api_docs.answer(method, parts.path, self.documents, self.routes)
@@ -135,7 +139,6 @@ class Gateway:
             log.error("%s", exc)
             return 500, {"content-type": "application/json"}, _json("Internal Server Error")
         return response_parts(result)
-
 
     def cards(self) -> dict[str, playground.Card]:
         """Each function's model card, by model, or why it has none (asked for as any request is)."""
@@ -186,7 +189,9 @@ def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if length > MAX_BODY_BYTES:
-                self._send(413, {"content-type": "application/json"}, _json("Request Entity Too Large"))
+                self._send(
+                    413, {"content-type": "application/json"}, _json("Request Entity Too Large")
+                )
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""

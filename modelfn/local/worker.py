@@ -27,7 +27,12 @@ LAMBDA_HANDLER = "functions.handler:handler"
 
 
 def _serve(
-    conn: Connection, env: dict[str, str], memory_mb: int, timeout_s: int, handler_ref: str, log_path: str | None
+    conn: Connection,
+    env: dict[str, str],
+    memory_mb: int,
+    timeout_s: int,
+    handler_ref: str,
+    log_path: str | None,
 ) -> None:
     import importlib
 
@@ -137,7 +142,9 @@ class LocalFunction:
                 kind, payload = self._conn.recv()
             except EOFError:
                 self._restart()
-                raise WorkerError(f"function {self.name}: process exited during the request") from None
+                raise WorkerError(
+                    f"function {self.name}: process exited during the request"
+                ) from None
             if kind != "ok":
                 raise WorkerError(f"function {self.name}: handler raised:\n{payload}")
             return dict(payload)

@@ -53,5 +53,7 @@ def open_store(uri: str | Path | None = None, *, endpoint_url: str | None = None
     if text.startswith("file://"):
         return LocalStore(text[len("file://") :])
     if "://" in text:
-        raise StoreError(f"store URI {text!r}: unknown scheme; use s3://BUCKET[/PREFIX] or a folder path")
+        raise StoreError(
+            f"store URI {text!r}: unknown scheme; use s3://BUCKET[/PREFIX] or a folder path"
+        )
     return LocalStore(text)

@@ -101,7 +101,11 @@ class S3Store:
                 raise error from exc
         region = self.client.meta.region_name
         # us-east-1 is the one region that refuses an explicit LocationConstraint.
-        config = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        config = (
+            {}
+            if region in (None, "us-east-1")
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
         try:
             self.client.create_bucket(Bucket=self.bucket, **config)
         except Exception as exc:
@@ -132,15 +136,21 @@ class S3Store:
                 # one streamed PutObject: S3 takes up to 5 GiB in a single PUT, far above what a
                 # Lambda function can load (250 MB unzipped).
                 with path.open("rb") as body:
-                    self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*")
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*"
+                    )
             else:
                 self.client.upload_file(str(path), self.bucket, self._key(key))
         except Exception as exc:
             raise self._write_fail("upload to", key, exc) from exc
 
-    def put_bytes(self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None) -> None:
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> None:
         check_conditions(if_none_match, if_match)
-        conditions = {"IfNoneMatch": "*"} if if_none_match else {"IfMatch": if_match} if if_match else {}
+        conditions = (
+            {"IfNoneMatch": "*"} if if_none_match else {"IfMatch": if_match} if if_match else {}
+        )
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **conditions)
         except Exception as exc:
@@ -153,8 +163,17 @@ class S3Store:
         where = f"s3://{self.bucket}/{self._key(key)}"
         # 412: the condition was false. 409: another conditional write to the key was in flight.
         # 404 on If-Match: the object was deleted since it was read.
-        if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"}:
-            return Conflict(f"{action} {where}: {code}: the object exists or changed since it was read; not written")
+        if code in {
+            "PreconditionFailed",
+            "412",
+            "ConditionalRequestConflict",
+            "409",
+            "NoSuchKey",
+            "404",
+        }:
+            return Conflict(
+                f"{action} {where}: {code}: the object exists or changed since it was read; not written"
+            )
         if code in {"NotImplemented", "501"}:
             return StoreError(
                 f"{action} {where}: the endpoint does not implement conditional writes "

@@ -116,7 +116,9 @@ def publish_artifact(
     return manifest
 
 
-def _create_file(store: ArtifactStore, key: str, path: Path, entry: FileEntry, version: str) -> None:
+def _create_file(
+    store: ArtifactStore, key: str, path: Path, entry: FileEntry, version: str
+) -> None:
     try:
         store.put_file(key, path, if_none_match=True)
         return
@@ -136,12 +138,16 @@ def _create_file(store: ArtifactStore, key: str, path: Path, entry: FileEntry, v
     )
 
 
-def _point_alias_at_newly_published(store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str) -> None:
+def _point_alias_at_newly_published(
+    store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str
+) -> None:
     # A publish's alias means "the most recently published version", so losing the swap to another
     # publish or promote is not an error: re-read and swap again, and the last to finish wins.
     for attempt in range(ALIAS_ATTEMPTS):
         try:
-            _write_alias(store, model, alias, version, manifest_sha, read_alias_seen(store, model, alias))
+            _write_alias(
+                store, model, alias, version, manifest_sha, read_alias_seen(store, model, alias)
+            )
             return
         except Conflict:
             time.sleep(random.uniform(0, ALIAS_BACKOFF_S * 2**attempt))
@@ -192,7 +198,12 @@ def read_alias_seen(store: ArtifactStore, model: str, alias: str) -> AliasSeen:
 
 
 def _write_alias(
-    store: ArtifactStore, model: str, alias: str, version: str, manifest_sha: str, seen: AliasSeen | None = None
+    store: ArtifactStore,
+    model: str,
+    alias: str,
+    version: str,
+    manifest_sha: str,
+    seen: AliasSeen | None = None,
 ) -> Alias:
     """Swap the alias from `seen` (default: as read now) to `version`; Conflict if it moved since."""
     record = Alias(
@@ -252,12 +263,16 @@ def fetch_artifact(
         expected_manifest_sha = None
         version = ref
     elif not is_alias(ref):
-        raise ArtifactError(f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name")
+        raise ArtifactError(
+            f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name"
+        )
     else:
         if pointer is None:
             pointer = read_alias(store, model, ref)
         elif (pointer.model, pointer.alias) != (model, ref):
-            raise ArtifactError(f"alias record {pointer.model}/{pointer.alias} given for {model}/{ref}")
+            raise ArtifactError(
+                f"alias record {pointer.model}/{pointer.alias} given for {model}/{ref}"
+            )
         expected_manifest_sha, version = pointer.manifest_sha256, pointer.version
 
     target = cache_dir / model / version

@@ -26,14 +26,22 @@ def test_percentiles_match_numpys_linear_interpolation() -> None:
     assert stats.percentile([4.0, 1.0], 50) == 2.5
     with pytest.raises(ValueError):
         stats.percentile([], 50)
-    assert stats.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "p99": pytest.approx(2.98), "min": 1.0, "max": 3.0, "n": 3}
+    assert stats.summary([3.0, 1.0, 2.0]) == {
+        "median": 2.0,
+        "p99": pytest.approx(2.98),
+        "min": 1.0,
+        "max": 3.0,
+        "n": 3,
+    }
     assert stats.ratio(3.0, 1.5) == 2.0 and math.isinf(stats.ratio(1.0, 0.0))
 
 
 def test_cost_rounds_each_call_up_to_the_millisecond_and_adds_the_request_price() -> None:
     # 1.2 ms bills as 2 ms: 1e6 calls x (0.2e-6 + 0.0000166667 x 1 GB x 0.002 s)
     assert cost.cost_per_million(1.2, 1024, "x86_64") == pytest.approx(0.20 + 0.0000166667 * 2000)
-    assert cost.cost_per_million(1.0, 512, "arm64") == pytest.approx(0.20 + 0.0000133334 * 0.5 * 1000)
+    assert cost.cost_per_million(1.0, 512, "arm64") == pytest.approx(
+        0.20 + 0.0000133334 * 0.5 * 1000
+    )
     assert cost.cost_per_million(0.0, 1024, "x86_64") == pytest.approx(0.20)
     with pytest.raises(ValueError):
         cost.cost_per_million(-1, 1024, "x86_64")
@@ -59,7 +67,9 @@ def fake_model_result(name: str) -> dict[str, Any]:
 def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
     result = fake_model_result("cifar10-cnn")
     found = targets("cifar10-cnn", result)
-    assert found["cold_start_s"]["met"] and found["cold_start_speedup_vs_torch"]["value"] == pytest.approx(3.0 / 0.9)
+    assert found["cold_start_s"]["met"] and found["cold_start_speedup_vs_torch"][
+        "value"
+    ] == pytest.approx(3.0 / 0.9)
     assert found["warm_p50_ms"] == {"value": 1.0, "limit": 1.25, "met": True}
     assert "warm_p50_ms" not in targets("ptb-lstm", result)  # the warm target is the image model's
     result["targets"] = found
@@ -73,7 +83,9 @@ def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     write_markdown(results, page)
     text = page.read_text()
-    assert "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 2.70 | 3.3x | 3.0x |  |" in text
+    assert (
+        "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 2.70 | 3.3x | 3.0x |  |" in text
+    )
     assert "| warm p50, batch 1 (ms) | 1.00 | 3.50 |  | 3.5x |  | 0.50 |" in text
     assert "| warm_p50_ms | 1.00 | 1.25 | yes |" in text
     assert "| cold start, fetched from S3 (s, median) | 1.20 | 3.40 |  | 2.8x |  |  |" in text
@@ -88,14 +100,26 @@ def test_latest_json_has_the_shape_other_tools_read() -> None:
     for name, m in results["models"].items():
         assert name in load_registry().names()
         assert set(m["rps"]) == {"c1", "c4", "c16"}
-        for key in ("cold_start_s", "cold_start_s3_s", "warm_p50_ms", "warm_p99_ms", "batch16_p50_ms", "peak_rss_mb", "package_mb"):
+        for key in (
+            "cold_start_s",
+            "cold_start_s3_s",
+            "warm_p50_ms",
+            "warm_p99_ms",
+            "batch16_p50_ms",
+            "peak_rss_mb",
+            "package_mb",
+        ):
             assert {"modelfn", "torch-handler"} <= set(m[key]), (name, key)
         assert "floor" in m["warm_p50_ms"] and set(m["cost_per_million_usd"]) == {"x86_64", "arm64"}
 
 
 @pytest.mark.parametrize(
     ("name", "artifact"),
-    [("cifar10-cnn", "cifar_artifact"), ("imdb-sentiment", "imdb_artifact"), ("ptb-lstm", "ptb_artifact")],
+    [
+        ("cifar10-cnn", "cifar_artifact"),
+        ("imdb-sentiment", "imdb_artifact"),
+        ("ptb-lstm", "ptb_artifact"),
+    ],
 )
 def test_modelfn_and_the_torch_handler_answer_real_inputs_alike(
     name: str, artifact: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -110,8 +134,13 @@ def test_modelfn_and_the_torch_handler_answer_real_inputs_alike(
 
     folder = request.getfixturevalue(artifact)
     publish_artifact(open_store(tmp_path / "store"), folder)
-    settings = FunctionSettings(model=name, store_uri=str(tmp_path / "store"), cache_dir=tmp_path / "cache")
-    servers = {"modelfn": Mangum(create_app(settings), lifespan="off"), "torch": Mangum(torch_app(folder), lifespan="off")}
+    settings = FunctionSettings(
+        model=name, store_uri=str(tmp_path / "store"), cache_dir=tmp_path / "cache"
+    )
+    servers = {
+        "modelfn": Mangum(create_app(settings), lifespan="off"),
+        "torch": Mangum(torch_app(folder), lifespan="off"),
+    }
     events = model_events(name, load_registry().get(name).task)
     for key in ("first", "batch16"):
         bodies = {}
@@ -123,7 +152,9 @@ def test_modelfn_and_the_torch_handler_answer_real_inputs_alike(
         assert answers(bodies["modelfn"]) == answers(bodies["torch"])
 
 
-def test_the_probe_reports_the_first_answer_then_warm_times_and_memory(tmp_path: Path, cifar_artifact: Path) -> None:
+def test_the_probe_reports_the_first_answer_then_warm_times_and_memory(
+    tmp_path: Path, cifar_artifact: Path
+) -> None:
     import sys
 
     from modelfn.store import open_store

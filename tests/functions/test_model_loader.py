@@ -69,7 +69,9 @@ def test_a_failed_load_is_retried_at_most_once_per_interval_then_recovers(
     clock = FakeClock()
     attempts: list[float] = []
 
-    def counting_loader(s: FunctionSettings, store: ArtifactStore, pointer: Alias | None) -> LoadedModel:
+    def counting_loader(
+        s: FunctionSettings, store: ArtifactStore, pointer: Alias | None
+    ) -> LoadedModel:
         attempts.append(clock.now)
         return load_model(s, store, pointer)
 
@@ -209,7 +211,9 @@ def test_an_unknown_task_is_a_503_whose_log_names_it(
 def test_any_other_load_failure_is_a_generic_503(
     published: TinyModel, settings: FunctionSettings
 ) -> None:
-    def crashing_loader(s: FunctionSettings, store: ArtifactStore, pointer: Alias | None) -> LoadedModel:
+    def crashing_loader(
+        s: FunctionSettings, store: ArtifactStore, pointer: Alias | None
+    ) -> LoadedModel:
         raise MemoryError("onnxruntime: failed to allocate 512 MB in /tmp/modelfn/session")
 
     slot = ModelSlot(settings, loader=crashing_loader)

@@ -48,7 +48,9 @@ def send(handler: Mangum, method: str, path: str, body: Any = None) -> tuple[int
     context = LocalLambdaContext(function_name=MODEL, memory_limit_in_mb=1024, timeout_s=15)
     data = b"" if body is None else json.dumps(body).encode()
     headers = {"content-type": "application/json"} if data else None
-    status, _, _ = response_parts(handler(http_api_event(method, path, headers=headers, body=data), context))
+    status, _, _ = response_parts(
+        handler(http_api_event(method, path, headers=headers, body=data), context)
+    )
     return status, context.aws_request_id
 
 
@@ -79,13 +81,22 @@ def test_each_request_writes_one_line_with_its_log_fields_and_metrics(
         check_emf(line)
     ok, bad, unknown, no_route, metadata = lines
     version = published.manifest.version
-    assert [line["status"] for line in lines] == [status for status, _ in sent] == [200, 400, 404, 404, 200]
+    assert (
+        [line["status"] for line in lines]
+        == [status for status, _ in sent]
+        == [200, 400, 404, 404, 200]
+    )
     assert [line["request_id"] for line in lines] == [request_id for _, request_id in sent]
     assert ok["route"] == "POST /models/{name}/predict" and ok["version"] == version
     assert (ok["Inputs"], ok["cold_start"], ok["ColdStart"]) == (2, True, 1)
     assert ok["duration_ms"] > 0 and ok["Latency"] > 0 and "Errors" not in ok
     assert [line["cold_start"] for line in lines[1:]] == [False] * 4
-    assert (bad["error_type"], bad["status_code"], bad["Errors"], bad["level"]) == ("BadInput", "400", 1, "WARNING")
+    assert (bad["error_type"], bad["status_code"], bad["Errors"], bad["level"]) == (
+        "BadInput",
+        "400",
+        1,
+        "WARNING",
+    )
     assert unknown["error_type"] == "UnknownModel" and unknown["version"] is None
     # An unknown path becomes no dimension of its own: the metric cardinality stays bounded.
     assert (no_route["route"], no_route["error_type"]) == ("unmatched", "NoSuchRoute")

@@ -55,7 +55,9 @@ class Synthesized:
         return dict(self.template.find_resources(kind))
 
 
-def synthesize(registry: Registry, outdir: Path, stage: str = "dev", **overrides: Any) -> Synthesized:
+def synthesize(
+    registry: Registry, outdir: Path, stage: str = "dev", **overrides: Any
+) -> Synthesized:
     """The stack of `stage` for `registry`, with cdk.json's context plus `overrides` (as
     `stage_context` applies them).
 

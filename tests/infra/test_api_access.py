@@ -32,7 +32,9 @@ def iam(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthes
 
 @pytest.fixture(scope="module")
 def jwt(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="staging", **JWT, **DOMAIN)
+    return synthesize(
+        registry, tmp_path_factory.mktemp("cdk.out"), stage="staging", **JWT, **DOMAIN
+    )
 
 
 @pytest.fixture(scope="module")

@@ -73,5 +73,7 @@ def test_snapstart_on_a_python_without_it_is_refused_at_synth(tmp_path: Path) ->
     # Every Python the settings accept (3.12, 3.13) has SnapStart; 3.11, which they refuse for
     # the layer's sake, has not, so it is slipped past them to reach the stack's own check.
     settings = settings_for("dev").model_copy(update={"python_version": "3.11"})
-    with pytest.raises(ValueError, match=r"zip-net: serving.snapstart needs a Lambda Python with SnapStart"):
+    with pytest.raises(
+        ValueError, match=r"zip-net: serving.snapstart needs a Lambda Python with SnapStart"
+    ):
         ModelfnStack(app, "Refused", registry=registry, settings=settings)

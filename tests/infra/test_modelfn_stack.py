@@ -297,7 +297,10 @@ def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -
     assert (zeta["MemorySize"], zeta["Timeout"]) == (2048, 30)
     assert (alpha["MemorySize"], alpha["Timeout"]) == (1024, 15)
     assert (zeta["Architectures"], alpha["Architectures"]) == (["x86_64"], ["arm64"])
-    assert (zeta["ReservedConcurrentExecutions"], "ReservedConcurrentExecutions" in alpha) == (20, False)
+    assert (zeta["ReservedConcurrentExecutions"], "ReservedConcurrentExecutions" in alpha) == (
+        20,
+        False,
+    )
     # staging serves its own model alias, whatever the entries' serving.alias says.
     assert zeta["Environment"]["Variables"]["MODELFN_ALIAS"] == "staging"
 
@@ -491,7 +494,9 @@ def test_route_keys_are_exactly_the_model_and_health_routes(
     expected = expected_routes(registry.names())
     if synth.stack.settings.playground:  # staging (synth_two) shows the pages, prod does not
         expected |= {
-            f"GET {route.for_model(name).path}" for name in registry.names() for route in PLAYGROUND_ROUTES
+            f"GET {route.for_model(name).path}"
+            for name in registry.names()
+            for route in PLAYGROUND_ROUTES
         }
     assert set(route_targets(synth)) == expected
     assert len(synth.resources("AWS::ApiGatewayV2::Route")) == len(expected)
@@ -511,7 +516,9 @@ def test_the_playground_is_routed_and_switched_on_only_where_the_stage_asks(
                 assert (variables.get("MODELFN_PLAYGROUND") == "1") is on
     # Behind the same authorizer as every other route.
     routes = synth_dev.resources("AWS::ApiGatewayV2::Route").values()
-    pages = [r["Properties"] for r in routes if r["Properties"]["RouteKey"].startswith("GET /models/")]
+    pages = [
+        r["Properties"] for r in routes if r["Properties"]["RouteKey"].startswith("GET /models/")
+    ]
     assert pages and {p["AuthorizationType"] for p in pages} == {"AWS_IAM"}
     synth_dev.template.has_output("Cifar10CnnPlaygroundUrl", {})
 
@@ -580,10 +587,14 @@ def test_stack_name_comes_from_the_stages_table(synth: Synthesized, synth_dev: S
     assert synth_dev.stack.stack_name == stages["dev"]["stack-name"]
 
 
-def test_prod_protects_its_data_and_dev_cleans_up(synth: Synthesized, synth_dev: Synthesized) -> None:
+def test_prod_protects_its_data_and_dev_cleans_up(
+    synth: Synthesized, synth_dev: Synthesized
+) -> None:
     assert synth.stack.termination_protection and not synth_dev.stack.termination_protection
     for synthesized, policy in [(synth, "Retain"), (synth_dev, "Delete")]:
-        kept = synthesized.resources("AWS::S3::Bucket") | synthesized.resources("AWS::Logs::LogGroup")
+        kept = synthesized.resources("AWS::S3::Bucket") | synthesized.resources(
+            "AWS::Logs::LogGroup"
+        )
         assert {resource["DeletionPolicy"] for resource in kept.values()} == {policy}
     # dev empties its buckets before deleting them (CloudFormation cannot delete a full one).
     assert synth_dev.resources("Custom::S3AutoDeleteObjects")

@@ -81,7 +81,11 @@ def test_pip_command_fetches_binary_wheels_for_the_lambda_python() -> None:
 def test_local_bundler_reports_a_failed_pip_with_what_to_change(tmp_path: Path) -> None:
     # No requirement at all: pip fails at once, offline.
     bundler = PipInstallLocally(
-        requirements=[], python="3.11", architecture="x86_64", fingerprint="f", cache=tmp_path / "cache"
+        requirements=[],
+        python="3.11",
+        architecture="x86_64",
+        fingerprint="f",
+        cache=tmp_path / "cache",
     )
     with pytest.raises(RuntimeError, match=r"glibc 2\.26.*modelfn:python-version"):
         bundler.try_bundle(str(tmp_path / "out"), image=None)  # type: ignore[arg-type]
@@ -107,7 +111,12 @@ def test_a_built_layer_is_reused_without_pip(tmp_path: Path) -> None:
 def test_the_layer_loses_what_serving_never_imports(tmp_path: Path) -> None:
     from infra.packaging import prune_layer
 
-    keep = ["numpy/__init__.py", "numpy/_core/multiarray.py", "onnxruntime/capi/lib.so", "PIL/Image.py"]
+    keep = [
+        "numpy/__init__.py",
+        "numpy/_core/multiarray.py",
+        "onnxruntime/capi/lib.so",
+        "PIL/Image.py",
+    ]
     drop = [
         "numpy/_core/tests/test_a.py", "numpy/f2py/f2py2e.py", "numpy/_core/include/numpy/x.h",
         "onnxruntime/transformers/models/bert.py", "onnxruntime/tools/t.py", "PIL/Image.pyi",
@@ -121,7 +130,9 @@ def test_the_layer_loses_what_serving_never_imports(tmp_path: Path) -> None:
     assert not any((tmp_path / name).exists() for name in drop)
 
 
-def test_bytecode_needs_the_runtimes_python_and_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bytecode_needs_the_runtimes_python_and_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from infra.lambda_python import LAMBDA_PYTHON_ENV, lambda_interpreter
 
     monkeypatch.setenv("PYENV_ROOT", "/nonexistent")

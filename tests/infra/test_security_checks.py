@@ -23,6 +23,7 @@ from tests.infra.conftest import stage_context
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 
+
 class NagFindings(AssertionError):
     pass
 
@@ -138,7 +139,9 @@ def test_no_policy_in_any_stage_allows_a_wildcard_action(stage_outdir: Path) -> 
     template = json.loads(path.read_text(encoding="utf-8"))
     assert len(policy_statements(template)) > 10
     for kind, logical_id, statement in policy_statements(template):
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
         wildcards = [a for a in actions if "*" in a]
         if not wildcards or statement["Effect"] == "Deny":  # a Deny on s3:* only takes away (TLS)
             continue

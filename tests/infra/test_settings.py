@@ -56,7 +56,9 @@ def test_a_key_set_both_shared_and_per_stage_is_refused() -> None:
     # `-c modelfn:log-retention-days=7` would otherwise be shadowed by the stage's own value.
     context = stage_context("prod")
     context["modelfn:log-retention-days"] = 7
-    with pytest.raises(SettingsError, match=r"modelfn:log-retention-days: set both.*stages\"\.prod"):
+    with pytest.raises(
+        SettingsError, match=r"modelfn:log-retention-days: set both.*stages\"\.prod"
+    ):
         settings_from_context(cdk.App(context=context).node)
 
 

@@ -130,7 +130,13 @@ def test_a_torch_only_registry_builds_no_dependency_layer(tmp_path: Path) -> Non
 def test_xray_tracing_is_on_only_where_the_registry_asks(synth: Synthesized) -> None:
     assert function_props(synth, "torch-net")["TracingConfig"] == {"Mode": "Active"}
     assert "TracingConfig" not in function_props(synth, "zip-net")
-    writes = [s for s in role_statements(synth, "torch-net") if "xray:PutTraceSegments" in as_list(s["Action"])]
+    writes = [
+        s
+        for s in role_statements(synth, "torch-net")
+        if "xray:PutTraceSegments" in as_list(s["Action"])
+    ]
     assert writes and not [
-        s for s in role_statements(synth, "zip-net") if "xray:PutTraceSegments" in as_list(s["Action"])
+        s
+        for s in role_statements(synth, "zip-net")
+        if "xray:PutTraceSegments" in as_list(s["Action"])
     ]

@@ -10,7 +10,9 @@ def test_model_routes_are_literal_per_model_and_server_routes_go_to_the_first() 
 
 def test_path_parameters_match_one_segment() -> None:
     table = route_table(["m"])
-    route, model, params = find_route(table, "POST", "/v2/models/m/versions/20260101T000000Z-abcdef12/infer")  # type: ignore[misc]
+    route, model, params = find_route(
+        table, "POST", "/v2/models/m/versions/20260101T000000Z-abcdef12/infer"
+    )  # type: ignore[misc]
     assert route.key == "POST /v2/models/m/versions/{version}/infer"
     assert (model, params) == ("m", {"version": "20260101T000000Z-abcdef12"})
     assert find_route(table, "POST", "/v2/models/m/versions//infer") is None

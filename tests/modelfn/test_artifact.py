@@ -67,7 +67,9 @@ def test_examples_round_trip_and_refuse_what_the_contract_does_not_allow() -> No
     with pytest.raises(ArtifactError, match="not a valid modelfn examples file"):
         parse_examples(b'{"dataset": "imdb", "examples": []}')  # at least one
     with pytest.raises(ArtifactError, match="index"):
-        parse_examples(b'{"dataset": "imdb", "examples": [{"input": "a", "split": "test", "index": -1}]}')
+        parse_examples(
+            b'{"dataset": "imdb", "examples": [{"input": "a", "split": "test", "index": -1}]}'
+        )
 
 
 def test_read_verified_checks_the_bytes_it_reads(tmp_path: Path) -> None:

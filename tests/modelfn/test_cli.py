@@ -27,18 +27,41 @@ def test_list_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[st
         (["list", "--store", "ftp://x"], "unknown scheme"),
     ],
 )
-def test_user_mistakes_exit_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_mistakes_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(not (DATA / "cifar-10-batches-py").is_dir(), reason=f"CIFAR-10 sample not found at {DATA}")
-def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.skipif(
+    not (DATA / "cifar-10-batches-py").is_dir(), reason=f"CIFAR-10 sample not found at {DATA}"
+)
+def test_train_publishes_a_verified_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "store"
-    argv = ["train", "cifar10-cnn", "--data", str(DATA), "--preset", "smoke", "--epochs", "1",
-            "--publish", str(store), "--out", str(tmp_path / "build"), "--runs", str(tmp_path / "runs"),
-            "--alias", "latest", "--alias", "candidate"]
+    argv = [
+        "train",
+        "cifar10-cnn",
+        "--data",
+        str(DATA),
+        "--preset",
+        "smoke",
+        "--epochs",
+        "1",
+        "--publish",
+        str(store),
+        "--out",
+        str(tmp_path / "build"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--alias",
+        "latest",
+        "--alias",
+        "candidate",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "accuracy: " in out and f"to file://{store}" in out
@@ -50,25 +73,46 @@ def test_train_publishes_a_verified_version(tmp_path: Path, capsys: pytest.Captu
     assert run.name.endswith("-smoke-seed0") and (run / "state.json").is_file()
 
 
-def test_alias_moves_a_pointer_to_a_published_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_alias_moves_a_pointer_to_a_published_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from modelfn.store import publish_artifact, read_alias
     from tests.support.manifests import write_artifact
 
     store = LocalStore(tmp_path / "store")
     version = publish_artifact(store, write_artifact(tmp_path / "build")).version
-    assert main(["alias", "cifar10-cnn", version, "--alias", "prod", "--store", str(store.root)]) == 0
+    assert (
+        main(["alias", "cifar10-cnn", version, "--alias", "prod", "--store", str(store.root)]) == 0
+    )
     assert read_alias(store, "cifar10-cnn", "prod").version == version
-    assert main(["alias", "cifar10-cnn", "20990101T000000Z-00000000", "--alias", "prod", "--store", str(store.root)]) == 2
+    assert (
+        main(
+            [
+                "alias",
+                "cifar10-cnn",
+                "20990101T000000Z-00000000",
+                "--alias",
+                "prod",
+                "--store",
+                str(store.root),
+            ]
+        )
+        == 2
+    )
     assert "not published" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("alias", ["Prod", "a/b", "../x", "9x", "x--y"])
-def test_bad_alias_is_refused_before_training(alias: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_alias_is_refused_before_training(
+    alias: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["train", "cifar10-cnn", "--alias", alias, "--publish", str(tmp_path)]) == 2
     assert f"alias {alias!r} is not valid" in capsys.readouterr().err
 
 
-def test_serve_names_an_unpublished_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_names_an_unpublished_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", "--store", str(tmp_path), "--models", "cifar10-cnn"]) == 2
     assert "cifar10-cnn: not published" in capsys.readouterr().err
     assert main(["serve", "--store", str(tmp_path), "--models", "cifar10-cnn,typo"]) == 2
@@ -88,7 +132,9 @@ def test_evaluate_recomputes_the_test_figures_through_the_handler(
     assert main([*argv, "--version", manifest.version]) == 0
     out = capsys.readouterr().out
     assert f"{manifest.name} ({manifest.version}), test split through the Lambda handler" in out
-    metrics = ["accuracy", "macro_f1", "f1.positive"] if manifest.labels else ["test_sentence_perplexity"]
+    metrics = (
+        ["accuracy", "macro_f1", "f1.positive"] if manifest.labels else ["test_sentence_perplexity"]
+    )
     for metric in metrics:
         assert f"  {metric:<26} {manifest.metrics[metric]:>12.6g}" in out
     assert out.rstrip().endswith("served equals trained")

@@ -28,7 +28,9 @@ from tests.support.manifests import write_artifact
 MODEL = "cifar10-cnn"
 
 
-def _publish(store: ArtifactStore, build: Path, weights: bytes, aliases: tuple[str, ...] = ("latest",)) -> str:
+def _publish(
+    store: ArtifactStore, build: Path, weights: bytes, aliases: tuple[str, ...] = ("latest",)
+) -> str:
     """Publish a tiny artifact whose version differs by `weights`; return its version."""
     return publish_artifact(store, write_artifact(build, weights=weights), aliases=aliases).version
 
@@ -122,7 +124,17 @@ def test_from_copies_a_verified_version_without_moving_other_aliases(
     dev = LocalStore(tmp_path / "dev-store")
     staging = S3Store("staging-artifacts")
     v1 = _publish(dev, tmp_path / "b1", b"one")  # dev's latest
-    argv = ["promote", MODEL, v1, "--stage", "staging", "--store", staging.uri, "--from", str(dev.root)]
+    argv = [
+        "promote",
+        MODEL,
+        v1,
+        "--stage",
+        "staging",
+        "--store",
+        staging.uri,
+        "--from",
+        str(dev.root),
+    ]
 
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -131,7 +143,9 @@ def test_from_copies_a_verified_version_without_moving_other_aliases(
     [published] = list_published(staging)
     assert published.versions == [v1]
     assert published.aliases == {"staging": v1}  # the copy brought no `latest` along
-    assert staging.get_bytes(file_key(MODEL, v1, MANIFEST_FILE)) == dev.get_bytes(file_key(MODEL, v1, MANIFEST_FILE))
+    assert staging.get_bytes(file_key(MODEL, v1, MANIFEST_FILE)) == dev.get_bytes(
+        file_key(MODEL, v1, MANIFEST_FILE)
+    )
 
     # Already there: not copied again (publishing twice would be refused as immutable).
     assert main(argv) == 0
@@ -145,7 +159,17 @@ def test_a_tampered_source_is_refused_and_nothing_is_copied(
     dev = LocalStore(tmp_path / "dev-store")
     v1 = _publish(dev, tmp_path / "b1", b"one")
     dev.put_bytes(file_key(MODEL, v1, ONNX_FILE), b"not the graph the manifest describes")
-    argv = ["promote", MODEL, v1, "--stage", "prod", "--store", str(local.root), "--from", str(dev.root)]
+    argv = [
+        "promote",
+        MODEL,
+        v1,
+        "--stage",
+        "prod",
+        "--store",
+        str(local.root),
+        "--from",
+        str(dev.root),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert ONNX_FILE in err and "Traceback" not in err
@@ -162,7 +186,17 @@ def test_a_missing_version_names_both_fixes(
     assert "--from SOURCE_URI" in err and f"modelfn train {MODEL} --publish" in err
 
     dev = LocalStore(tmp_path / "dev-store")
-    argv = ["promote", MODEL, missing, "--stage", "prod", "--store", str(local.root), "--from", str(dev.root)]
+    argv = [
+        "promote",
+        MODEL,
+        missing,
+        "--stage",
+        "prod",
+        "--store",
+        str(local.root),
+        "--from",
+        str(dev.root),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"published neither in {local.uri} nor in {dev.uri}" in err
@@ -172,8 +206,14 @@ def test_a_missing_version_names_both_fixes(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["promote", MODEL, "20990101T000000Z-00000000", "--stage", "qa"], "unknown stage 'qa'; cdk.json describes: dev, staging, prod"),
-        (["promote", "no-such-model", "20990101T000000Z-00000000", "--stage", "prod"], "unknown model 'no-such-model'"),
+        (
+            ["promote", MODEL, "20990101T000000Z-00000000", "--stage", "qa"],
+            "unknown stage 'qa'; cdk.json describes: dev, staging, prod",
+        ),
+        (
+            ["promote", "no-such-model", "20990101T000000Z-00000000", "--stage", "prod"],
+            "unknown model 'no-such-model'",
+        ),
         (["promote", MODEL, "latest", "--stage", "prod"], "'latest' is not a version"),
     ],
 )
@@ -186,7 +226,9 @@ def test_user_mistakes_exit_2_with_one_line(
 
 
 def test_a_stage_table_with_a_bad_alias_is_a_stage_error() -> None:
-    context = {"modelfn:stages": {"prod": {"stack-name": "modelfn-prod", "model-alias": "Prod/../x"}}}
+    context = {
+        "modelfn:stages": {"prod": {"stack-name": "modelfn-prod", "model-alias": "Prod/../x"}}
+    }
     with pytest.raises(StageError, match="model-alias"):
         stage_target("prod", context)
     with pytest.raises(StageError, match="stack-name"):
@@ -197,7 +239,12 @@ def test_a_stage_table_with_a_bad_alias_is_a_stage_error() -> None:
 
 # What infra/ deploys, reduced to the two parts the lookup reads: the bucket and its output.
 STACK_TEMPLATE = {
-    "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "modelfn-prod-artifacts"}}},
+    "Resources": {
+        "Bucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {"BucketName": "modelfn-prod-artifacts"},
+        }
+    },
     "Outputs": {"StoreUri": {"Value": {"Fn::Join": ["", ["s3://", {"Ref": "Bucket"}]]}}},
 }
 
@@ -207,7 +254,9 @@ def test_the_store_is_the_stage_stacks_store_uri_output(
 ) -> None:
     import boto3
 
-    boto3.client("cloudformation").create_stack(StackName="modelfn-prod", TemplateBody=json.dumps(STACK_TEMPLATE))
+    boto3.client("cloudformation").create_stack(
+        StackName="modelfn-prod", TemplateBody=json.dumps(STACK_TEMPLATE)
+    )
     store = S3Store("modelfn-prod-artifacts")  # the stack created the bucket
     v1 = _publish(store, tmp_path / "b1", b"one")
     assert main(["promote", MODEL, v1, "--stage", "prod"]) == 0
@@ -227,14 +276,18 @@ def test_modelfn_store_uri_is_not_taken_for_a_stage_store(
         read_alias(local, MODEL, "prod")
 
 
-@pytest.mark.parametrize("template", [None, {**STACK_TEMPLATE, "Outputs": {}}], ids=["no-stack", "no-output"])
+@pytest.mark.parametrize(
+    "template", [None, {**STACK_TEMPLATE, "Outputs": {}}], ids=["no-stack", "no-output"]
+)
 def test_no_store_found_says_pass_store_or_deploy(
     template: dict[str, object] | None, aws: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import boto3
 
     if template is not None:
-        boto3.client("cloudformation").create_stack(StackName="modelfn-staging", TemplateBody=json.dumps(template))
+        boto3.client("cloudformation").create_stack(
+            StackName="modelfn-staging", TemplateBody=json.dumps(template)
+        )
     assert main(["promote", MODEL, "20990101T000000Z-00000000", "--stage", "staging"]) == 2
     err = capsys.readouterr().err
     assert "modelfn-staging" in err and "--store" in err and "cdk deploy -c stage=staging" in err
@@ -248,5 +301,10 @@ def test_promote_returns_what_it_did(local: LocalStore, tmp_path: Path) -> None:
     first = promote(local, entry, v1, target)
     second = promote(local, entry, v2, target)
     assert (first.previous, first.version, first.moved) == (None, v1, True)
-    assert (second.previous, second.version, second.moved, second.copied_from) == (v1, v2, True, None)
+    assert (second.previous, second.version, second.moved, second.copied_from) == (
+        v1,
+        v2,
+        True,
+        None,
+    )
     assert not promote(local, entry, v2, target).moved

@@ -25,13 +25,19 @@ def test_repo_registry_is_valid_and_names_cifar10() -> None:
     registry = load_registry()
     entry = registry.get("cifar10-cnn")
     assert entry.task == "image-classification"
-    assert entry.training_config_path().is_file(), "the training config named in models.toml must exist"
+    assert entry.training_config_path().is_file(), (
+        "the training config named in models.toml must exist"
+    )
     assert registry.names()[0] == "cifar10-cnn"
 
 
 def test_defaults_fill_the_serving_section() -> None:
     entry = parse_registry(GOOD).get("m1")
-    assert (entry.serving.alias, entry.serving.memory_mb, entry.serving.timeout_s) == ("latest", 1024, 15)
+    assert (entry.serving.alias, entry.serving.memory_mb, entry.serving.timeout_s) == (
+        "latest",
+        1024,
+        15,
+    )
 
 
 def test_unknown_key_is_named() -> None:
@@ -102,6 +108,11 @@ def test_undeployable_serving_settings_are_refused_with_the_reason(
 
 
 def test_a_refused_combination_names_the_model_in_models_toml() -> None:
-    text = GOOD + "[models.m1.serving]\nsnapstart = true\nprovisioned_concurrency = { min = 1, max = 2 }\n"
-    with pytest.raises(RegistryError, match=r"models\.m1\.serving: Value error, snapstart and provisioned"):
+    text = (
+        GOOD
+        + "[models.m1.serving]\nsnapstart = true\nprovisioned_concurrency = { min = 1, max = 2 }\n"
+    )
+    with pytest.raises(
+        RegistryError, match=r"models\.m1\.serving: Value error, snapstart and provisioned"
+    ):
         parse_registry(text)

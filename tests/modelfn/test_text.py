@@ -38,7 +38,13 @@ def test_rules_apply_in_order_and_the_vocabulary_is_consulted_first() -> None:
 
 
 def test_an_empty_vocabulary_gives_the_normalised_words_to_build_one_from() -> None:
-    assert Tokenizer.build(PTB_LIKE, []).words("The 5 cats, didn't") == ["the", "N", "cats", "did", "n't"]
+    assert Tokenizer.build(PTB_LIKE, []).words("The 5 cats, didn't") == [
+        "the",
+        "N",
+        "cats",
+        "did",
+        "n't",
+    ]
 
 
 def test_ngram_features_follow_the_unigrams_and_only_known_ngrams_count() -> None:
@@ -50,7 +56,9 @@ def test_ngram_features_follow_the_unigrams_and_only_known_ngrams_count() -> Non
 
 
 def test_special_tokens_must_be_in_the_vocabulary_and_padding_must_be_id_zero() -> None:
-    with pytest.raises(ArtifactError, match=r"preprocessing.eos_token '<eos>' is not in the vocabulary"):
+    with pytest.raises(
+        ArtifactError, match=r"preprocessing.eos_token '<eos>' is not in the vocabulary"
+    ):
         Tokenizer.build(PTB_LIKE, ["<unk>", "N"])
     padded = PTB_LIKE.model_copy(update={"padding_token": "<pad>"})
     with pytest.raises(ArtifactError, match=r"padding_token '<pad>' must have id 0"):
@@ -66,7 +74,11 @@ def test_a_bad_regular_expression_is_an_artifact_error() -> None:
 def test_the_vocabulary_file_round_trips_and_refuses_what_is_not_a_token_list() -> None:
     data = vocabulary_json(["<pad>", "naïve", "the say"])
     assert parse_vocabulary(data) == ["<pad>", "naïve", "the say"]
-    assert data.decode().splitlines()[1:4] == ['"<pad>",', '"naïve",', '"the say"']  # a token a line
+    assert data.decode().splitlines()[1:4] == [
+        '"<pad>",',
+        '"naïve",',
+        '"the say"',
+    ]  # a token a line
     for bad, message in [
         (b"\xff", "not UTF-8 JSON"),
         (b'{"a": 1}', "JSON list of non-empty strings"),

@@ -91,7 +91,9 @@ def lambda_context(model: str) -> LocalLambdaContext:
 
 @pytest.fixture(scope="module", params=MODELS)
 def function(
-    request: pytest.FixtureRequest, published_store: LocalStore, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    published_store: LocalStore,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Function:
     model: str = request.param
     store = str(published_store.root)
@@ -163,7 +165,9 @@ def invoke(function: Function, case: Any) -> tuple[Response, dict[str, Any]]:
 
 
 def replay_hint(function: Function, event: dict[str, Any]) -> str:
-    shown = {k: event.get(k) for k in ("rawPath", "rawQueryString", "headers", "body", "isBase64Encoded")}
+    shown = {
+        k: event.get(k) for k in ("rawPath", "rawQueryString", "headers", "body", "isBase64Encoded")
+    }
     return f"{function.model}, MODELFN_FUZZ_SEED={FUZZ_SEED}; event: {json.dumps(shown)[:2000]}"
 
 
@@ -174,7 +178,9 @@ def check_error_body(response: Response, hint: str) -> None:
     try:
         body = json.loads(response.content)
     except ValueError:
-        pytest.fail(f"{response.status_code} without a JSON body ({response.content[:200]!r}); {hint}")
+        pytest.fail(
+            f"{response.status_code} without a JSON body ({response.content[:200]!r}); {hint}"
+        )
     assert isinstance(body, dict) and set(body) == {"error"}, f"{body!r}; {hint}"
     assert isinstance(body["error"], str) and body["error"].strip(), f"{body!r}; {hint}"
 
@@ -226,7 +232,9 @@ def test_every_answer_fits_the_document(function: Function, alarm: None) -> None
             counts[response.status_code] = counts.get(response.status_code, 0) + 1  # noqa: B023
             hint = replay_hint(function, event)
             assert response.elapsed < CALL_TIMEOUT_S, f"hang: {response.elapsed:.1f} s; {hint}"
-            assert response.status_code < 500, f"{response.status_code} {response.content[:300]!r}; {hint}"
+            assert response.status_code < 500, (
+                f"{response.status_code} {response.content[:300]!r}; {hint}"
+            )
             check_error_body(response, hint)
             try:
                 case.validate_response(response, checks=CHECKS)

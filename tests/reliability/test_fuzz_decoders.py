@@ -96,13 +96,28 @@ def decodes_or_refuses(decode: Callable[..., Any], *args: Any, names: tuple[str,
 # Any JSON value, as a request body may hold it (NaN and infinities too: Python's json reads them).
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=20,
 )
 # Every code point, the troublesome ones often: lone surrogates (json.loads turns "\ud800" into
 # one), NUL and other controls, byte-order and direction marks, combining marks, the last plane.
-EDGE_CHARS = ["\ud800", "\udfff", "\x00", "\x1b", "\x7f", "\ufeff", "\u202e", "\u0301", "\U0010ffff", "\u0130"]
-any_text = st.text(st.characters(codec=None, categories=None) | st.sampled_from(EDGE_CHARS), max_size=200)
+EDGE_CHARS = [
+    "\ud800",
+    "\udfff",
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "\ufeff",
+    "\u202e",
+    "\u0301",
+    "\U0010ffff",
+    "\u0130",
+]
+any_text = st.text(
+    st.characters(codec=None, categories=None) | st.sampled_from(EDGE_CHARS), max_size=200
+)
 
 IMAGE_MODES = {
     "PNG": ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"],
@@ -187,7 +202,11 @@ def pixel_arrays(draw: st.DrawFn) -> Any:
     if draw(st.booleans()):
         height, width = draw(st.integers(0, 40)), draw(st.integers(0, 40))
         channels = draw(st.sampled_from([3, 3, 3, 1, 4]))
-        value = st.integers(0, 255) | st.floats(-1, 256) | st.sampled_from([math.nan, math.inf, 2**70, True])
+        value = (
+            st.integers(0, 255)
+            | st.floats(-1, 256)
+            | st.sampled_from([math.nan, math.inf, 2**70, True])
+        )
         pixel = draw(st.lists(value, min_size=channels, max_size=channels))
         # One drawn pixel everywhere, a few drawn ones scattered: big arrays stay cheap to draw.
         grid = [[list(pixel) for _ in range(width)] for _ in range(height)]
@@ -226,7 +245,9 @@ def test_every_valid_image_decodes(files: list[bytes]) -> None:
 # --- text --------------------------------------------------------------------------------------
 
 
-def published(model: str, store: LocalStore, tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+def published(
+    model: str, store: LocalStore, tmp_path_factory: pytest.TempPathFactory
+) -> LoadedModel:
     cache = tmp_path_factory.mktemp(model)
     return load_model(FunctionSettings(model=model, store_uri=str(store.root), cache_dir=cache))
 
@@ -259,13 +280,21 @@ def texts(draw: st.DrawFn, vocabulary: list[str]) -> Any:
     """Real words with any separators, any unicode, blank, huge, or not a string at all."""
     kind = draw(st.sampled_from(["words", "unicode", "blank", "huge", "other"]))
     if kind == "words":
-        words = draw(st.lists(st.sampled_from(vocabulary) | any_text.map(lambda t: t[:12]), min_size=1, max_size=20))
+        words = draw(
+            st.lists(
+                st.sampled_from(vocabulary) | any_text.map(lambda t: t[:12]),
+                min_size=1,
+                max_size=20,
+            )
+        )
         separator = draw(st.sampled_from([" ", "\n", "\t", "\u00a0", "\u2028", "<br />", "\x00"]))
         return separator.join(words)
     if kind == "unicode":
         return draw(any_text)
     if kind == "blank":
-        return draw(st.text(st.sampled_from(" \t\n\r\x0b\x0c\u00a0\u2000\u3000\ufeff\u200b"), max_size=10))
+        return draw(
+            st.text(st.sampled_from(" \t\n\r\x0b\x0c\u00a0\u2000\u3000\ufeff\u200b"), max_size=10)
+        )
     if kind == "huge":  # around every limit: max_tokens, MAX_TEXT_BYTES (32 KiB), MAX_TOTAL_TOKENS
         word = draw(st.sampled_from(vocabulary[:50] + ["é", "\U0001f600", "!?"]))
         return " ".join([word] * draw(st.sampled_from([256, 257, 2500, 2501, 6000, 12000])))
@@ -280,7 +309,10 @@ def test_texts_tokenise_or_are_refused(
     limit = tokenizer.spec.max_tokens
 
     @fuzz(DECODER_CASES)
-    @given(inputs=st.lists(texts(tokenizer.vocabulary), max_size=4) | st.lists(st.just("a"), min_size=64, max_size=70))
+    @given(
+        inputs=st.lists(texts(tokenizer.vocabulary), max_size=4)
+        | st.lists(st.just("a"), min_size=64, max_size=70)
+    )
     def check(inputs: list[Any]) -> None:
         tokens = decodes_or_refuses(read_texts, inputs, tokenizer, names=("inputs",))
         if tokens is not None:
@@ -291,7 +323,12 @@ def test_texts_tokenise_or_are_refused(
 
 
 @fuzz(DECODER_CASES)
-@given(values=st.lists(st.binary(max_size=30) | any_text.map(lambda s: s.encode("utf-8", "surrogatepass")), max_size=5))
+@given(
+    values=st.lists(
+        st.binary(max_size=30) | any_text.map(lambda s: s.encode("utf-8", "surrogatepass")),
+        max_size=5,
+    )
+)
 def test_bytes_tensors_decode_to_text_or_are_refused(values: list[bytes]) -> None:
     tensor = np.array(values, dtype=np.object_)
     decoded = decodes_or_refuses(texts_of, tensor, names=("text[",))
@@ -317,14 +354,20 @@ SPECS = [
 def values_of(datatype: str, *, wrong: bool) -> st.SearchStrategy[Any]:
     """JSON values of the datatype, within its range; `wrong`: at and past it, or of other kinds."""
     if datatype == "BYTES":
-        return any_text | (st.integers() | st.none() | st.lists(any_text, max_size=2) if wrong else any_text)
+        return any_text | (
+            st.integers() | st.none() | st.lists(any_text, max_size=2) if wrong else any_text
+        )
     if datatype == "BOOL":
         return st.booleans() | st.integers(0, 1) if wrong else st.booleans()
     dtype = np.dtype(DATATYPES[datatype][0])
     if dtype.kind == "f":
         big = float(np.finfo(dtype).max)
         if wrong:
-            return st.floats() | st.integers(-(2**70), 2**70) | st.sampled_from([big, -big, big * 2, math.nan])
+            return (
+                st.floats()
+                | st.integers(-(2**70), 2**70)
+                | st.sampled_from([big, -big, big * 2, math.nan])
+            )
         return st.floats(-big, big) | st.integers(-1000, 1000)
     info = np.iinfo(dtype)
     if wrong:
@@ -343,11 +386,17 @@ def nest(values: list[Any], shape: list[int]) -> Any:
 @st.composite
 def request_tensor(draw: st.DrawFn, spec: TensorSpec) -> tuple[dict[str, Any], bytes]:
     """One request input for `spec` and its binary bytes: right, or wrong in a drawn field."""
-    wrong = set(draw(st.sets(st.sampled_from(["name", "datatype", "shape", "count", "values", "size"]))))
+    wrong = set(
+        draw(st.sets(st.sampled_from(["name", "datatype", "shape", "count", "values", "size"])))
+    )
     if draw(st.booleans()):
         wrong.clear()  # half the tensors are right in every field, so decoding gets to succeed
     name = draw(st.sampled_from(["other", "", spec.name.upper()])) if "name" in wrong else spec.name
-    datatype = draw(st.sampled_from([*DATATYPE_NAMES, "fp32", "STRING"])) if "datatype" in wrong else spec.datatype
+    datatype = (
+        draw(st.sampled_from([*DATATYPE_NAMES, "fp32", "STRING"]))
+        if "datatype" in wrong
+        else spec.datatype
+    )
     if "shape" in wrong:
         shape = draw(st.lists(st.integers(-2, 5) | st.integers(), max_size=5))
     else:
@@ -355,7 +404,11 @@ def request_tensor(draw: st.DrawFn, spec: TensorSpec) -> tuple[dict[str, Any], b
     count = math.prod(shape) if all(0 <= d <= 64 for d in shape) else 3
     count = min(count, 200) + (draw(st.sampled_from([-1, 1])) if "count" in wrong else 0)
     kind = draw(st.sampled_from(DATATYPE_NAMES)) if "values" in wrong else spec.datatype
-    values = draw(st.lists(values_of(kind, wrong="values" in wrong), min_size=max(count, 0), max_size=max(count, 0)))
+    values = draw(
+        st.lists(
+            values_of(kind, wrong="values" in wrong), min_size=max(count, 0), max_size=max(count, 0)
+        )
+    )
     tensor: dict[str, Any] = {"name": name, "shape": shape, "datatype": datatype}
     binary = b""
     layout = draw(st.sampled_from(["flat", "nested", "binary", "binary", "both", "none", "json"]))
@@ -367,13 +420,17 @@ def request_tensor(draw: st.DrawFn, spec: TensorSpec) -> tuple[dict[str, Any], b
         binary = draw(binary_data(spec.datatype, values, count, wrong="values" in wrong))
         size = len(binary)
         if "size" in wrong:
-            size = draw(st.sampled_from([len(binary) + 1, len(binary) - 1, -1, True, 1.5, "8", None]))
+            size = draw(
+                st.sampled_from([len(binary) + 1, len(binary) - 1, -1, True, 1.5, "8", None])
+            )
         tensor["parameters"] = {"binary_data_size": size}
     return tensor, binary
 
 
 @st.composite
-def binary_data(draw: st.DrawFn, datatype: str, values: list[Any], count: int, *, wrong: bool) -> bytes:
+def binary_data(
+    draw: st.DrawFn, datatype: str, values: list[Any], count: int, *, wrong: bool
+) -> bytes:
     """Binary extension bytes: the values encoded right (when they can be), or any bytes."""
     if wrong:
         return draw(st.binary(max_size=64))
@@ -389,7 +446,9 @@ def binary_data(draw: st.DrawFn, datatype: str, values: list[Any], count: int, *
 
 
 @st.composite
-def requests_for(draw: st.DrawFn, specs: list[TensorSpec]) -> tuple[list[RequestInput], bytes, bytes]:
+def requests_for(
+    draw: st.DrawFn, specs: list[TensorSpec]
+) -> tuple[list[RequestInput], bytes, bytes]:
     """A request's inputs, their binary bytes, and maybe bytes that belong to no input."""
     if draw(st.booleans()):  # one tensor per input, in any order
         chosen = draw(st.permutations(specs))
@@ -402,10 +461,15 @@ def requests_for(draw: st.DrawFn, specs: list[TensorSpec]) -> tuple[list[Request
 
 
 @fuzz(DECODER_CASES)
-@given(specs=st.lists(st.sampled_from(SPECS), min_size=1, max_size=3, unique_by=lambda s: s.name), data=st.data())
+@given(
+    specs=st.lists(st.sampled_from(SPECS), min_size=1, max_size=3, unique_by=lambda s: s.name),
+    data=st.data(),
+)
 def test_tensors_decode_or_are_refused(specs: list[TensorSpec], data: st.DataObject) -> None:
     inputs, binary, trailing = data.draw(requests_for(specs))
-    tensors = decodes_or_refuses(decode_inputs, inputs, specs, binary + trailing, names=("inputs", f"{len(trailing)} bytes"))
+    tensors = decodes_or_refuses(
+        decode_inputs, inputs, specs, binary + trailing, names=("inputs", f"{len(trailing)} bytes")
+    )
     if tensors is None:
         return
     assert sorted(tensors) == sorted(s.name for s in specs)
@@ -414,7 +478,9 @@ def test_tensors_decode_or_are_refused(specs: list[TensorSpec], data: st.DataObj
         spec = next(s for s in specs if s.name == tensor.name)
         assert list(array.shape) == tensor.shape
         if spec.datatype == "BYTES":
-            assert array.dtype == np.object_ and all(isinstance(v, bytes) for v in array.reshape(-1))
+            assert array.dtype == np.object_ and all(
+                isinstance(v, bytes) for v in array.reshape(-1)
+            )
         else:
             assert array.dtype == DATATYPES[spec.datatype][0]
             assert array.dtype.kind != "f" or np.isfinite(array).all()
@@ -423,14 +489,32 @@ def test_tensors_decode_or_are_refused(specs: list[TensorSpec], data: st.DataObj
 # --- whole inference on the published models ---------------------------------------------------
 
 PARAMETERS = st.dictionaries(
-    st.sampled_from(["top_k", "mode", "max_tokens", "temperature", "seed", "binary_data_output", "content_type", "other"]),
-    st.sampled_from(["next", "score", "generate", "np", ""]) | st.integers(-2, 12) | st.integers() | st.floats() | st.booleans() | st.none(),
+    st.sampled_from(
+        [
+            "top_k",
+            "mode",
+            "max_tokens",
+            "temperature",
+            "seed",
+            "binary_data_output",
+            "content_type",
+            "other",
+        ]
+    ),
+    st.sampled_from(["next", "score", "generate", "np", ""])
+    | st.integers(-2, 12)
+    | st.integers()
+    | st.floats()
+    | st.booleans()
+    | st.none(),
     max_size=4,
 )
 
 
 @pytest.mark.parametrize("model_name", ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"])
-def test_predict_answers_or_refuses(model_name: str, models: dict[str, Callable[[], LoadedModel]]) -> None:
+def test_predict_answers_or_refuses(
+    model_name: str, models: dict[str, Callable[[], LoadedModel]]
+) -> None:
     """The friendly route's work (`LoadedModel.predict`) on fuzzed inputs and parameters."""
     model = models[model_name]()
     items = image_items if model_name == "cifar10-cnn" else texts(tokenizer_of(model).vocabulary)
@@ -438,7 +522,9 @@ def test_predict_answers_or_refuses(model_name: str, models: dict[str, Callable[
     @fuzz(MODEL_CASES)
     @given(inputs=st.lists(items, min_size=1, max_size=3), parameters=st.just({}) | PARAMETERS)
     def check(inputs: list[Any], parameters: dict[str, Any]) -> None:
-        outputs = decodes_or_refuses(model.predict, inputs, parameters, names=("inputs", "parameters"))
+        outputs = decodes_or_refuses(
+            model.predict, inputs, parameters, names=("inputs", "parameters")
+        )
         if outputs is not None:
             assert len(outputs) == len(inputs)
             json.dumps([o.model_dump(mode="json") for o in outputs], allow_nan=False)
@@ -447,7 +533,9 @@ def test_predict_answers_or_refuses(model_name: str, models: dict[str, Callable[
 
 
 @pytest.mark.parametrize("model_name", ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"])
-def test_infer_answers_or_refuses(model_name: str, models: dict[str, Callable[[], LoadedModel]]) -> None:
+def test_infer_answers_or_refuses(
+    model_name: str, models: dict[str, Callable[[], LoadedModel]]
+) -> None:
     """The OIP route's work (`run_inference`): decode, run the graph, encode the outputs."""
     model = models[model_name]()
     specs, outputs = model.task.signature()
@@ -460,19 +548,40 @@ def test_infer_answers_or_refuses(model_name: str, models: dict[str, Callable[[]
         request=requests_for(specs),
         request_id=st.none() | any_text,
         parameters=st.none() | st.just({}) | PARAMETERS,
-        wanted=st.none() | st.lists(st.fixed_dictionaries({"name": output_names}, optional={"parameters": st.none() | st.dictionaries(st.just("binary_data"), st.booleans() | st.integers(0, 1), max_size=1)}), max_size=3),
+        wanted=st.none()
+        | st.lists(
+            st.fixed_dictionaries(
+                {"name": output_names},
+                optional={
+                    "parameters": st.none()
+                    | st.dictionaries(
+                        st.just("binary_data"), st.booleans() | st.integers(0, 1), max_size=1
+                    )
+                },
+            ),
+            max_size=3,
+        ),
     )
     def check(
-        request: tuple[list[RequestInput], bytes, bytes], request_id: Any, parameters: Any, wanted: Any
+        request: tuple[list[RequestInput], bytes, bytes],
+        request_id: Any,
+        parameters: Any,
+        wanted: Any,
     ) -> None:
         inputs, binary, trailing = request
         body = InferenceRequest(id=request_id, inputs=inputs, parameters=parameters, outputs=wanted)
         response = decodes_or_refuses(
-            run_inference, body, model, binary + trailing, names=("inputs", "outputs", "parameters", "text", f"{len(trailing)} bytes")
+            run_inference,
+            body,
+            model,
+            binary + trailing,
+            names=("inputs", "outputs", "parameters", "text", f"{len(trailing)} bytes"),
         )
         if response is not None:
             event(f"answered, id {'none' if request_id is None else 'given'}")
-            header = int(response.headers.get("inference-header-content-length", len(response.body)))
+            header = int(
+                response.headers.get("inference-header-content-length", len(response.body))
+            )
             answer = json.loads(response.body[:header])
             assert answer["model_name"] == model_name and answer["outputs"]
 

@@ -38,21 +38,30 @@ def store(serving_store: LocalStore) -> LocalStore:
 
 
 @pytest.fixture(scope="module")
-def deployment(store: LocalStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDeployment]:
+def deployment(
+    store: LocalStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalDeployment]:
     logs = tmp_path_factory.mktemp("load-logs")
     with local_deployment(load_registry(), store, models=list(MODELS), log_dir=logs) as running:
         yield running
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_load_has_no_errors_and_flat_rss(deployment: LocalDeployment, store: LocalStore, model: str) -> None:
+def test_load_has_no_errors_and_flat_rss(
+    deployment: LocalDeployment, store: LocalStore, model: str
+) -> None:
     registry = load_registry()
     pid = deployment.pids()[model]
     result = run_load(
         deployment.url, model, request_bodies(registry, store, model), pid,
         requests=REQUESTS, clients=CLIENTS, warmup=REQUESTS // 10,
     )  # fmt: skip
-    summary = {"mode": "soak" if SOAK else "ci", "store": store.uri, "machine": machine(), **result.summary()}
+    summary = {
+        "mode": "soak" if SOAK else "ci",
+        "store": store.uri,
+        "machine": machine(),
+        **result.summary(),
+    }
     print(json.dumps(summary))
     assert result.errors == 0, result.error_examples
     assert deployment.pids()[model] == pid, "the function process was restarted during the load"

@@ -40,8 +40,16 @@ MODEL = "cifar10-cnn"
 CREDENTIALS = LocalCredentials.generate()
 SESSION = LocalCredentials("ASIA" + "B" * 16, "session-secret", session_token="session-token-value")
 # Every route the deployed API has, health included: all of them are authorized there.
-GETS = ["/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/ready"]
-INFER = {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]}
+GETS = [
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    f"/v2/models/{MODEL}",
+    f"/v2/models/{MODEL}/ready",
+]
+INFER = {
+    "inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +58,9 @@ def iam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDeployment]:
     store = LocalStore(root / "store")
     publish_artifact(store, write_artifact(root / "build", onnx=linear_onnx_graph()[0]))
     authorizer = IamAuthorizer([CREDENTIALS, SESSION])
-    with local_deployment(load_registry(), store, models=[MODEL], log_dir=root / "logs", authorizer=authorizer) as running:
+    with local_deployment(
+        load_registry(), store, models=[MODEL], log_dir=root / "logs", authorizer=authorizer
+    ) as running:
         yield running
 
 
@@ -66,8 +76,12 @@ def jwt_gateway(iam: LocalDeployment) -> Iterator[tuple[str, LocalJwtIssuer]]:
         gateway.stop()
 
 
-def _signed(method: str, url: str, body: bytes = b"", credentials: LocalCredentials = CREDENTIALS, **kw: str) -> httpx.Response:
-    headers = sign_request(credentials, method, url, body=body, headers={"content-type": "application/json"}, **kw)
+def _signed(
+    method: str, url: str, body: bytes = b"", credentials: LocalCredentials = CREDENTIALS, **kw: str
+) -> httpx.Response:
+    headers = sign_request(
+        credentials, method, url, body=body, headers={"content-type": "application/json"}, **kw
+    )
     return httpx.request(method, url, content=body, headers=headers, timeout=30)
 
 
@@ -75,7 +89,9 @@ def _signed(method: str, url: str, body: bytes = b"", credentials: LocalCredenti
 
 
 @pytest.mark.parametrize("path", GETS)
-def test_iam_signed_get_reaches_the_function_and_unsigned_is_forbidden(iam: LocalDeployment, path: str) -> None:
+def test_iam_signed_get_reaches_the_function_and_unsigned_is_forbidden(
+    iam: LocalDeployment, path: str
+) -> None:
     assert _signed("GET", iam.url + path).status_code == 200
     unsigned = httpx.get(iam.url + path, timeout=30)
     assert unsigned.status_code == 403 and unsigned.json() == {"message": "Forbidden"}
@@ -97,14 +113,22 @@ def test_iam_signed_post_with_a_query_and_session_credentials(iam: LocalDeployme
 
 def test_iam_refuses_a_changed_body_path_or_secret(iam: LocalDeployment) -> None:
     url = f"{iam.url}/v2/models/{MODEL}/infer"
-    headers = sign_request(CREDENTIALS, "POST", url, body=b'{"inputs": []}', headers={"content-type": "application/json"})
+    headers = sign_request(
+        CREDENTIALS,
+        "POST",
+        url,
+        body=b'{"inputs": []}',
+        headers={"content-type": "application/json"},
+    )
     tampered = httpx.post(url, content=b'{"inputs": [1]}', headers=headers, timeout=30)
     assert tampered.status_code == 403 and tampered.json() == {"message": SIGNATURE_MISMATCH}
     headers = sign_request(CREDENTIALS, "GET", f"{iam.url}/v2/health/live")
     moved = httpx.get(f"{iam.url}/v2/health/ready", headers=headers, timeout=30)
     assert moved.status_code == 403 and moved.json() == {"message": SIGNATURE_MISMATCH}
     wrong_secret = LocalCredentials(CREDENTIALS.access_key, "not-the-secret")
-    assert _signed("GET", f"{iam.url}/v2/health/live", credentials=wrong_secret).json() == {"message": SIGNATURE_MISMATCH}
+    assert _signed("GET", f"{iam.url}/v2/health/live", credentials=wrong_secret).json() == {
+        "message": SIGNATURE_MISMATCH
+    }
     stranger = LocalCredentials.generate()
     refused = _signed("GET", f"{iam.url}/v2/health/live", credentials=stranger)
     assert refused.status_code == 403 and refused.json() == {"message": UNKNOWN_KEY}
@@ -118,21 +142,31 @@ def test_iam_refuses_another_service_or_region(iam: LocalDeployment) -> None:
     url = f"{iam.url}/v2/health/live"
     for service, region in (("lambda", "us-east-1"), ("execute-api", "eu-west-1")):
         request = AWSRequest(method="GET", url=url)
-        SigV4Auth(Credentials(CREDENTIALS.access_key, CREDENTIALS.secret_key), service, region).add_auth(request)
+        SigV4Auth(
+            Credentials(CREDENTIALS.access_key, CREDENTIALS.secret_key), service, region
+        ).add_auth(request)
         response = httpx.get(url, headers=dict(request.headers.items()), timeout=30)
-        assert response.status_code == 403 and "Credential should be scoped" in response.json()["message"]
+        assert (
+            response.status_code == 403
+            and "Credential should be scoped" in response.json()["message"]
+        )
 
 
 def test_iam_refuses_a_signature_older_than_five_minutes() -> None:
     # The authorizer's clock moved 5 min 1 s past the signing time; 4 min 59 s still passes.
     url = "http://127.0.0.1:1/v2/health/live"
     headers = sign_request(CREDENTIALS, "GET", url)
-    signed_at = datetime.strptime(headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    signed_at = (
+        datetime.strptime(headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    )
     late = IamAuthorizer([CREDENTIALS], clock=lambda: signed_at + 301)
     answer = late.authorize("GET", "/v2/health/live", "", headers, b"")
     assert answer[0] == 403 and b"Signature expired" in answer[2]
     in_time = IamAuthorizer([CREDENTIALS], clock=lambda: signed_at + 299)
-    assert in_time.authorize("GET", "/v2/health/live", "", headers, b"").context["iam"]["accessKey"] == CREDENTIALS.access_key
+    assert (
+        in_time.authorize("GET", "/v2/health/live", "", headers, b"").context["iam"]["accessKey"]
+        == CREDENTIALS.access_key
+    )
 
 
 def test_iam_unknown_route_is_still_the_404(iam: LocalDeployment) -> None:
@@ -161,7 +195,12 @@ def test_jwt_valid_token_reaches_the_function_and_none_is_unauthorized(
 
 def test_jwt_post_without_the_bearer_prefix(jwt_gateway: tuple[str, LocalJwtIssuer]) -> None:
     url, issuer = jwt_gateway
-    response = httpx.post(f"{url}/v2/models/{MODEL}/infer", json=INFER, headers={"authorization": issuer.mint()}, timeout=30)
+    response = httpx.post(
+        f"{url}/v2/models/{MODEL}/infer",
+        json=INFER,
+        headers={"authorization": issuer.mint()},
+        timeout=30,
+    )
     assert response.status_code == 200 and response.json()["outputs"][0]["shape"] == [1, 10]
 
 
@@ -185,16 +224,27 @@ def _bad_tokens(issuer: LocalJwtIssuer) -> list[tuple[str, str]]:
 def test_jwt_bad_tokens_are_401_with_the_reason(jwt_gateway: tuple[str, LocalJwtIssuer]) -> None:
     url, issuer = jwt_gateway
     for reason, token in _bad_tokens(issuer):
-        response = httpx.get(f"{url}/v2/health/ready", headers={"authorization": f"Bearer {token}"}, timeout=30)
-        assert response.status_code == 401 and response.json() == {"message": "Unauthorized"}, reason
+        response = httpx.get(
+            f"{url}/v2/health/ready", headers={"authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert response.status_code == 401 and response.json() == {"message": "Unauthorized"}, (
+            reason
+        )
         challenge = response.headers["www-authenticate"]
-        assert challenge.startswith('Bearer scope="" error="invalid_token"') and reason in challenge, challenge
+        assert (
+            challenge.startswith('Bearer scope="" error="invalid_token"') and reason in challenge
+        ), challenge
 
 
-def test_jwt_client_id_stands_in_for_a_missing_audience(jwt_gateway: tuple[str, LocalJwtIssuer]) -> None:
+def test_jwt_client_id_stands_in_for_a_missing_audience(
+    jwt_gateway: tuple[str, LocalJwtIssuer],
+) -> None:
     url, issuer = jwt_gateway
     token = issuer.mint(aud=None, client_id=issuer.audience)
-    assert httpx.get(f"{url}/v2/health/live", headers={"authorization": token}, timeout=30).status_code == 200
+    assert (
+        httpx.get(f"{url}/v2/health/live", headers={"authorization": token}, timeout=30).status_code
+        == 200
+    )
 
 
 class _Recorder:
@@ -215,12 +265,17 @@ def test_the_identity_reaches_the_event_as_api_gateway_puts_it() -> None:
     gateway.start()
     try:
         token = issuer.mint(subject="ada", scope="read write")
-        assert httpx.get(f"{gateway.url}/v2", headers={"authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(f"{gateway.url}/v2", headers={"authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
     finally:
         gateway.stop()
     jwt_context = recorder.events[-1]["requestContext"]["authorizer"]["jwt"]
     assert jwt_context["claims"]["sub"] == "ada" and jwt_context["scopes"] == ["read", "write"]
-    iam = IamAuthorizer([CREDENTIALS]).authorize("GET", "/v2", "", sign_request(CREDENTIALS, "GET", "http://h:1/v2"), b"")
+    iam = IamAuthorizer([CREDENTIALS]).authorize(
+        "GET", "/v2", "", sign_request(CREDENTIALS, "GET", "http://h:1/v2"), b""
+    )
     assert isinstance(iam, Allowed) and iam.context["iam"]["accessKey"] == CREDENTIALS.access_key
 
 
@@ -234,11 +289,16 @@ def test_serve_defaults_to_no_auth_so_make_demo_is_unchanged() -> None:
     assert local_authorizer("none") == (None, [])
 
 
-def test_serve_auth_iam_takes_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_auth_iam_takes_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("MODELFN_GATEWAY_ACCESS_KEY_ID", "AKIALOCALEXAMPLE0001")
     monkeypatch.setenv("MODELFN_GATEWAY_SECRET_ACCESS_KEY", "local-secret")
     authorizer, lines = local_authorizer(build_parser().parse_args(["serve", "--auth", "iam"]).auth)
-    assert isinstance(authorizer, IamAuthorizer) and authorizer.credentials[0].access_key == "AKIALOCALEXAMPLE0001"
+    assert (
+        isinstance(authorizer, IamAuthorizer)
+        and authorizer.credentials[0].access_key == "AKIALOCALEXAMPLE0001"
+    )
     assert not any("local-secret" in line for line in lines)  # a given secret is never printed
     monkeypatch.delenv("MODELFN_GATEWAY_SECRET_ACCESS_KEY")
     with pytest.raises(ValueError, match="MODELFN_GATEWAY_SECRET_ACCESS_KEY"):
@@ -249,4 +309,6 @@ def test_serve_auth_jwt_prints_a_token_it_accepts() -> None:
     authorizer, lines = local_authorizer("jwt")
     token = next(line for line in lines if "Bearer " in line).rsplit("Bearer ", 1)[1]
     assert authorizer is not None
-    assert not hasattr(authorizer.authorize("GET", "/v2", "", {"authorization": token}, b""), "status")
+    assert not hasattr(
+        authorizer.authorize("GET", "/v2", "", {"authorization": token}, b""), "status"
+    )

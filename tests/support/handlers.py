@@ -15,7 +15,11 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "function": context.function_name,
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+    }
 
 
 def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -28,4 +28,6 @@ def train_tiny(name: str, out_dir: Path) -> Path:
         pytest.skip(f"{needed} not found (expected <repo>/../shared/data); needed to train {name}")
     from training.pipeline import train_model
 
-    return train_model(name, data_dir=SHARED_DATA, preset="tiny", out_dir=out_dir, log=lambda _: None)
+    return train_model(
+        name, data_dir=SHARED_DATA, preset="tiny", out_dir=out_dir, log=lambda _: None
+    )

@@ -53,25 +53,32 @@ GOOD = [["A fine film.", "positive"], ["Dull.<br />Very dull.", "negative"]]
 @pytest.mark.parametrize(
     ("train", "message"),
     [
-        ([*GOOD, ["Meh", "neutral"]], r"train.csv record 3 \(line 4\): unknown sentiment 'neutral'"),
+        (
+            [*GOOD, ["Meh", "neutral"]],
+            r"train.csv record 3 \(line 4\): unknown sentiment 'neutral'",
+        ),
         ([*GOOD, ["   ", "positive"]], r"train.csv record 3 \(line 4\): empty review"),
         ([*GOOD, ["only one field"]], r"train.csv record 3 \(line 4\): 1 fields, expected 2"),
     ],
 )
-def test_bad_csv_records_are_refused_by_record_and_line(tmp_path: Path, train, message: str) -> None:
+def test_bad_csv_records_are_refused_by_record_and_line(
+    tmp_path: Path, train, message: str
+) -> None:
     with pytest.raises(DataFormatError, match=message):
         load_imdb(_csv(tmp_path, train, GOOD[:1] + [["Another one.", "negative"]]))
 
 
 def test_a_review_in_both_splits_is_refused_naming_both(tmp_path: Path) -> None:
     folder = _csv(tmp_path, GOOD, [["Other.", "positive"], ["A fine film. ", "positive"]])
-    with pytest.raises(DataFormatError, match=r"test.csv record 2 .* is the same review as .*train.csv record 1"):
+    with pytest.raises(
+        DataFormatError, match=r"test.csv record 2 .* is the same review as .*train.csv record 1"
+    ):
         load_imdb(folder)
 
 
 def test_non_utf8_and_bad_headers_are_refused(tmp_path: Path) -> None:
     folder = _csv(tmp_path, GOOD, [["Other.", "positive"]])
-    (folder / "test.csv").write_bytes(b"review,sentiment\n\"caf\xe9\",positive\n")
+    (folder / "test.csv").write_bytes(b'review,sentiment\n"caf\xe9",positive\n')
     with pytest.raises(DataFormatError, match=r"test.csv:2: not UTF-8 text"):
         load_imdb(folder)
     (folder / "test.csv").write_text("text,label\nx,positive\n")

@@ -7,7 +7,9 @@ import pytest
 from training.progress import Progress
 
 
-def test_an_enabled_bar_shows_steps_loss_and_learning_rate(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_enabled_bar_shows_steps_loss_and_learning_rate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     bar = Progress(4, enabled=True, description="cifar10-cnn")
     for _ in range(4):
         bar.step(0.6931, 0.01, epoch="1/2")

@@ -14,18 +14,24 @@ from training.errors import DataFormatError
 def test_loads_the_three_official_splits(ptb_dir: Path) -> None:
     data = load_ptb(ptb_dir)
     # Sentences and words per split, as ../shared/data/README.md gives them (words without <eos>).
-    counts = {s: (len(data.split(s)), sum(map(len, data.split(s)))) for s in ("train", "valid", "test")}
+    counts = {
+        s: (len(data.split(s)), sum(map(len, data.split(s)))) for s in ("train", "valid", "test")
+    }
     assert counts == {"train": (42068, 887521), "valid": (3370, 70390), "test": (3761, 78669)}
     assert data.train[1][:4] == ["pierre", "<unk>", "N", "years"]
     assert len({w for s in data.train for w in s}) == 9999
     assert data.files == ["ptb.test.txt", "ptb.train.txt", "ptb.valid.txt"]
 
 
-def test_the_fingerprint_covers_the_files_and_counts_sentences(ptb_dir: Path, tmp_path: Path) -> None:
+def test_the_fingerprint_covers_the_files_and_counts_sentences(
+    ptb_dir: Path, tmp_path: Path
+) -> None:
     fp = fingerprint(load_ptb(ptb_dir))
     assert fp.dataset == "ptb" and fp.examples == {"train": 42068, "valid": 3370, "test": 3761}
     copy = _copy(ptb_dir, tmp_path)
-    (copy / "ptb.test.txt").write_text((ptb_dir / "ptb.test.txt").read_text().replace("the", "a", 1))
+    (copy / "ptb.test.txt").write_text(
+        (ptb_dir / "ptb.test.txt").read_text().replace("the", "a", 1)
+    )
     assert fingerprint(load_ptb(copy)).sha256 != fp.sha256
 
 

@@ -25,9 +25,13 @@ def test_the_imdb_report_names_its_classes_and_its_mistakes(imdb_artifact: Path)
     assert np.trace(matrix) / matrix.sum() == pytest.approx(manifest.metrics["accuracy"])
     mistakes = report["most_confident_mistakes"]
     assert mistakes and all(m["true"] != m["predicted"] and m["text"] for m in mistakes)
-    assert [m["confidence"] for m in mistakes] == sorted((m["confidence"] for m in mistakes), reverse=True)
+    assert [m["confidence"] for m in mistakes] == sorted(
+        (m["confidence"] for m in mistakes), reverse=True
+    )
     markdown = (imdb_artifact / "report.md").read_text()
-    assert "| negative |" in markdown and "![confusion_matrix.png](confusion_matrix.png)" in markdown
+    assert (
+        "| negative |" in markdown and "![confusion_matrix.png](confusion_matrix.png)" in markdown
+    )
     assert Image.open(imdb_artifact / "confusion_matrix.png").format == "PNG"
 
 
@@ -40,8 +44,12 @@ def test_the_ptb_report_has_perplexity_by_sentence_length(ptb_artifact: Path) ->
     # The buckets add up to the test file's per-sentence perplexity.
     log_prob = sum(r["tokens"] * np.log(r["perplexity"]) for r in rows)
     tokens = sum(r["tokens"] for r in rows)
-    assert np.exp(log_prob / tokens) == pytest.approx(manifest.metrics["test_sentence_perplexity"], rel=1e-9)
-    assert report["history"][-1]["valid_perplexity"] == pytest.approx(manifest.metrics["valid_perplexity"])
+    assert np.exp(log_prob / tokens) == pytest.approx(
+        manifest.metrics["test_sentence_perplexity"], rel=1e-9
+    )
+    assert report["history"][-1]["valid_perplexity"] == pytest.approx(
+        manifest.metrics["valid_perplexity"]
+    )
 
 
 def test_image_mistakes_become_a_thumbnail_grid() -> None:
@@ -57,5 +65,11 @@ def test_image_mistakes_become_a_thumbnail_grid() -> None:
         mistakes=mistakes,
     )
     files = report_files("demo", ["a", "b", "c"], {"accuracy": 0.5}, evaluation)
-    assert set(files) == {"report.json", "report.md", "learning_curves.png", "confusion_matrix.png", "mistakes.png"}
+    assert set(files) == {
+        "report.json",
+        "report.md",
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "mistakes.png",
+    }
     assert "image" not in json.dumps(json.loads(files["report.json"])["most_confident_mistakes"])

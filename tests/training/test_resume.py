@@ -35,14 +35,22 @@ def stop_after(epoch: int, lines: list[str] | None = None) -> Callable[[str], No
     return log
 
 
-def run(name: str, folder: Path, log: Callable[[str], None], resume: bool = False, **overrides: object) -> None:
+def run(
+    name: str, folder: Path, log: Callable[[str], None], resume: bool = False, **overrides: object
+) -> None:
     settings = {"data_dir": DATA, "preset": "tiny", "epochs": 2, "seed": 3, **overrides}
     with pytest.raises(Interrupted):
-        train_model(name, out_dir=folder / "out", run_dir=folder, resume=resume, log=log, **settings)  # type: ignore[arg-type]
+        train_model(
+            name, out_dir=folder / "out", run_dir=folder, resume=resume, log=log, **settings
+        )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("name", "needed"), [("cifar10-cnn", "cifar-10-batches-py"), ("ptb-lstm", "ptb")])
-def test_a_resumed_run_ends_with_the_uninterrupted_weights(name: str, needed: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "needed"), [("cifar10-cnn", "cifar-10-batches-py"), ("ptb-lstm", "ptb")]
+)
+def test_a_resumed_run_ends_with_the_uninterrupted_weights(
+    name: str, needed: str, tmp_path: Path
+) -> None:
     if not (DATA / needed).is_dir():
         pytest.skip(f"{DATA / needed} not found")
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -70,6 +78,24 @@ def test_resume_refuses_another_run_s_checkpoint(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     run("cifar10-cnn", folder, stop_after(1))
     with pytest.raises(TrainingError, match=r"checkpoint of another run \(differs in seed\)"):
-        train_model("cifar10-cnn", data_dir=DATA, preset="tiny", epochs=2, seed=4, out_dir=tmp_path, run_dir=folder, resume=True, log=lambda _: None)
+        train_model(
+            "cifar10-cnn",
+            data_dir=DATA,
+            preset="tiny",
+            epochs=2,
+            seed=4,
+            out_dir=tmp_path,
+            run_dir=folder,
+            resume=True,
+            log=lambda _: None,
+        )
     with pytest.raises(TrainingError, match="holds no checkpoint"):
-        train_model("cifar10-cnn", data_dir=DATA, preset="tiny", out_dir=tmp_path, run_dir=tmp_path / "empty", resume=True, log=lambda _: None)
+        train_model(
+            "cifar10-cnn",
+            data_dir=DATA,
+            preset="tiny",
+            out_dir=tmp_path,
+            run_dir=tmp_path / "empty",
+            resume=True,
+            log=lambda _: None,
+        )

@@ -44,26 +44,46 @@ def test_a_short_lm_run_lowers_the_validation_loss(ptb_dir: Path) -> None:
     torch.manual_seed(0)
     model = PtbLstm(PtbLstmConfig(vocab_size=len(vocabulary), embedding_dim=32, hidden_size=32))
     cfg = LanguageModelConfig(
-        epochs=1, batch_size=16, bptt=20, optimizer="adamw", lr=3e-3, weight_decay=0.0,
-        schedule="cosine", grad_clip=0.25,
+        epochs=1,
+        batch_size=16,
+        bptt=20,
+        optimizer="adamw",
+        lr=3e-3,
+        weight_decay=0.0,
+        schedule="cosine",
+        grad_clip=0.25,
     )
     before = evaluate_stream(model, valid, 20)
     assert before == pytest.approx(math.log(len(vocabulary)), rel=0.01)  # uniform at the start
-    train_bptt_epoch(model, train, make_optimizer(model, cfg), cfg, bptt=20, step=0, steps_per_epoch=94)
+    train_bptt_epoch(
+        model, train, make_optimizer(model, cfg), cfg, bptt=20, step=0, steps_per_epoch=94
+    )
     assert evaluate_stream(model, valid, 20) < before - 1.0  # nats: perplexity falls by e or more
 
 
 def test_a_short_classifier_run_beats_chance_on_held_out_reviews(imdb_dir: Path) -> None:
     data = imdb.load_imdb(imdb_dir)
     cfg = TextClassifierConfig(
-        epochs=2, batch_size=32, optimizer="adamw", lr=1e-2, weight_decay=0.0, schedule="step",
-        decay_factor=1.0, min_count=2,
+        epochs=2,
+        batch_size=32,
+        optimizer="adamw",
+        lr=1e-2,
+        weight_decay=0.0,
+        schedule="step",
+        decay_factor=1.0,
+        min_count=2,
     )
     torch.manual_seed(0)
     build = lambda **d: NgramClassifier(NgramClassifierConfig(pooling="l2", **d))
     *_, losses, curve = fit(
-        build, data.train.texts, torch.from_numpy(data.train.labels), imdb.PREPROCESSING, cfg,
-        torch.Generator().manual_seed(0), 2, (data.valid.texts, data.valid.labels),
+        build,
+        data.train.texts,
+        torch.from_numpy(data.train.labels),
+        imdb.PREPROCESSING,
+        cfg,
+        torch.Generator().manual_seed(0),
+        2,
+        (data.valid.texts, data.valid.labels),
     )
     # From log(2) nats at the start (zero weights) to well below it, and far above chance.
     assert losses[1] < losses[0] < math.log(2) and min(curve) > 0.8
@@ -76,7 +96,7 @@ def test_naive_bayes_ratios_favour_the_class_a_feature_appears_in() -> None:
 
 
 def test_held_out_splits_are_positional_and_disjoint() -> None:
-    (fit_idx, held), = held_out_splits(train=8, total=10, folds=0)
+    ((fit_idx, held),) = held_out_splits(train=8, total=10, folds=0)
     assert held == [8, 9] and fit_idx == list(range(8))
     folds = held_out_splits(train=8, total=10, folds=3)
     assert [h for _, h in folds] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
@@ -100,7 +120,9 @@ def test_the_ptb_artifact_is_complete_and_rebuilds(ptb_artifact: Path, ptb_dir: 
         assert "<unk>" not in example.input and 6 <= len(example.input.split()) <= 20
     assert isinstance(manifest.preprocessing, TextPreprocessing) and manifest.labels == []
     assert manifest.metrics["onnx_max_abs_diff"] <= 1e-4
-    assert {"test_perplexity", "test_sentence_perplexity", "valid_perplexity"} <= set(manifest.metrics)
+    assert {"test_perplexity", "test_sentence_perplexity", "valid_perplexity"} <= set(
+        manifest.metrics
+    )
     assert manifest.data.examples == {"train": 42068, "valid": 3370, "test": 3761}
     vocabulary = parse_vocabulary((ptb_artifact / VOCAB_FILE).read_bytes())
     assert vocabulary[0] == "<eos>" and len(vocabulary) == 10000
@@ -109,7 +131,9 @@ def test_the_ptb_artifact_is_complete_and_rebuilds(ptb_artifact: Path, ptb_dir: 
     assert model.decoder.weight is model.embedding.weight
 
 
-def test_the_lm_graph_matches_torch_on_other_lengths_with_a_carried_state(ptb_artifact: Path, ptb_dir: Path) -> None:
+def test_the_lm_graph_matches_torch_on_other_lengths_with_a_carried_state(
+    ptb_artifact: Path, ptb_dir: Path
+) -> None:
     model = load_torch_model(ptb_artifact)
     vocabulary = parse_vocabulary((ptb_artifact / VOCAB_FILE).read_bytes())
     tokenizer = Tokenizer.build(ptb.PREPROCESSING, vocabulary)
@@ -127,7 +151,9 @@ def test_the_lm_graph_matches_torch_on_other_lengths_with_a_carried_state(ptb_ar
         h, c = want[1], want[2]
 
 
-def test_the_imdb_artifact_is_complete_and_its_graph_matches_torch(imdb_artifact: Path, imdb_dir: Path) -> None:
+def test_the_imdb_artifact_is_complete_and_its_graph_matches_torch(
+    imdb_artifact: Path, imdb_dir: Path
+) -> None:
     manifest = verify_artifact(imdb_artifact)
     assert set(manifest.files) == {
         "model.safetensors", "model.onnx", VOCAB_FILE, EXAMPLES_FILE, "report.json", "report.md",
@@ -145,7 +171,10 @@ def test_the_imdb_artifact_is_complete_and_its_graph_matches_torch(imdb_artifact
     assert {"accuracy", "macro_f1", "f1.positive", "recall.negative"} <= set(manifest.metrics)
     model = load_torch_model(imdb_artifact)
     vocabulary = parse_vocabulary((imdb_artifact / VOCAB_FILE).read_bytes())
-    rows = featurise(imdb.load_imdb(imdb_dir).test.texts[:20], Tokenizer.build(manifest.preprocessing, vocabulary))  # type: ignore[arg-type]
+    rows = featurise(
+        imdb.load_imdb(imdb_dir).test.texts[:20],
+        Tokenizer.build(manifest.preprocessing, vocabulary),
+    )  # type: ignore[arg-type]
     session = ort.InferenceSession(str(imdb_artifact / "model.onnx"))
     for batch in (rows[:1], rows[:20]):  # one review alone, and twenty padded together
         from training.text_classification import pad
@@ -156,14 +185,21 @@ def test_the_imdb_artifact_is_complete_and_its_graph_matches_torch(imdb_artifact
 
 def test_a_size_the_data_fixes_must_agree_with_the_config() -> None:
     build = model_builder(
-        ARCHITECTURES["ptb_lstm"], PtbLstmConfig(vocab_size=5000), explicit={"vocab_size": 5000},
-        where="ptb-lstm.toml [full.model]", log=lambda _: None,
+        ARCHITECTURES["ptb_lstm"],
+        PtbLstmConfig(vocab_size=5000),
+        explicit={"vocab_size": 5000},
+        where="ptb-lstm.toml [full.model]",
+        log=lambda _: None,
     )
-    with pytest.raises(TrainingError, match=r"\[full.model\] vocab_size = 5000, but the data gives 10000"):
+    with pytest.raises(
+        TrainingError, match=r"\[full.model\] vocab_size = 5000, but the data gives 10000"
+    ):
         build(vocab_size=10000)
 
 
-@pytest.mark.parametrize(("name", "fixture"), [("ptb-lstm", "ptb_artifact"), ("imdb-sentiment", "imdb_artifact")])
+@pytest.mark.parametrize(
+    ("name", "fixture"), [("ptb-lstm", "ptb_artifact"), ("imdb-sentiment", "imdb_artifact")]
+)
 def test_the_same_seed_gives_the_same_weights(
     name: str, fixture: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -187,17 +223,32 @@ def test_early_stopping_keeps_the_best_validation_epoch(ptb_dir: Path) -> None:
     from training.run import Run
 
     full = ptb.load_ptb(ptb_dir)
-    data = dataclasses.replace(full, train=full.train[:600], valid=full.valid[:150], test=full.test[:150])
+    data = dataclasses.replace(
+        full, train=full.train[:600], valid=full.valid[:150], test=full.test[:150]
+    )
     cfg = LanguageModelConfig(
-        epochs=6, batch_size=8, eval_batch_size=4, bptt=20, optimizer="adamw", lr=3e-2,
-        weight_decay=0.0, schedule="step", decay_factor=1.0, grad_clip=None,
-        early_stopping_patience=1, parity_sequences=2,
+        epochs=6,
+        batch_size=8,
+        eval_batch_size=4,
+        bptt=20,
+        optimizer="adamw",
+        lr=3e-2,
+        weight_decay=0.0,
+        schedule="step",
+        decay_factor=1.0,
+        grad_clip=None,
+        early_stopping_patience=1,
+        parity_sequences=2,
     )  # a rate this high overfits 600 sentences within a few epochs
     torch.manual_seed(0)
     lines: list[str] = []
     trained = train_language_model(
         lambda **d: PtbLstm(PtbLstmConfig(embedding_dim=16, hidden_size=16, **d)),
-        data, ptb.PREPROCESSING, cfg, torch.Generator().manual_seed(0), Run(log=lines.append),
+        data,
+        ptb.PREPROCESSING,
+        cfg,
+        torch.Generator().manual_seed(0),
+        Run(log=lines.append),
     )
     valid = [row["valid_perplexity"] for row in trained.evaluation.history]
     best = int(np.argmin(valid))

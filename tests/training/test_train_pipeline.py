@@ -109,7 +109,9 @@ def test_examples_are_real_test_images_of_different_classes(trained, cifar_dir):
         assert example.label == read_manifest(folder).labels[test.labels[example.index]]
         png = Image.open(io.BytesIO(base64.b64decode(example.input)), formats=["PNG"])
         # Lossless: the PNG holds exactly the test image's pixels (CHW on disk, HWC in the PNG).
-        np.testing.assert_array_equal(np.asarray(png), test.images[example.index].transpose(1, 2, 0))
+        np.testing.assert_array_equal(
+            np.asarray(png), test.images[example.index].transpose(1, 2, 0)
+        )
 
 
 def test_onnx_graph_has_dynamic_batch_and_matches_torch(trained, cifar_dir):
@@ -185,7 +187,11 @@ def test_unknown_preset_fails_before_training(shared_data, tmp_path):
             r"\[models\.cifar10-cnn\] names architecture 'resnet50'.*use one of: cifar10_cnn",
         ),
         (('dataset = "cifar10"', 'dataset = "cifar100"'), None, r"dataset 'cifar100'"),
-        (None, ("width = 16 ", "num_classes = 7\nwidth = 16 "), r"num_classes = 7, but the data gives 10"),
+        (
+            None,
+            ("width = 16 ", "num_classes = 7\nwidth = 16 "),
+            r"num_classes = 7, but the data gives 10",
+        ),
         (None, ("batch_size = 64 ", "batch_size = 5000 "), r"batch_size 5000 .* 800 training"),
     ],
     ids=["architecture", "dataset", "num_classes", "batch_size"],
@@ -236,8 +242,13 @@ def test_data_dir_may_name_the_data_set_folder(cifar_dir, tmp_path, monkeypatch)
 def test_the_same_seed_gives_the_same_weights(trained, shared_data, tmp_path):
     folder, _ = trained
     again = train_model(
-        "cifar10-cnn", data_dir=shared_data, preset="smoke", epochs=1, out_dir=tmp_path,
-        seed=0, log=lambda _: None,
+        "cifar10-cnn",
+        data_dir=shared_data,
+        preset="smoke",
+        epochs=1,
+        out_dir=tmp_path,
+        seed=0,
+        log=lambda _: None,
     )
     first, second = read_manifest(folder), read_manifest(again)
     assert second.files[WEIGHTS_FILE].sha256 == first.files[WEIGHTS_FILE].sha256

@@ -118,7 +118,9 @@ def test_lookahead_epochs_train_and_stay_reproducible():
         x, y = torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
         model.init_from_data(x)
         frozen = model.stem[0].weight.clone()
-        train_one_epoch(model, x, y, make_optimizer(model, cfg), cfg, step=0, steps_per_epoch=4, generator=g)
+        train_one_epoch(
+            model, x, y, make_optimizer(model, cfg), cfg, step=0, steps_per_epoch=4, generator=g
+        )
         assert torch.equal(model.stem[0].weight, frozen)  # the whitening never trains
         return model.state_dict()
 
@@ -136,5 +138,7 @@ def test_the_device_is_the_gpu_when_present_and_can_be_forced(monkeypatch):
     assert training_device() == torch.device("cpu")
     if not torch.cuda.is_available():
         monkeypatch.setenv(DEVICE_ENV, "cuda")
-        with pytest.raises(RuntimeError, match="MODELFN_DEVICE=cuda, but torch sees no CUDA device"):
+        with pytest.raises(
+            RuntimeError, match="MODELFN_DEVICE=cuda, but torch sees no CUDA device"
+        ):
             training_device()

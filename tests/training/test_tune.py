@@ -31,7 +31,11 @@ def own_config_of(model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     config = tmp_path / original.name
     shutil.copy(original, config)
     registry = tmp_path / "models.toml"
-    registry.write_text((REPO_ROOT / "models.toml").read_text().replace(f"training/configs/{original.name}", str(config)))
+    registry.write_text(
+        (REPO_ROOT / "models.toml")
+        .read_text()
+        .replace(f"training/configs/{original.name}", str(config))
+    )
     monkeypatch.setenv("MODELFN_REGISTRY", str(registry))
     return config
 
@@ -56,21 +60,36 @@ def test_a_two_trial_search_writes_a_study_figures_and_a_preset(
     assert len(study.trials) == 2
     first = study.trials[0].params
     tiny = load_preset(own_config, "tiny", TextClassifierConfig)
-    assert first == {"lr": tiny.lr, "batch_size": tiny.batch_size, "weight_decay": tiny.weight_decay}
+    assert first == {
+        "lr": tiny.lr,
+        "batch_size": tiny.batch_size,
+        "weight_decay": tiny.weight_decay,
+    }
     assert (storage.parent / "imdb" / "optimization_history.png").is_file()
     tuned = load_preset(own_config, "tuned", TextClassifierConfig)
     assert tuned.lr == study.best_trial.params["lr"] and tuned.min_count == tiny.min_count
     # The study resumes: two more trials join the same file.
     assert main([*argv[:-2], "--write-preset", "tuned-again"]) == 0
-    assert len(optuna.load_study(study_name="imdb-sentiment-tiny", storage=f"sqlite:///{storage}").trials) == 4
+    assert (
+        len(
+            optuna.load_study(
+                study_name="imdb-sentiment-tiny", storage=f"sqlite:///{storage}"
+            ).trials
+        )
+        == 4
+    )
     assert main(argv) == 2  # [tuned] exists: refused by name, nothing overwritten
     assert "preset [tuned] exists already" in capsys.readouterr().err
 
 
 def test_a_search_space_must_hold_the_base_preset(own_config: Path) -> None:
-    text = own_config.read_text().replace("batch_size = { choices = [16, 32, 64] }", "batch_size = { choices = [128] }")
+    text = own_config.read_text().replace(
+        "batch_size = { choices = [16, 32, 64] }", "batch_size = { choices = [128] }"
+    )
     own_config.write_text(text)
-    with pytest.raises(ConfigError, match=r"batch_size does not hold the \[full\] preset's value 32"):
+    with pytest.raises(
+        ConfigError, match=r"batch_size does not hold the \[full\] preset's value 32"
+    ):
         from training.tune import tune
 
         tune("imdb-sentiment", trials=1, storage=own_config.parent / "s.db")
@@ -80,7 +99,12 @@ def test_a_search_space_must_hold_the_base_preset(own_config: Path) -> None:
 @pytest.mark.parametrize(
     ("model", "data_file", "what", "schema"),
     [
-        ("cifar10-cnn", "cifar-10-batches-py/test_batch", "validation accuracy", ImageClassifierConfig),
+        (
+            "cifar10-cnn",
+            "cifar-10-batches-py/test_batch",
+            "validation accuracy",
+            ImageClassifierConfig,
+        ),
         ("ptb-lstm", "ptb/ptb.valid.txt", "validation perplexity", LanguageModelConfig),
     ],
 )
@@ -111,7 +135,9 @@ def test_image_and_language_models_search_on_validation_data_epoch_by_epoch(
     assert tuned.lr == best["lr"] and tuned.model["dropout"] == best["model.dropout"]
 
 
-def test_validation_is_carved_from_training_images_and_the_test_split_is_dropped(cifar_dir: Path) -> None:
+def test_validation_is_carved_from_training_images_and_the_test_split_is_dropped(
+    cifar_dir: Path,
+) -> None:
     data = cifar10.load_cifar10(cifar_dir)
     carved = cifar10.carve_validation(data, 5)
     assert carved.test.name == "validation" and len(carved.test) == len(data.train) // 5

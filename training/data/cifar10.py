@@ -322,4 +322,3 @@ def carve_validation(data: Cifar10, every: int) -> Cifar10:
         train=ImageSplit(data.train.images[~held], data.train.labels[~held]),
         test=ImageSplit(data.train.images[held], data.train.labels[held], name="validation"),
     )
-

@@ -121,7 +121,9 @@ def read_acl_split(root: Path, split: str) -> tuple[list[_Review], list[str]]:
     for folder_label, label in FOLDER_LABELS.items():
         folder = root / split / folder_label
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} is missing; an aclImdb folder has {split}/neg and {split}/pos")
+            raise FileNotFoundError(
+                f"{folder} is missing; an aclImdb folder has {split}/neg and {split}/pos"
+            )
         found = []
         for path in folder.iterdir():
             match = ACL_NAME.match(path.name)
@@ -159,7 +161,11 @@ def load_imdb(folder: Path) -> Imdb:
     """Read IMDB from `folder` in whichever layout it has; see the module docstring."""
     layout, root = _find_layout(Path(folder))
     if layout == "csv":
-        train, test, files = read_csv(root / "train.csv"), read_csv(root / "test.csv"), ["test.csv", "train.csv"]
+        train, test, files = (
+            read_csv(root / "train.csv"),
+            read_csv(root / "test.csv"),
+            ["test.csv", "train.csv"],
+        )
     else:
         train, train_files = read_acl_split(root, "train")
         test, test_files = read_acl_split(root, "test")

@@ -47,7 +47,11 @@ def test_readiness_and_liveness(handler: Mangum, published: TinyModel) -> None:
 
 def test_server_metadata(handler: Mangum) -> None:
     reply = call(handler, "GET", "/v2")
-    assert reply.json() == {"name": "modelfn", "version": modelfn.__version__, "extensions": ["binary_tensor_data"]}
+    assert reply.json() == {
+        "name": "modelfn",
+        "version": modelfn.__version__,
+        "extensions": ["binary_tensor_data"],
+    }
 
 
 def test_unknown_routes_and_methods_answer_json_errors(handler: Mangum) -> None:

@@ -94,7 +94,9 @@ def test_softmax_is_stable_for_large_logits() -> None:
 
 
 def test_postprocess_ranks_labels_and_keeps_ties_in_label_order() -> None:
-    (result,) = classification.postprocess(np.array([[0.0, 2.0, 2.0, 1.0]]), ["a", "b", "c", "d"], top_k=3)
+    (result,) = classification.postprocess(
+        np.array([[0.0, 2.0, 2.0, 1.0]]), ["a", "b", "c", "d"], top_k=3
+    )
     assert [t.label for t in result.top_k] == ["b", "c", "d"]
     assert result.label == "b"
 

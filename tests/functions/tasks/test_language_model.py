@@ -56,7 +56,9 @@ def predict(handler: Mangum, inputs: list[Any], **parameters: Any) -> Any:
     return reply.json()["outputs"]
 
 
-def test_the_vocabulary_is_training_s_and_the_corpus_tokenises_to_itself(vocabulary: list[str], ptb: Any) -> None:
+def test_the_vocabulary_is_training_s_and_the_corpus_tokenises_to_itself(
+    vocabulary: list[str], ptb: Any
+) -> None:
     from modelfn.text import Tokenizer
 
     assert vocabulary == build_vocabulary(ptb.train, PREPROCESSING)
@@ -68,24 +70,32 @@ def test_the_vocabulary_is_training_s_and_the_corpus_tokenises_to_itself(vocabul
 
 
 def test_raw_text_is_mapped_to_the_corpus_conventions(handler: Mangum) -> None:
-    (out,) = predict(handler, ["The company's 3.5% stake, Mr. Zyzzyva said, wasn't sold for $5 million."])
+    (out,) = predict(
+        handler, ["The company's 3.5% stake, Mr. Zyzzyva said, wasn't sold for $5 million."]
+    )
     assert out["tokens"] == [
         "the", "company", "'s", "N", "N", "stake", "mr.", "<unk>", "said", "was", "n't", "sold",
         "for", "$", "N", "million",
     ]  # fmt: skip
 
 
-def test_next_words_are_torch_s_top_k(handler: Mangum, ptb_artifact: Path, vocabulary: list[str], ptb: Any) -> None:
+def test_next_words_are_torch_s_top_k(
+    handler: Mangum, ptb_artifact: Path, vocabulary: list[str], ptb: Any
+) -> None:
     sentences = [ptb.test[i] for i in (0, 5, 17)]
     outputs = predict(handler, [" ".join(s) for s in sentences], mode="next", top_k=4)
     for words, out in zip(sentences, outputs, strict=True):
         row = torch_log_probs(ptb_artifact, vocabulary, words)[-1]
         best = np.argsort(-row, kind="stable")[:4]
         assert [w["word"] for w in out["next"]] == [vocabulary[i] for i in best]
-        np.testing.assert_allclose([w["probability"] for w in out["next"]], np.exp(row[best]), rtol=1e-4)
+        np.testing.assert_allclose(
+            [w["probability"] for w in out["next"]], np.exp(row[best]), rtol=1e-4
+        )
 
 
-def test_score_is_the_sentence_log_probability_training_computes(handler: Mangum, ptb_artifact: Path, vocabulary: list[str], ptb: Any) -> None:
+def test_score_is_the_sentence_log_probability_training_computes(
+    handler: Mangum, ptb_artifact: Path, vocabulary: list[str], ptb: Any
+) -> None:
     words = ptb.test[3]
     (out,) = predict(handler, [" ".join(words)], mode="score")
     table = torch_log_probs(ptb_artifact, vocabulary, words)
@@ -96,7 +106,9 @@ def test_score_is_the_sentence_log_probability_training_computes(handler: Mangum
     assert out["perplexity"] == pytest.approx(math.exp(-want / (len(words) + 1)), rel=1e-5)
 
 
-def test_served_perplexity_of_the_test_file_equals_the_training_run(handler: Mangum, ptb_artifact: Path, ptb: Any) -> None:
+def test_served_perplexity_of_the_test_file_equals_the_training_run(
+    handler: Mangum, ptb_artifact: Path, ptb: Any
+) -> None:
     log_prob, tokens = 0.0, 0
     texts = [" ".join(s) for s in ptb.test]
     for start in range(0, len(texts), MAX_BATCH):
@@ -129,7 +141,9 @@ def test_generation_reads_long_prompts_in_chunks_without_changing_a_word(
     assert predict(handler, prompts, mode="generate", seed=3, max_tokens=8) == whole
 
 
-def test_greedy_generation_follows_torch_s_argmax(handler: Mangum, ptb_artifact: Path, vocabulary: list[str]) -> None:
+def test_greedy_generation_follows_torch_s_argmax(
+    handler: Mangum, ptb_artifact: Path, vocabulary: list[str]
+) -> None:
     prompt = ["the", "company", "said"]
     (out,) = predict(handler, [" ".join(prompt)], mode="generate", temperature=0, max_tokens=6)
     words = list(prompt)
@@ -144,7 +158,9 @@ def test_greedy_generation_follows_torch_s_argmax(handler: Mangum, ptb_artifact:
 def test_the_same_seed_gives_the_same_words_and_none_draws_one(handler: Mangum) -> None:
     prompts = ["the company said", "stocks fell", "in new york"]
     first = predict(handler, prompts, mode="generate", seed=11, max_tokens=10, temperature=1.5)
-    assert first == predict(handler, prompts, mode="generate", seed=11, max_tokens=10, temperature=1.5)
+    assert first == predict(
+        handler, prompts, mode="generate", seed=11, max_tokens=10, temperature=1.5
+    )
     assert all(out["seed"] == 11 and len(out["generated"]) <= 10 for out in first)
     drawn = predict(handler, prompts[:1], mode="generate")[0]
     replay = predict(handler, prompts[:1], mode="generate", seed=drawn["seed"])[0]
@@ -159,14 +175,21 @@ def test_the_same_seed_gives_the_same_words_and_none_draws_one(handler: Mangum) 
         ({"top_k": 1.5}, "parameters.top_k"),
         ({"mode": "score", "top_k": 3}, "parameters.top_k: only used with mode 'next'"),
         ({"mode": "next", "seed": 3}, "parameters.seed: only used with mode 'generate'"),
-        ({"mode": "generate", "max_tokens": 0}, "parameters.max_tokens: 0 is out of range; use 1..200"),
+        (
+            {"mode": "generate", "max_tokens": 0},
+            "parameters.max_tokens: 0 is out of range; use 1..200",
+        ),
         ({"mode": "generate", "temperature": -1}, "parameters.temperature: -1.0 is out of range"),
         ({"mode": "generate", "seed": -5}, "parameters.seed: -5 is out of range"),
         ({"beam": 4}, "parameters.beam: Extra inputs are not permitted"),
     ],
 )
-def test_bad_parameters_are_400s_naming_the_field(handler: Mangum, parameters: dict[str, Any], expect: str) -> None:
-    reply = call(handler, "POST", PREDICT, {"inputs": ["the company said"], "parameters": parameters})
+def test_bad_parameters_are_400s_naming_the_field(
+    handler: Mangum, parameters: dict[str, Any], expect: str
+) -> None:
+    reply = call(
+        handler, "POST", PREDICT, {"inputs": ["the company said"], "parameters": parameters}
+    )
     assert reply.status == 400
     assert expect in reply.json()["error"]
 
@@ -180,7 +203,9 @@ def test_bad_parameters_are_400s_naming_the_field(handler: Mangum, parameters: d
         ([None], "inputs[0]: expected a string of text, got NoneType"),
     ],
 )
-def test_bad_texts_are_400s_naming_the_input(handler: Mangum, inputs: list[Any], expect: str) -> None:
+def test_bad_texts_are_400s_naming_the_input(
+    handler: Mangum, inputs: list[Any], expect: str
+) -> None:
     reply = call(handler, "POST", PREDICT, {"inputs": inputs})
     assert reply.status == 400
     assert expect in reply.json()["error"]
@@ -195,11 +220,18 @@ def test_oip_modes_return_their_tensors(handler: Mangum, ptb: Any) -> None:
     got = {o["name"]: o for o in reply.json()["outputs"]}
     assert set(got) == {"log_prob", "perplexity", "token_count"}
     assert got["token_count"]["data"] == [f["token_count"] for f in friendly]
-    np.testing.assert_allclose(got["log_prob"]["data"], [f["log_prob"] for f in friendly], rtol=1e-5)
+    np.testing.assert_allclose(
+        got["log_prob"]["data"], [f["log_prob"] for f in friendly], rtol=1e-5
+    )
     nxt = call(handler, "POST", INFER, {"inputs": [tensor], "parameters": {"top_k": 3}}).json()
     words = {o["name"]: o for o in nxt["outputs"]}["next_words"]
     assert (words["datatype"], words["shape"]) == ("BYTES", [2, 3])
-    gen = call(handler, "POST", INFER, {"inputs": [tensor], "parameters": {"mode": "generate", "seed": 1, "max_tokens": 3}})
+    gen = call(
+        handler,
+        "POST",
+        INFER,
+        {"inputs": [tensor], "parameters": {"mode": "generate", "seed": 1, "max_tokens": 3}},
+    )
     (generated,) = gen.json()["outputs"]
     assert generated["name"] == "generated" and len(generated["data"]) == 2
     wrong = call(handler, "POST", INFER, {"inputs": [tensor], "outputs": [{"name": "perplexity"}]})
@@ -208,7 +240,9 @@ def test_oip_modes_return_their_tensors(handler: Mangum, ptb: Any) -> None:
 
 def test_oip_metadata_lists_every_output_of_every_mode(handler: Mangum) -> None:
     meta = call(handler, "GET", f"/v2/models/{MODEL}").json()
-    assert json.dumps(meta["inputs"]) == json.dumps([{"name": "text", "datatype": "BYTES", "shape": [-1]}])
+    assert json.dumps(meta["inputs"]) == json.dumps(
+        [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    )
     assert [o["name"] for o in meta["outputs"]] == [
         "next_words", "next_probabilities", "log_prob", "perplexity", "token_count", "generated",
     ]  # fmt: skip

@@ -44,7 +44,9 @@ def torch_probabilities(folder: Path, texts: list[str]) -> np.ndarray:
     imdb_data = load_imdb(SHARED_DATA / "imdb")
     # The vocabulary training built, rebuilt from the data with training's function.
     vocabulary = build_vocabulary(
-        imdb_data.train.texts + imdb_data.valid.texts, PREPROCESSING, min_count=manifest.training.hyperparameters["min_count"]
+        imdb_data.train.texts + imdb_data.valid.texts,
+        PREPROCESSING,
+        min_count=manifest.training.hyperparameters["min_count"],
     )
     rows = featurise(texts, Tokenizer.build(PREPROCESSING, vocabulary))
     with torch.no_grad():
@@ -52,15 +54,23 @@ def torch_probabilities(folder: Path, texts: list[str]) -> np.ndarray:
     return torch.softmax(logits, dim=1).numpy()
 
 
-def test_the_vocabulary_file_is_what_training_built_from_the_data(imdb_artifact: Path, imdb: Any) -> None:
+def test_the_vocabulary_file_is_what_training_built_from_the_data(
+    imdb_artifact: Path, imdb: Any
+) -> None:
     manifest = read_manifest(imdb_artifact)
     shipped = (imdb_artifact / "vocab.json").read_text(encoding="utf-8")
-    rebuilt = build_vocabulary(imdb.train.texts + imdb.valid.texts, PREPROCESSING, manifest.training.hyperparameters["min_count"])
+    rebuilt = build_vocabulary(
+        imdb.train.texts + imdb.valid.texts,
+        PREPROCESSING,
+        manifest.training.hyperparameters["min_count"],
+    )
     assert shipped.splitlines()[1:4] == [f'"{t}",' for t in rebuilt[:3]]
     assert manifest.preprocessing == PREPROCESSING  # the rules travel in the manifest
 
 
-def test_real_reviews_get_the_probabilities_training_computes(handler: Mangum, imdb_artifact: Path, imdb: Any) -> None:
+def test_real_reviews_get_the_probabilities_training_computes(
+    handler: Mangum, imdb_artifact: Path, imdb: Any
+) -> None:
     texts = imdb.test.texts[:MAX_BATCH]
     reply = call(handler, "POST", PREDICT, {"inputs": texts, "parameters": {"top_k": 2}})
     assert reply.status == 200, reply.body
@@ -72,18 +82,24 @@ def test_real_reviews_get_the_probabilities_training_computes(handler: Mangum, i
         assert [t["label"] for t in out["top_k"]] == [labels[i] for i in np.argsort(-row)]
 
 
-def test_served_accuracy_on_the_test_file_equals_the_training_run(handler: Mangum, imdb_artifact: Path, imdb: Any) -> None:
+def test_served_accuracy_on_the_test_file_equals_the_training_run(
+    handler: Mangum, imdb_artifact: Path, imdb: Any
+) -> None:
     hits = 0
     for start in range(0, len(imdb.test), MAX_BATCH):
         texts = imdb.test.texts[start : start + MAX_BATCH]
         outputs = call(handler, "POST", PREDICT, {"inputs": texts}).json()["outputs"]
         truth = imdb.test.labels[start : start + MAX_BATCH]
-        hits += sum(out["label"] == imdb.label_names[t] for out, t in zip(outputs, truth, strict=True))
+        hits += sum(
+            out["label"] == imdb.label_names[t] for out, t in zip(outputs, truth, strict=True)
+        )
     assert hits / len(imdb.test) == read_manifest(imdb_artifact).metrics["accuracy"]
 
 
 def test_the_default_top_k_is_every_label_of_a_binary_classifier(handler: Mangum) -> None:
-    (out,) = call(handler, "POST", PREDICT, {"inputs": ["a truly wonderful film"]}).json()["outputs"]
+    (out,) = call(handler, "POST", PREDICT, {"inputs": ["a truly wonderful film"]}).json()[
+        "outputs"
+    ]
     assert len(out["top_k"]) == 2 and sum(t["score"] for t in out["top_k"]) == pytest.approx(1.0)
 
 
@@ -96,12 +112,20 @@ def test_the_default_top_k_is_every_label_of_a_binary_classifier(handler: Mangum
         ([42], "inputs[0]: expected a string of text, got int"),
         ([["a", "b"]], "inputs[0]: expected a string of text, got list"),
         (["word " * 2501], "inputs[0]: 2,501 tokens, over this model's maximum of 2,500"),
-        (["x" * (MAX_TEXT_BYTES + 1)], f"inputs[0]: {MAX_TEXT_BYTES + 1:,} bytes of text, over the limit"),
-        (["ok"] * (MAX_BATCH + 1), f"inputs: {MAX_BATCH + 1} texts, at most {MAX_BATCH} per request"),
+        (
+            ["x" * (MAX_TEXT_BYTES + 1)],
+            f"inputs[0]: {MAX_TEXT_BYTES + 1:,} bytes of text, over the limit",
+        ),
+        (
+            ["ok"] * (MAX_BATCH + 1),
+            f"inputs: {MAX_BATCH + 1} texts, at most {MAX_BATCH} per request",
+        ),
         ([], "inputs: List should have at least 1 item"),
     ],
 )
-def test_bad_texts_are_400s_naming_the_input(handler: Mangum, inputs: list[Any], expect: str) -> None:
+def test_bad_texts_are_400s_naming_the_input(
+    handler: Mangum, inputs: list[Any], expect: str
+) -> None:
     reply = call(handler, "POST", PREDICT, {"inputs": inputs})
     assert reply.status == 400
     assert expect in reply.json()["error"]
@@ -138,15 +162,26 @@ def test_oip_bytes_binary_in_and_out(handler: Mangum) -> None:
     texts = ["a truly wonderful film", "dull, dull, dull"]
     raw = b"".join(struct.pack("<I", len(t.encode())) + t.encode() for t in texts)
     header = {
-        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw)}}],
+        "inputs": [
+            {
+                "name": "text",
+                "shape": [2],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        ],
         "outputs": [{"name": "label", "parameters": {"binary_data": True}}, {"name": "score"}],
     }
     import json
 
     head = json.dumps(header).encode()
     event = http_api_event(
-        "POST", INFER,
-        headers={"inference-header-content-length": str(len(head)), "content-type": "application/octet-stream"},
+        "POST",
+        INFER,
+        headers={
+            "inference-header-content-length": str(len(head)),
+            "content-type": "application/octet-stream",
+        },
         body=head + raw,
     )
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == head + raw
@@ -155,7 +190,9 @@ def test_oip_bytes_binary_in_and_out(handler: Mangum) -> None:
     length = int(reply.headers["inference-header-content-length"])
     meta = json.loads(reply.body[:length])
     label, score = meta["outputs"]
-    assert label["parameters"]["binary_data_size"] == len(reply.body) - length and "data" not in label
+    assert (
+        label["parameters"]["binary_data_size"] == len(reply.body) - length and "data" not in label
+    )
     assert len(score["data"]) == 2
     binary, words = reply.body[length:], []
     while binary:
@@ -168,14 +205,28 @@ def test_oip_bytes_binary_in_and_out(handler: Mangum) -> None:
 @pytest.mark.parametrize(
     ("tensor", "expect"),
     [
-        ({"name": "text", "shape": [1], "datatype": "BYTES", "data": [7]}, "BYTES data must be strings"),
-        ({"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}, "data has 1 values, shape [2] needs 2"),
-        ({"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}, "datatype 'FP32'; the model takes 'BYTES'"),
+        (
+            {"name": "text", "shape": [1], "datatype": "BYTES", "data": [7]},
+            "BYTES data must be strings",
+        ),
+        (
+            {"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]},
+            "data has 1 values, shape [2] needs 2",
+        ),
+        (
+            {"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]},
+            "datatype 'FP32'; the model takes 'BYTES'",
+        ),
         ({"name": "text", "shape": [1], "datatype": "BYTES", "data": [""]}, "text[0]: empty text"),
-        ({"name": "tokens", "shape": [1, 2], "datatype": "INT64", "data": [1, 2]}, "the model has no input 'tokens'"),
+        (
+            {"name": "tokens", "shape": [1, 2], "datatype": "INT64", "data": [1, 2]},
+            "the model has no input 'tokens'",
+        ),
     ],
 )
-def test_oip_bad_text_tensors_are_400s(handler: Mangum, tensor: dict[str, Any], expect: str) -> None:
+def test_oip_bad_text_tensors_are_400s(
+    handler: Mangum, tensor: dict[str, Any], expect: str
+) -> None:
     reply = call(handler, "POST", INFER, {"inputs": [tensor]})
     assert reply.status == 400
     assert expect in reply.json()["error"]

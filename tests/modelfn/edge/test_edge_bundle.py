@@ -64,20 +64,29 @@ def test_members_have_fixed_order_times_and_owners(imdb_bundle: ExportResult) ->
     assert names[0] == SUMS_FILE and names[1:] == sorted(names[1:])
     assert {FP32_GRAPH, MANIFEST_FILE, RUNNER_FILE, "requirements.txt", "vocab.json"} <= set(names)
     assert {(i.mtime, i.uid, i.gid, i.uname, i.gname) for i in infos} == {(0, 0, 0, "root", "root")}
-    assert {i.name.split("/")[0] for i in infos} == {imdb_bundle.path.name.removesuffix(".edge.tar.gz")}
+    assert {i.name.split("/")[0] for i in infos} == {
+        imdb_bundle.path.name.removesuffix(".edge.tar.gz")
+    }
 
 
-def test_manifest_names_its_source_and_figures(cifar_bundle: ExportResult, cifar_artifact: Path) -> None:
+def test_manifest_names_its_source_and_figures(
+    cifar_bundle: ExportResult, cifar_artifact: Path
+) -> None:
     from modelfn.artifact import sha256_file
 
     manifest, members = read_bundle(cifar_bundle.path)
     assert manifest.source_manifest_sha256 == sha256_file(cifar_artifact / MANIFEST_FILE)
     assert manifest.opset >= 13 and manifest.onnxruntime.startswith(">=")
     assert manifest.quantization.mode == "static-qdq"
-    assert {"fp32_accuracy", "int8_accuracy", "label_agreement", "size_ratio"} <= set(manifest.parity)
+    assert {"fp32_accuracy", "int8_accuracy", "label_agreement", "size_ratio"} <= set(
+        manifest.parity
+    )
     assert (INT8_GRAPH in members) == manifest.quantization.shipped
     assert b"Pillow".lower() in members["requirements.txt"].lower()
-    assert runner_imports(members[RUNNER_FILE]) <= {"numpy", "onnxruntime", "PIL"} | sys.stdlib_module_names
+    assert (
+        runner_imports(members[RUNNER_FILE])
+        <= {"numpy", "onnxruntime", "PIL"} | sys.stdlib_module_names
+    )
 
 
 def runner_imports(source: bytes) -> set[str]:
@@ -92,28 +101,41 @@ def runner_imports(source: bytes) -> set[str]:
 
 
 @pytest.mark.parametrize("member", [FP32_GRAPH, MANIFEST_FILE, RUNNER_FILE])
-def test_a_tampered_member_is_refused(cifar_bundle: ExportResult, tmp_path: Path, member: str) -> None:
+def test_a_tampered_member_is_refused(
+    cifar_bundle: ExportResult, tmp_path: Path, member: str
+) -> None:
     _, members = read_bundle(cifar_bundle.path)
-    bad = rewrite(cifar_bundle.path, tmp_path / cifar_bundle.path.name, {member: members[member] + b" "})
+    bad = rewrite(
+        cifar_bundle.path, tmp_path / cifar_bundle.path.name, {member: members[member] + b" "}
+    )
     with pytest.raises(IntegrityError, match=f"{member} does not match its sha256"):
         read_bundle(bad)
     assert main(["verify-bundle", str(bad)]) == 2
 
 
-def test_the_runner_checks_sums_before_it_loads_a_graph(cifar_bundle: ExportResult, tmp_path: Path) -> None:
+def test_the_runner_checks_sums_before_it_loads_a_graph(
+    cifar_bundle: ExportResult, tmp_path: Path
+) -> None:
     folder = extract_bundle(cifar_bundle.path, tmp_path)
     # Not a graph at all: onnxruntime would fail on it, so the error proves the sums came first.
     (folder / FP32_GRAPH).write_bytes(b"not an onnx graph")
     with pytest.raises(BundleError, match="does not match SHA256SUMS; refusing to load"):
         open_bundle(folder, fp32=True)
-    done = subprocess.run([sys.executable, str(folder / RUNNER_FILE), "--self-test"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(folder / RUNNER_FILE), "--self-test"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2 and "refusing to load" in done.stderr
     (folder / "extra.onnx").write_bytes(b"")
     with pytest.raises(BundleError, match="does not list"):
         open_bundle(folder)
 
 
-def test_verify_bundle_runs_the_self_test(ptb_bundle: ExportResult, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_bundle_runs_the_self_test(
+    ptb_bundle: ExportResult, capsys: pytest.CaptureFixture[str]
+) -> None:
     manifest, report = verify_bundle(ptb_bundle.path)
     assert f"{len(manifest.self_test)}/{len(manifest.self_test)} agree" in report
     assert main(["verify-bundle", str(ptb_bundle.path)]) == 0

@@ -17,7 +17,14 @@ def test_export_edge_reports_and_publishes(
 ) -> None:
     store = LocalStore(tmp_path / "store")
     manifest = publish_artifact(store, imdb_artifact)
-    argv = ["export-edge", "imdb-sentiment", "--store", str(store.root), "--out", str(tmp_path / "out")]
+    argv = [
+        "export-edge",
+        "imdb-sentiment",
+        "--store",
+        str(store.root),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     argv += ["--data", str(SHARED_DATA), "--publish"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -16,7 +16,12 @@ import pytest
 from modelfn.edge.bundle import REQUIREMENTS_FILE, RUNNER_FILE, extract_bundle
 from modelfn.edge.export import ExportResult
 
-OFFLINE = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution", "No route to host")
+OFFLINE = (
+    "NewConnectionError",
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "No route to host",
+)
 
 
 def fresh_venv(folder: Path, where: Path) -> Path:
@@ -48,15 +53,29 @@ def test_bundle_runs_with_only_its_requirements(
     folder = extract_bundle(result.path, tmp_path / "device")
     python = fresh_venv(folder, tmp_path / "venv")
     for absent in ("torch", "modelfn", "pydantic"):
-        probe = subprocess.run([str(python), "-c", f"import {absent}"], cwd=tmp_path, capture_output=True, check=False)
+        probe = subprocess.run(
+            [str(python), "-c", f"import {absent}"], cwd=tmp_path, capture_output=True, check=False
+        )
         assert probe.returncode != 0, f"{absent} is importable in the fresh venv"
     if argv == ["@image"]:
         image = tmp_path / "image.png"
         image.write_bytes(__import__("base64").b64decode(result.manifest.self_test[0].input))
         argv = [str(image)]
-    self_test = subprocess.run([str(python), str(folder / RUNNER_FILE), "--self-test"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    self_test = subprocess.run(
+        [str(python), str(folder / RUNNER_FILE), "--self-test"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert self_test.returncode == 0, self_test.stderr
-    done = subprocess.run([str(python), str(folder / RUNNER_FILE), "--json", *argv], cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(python), str(folder / RUNNER_FILE), "--json", *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert "label" in answer or "generated" in answer

@@ -15,24 +15,40 @@ from tests.modelfn.edge.conftest import export
 
 def test_refusal_names_the_loss_and_the_limit() -> None:
     limits = EdgeEntry()
-    assert parity.refusal("image-classification", {"accuracy": 0.80}, {"accuracy": 0.795}, limits) is None
+    assert (
+        parity.refusal("image-classification", {"accuracy": 0.80}, {"accuracy": 0.795}, limits)
+        is None
+    )
     reason = parity.refusal("image-classification", {"accuracy": 0.80}, {"accuracy": 0.785}, limits)
     assert reason is not None and "1.50 points below" in reason and "limit of 1.00 points" in reason
-    assert parity.refusal("language-modeling", {"perplexity": 100.0}, {"perplexity": 101.9}, limits) is None
-    reason = parity.refusal("language-modeling", {"perplexity": 100.0}, {"perplexity": 102.5}, limits)
+    assert (
+        parity.refusal("language-modeling", {"perplexity": 100.0}, {"perplexity": 101.9}, limits)
+        is None
+    )
+    reason = parity.refusal(
+        "language-modeling", {"perplexity": 100.0}, {"perplexity": 102.5}, limits
+    )
     assert reason is not None and "+2.50%" in reason and "+2.00%" in reason
 
 
 def test_registry_edge_thresholds_default_and_validate() -> None:
     body = '[models.m]\ntask = "language-modeling"\narchitecture = "a"\ndataset = "d"\ndata_subdir = "s"\n'
     body += '[models.m.training]\nconfig = "c.toml"\n'
-    assert parse_registry(body).get("m").edge == EdgeEntry(max_accuracy_drop=0.01, max_perplexity_increase=0.02)
+    assert parse_registry(body).get("m").edge == EdgeEntry(
+        max_accuracy_drop=0.01, max_perplexity_increase=0.02
+    )
     with pytest.raises(ValueError, match="models.m.edge.max_accuracy_drop"):
         parse_registry(body + "[models.m.edge]\nmax_accuracy_drop = -1\n")
 
 
-def test_every_bundle_reports_parity(cifar_bundle: ExportResult, imdb_bundle: ExportResult, ptb_bundle: ExportResult) -> None:
-    for result, headline in ((cifar_bundle, "accuracy"), (imdb_bundle, "accuracy"), (ptb_bundle, "perplexity")):
+def test_every_bundle_reports_parity(
+    cifar_bundle: ExportResult, imdb_bundle: ExportResult, ptb_bundle: ExportResult
+) -> None:
+    for result, headline in (
+        (cifar_bundle, "accuracy"),
+        (imdb_bundle, "accuracy"),
+        (ptb_bundle, "perplexity"),
+    ):
         figures = result.manifest.parity
         assert {f"fp32_{headline}", f"int8_{headline}", "size_ratio"} <= set(figures)
         assert 0 < figures["size_ratio"] < 1

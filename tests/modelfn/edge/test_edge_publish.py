@@ -15,16 +15,22 @@ from tests.support.aws import local_or_moto_store
 
 
 @pytest.fixture(params=["s3", "local"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ArtifactStore]:
     with local_or_moto_store(request.param, tmp_path / "store", monkeypatch) as store:
         yield store
 
 
-def test_publish_then_fetch_gives_the_same_bytes(store: ArtifactStore, cifar_bundle: ExportResult, tmp_path: Path) -> None:
+def test_publish_then_fetch_gives_the_same_bytes(
+    store: ArtifactStore, cifar_bundle: ExportResult, tmp_path: Path
+) -> None:
     m = cifar_bundle.manifest
     record = publish_bundle(store, cifar_bundle.path)
     prefix = edge_prefix(m.model, m.version)
-    assert store.list_keys("edge/") == sorted([f"{prefix}/{record.file}", f"{prefix}/{RECORD_FILE}"])
+    assert store.list_keys("edge/") == sorted(
+        [f"{prefix}/{record.file}", f"{prefix}/{RECORD_FILE}"]
+    )
     manifest, path = fetch_bundle(store, m.model, m.version, tmp_path / "device")
     assert manifest == m and path.read_bytes() == cifar_bundle.path.read_bytes()
     assert list_published(store) == []  # edge/ keys are not model versions
@@ -32,7 +38,9 @@ def test_publish_then_fetch_gives_the_same_bytes(store: ArtifactStore, cifar_bun
         publish_bundle(store, cifar_bundle.path)
 
 
-def test_a_changed_bundle_in_the_store_is_refused(store: ArtifactStore, cifar_bundle: ExportResult, tmp_path: Path) -> None:
+def test_a_changed_bundle_in_the_store_is_refused(
+    store: ArtifactStore, cifar_bundle: ExportResult, tmp_path: Path
+) -> None:
     m = cifar_bundle.manifest
     record = publish_bundle(store, cifar_bundle.path)
     data = bytearray(cifar_bundle.path.read_bytes())
@@ -43,7 +51,9 @@ def test_a_changed_bundle_in_the_store_is_refused(store: ArtifactStore, cifar_bu
     assert not list((tmp_path / "device").iterdir())  # nothing half-verified is left behind
 
 
-def test_fetching_an_unpublished_bundle_says_how_to_export(store: ArtifactStore, tmp_path: Path) -> None:
+def test_fetching_an_unpublished_bundle_says_how_to_export(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     with pytest.raises(NotFound, match="modelfn export-edge cifar10-cnn --version"):
         fetch_bundle(store, "cifar10-cnn", "20260101T000000Z-00000000", tmp_path)
 

@@ -24,7 +24,10 @@ def real_texts() -> list[str]:
     if not ptb.is_file() or not imdb.is_file():
         pytest.skip(f"{ptb} or {imdb} not found (expected <repo>/../shared/data)")
     reviews = imdb.read_text(encoding="utf-8").splitlines()[1:400]
-    handmade = ["The company said $5.5 million, 12% more; it isn't Mr. Smith's (U.S.) plan!", "<br />Great!!"]
+    handmade = [
+        "The company said $5.5 million, 12% more; it isn't Mr. Smith's (U.S.) plan!",
+        "<br />Great!!",
+    ]
     return ptb.read_text(encoding="utf-8").splitlines()[:400] + reviews + handmade
 
 
@@ -48,14 +51,20 @@ def test_runner_image_tensor_equals_serving(cifar_artifact: Path) -> None:
 
     spec = read_manifest(cifar_artifact).preprocessing
     assert isinstance(spec, ImagePreprocessing)
-    pixels = load_cifar10(SHARED_DATA / "cifar-10-batches-py").test.images[:16].transpose(0, 2, 3, 1)
+    pixels = (
+        load_cifar10(SHARED_DATA / "cifar-10-batches-py").test.images[:16].transpose(0, 2, 3, 1)
+    )
     ours = np.concatenate([image_tensor(p, spec.model_dump()) for p in pixels])
     assert np.array_equal(ours, normalise(pixels, spec))
 
 
 def run(folder: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(folder / RUNNER_FILE), *args], input=stdin, capture_output=True, text=True, check=False
+        [sys.executable, str(folder / RUNNER_FILE), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -67,7 +76,9 @@ def test_image_files_json_and_fp32(cifar_bundle: ExportResult, tmp_path: Path) -
     folder = extract_bundle(cifar_bundle.path, tmp_path)
     test = load_cifar10(SHARED_DATA / "cifar-10-batches-py").test
     image = tmp_path / "cat.png"
-    Image.fromarray(test.images[0].transpose(1, 2, 0)).resize((64, 64)).save(image)  # resized back by run.py
+    Image.fromarray(test.images[0].transpose(1, 2, 0)).resize((64, 64)).save(
+        image
+    )  # resized back by run.py
     done = run(folder, "--json", str(image))
     answer = json.loads(done.stdout)
     assert done.returncode == 0 and answer["label"] in cifar_bundle.manifest.labels
@@ -79,7 +90,10 @@ def test_text_from_stdin(imdb_bundle: ExportResult, tmp_path: Path) -> None:
     folder = extract_bundle(imdb_bundle.path, tmp_path)
     done = run(folder, "--json", stdin="a truly wonderful film\nthe worst movie I have seen\n")
     answers = [json.loads(line) for line in done.stdout.splitlines()]
-    assert done.returncode == 0 and [a["input"] for a in answers] == ["a truly wonderful film", "the worst movie I have seen"]
+    assert done.returncode == 0 and [a["input"] for a in answers] == [
+        "a truly wonderful film",
+        "the worst movie I have seen",
+    ]
     assert {a["label"] for a in answers} <= {"negative", "positive"}
 
 
@@ -87,7 +101,9 @@ def test_language_model_modes(ptb_bundle: ExportResult, tmp_path: Path) -> None:
     folder = extract_bundle(ptb_bundle.path, tmp_path)
     generated = run(folder, "--json", "--mode", "generate", "the company said")
     assert generated.returncode == 0 and "generated" in json.loads(generated.stdout)
-    nexts = json.loads(run(folder, "--json", "--top-k", "4", "the company said").stdout)["next_words"]
+    nexts = json.loads(run(folder, "--json", "--top-k", "4", "the company said").stdout)[
+        "next_words"
+    ]
     assert len(nexts) == 4 and nexts[0]["probability"] >= nexts[-1]["probability"]
     empty = run(folder, "...")
     assert empty.returncode == 2 and "no words left" in empty.stderr

@@ -9,7 +9,18 @@ import pytest
 from modelfn.local.demo import run_demo
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-CIFAR_LABELS = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+CIFAR_LABELS = {
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+}
 
 
 @pytest.mark.skipif(
@@ -20,8 +31,13 @@ def test_demo_prints_real_answers_next_to_the_truth_for_the_three_models(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = run_demo(
-        images=5, reviews=4, sentences=8, data=str(DATA), preset="tiny",
-        store_uri=str(tmp_path / "store"), out_dir=tmp_path / "build",
+        images=5,
+        reviews=4,
+        sentences=8,
+        data=str(DATA),
+        preset="tiny",
+        store_uri=str(tmp_path / "store"),
+        out_dir=tmp_path / "build",
     )
     assert code == 0
     out = capsys.readouterr().out

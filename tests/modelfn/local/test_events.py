@@ -9,7 +9,11 @@ def test_json_request_is_plain_text() -> None:
         "post",
         "/models/m/predict",
         query="a=1&a=2&b=",
-        headers={"Content-Type": "application/json", "Cookie": "c1=x; c2=y", "Host": "api.example.com"},
+        headers={
+            "Content-Type": "application/json",
+            "Cookie": "c1=x; c2=y",
+            "Host": "api.example.com",
+        },
         body=b'{"inputs": []}',
         route_key="POST /models/m/predict",
     )
@@ -33,8 +37,16 @@ def test_binary_request_is_base64() -> None:
 
 
 def test_response_parts_decodes_both_encodings() -> None:
-    assert response_parts({"statusCode": 201, "headers": {"a": "b"}, "body": "hi"}) == (201, {"a": "b"}, b"hi")
-    encoded = {"statusCode": 200, "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True}
+    assert response_parts({"statusCode": 201, "headers": {"a": "b"}, "body": "hi"}) == (
+        201,
+        {"a": "b"},
+        b"hi",
+    )
+    encoded = {
+        "statusCode": 200,
+        "body": base64.b64encode(b"\x00\x01").decode(),
+        "isBase64Encoded": True,
+    }
     assert response_parts(encoded)[2] == b"\x00\x01"
 
 
@@ -45,7 +57,15 @@ def test_json_that_is_not_utf8_travels_as_base64() -> None:
 
 
 def test_path_parameters_are_passed_through() -> None:
-    event = http_api_event("GET", "/v2/models/m/versions/v1", route_key="GET /v2/models/m/versions/{version}",
-                           path_parameters={"version": "v1"})
+    event = http_api_event(
+        "GET",
+        "/v2/models/m/versions/v1",
+        route_key="GET /v2/models/m/versions/{version}",
+        path_parameters={"version": "v1"},
+    )
     assert event["pathParameters"] == {"version": "v1"}
-    assert event["routeKey"] == event["requestContext"]["routeKey"] == "GET /v2/models/m/versions/{version}"
+    assert (
+        event["routeKey"]
+        == event["requestContext"]["routeKey"]
+        == "GET /v2/models/m/versions/{version}"
+    )

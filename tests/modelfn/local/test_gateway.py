@@ -22,7 +22,9 @@ MODEL = "cifar10-cnn"
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, np.ndarray, np.ndarray]:
+def published(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[LocalStore, np.ndarray, np.ndarray]:
     root = tmp_path_factory.mktemp("gateway")
     graph, weight, bias = linear_onnx_graph()
     store = LocalStore(root / "store")
@@ -40,7 +42,9 @@ def deployment(
         yield running
 
 
-def test_each_function_logs_a_json_line_per_request_to_its_own_file(deployment: LocalDeployment) -> None:
+def test_each_function_logs_a_json_line_per_request_to_its_own_file(
+    deployment: LocalDeployment,
+) -> None:
     log_path = deployment.functions[MODEL].log_path
     assert log_path is not None and log_path.name == f"{MODEL}.log"
     response = httpx.get(f"{deployment.url}/v2/models/{MODEL}/ready", timeout=30)
@@ -89,13 +93,19 @@ def test_oip_routes_through_gateway(deployment: LocalDeployment) -> None:
         assert client.get("/v2/health/ready").status_code == 200
         assert client.get(f"/v2/models/{MODEL}/ready").status_code == 200
         assert client.get(f"/v2/models/{MODEL}").json()["name"] == MODEL
-        request = {"inputs": [{"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]}
+        request = {
+            "inputs": [
+                {"name": "input", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}
+            ]
+        }
         result = client.post(f"/v2/models/{MODEL}/infer", json=request).json()
         assert result["outputs"][0]["shape"] == [1, 10]
 
 
 def test_bad_request_is_a_json_4xx_from_the_function(deployment: LocalDeployment) -> None:
-    response = httpx.post(f"{deployment.url}/models/{MODEL}/predict", json={"inputs": ["not base64!"]}, timeout=30)
+    response = httpx.post(
+        f"{deployment.url}/models/{MODEL}/predict", json={"inputs": ["not base64!"]}, timeout=30
+    )
     assert 400 <= response.status_code < 500
     assert "error" in response.json()
 
@@ -117,8 +127,12 @@ def test_docs_and_the_merged_document_over_http(deployment: LocalDeployment) -> 
 
 # Over API Gateway's 10 MB payload quota, and under it but over Lambda's 6 MB event quota: both
 # are refused before the function runs.
-@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, MAX_EVENT_BYTES + 1], ids=["api-gateway", "lambda"])
-def test_oversized_body_is_refused_before_the_function(deployment: LocalDeployment, size: int) -> None:
+@pytest.mark.parametrize(
+    "size", [MAX_BODY_BYTES + 1, MAX_EVENT_BYTES + 1], ids=["api-gateway", "lambda"]
+)
+def test_oversized_body_is_refused_before_the_function(
+    deployment: LocalDeployment, size: int
+) -> None:
     response = httpx.post(
         f"{deployment.url}/models/{MODEL}/predict",
         content=b"x" * size,

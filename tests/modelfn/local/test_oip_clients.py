@@ -19,7 +19,9 @@ from modelfn.registry import load_registry
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.manifests import linear_onnx_graph, write_artifact
 
-httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is a dev dependency")
+httpclient = pytest.importorskip(
+    "tritonclient.http", reason="tritonclient[http] is a dev dependency"
+)
 
 MODELS = ["cifar10-cnn", "imdb-sentiment", "ptb-lstm"]
 
@@ -40,7 +42,9 @@ def deployment(
 @pytest.fixture(scope="module")
 def client(deployment: tuple[LocalDeployment, Any, Any]) -> Iterator[Any]:
     url = deployment[0].url.removeprefix("http://")
-    triton = httpclient.InferenceServerClient(url=url, network_timeout=60.0, connection_timeout=60.0)
+    triton = httpclient.InferenceServerClient(
+        url=url, network_timeout=60.0, connection_timeout=60.0
+    )
     yield triton
     triton.close()
 
@@ -52,11 +56,15 @@ def test_server_and_model_metadata(client: Any) -> None:
         assert client.is_model_ready(name)
         meta = client.get_model_metadata(name)
         assert meta["name"] == name and meta["inputs"] and meta["outputs"]
-        assert all({"name", "datatype", "shape"} <= set(t) for t in meta["inputs"] + meta["outputs"])
+        assert all(
+            {"name", "datatype", "shape"} <= set(t) for t in meta["inputs"] + meta["outputs"]
+        )
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
-def test_cifar_fp32_tensor(client: Any, deployment: tuple[LocalDeployment, Any, Any], binary: bool) -> None:
+def test_cifar_fp32_tensor(
+    client: Any, deployment: tuple[LocalDeployment, Any, Any], binary: bool
+) -> None:
     _, weight, bias = deployment
     x = np.random.default_rng(2).normal(size=(2, 3, 32, 32)).astype(np.float32)
     tensor = httpclient.InferInput("input", list(x.shape), "FP32")
@@ -74,7 +82,10 @@ def test_imdb_strings_in_labels_out(client: Any, binary: bool) -> None:
     texts = np.array([b"a truly wonderful film, a joy", b"dull and lifeless"], dtype=np.object_)
     tensor = httpclient.InferInput("text", [2], "BYTES")
     tensor.set_data_from_numpy(texts, binary_data=binary)
-    outputs = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("label", "score", "probabilities")]
+    outputs = [
+        httpclient.InferRequestedOutput(n, binary_data=binary)
+        for n in ("label", "score", "probabilities")
+    ]
     result = client.infer("imdb-sentiment", [tensor], outputs=outputs)
     labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
     assert set(labels) <= {"positive", "negative"} and len(labels) == 2

@@ -19,7 +19,13 @@ def gateway_for() -> Iterator[object]:
     started: list[tuple[Gateway, LocalFunction]] = []
 
     def start(handler: str, timeout_s: int = 15) -> tuple[Gateway, LocalFunction]:
-        fn = LocalFunction("probe", {"MODELFN_MODEL": "probe"}, 128, timeout_s, handler_ref=f"tests.support.handlers:{handler}")
+        fn = LocalFunction(
+            "probe",
+            {"MODELFN_MODEL": "probe"},
+            128,
+            timeout_s,
+            handler_ref=f"tests.support.handlers:{handler}",
+        )
         fn.start()
         fn.wait_ready()
         gateway = Gateway([(ROUTE, "probe")], {"probe": fn})

@@ -52,19 +52,26 @@ class RecordingStore:
 
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactStore]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ArtifactStore]:
     with local_or_moto_store(request.param, tmp_path / "store", monkeypatch) as store:
         yield store
 
 
-def test_publish_writes_files_then_manifest_then_alias(store: ArtifactStore, tmp_path: Path) -> None:
+def test_publish_writes_files_then_manifest_then_alias(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     folder = write_artifact(tmp_path / "build")
     recorder = RecordingStore(store)
     manifest = publish_artifact(recorder, folder)  # type: ignore[arg-type]
     v = manifest.version
     assert recorder.writes[-1] == alias_key("cifar10-cnn", "latest")
     assert recorder.writes[-2] == file_key("cifar10-cnn", v, MANIFEST_FILE)
-    assert set(recorder.writes[:-2]) == {file_key("cifar10-cnn", v, WEIGHTS_FILE), file_key("cifar10-cnn", v, ONNX_FILE)}
+    assert set(recorder.writes[:-2]) == {
+        file_key("cifar10-cnn", v, WEIGHTS_FILE),
+        file_key("cifar10-cnn", v, ONNX_FILE),
+    }
 
 
 def test_round_trip_through_the_store(store: ArtifactStore, tmp_path: Path) -> None:
@@ -86,7 +93,9 @@ def test_versions_are_immutable(store: ArtifactStore, tmp_path: Path) -> None:
         publish_artifact(store, folder)
 
 
-def test_tampered_file_in_store_is_refused_and_not_cached(store: ArtifactStore, tmp_path: Path) -> None:
+def test_tampered_file_in_store_is_refused_and_not_cached(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     folder = write_artifact(tmp_path / "build", onnx=b"O" * 64)
     v = publish_artifact(store, folder).version
     store.put_bytes(file_key("cifar10-cnn", v, ONNX_FILE), b"X" * 64)
@@ -122,7 +131,10 @@ def test_missing_alias_says_how_to_publish(store: ArtifactStore, tmp_path: Path)
 def test_aliases_and_listing(store: ArtifactStore, tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    first = publish_artifact(store, write_artifact(tmp_path / "a", weights=b"1", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    first = publish_artifact(
+        store,
+        write_artifact(tmp_path / "a", weights=b"1", created_at=datetime(2026, 1, 1, tzinfo=UTC)),
+    )
     second = publish_artifact(store, write_artifact(tmp_path / "b", weights=b"2"))
     assert read_alias(store, "cifar10-cnn", "latest").version == second.version
     set_alias(store, "cifar10-cnn", "prod", first.version)
@@ -150,7 +162,11 @@ def test_local_store_refuses_keys_outside_its_root(tmp_path: Path) -> None:
 
 
 def test_s3_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     from moto import mock_aws
 
@@ -158,7 +174,9 @@ def test_s3_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         S3Store("no-such-bucket").get_bytes("x")
 
 
-def test_a_manifest_naming_a_path_is_refused_before_anything_is_written(store: ArtifactStore, tmp_path: Path) -> None:
+def test_a_manifest_naming_a_path_is_refused_before_anything_is_written(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     # Someone who can write to the store could publish a manifest whose "file" is a path; the
     # contract only admits plain names, so the fetch stops at the manifest.
     folder = write_artifact(tmp_path / "build")
@@ -175,14 +193,20 @@ def test_a_manifest_naming_a_path_is_refused_before_anything_is_written(store: A
     assert not (tmp_path / "outside.txt").exists()
 
 
-@pytest.mark.parametrize(("model", "ref"), [("../etc", "latest"), ("cifar10-cnn", "../../x"), ("Cifar", "latest")])
+@pytest.mark.parametrize(
+    ("model", "ref"), [("../etc", "latest"), ("cifar10-cnn", "../../x"), ("Cifar", "latest")]
+)
 def test_names_that_are_not_plain_are_refused(model: str, ref: str, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError):
         fetch_artifact(LocalStore(tmp_path / "s"), model, ref, tmp_path / "cache")
 
 
 def test_ensure_bucket_creates_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(key, value)
     from moto import mock_aws
 
@@ -196,12 +220,19 @@ def test_ensure_bucket_creates_once(monkeypatch: pytest.MonkeyPatch) -> None:
         assert location == "eu-west-1"
 
 
-def test_two_fetches_racing_into_one_cache_both_succeed(store: ArtifactStore, tmp_path: Path) -> None:
+def test_two_fetches_racing_into_one_cache_both_succeed(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     publish_artifact(store, write_artifact(tmp_path / "build", weights=b"W" * 200_000))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: fetch_artifact(store, "cifar10-cnn", "latest", tmp_path / "cache"), range(4)))
+        results = list(
+            pool.map(
+                lambda _: fetch_artifact(store, "cifar10-cnn", "latest", tmp_path / "cache"),
+                range(4),
+            )
+        )
     assert len({folder for _, folder in results}) == 1
     leftovers = [p.name for p in (tmp_path / "cache" / "cifar10-cnn").iterdir()]
     assert leftovers == [results[0][0].version], f"no staging folders may remain: {leftovers}"

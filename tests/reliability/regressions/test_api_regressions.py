@@ -37,6 +37,8 @@ def test_an_id_with_a_lone_surrogate_is_a_400_not_a_500(handler: Mangum) -> None
 
 
 def test_an_id_of_any_other_unicode_is_echoed(handler: Mangum) -> None:
-    reply = call(handler, "POST", "/v2/models/cifar10-cnn/infer", raw=infer_body("r\\u00e9q-\\ud83d\\ude00"))
+    reply = call(
+        handler, "POST", "/v2/models/cifar10-cnn/infer", raw=infer_body("r\\u00e9q-\\ud83d\\ude00")
+    )
     assert reply.status == 200, reply.body
     assert reply.json()["id"] == "r\u00e9q-\U0001f600"
