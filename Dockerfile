@@ -33,7 +33,7 @@ COPY functions ${LAMBDA_TASK_ROOT}/functions
 COPY modelfn/__init__.py modelfn/api_routes.py modelfn/artifact.py modelfn/text.py ${LAMBDA_TASK_ROOT}/modelfn/
 COPY modelfn/store ${LAMBDA_TASK_ROOT}/modelfn/store
 COPY training/__init__.py training/errors.py training/config.py ${LAMBDA_TASK_ROOT}/training/
-COPY training/models ${LAMBDA_TASK_ROOT}/training/models
+COPY architectures ${LAMBDA_TASK_ROOT}/architectures
 
 # Lambda runs the image on a read-only file system, so bytecode is compiled now or on every cold
 # start. Unchecked hashes (PEP 552), as in the zip layer: COPY does not promise the timestamps.

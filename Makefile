@@ -69,10 +69,10 @@ bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke chec
 	$(BIN)/python -m bench --quick
 
 lint: $(STAMP)
-	$(BIN)/ruff check modelfn training functions infra bench tests
+	$(BIN)/ruff check modelfn architectures training functions infra edge tools bench tests
 
 typecheck: $(STAMP)  ## mypy on the serving, infra and benchmark code
-	$(BIN)/mypy modelfn functions infra bench
+	$(BIN)/mypy modelfn architectures functions infra edge tools bench
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

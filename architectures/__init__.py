@@ -17,9 +17,9 @@ from typing import Any
 
 from torch import nn
 
+from architectures import cifar10_cnn, ngram_classifier, ptb_lstm
 from modelfn.artifact import WEIGHTS_FILE, ArtifactError, Manifest, verify_artifact
 from training.config import build_dataclass
-from training.models import cifar10_cnn, ngram_classifier, ptb_lstm
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def build_torch_model(manifest: Manifest, *, where: str) -> nn.Module:
     if arch is None:
         raise ArtifactError(
             f"{where}: architecture {manifest.architecture.module!r} is not one of "
-            f"{', '.join(sorted(ARCHITECTURES))} (training/models/__init__.py)"
+            f"{', '.join(sorted(ARCHITECTURES))} (architectures/__init__.py)"
         )
     config: Any = build_dataclass(arch.config, manifest.architecture.config, where=where)
     return arch.build(config)

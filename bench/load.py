@@ -208,9 +208,9 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modelfn.local.deployment import local_deployment
     from modelfn.registry import load_registry
     from modelfn.store import open_store
+    from tools.local.deployment import local_deployment
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.load", description=__doc__.split("\n")[0]

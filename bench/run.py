@@ -116,7 +116,7 @@ def installed_mb(requirements: tuple[str, ...]) -> float:
 
 def model_events(name: str, task: str) -> dict[str, Any]:
     """Payload-2.0 events of real test inputs: one input first, then batches of 1 and 16."""
-    from modelfn.local.events import http_api_event
+    from tools.local.events import http_api_event
 
     inputs, parameters = real_inputs(name, task)
 
@@ -136,7 +136,7 @@ def real_inputs(name: str, task: str) -> tuple[list[Any], dict[str, Any]]:
     entry = load_registry().get(name)
     folder = data_root_for(None, entry.data_subdir) / entry.data_subdir
     if task == "image-classification":
-        from modelfn.local.evaluate import png_base64
+        from tools.evaluate import png_base64
         from training.data.cifar10 import load_cifar10
 
         return [png_base64(image) for image in load_cifar10(folder).test.images[:16]], {"top_k": 3}
@@ -344,7 +344,7 @@ def measure_model(
     log: Any,
 ) -> dict[str, Any]:
     """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
-    from modelfn.local.s3_server import FAKE_AWS_ENV
+    from tools.local.s3_server import FAKE_AWS_ENV
 
     name, entry, manifest, work, events, cached = (
         s.name,
@@ -524,8 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     models = {}
-    from modelfn.local.deployment import local_deployment
     from modelfn.store import open_store
+    from tools.local.deployment import local_deployment
 
     # The local deployment: the store seeded into a moto S3 server, a function process per model
     # and the gateway in front (what `modelfn serve` runs).

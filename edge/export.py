@@ -18,19 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from modelfn.artifact import (
-    EXAMPLES_FILE,
-    MANIFEST_FILE,
-    ONNX_FILE,
-    Manifest,
-    TextPreprocessing,
-    parse_examples,
-    read_verified,
-    sha256_file,
-    verify_artifact,
-)
-from modelfn.edge import parity, quantize
-from modelfn.edge.bundle import (
+from edge import parity, quantize
+from edge.bundle import (
     FP32_GRAPH,
     INT8_GRAPH,
     REQUIREMENTS_FILE,
@@ -42,7 +31,18 @@ from modelfn.edge.bundle import (
     bundle_name,
     write_bundle,
 )
-from modelfn.edge.standalone_runner import Bundle
+from edge.standalone_runner import Bundle
+from modelfn.artifact import (
+    EXAMPLES_FILE,
+    MANIFEST_FILE,
+    ONNX_FILE,
+    Manifest,
+    TextPreprocessing,
+    parse_examples,
+    read_verified,
+    sha256_file,
+    verify_artifact,
+)
 from modelfn.registry import EdgeEntry, ModelEntry
 
 RUNNER_SOURCE = Path(__file__).with_name("standalone_runner.py")
@@ -157,7 +157,7 @@ def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity
     if mode == "dynamic":
         quantize.quantize_dynamic_graph(source, target)
         return
-    from modelfn.edge.standalone_runner import image_tensor
+    from edge.standalone_runner import image_tensor
 
     assert data.calibration is not None
     pre = manifest.preprocessing.model_dump()

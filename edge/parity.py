@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from modelfn.edge.standalone_runner import Bundle
+from edge.standalone_runner import Bundle
 from modelfn.registry import EdgeEntry, ModelEntry
 
 LM_ROWS = 16  # parallel streams the test text is cut into (perplexity is per token either way)

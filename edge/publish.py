@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.bundle import BUNDLE_SUFFIX, EdgeManifest, read_bundle
 from modelfn.artifact import (
     MODEL_NAME_MAX,
     MODEL_NAME_PATTERN,
@@ -23,7 +24,6 @@ from modelfn.artifact import (
     is_version,
     sha256_file,
 )
-from modelfn.edge.bundle import BUNDLE_SUFFIX, EdgeManifest, read_bundle
 from modelfn.store.base import ArtifactStore, NotFound, StoreError
 
 EDGE_PREFIX = "edge"  # beside the model folders; `edge` is therefore not a usable model name

@@ -84,7 +84,7 @@ def create_torch_session(folder: Path, manifest: Manifest) -> TorchSession:
     """
     import torch
 
-    from training.models import build_torch_model, load_weights
+    from architectures import build_torch_model, load_weights
 
     expected = manifest.files.get(WEIGHTS_FILE)
     if expected is None:

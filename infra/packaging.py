@@ -95,7 +95,7 @@ def pip_platforms(python: PythonVersion, architecture: CpuArchitecture) -> list[
 
 
 # What the function imports, from the repo root; everything else stays out of the zip. The rest
-# of modelfn (the CLI, the local emulator under modelfn/local, the models.toml registry) is
+# of modelfn (the CLI, the local emulator under tools/local, the models.toml registry) is
 # tooling for a developer's machine. tests/infra imports the handler from the staged asset alone.
 FUNCTION_SOURCES = (
     "functions",

@@ -147,7 +147,7 @@ Preprocessing = Annotated[ImagePreprocessing | TextPreprocessing, Field(discrimi
 class Architecture(_Strict):
     """The model module and its constructor arguments: weights + this rebuild the nn.Module."""
 
-    module: str = Field(description="Module in training/models/, e.g. 'cifar10_cnn'.")
+    module: str = Field(description="Module in architectures/, e.g. 'cifar10_cnn'.")
     config: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -148,7 +148,7 @@ class ModelEntry(BaseModel):
     name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     description: str = ""
     task: Task
-    architecture: str = Field(description="Module name in training/models/.")
+    architecture: str = Field(description="Module name in architectures/.")
     dataset: str = Field(description="Loader module name in training/data/.")
     data_subdir: str = Field(description="Folder of the data set under the data directory.")
     training: TrainingEntry

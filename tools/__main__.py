@@ -1,7 +1,7 @@
-"""`python -m modelfn ...` runs the `modelfn` command (torchrun starts its ranks this way)."""
+"""`python -m tools ...` runs the `modelfn` command (torchrun starts its ranks this way)."""
 
 import sys
 
-from modelfn.cli import main
+from tools.cli import main
 
 sys.exit(main())

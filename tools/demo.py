@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelfn.local.evaluate import png_base64
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import open_store, publish_artifact
+from tools.evaluate import png_base64
 
 IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL = "cifar10-cnn", "imdb-sentiment", "ptb-lstm"
 MODELS = (IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL)
@@ -62,9 +62,9 @@ def run_demo(
     """
     import httpx
 
-    from modelfn.cli import BUILD_DIR, SERVE_PORT
-    from modelfn.local.deployment import local_deployment
-    from modelfn.local.playground import playground_url
+    from tools.cli import BUILD_DIR, SERVE_PORT
+    from tools.local.deployment import local_deployment
+    from tools.local.playground import playground_url
     from training.data.location import data_root_for
     from training.pipeline import DATASETS, train_model
 

@@ -54,8 +54,8 @@ def served_metrics(
 
     from functions.app import create_app
     from functions.settings import FunctionSettings
-    from modelfn.local.events import http_api_event, response_parts
-    from modelfn.local.lambda_context import LocalLambdaContext
+    from tools.local.events import http_api_event, response_parts
+    from tools.local.lambda_context import LocalLambdaContext
     from training.data.location import data_root_for
     from training.pipeline import DATASETS
 

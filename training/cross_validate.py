@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from architectures import ARCHITECTURES
 from modelfn.registry import load_registry
 from training.config import (
     MODEL_PREFIX,
@@ -31,7 +32,6 @@ from training.config import (
 )
 from training.data.location import data_root_for
 from training.loop import seed_everything, set_threads
-from training.models import ARCHITECTURES
 from training.pipeline import DATASETS
 from training.text_classification import held_out_curve, held_out_splits
 

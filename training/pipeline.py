@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from architectures import ARCHITECTURES, ArchitectureSpec
 from modelfn.artifact import (
     EXAMPLES_FILE,
     ONNX_FILE,
@@ -63,7 +64,6 @@ from training.export_onnx import check_parity, export_onnx
 from training.image_classification import train_image_classifier
 from training.language_model import train_language_model
 from training.loop import seed_everything, set_threads, training_device
-from training.models import ARCHITECTURES, ArchitectureSpec
 from training.report import report_files
 from training.run import Run
 from training.text_classification import train_text_classifier

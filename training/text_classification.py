@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from architectures.ngram_classifier import naive_bayes_ratios
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer, ngrams
 from training.config import TextClassifierConfig
@@ -33,7 +34,6 @@ from training.examples import review_examples
 from training.export_onnx import OUTPUT_NAME, GraphTensor
 from training.loop import StepHook, autocast, lr_at, make_optimizer, optimizer_step
 from training.metrics import classification_report
-from training.models.ngram_classifier import naive_bayes_ratios
 from training.progress import Progress
 from training.run import Run
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from architectures import ARCHITECTURES
 from modelfn.registry import REPO_ROOT, load_registry
 from training.config import (
     MODEL_PREFIX,
@@ -55,7 +56,6 @@ from training.data import cifar10
 from training.data.location import data_root_for
 from training.errors import TrainingError
 from training.loop import seed_everything, set_threads, training_device
-from training.models import ARCHITECTURES
 from training.pipeline import DATASETS, TASKS, model_builder, quiet_log
 from training.run import Run
 

@@ -22,6 +22,7 @@ import torch
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
+from architectures import load_torch_model
 from functions.errors import BadInput
 from functions.routes.predict import PredictResponse
 from functions.settings import FunctionSettings
@@ -29,7 +30,6 @@ from functions.tasks import load_task
 from modelfn.artifact import read_manifest
 from modelfn.store import open_store
 from modelfn.store.transfer import fetch_artifact
-from training.models import load_torch_model
 
 
 def torch_runner(model: torch.nn.Module, input_names: list[str], output_names: list[str]) -> Any:

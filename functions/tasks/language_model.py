@@ -1,6 +1,6 @@
 """Language modelling: next words, the perplexity of a text, and continuations, from one LSTM graph.
 
-The graph (training/models/ptb_lstm.py) takes `tokens` int64 [batch, time] and the recurrent
+The graph (architectures/ptb_lstm.py) takes `tokens` int64 [batch, time] and the recurrent
 state `h0`, `c0` float32 [layers, batch, hidden], and returns `logits` [batch, time, vocab] and
 the new state `hn`, `cn`. Every text is read from the zero state with the end-of-sentence token
 as its context, as a sentence of the training corpus is, so:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from training.models.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
+from architectures.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
 
 
 def test_forward_shapes_for_any_batch():

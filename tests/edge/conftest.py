@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.edge.export import ExportResult, export_bundle
+from edge.export import ExportResult, export_bundle
 from modelfn.registry import load_registry
 from tests.support.text_models import SHARED_DATA
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.artifact import ArtifactError, IntegrityError
-from modelfn.cli import main
-from modelfn.edge.bundle import (
+from edge.bundle import (
     FP32_GRAPH,
     INT8_GRAPH,
     MANIFEST_FILE,
@@ -24,9 +22,11 @@ from modelfn.edge.bundle import (
     read_bundle,
     verify_bundle,
 )
-from modelfn.edge.export import ExportResult
-from modelfn.edge.standalone_runner import BundleError, open_bundle
-from tests.modelfn.edge.conftest import export
+from edge.export import ExportResult
+from edge.standalone_runner import BundleError, open_bundle
+from modelfn.artifact import ArtifactError, IntegrityError
+from tests.edge.conftest import export
+from tools.cli import main
 
 
 def rewrite(source: Path, target: Path, change: dict[str, bytes]) -> Path:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.cli import main
-from modelfn.edge.publish import RECORD_FILE, edge_prefix
+from edge.publish import RECORD_FILE, edge_prefix
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.text_models import SHARED_DATA
+from tools.cli import main
 
 
 def test_export_edge_reports_and_publishes(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.edge.bundle import REQUIREMENTS_FILE, RUNNER_FILE, extract_bundle
-from modelfn.edge.export import ExportResult
+from edge.bundle import REQUIREMENTS_FILE, RUNNER_FILE, extract_bundle
+from edge.export import ExportResult
 
 OFFLINE = (
     "NewConnectionError",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.edge import parity
-from modelfn.edge.bundle import INT8_GRAPH, read_bundle, verify_bundle
-from modelfn.edge.export import ExportResult, parity_report
+from edge import parity
+from edge.bundle import INT8_GRAPH, read_bundle, verify_bundle
+from edge.export import ExportResult, parity_report
 from modelfn.registry import EdgeEntry, parse_registry
-from tests.modelfn.edge.conftest import export
+from tests.edge.conftest import export
 
 
 def test_refusal_names_the_loss_and_the_limit() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.export import ExportResult
+from edge.publish import RECORD_FILE, edge_prefix, fetch_bundle, publish_bundle
 from modelfn.artifact import IntegrityError
-from modelfn.edge.export import ExportResult
-from modelfn.edge.publish import RECORD_FILE, edge_prefix, fetch_bundle, publish_bundle
 from modelfn.store import ArtifactStore, NotFound, StoreError, list_published
 from tests.support.aws import local_or_moto_store
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.bundle import RUNNER_FILE, extract_bundle
+from edge.export import ExportResult
+from edge.standalone_runner import Tokenizer as RunnerTokenizer
+from edge.standalone_runner import image_tensor
 from modelfn.artifact import ImagePreprocessing, parse_vocabulary, read_manifest
-from modelfn.edge.bundle import RUNNER_FILE, extract_bundle
-from modelfn.edge.export import ExportResult
-from modelfn.edge.standalone_runner import Tokenizer as RunnerTokenizer
-from modelfn.edge.standalone_runner import image_tensor
 from modelfn.text import Tokenizer
 from tests.support.text_models import SHARED_DATA
 

@@ -24,11 +24,11 @@ from safetensors.numpy import save as save_safetensors
 from functions.app import create_app
 from functions.settings import FunctionSettings
 from modelfn.artifact import Manifest, read_manifest
-from modelfn.local.events import http_api_event, response_parts
-from modelfn.local.lambda_context import LocalLambdaContext
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.aws import fake_aws_env
 from tests.support.manifests import linear_graph, write_artifact
+from tools.local.events import http_api_event, response_parts
+from tools.local.lambda_context import LocalLambdaContext
 
 MODEL = "cifar10-cnn"
 EVENTS = Path(__file__).parent / "events"

@@ -18,7 +18,6 @@ import pytest
 
 from functions.settings import SettingsError
 from modelfn.api_routes import MODEL_ROUTES
-from modelfn.local.events import http_api_event
 from modelfn.store import LocalStore
 from tests.functions.conftest import (
     MODEL,
@@ -28,6 +27,7 @@ from tests.functions.conftest import (
     invoke,
     random_pixels,
 )
+from tools.local.events import http_api_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

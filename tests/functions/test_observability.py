@@ -12,9 +12,9 @@ from mangum import Mangum
 from functions import observability
 from functions.app import create_app
 from functions.settings import FunctionSettings
-from modelfn.local.events import http_api_event, response_parts
-from modelfn.local.lambda_context import LocalLambdaContext
 from tests.functions.conftest import MODEL, TinyModel, encode_image, random_pixels
+from tools.local.events import http_api_event, response_parts
+from tools.local.lambda_context import LocalLambdaContext
 
 PREDICT = f"/models/{MODEL}/predict"
 EMF_UNITS = {"Milliseconds", "Count"}

@@ -32,11 +32,11 @@ from infra.container_image import (
     container_requirements,
     requirements_text,
 )
-from modelfn.local.events import http_api_event
 from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore, publish_artifact
 from tests.functions.conftest import encode_image, random_pixels
 from tests.infra.conftest import cdk_json_context
+from tools.local.events import http_api_event
 
 LAMBDA_BASE = "public.ecr.aws/lambda/python"
 
@@ -209,7 +209,7 @@ from functions.handler import handler
 class Context:  # what Lambda hands the handler; only the request id is read
     aws_request_id = "image-test"
 reply = handler(event, Context())
-ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] in ("functions", "modelfn", "training")}
+ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] in ("functions", "modelfn", "architectures", "training")}
 print(json.dumps({"status": reply["statusCode"], "body": json.loads(reply["body"]), "modules": ours}))
 """
 
@@ -256,7 +256,7 @@ def test_the_image_code_alone_serves_a_real_artifact_with_torch(
     answer = json.loads(result.stdout.splitlines()[-1])
     assert answer["status"] == 200, answer["body"]
     assert answer["body"]["version"] == manifest.version
-    assert "training.models" in answer["modules"] and "functions.torch_session" in answer["modules"]
+    assert "architectures" in answer["modules"] and "functions.torch_session" in answer["modules"]
     outside = {
         name: path for name, path in answer["modules"].items() if not path.startswith(str(staged))
     }

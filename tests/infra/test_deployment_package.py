@@ -22,8 +22,8 @@ from infra.deployment_package import (
     PackageTooLarge,
     size_verdict,
 )
-from modelfn.cli import main
 from modelfn.registry import REPO_ROOT
+from tools.cli import main
 
 # --- the size check ----------------------------------------------------------------------------
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from modelfn.local.deployment import LocalDeployment, local_deployment
-from modelfn.local.playground import page_url
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import LocalStore
+from tools.local.deployment import LocalDeployment, local_deployment
+from tools.local.playground import page_url
 
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (a dev dependency)"

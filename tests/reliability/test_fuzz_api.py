@@ -4,7 +4,7 @@ Schemathesis reads the document the function serves at /openapi.json once its mo
 (the exact one for that model's task, functions/openapi.py) and generates requests for every
 operation: schema-valid ones, and schema-breaking ones (negative mode). Each request goes to the
 Lambda handler as the API Gateway HTTP API payload-2.0 event the gateway would send
-(modelfn/local/events.py), so Mangum's event parsing and response encoding are fuzzed too, and
+(tools/local/events.py), so Mangum's event parsing and response encoding are fuzzed too, and
 each answer is checked:
 
 - no 5xx: the model is loaded, so not even a 503;
@@ -41,10 +41,10 @@ from schemathesis.core.transport import Response
 
 from functions.app import create_app
 from functions.settings import FunctionSettings
-from modelfn.local.events import http_api_event, response_parts
-from modelfn.local.lambda_context import LocalLambdaContext
 from modelfn.store import LocalStore
 from tests.reliability.conftest import scaled
+from tools.local.events import http_api_event, response_parts
+from tools.local.lambda_context import LocalLambdaContext
 
 MODELS = ("cifar10-cnn", "ptb-lstm", "imdb-sentiment")
 FUZZ_SEED = int(os.environ.get("MODELFN_FUZZ_SEED", "20261129"))

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from bench.load import machine, request_bodies, run_load
-from modelfn.local.deployment import LocalDeployment, local_deployment
 from modelfn.registry import load_registry
 from modelfn.store import LocalStore
 from tests.reliability.conftest import SOAK, scaled
+from tools.local.deployment import LocalDeployment, local_deployment
 
 MODELS = ("cifar10-cnn", "ptb-lstm", "imdb-sentiment")
 REQUESTS = scaled(ci=1_000, soak=10_000)

@@ -17,8 +17,11 @@ import jwt
 import pytest
 
 from modelfn.api_routes import route_table
-from modelfn.cli import build_parser
-from modelfn.local.auth import (
+from modelfn.registry import load_registry
+from modelfn.store import LocalStore, publish_artifact
+from tests.support.manifests import linear_onnx_graph, write_artifact
+from tools.cli import build_parser
+from tools.local.auth import (
     AUTH_MODES,
     SIGNATURE_MISMATCH,
     UNKNOWN_KEY,
@@ -30,11 +33,8 @@ from modelfn.local.auth import (
     local_authorizer,
     sign_request,
 )
-from modelfn.local.deployment import LocalDeployment, local_deployment
-from modelfn.local.gateway import Gateway
-from modelfn.registry import load_registry
-from modelfn.store import LocalStore, publish_artifact
-from tests.support.manifests import linear_onnx_graph, write_artifact
+from tools.local.deployment import LocalDeployment, local_deployment
+from tools.local.gateway import Gateway
 
 MODEL = "cifar10-cnn"
 CREDENTIALS = LocalCredentials.generate()

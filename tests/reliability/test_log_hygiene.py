@@ -21,10 +21,10 @@ from PIL import Image
 
 from functions.app import create_app
 from functions.settings import FunctionSettings
-from modelfn.local.events import http_api_event, response_parts
-from modelfn.local.lambda_context import LocalLambdaContext
 from modelfn.store import LocalStore
 from tests.log_hygiene import CANARY_TEXT, findings
+from tools.local.events import http_api_event, response_parts
+from tools.local.lambda_context import LocalLambdaContext
 
 SIGNATURE = "5f" * 32
 CREDENTIALS = {

@@ -21,7 +21,6 @@ from typing import TypeVar
 import pytest
 
 from modelfn.artifact import MANIFEST_FILE, file_key
-from modelfn.local.s3_server import FAKE_CREDENTIALS, moto_s3_server
 from modelfn.store import (
     ArtifactStore,
     LocalStore,
@@ -38,6 +37,7 @@ from modelfn.store.base import Conflict
 from modelfn.store.transfer import AliasMoved, read_alias_seen
 from tests.reliability.conftest import scaled
 from tests.support.manifests import write_artifact
+from tools.local.s3_server import FAKE_CREDENTIALS, moto_s3_server
 
 MODEL = "cifar10-cnn"
 BUCKET = "atomicity"
@@ -50,7 +50,7 @@ KILLER = r"""
 import os, signal, socket, sys
 from pathlib import Path
 from urllib.parse import urlsplit
-from modelfn.local.s3_server import FAKE_CREDENTIALS
+from tools.local.s3_server import FAKE_CREDENTIALS
 from modelfn.store import LocalStore, S3Store, publish_artifact
 
 kind, where, prefix, folder, step = sys.argv[1:]
@@ -283,9 +283,9 @@ def test_concurrent_promotes_never_lose_one(tmp_path: Path) -> None:
 
     Local store only: moto's server checks If-Match and then writes without a lock, so it cannot
     show exclusivity under concurrent requests (S3 does it atomically)."""
-    from modelfn.promote import promote
     from modelfn.registry import load_registry
     from modelfn.stages import stage_target
+    from tools.promote import promote
 
     seed = 5
     rng = random.Random(seed)

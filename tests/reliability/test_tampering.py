@@ -283,7 +283,7 @@ PICKLING_MODULES = {
     "shelve",
     "marshal",
 }
-SCANNED = ["functions", "modelfn/edge", "modelfn/store", "modelfn/artifact.py", "training/models"]
+SCANNED = ["functions", "edge", "modelfn/store", "modelfn/artifact.py", "architectures/"]
 
 
 def unpickling_calls(source: str, filename: str = "<source>") -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.local.s3_server import FAKE_AWS_ENV
 from modelfn.store import ArtifactStore, LocalStore, S3Store
+from tools.local.s3_server import FAKE_AWS_ENV
 
 # Variables that would send a test's requests somewhere other than moto (a profile's real
 # account, another endpoint).

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from modelfn.artifact import verify_artifact
-from modelfn.cli import main
 from modelfn.store import LocalStore, list_published
+from tools.cli import main
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

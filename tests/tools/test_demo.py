@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelfn.local.demo import run_demo
+from tools.demo import run_demo
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CIFAR_LABELS = {

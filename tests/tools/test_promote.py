@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from modelfn.artifact import MANIFEST_FILE, ONNX_FILE, alias_key, file_key
-from modelfn.cli import main
-from modelfn.promote import promote
 from modelfn.registry import load_registry
 from modelfn.stages import StageError, stage_target
 from modelfn.store import (
@@ -24,6 +22,8 @@ from modelfn.store import (
 )
 from tests.support.aws import fake_aws_env
 from tests.support.manifests import write_artifact
+from tools.cli import main
+from tools.promote import promote
 
 MODEL = "cifar10-cnn"
 

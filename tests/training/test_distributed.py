@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from modelfn.artifact import read_manifest
-from modelfn.cli import main
 from modelfn.store import LocalStore, list_published
 from tests.support.text_models import SHARED_DATA
+from tools.cli import main
 from training.distributed import SINGLE, Ranks
 
 

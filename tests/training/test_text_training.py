@@ -10,6 +10,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from architectures import ARCHITECTURES, load_torch_model
+from architectures.ngram_classifier import (
+    NgramClassifier,
+    NgramClassifierConfig,
+    naive_bayes_ratios,
+)
+from architectures.ptb_lstm import PtbLstm, PtbLstmConfig
 from modelfn.artifact import (
     EXAMPLES_FILE,
     VOCAB_FILE,
@@ -24,13 +31,6 @@ from training.data import imdb, ptb
 from training.errors import TrainingError
 from training.language_model import build_vocabulary, encode_sentences, to_stream
 from training.loop import batchify, evaluate_stream, make_optimizer, train_bptt_epoch
-from training.models import ARCHITECTURES, load_torch_model
-from training.models.ngram_classifier import (
-    NgramClassifier,
-    NgramClassifierConfig,
-    naive_bayes_ratios,
-)
-from training.models.ptb_lstm import PtbLstm, PtbLstmConfig
 from training.pipeline import model_builder
 from training.text_classification import featurise, fit, held_out_splits, predict_logits
 

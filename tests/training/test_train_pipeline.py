@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from architectures import load_torch_model
 from modelfn.artifact import (
     EXAMPLES_FILE,
     ONNX_FILE,
@@ -26,7 +27,6 @@ from modelfn.registry import REPO_ROOT
 from training import pipeline
 from training.data.cifar10 import load_cifar10
 from training.errors import TrainingError
-from training.models import load_torch_model
 from training.pipeline import train_model
 
 

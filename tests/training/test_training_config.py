@@ -1,8 +1,8 @@
 import pytest
 
+from architectures.cifar10_cnn import Cifar10CNNConfig
 from modelfn.registry import load_registry
 from training.config import ConfigError, ImageClassifierConfig, build_dataclass, load_preset
-from training.models.cifar10_cnn import Cifar10CNNConfig
 
 GOOD = """
 [smoke]

@@ -3,9 +3,9 @@ import itertools
 import pytest
 import torch
 
+from architectures.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
 from training.config import ImageClassifierConfig
 from training.loop import augment, get_lr, make_optimizer, seed_everything, train_one_epoch
-from training.models.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])

@@ -9,8 +9,8 @@ import numpy as np
 import optuna
 import pytest
 
-from modelfn.cli import main
 from modelfn.registry import REPO_ROOT, load_registry
+from tools.cli import main
 from training.config import (
     ConfigError,
     ImageClassifierConfig,

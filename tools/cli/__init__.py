@@ -113,7 +113,7 @@ def _torchrun(argv: list[str], nproc: int) -> int:
     ]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-        "-m", "modelfn", *rest,
+        "-m", "tools", *rest,
     ]  # fmt: skip
     return subprocess.run(command, check=False).returncode
 
@@ -140,8 +140,8 @@ def cmd_alias(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Move the alias STAGE's functions serve to VERSION in STAGE's store (copying it --from first)."""
-    from modelfn.promote import promote, stage_store_uri
     from modelfn.stages import StageError, stage_target
+    from tools.promote import promote, stage_store_uri
 
     entry = load_registry().get(args.model)
     try:
@@ -175,9 +175,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from modelfn.local.auth import local_authorizer
-    from modelfn.local.deployment import local_deployment
-    from modelfn.local.playground import page_url, playground_url
+    from tools.local.auth import local_authorizer
+    from tools.local.deployment import local_deployment
+    from tools.local.playground import page_url, playground_url
 
     registry = load_registry()
     source = open_store(args.store)
@@ -258,7 +258,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from modelfn.local.evaluate import served_metrics
+    from tools.evaluate import served_metrics
 
     load_registry().get(args.model)
     if args.version and not is_version(args.version):
@@ -279,7 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from modelfn.local.demo import run_demo
+    from tools.demo import run_demo
 
     return run_demo(
         images=args.images,
@@ -327,8 +327,8 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
     """Fetch MODEL's version, build its edge bundle, print the parity report, optionally publish."""
     import tempfile
 
-    from modelfn.edge.export import export_bundle, latency_record, parity_report
-    from modelfn.edge.publish import publish_bundle
+    from edge.export import export_bundle, latency_record, parity_report
+    from edge.publish import publish_bundle
     from modelfn.store import fetch_artifact
     from training.data.location import data_root_for
 
@@ -356,7 +356,7 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
-    from modelfn.edge.bundle import verify_bundle
+    from edge.bundle import verify_bundle
 
     manifest, report = verify_bundle(Path(args.path))
     graphs = "fp32 + int8" if manifest.graphs.int8 else "fp32 only"
@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--models", help="comma-separated model names (default: all published)")
     serve.add_argument(
-        "--auth", choices=("iam", "jwt", "none"), default="none",  # modelfn.local.auth.AUTH_MODES
+        "--auth", choices=("iam", "jwt", "none"), default="none",  # tools.local.auth.AUTH_MODES
         help="authorize every route as the deployed API can: iam (SigV4, a key pair printed at start "
         "or MODELFN_GATEWAY_ACCESS_KEY_ID/_SECRET_ACCESS_KEY), jwt (RS256 against a local key; a "
         "token is printed), none (default)",

@@ -37,7 +37,7 @@ AuthMode = Literal["iam", "jwt", "none"]
 AUTH_MODES: tuple[AuthMode, ...] = ("iam", "jwt", "none")
 
 SERVICE = "execute-api"
-# The region a local client signs for (the same one the local S3 uses, modelfn/local/s3_server.py).
+# The region a local client signs for (the same one the local S3 uses, tools/local/s3_server.py).
 LOCAL_REGION = "us-east-1"
 # SigV4 requests more than 5 minutes from the server's clock are refused as replays.
 MAX_CLOCK_SKEW_S = 5 * 60
@@ -48,7 +48,7 @@ ACCESS_KEY_ENV = "MODELFN_GATEWAY_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "MODELFN_GATEWAY_SECRET_ACCESS_KEY"
 SESSION_TOKEN_ENV = "MODELFN_GATEWAY_SESSION_TOKEN"
 
-JWT_ISSUER = "https://modelfn.local/"
+JWT_ISSUER = "https://tools.local/"
 JWT_AUDIENCE = "modelfn-local"
 JWT_TTL_S = 3600
 

@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelfn.api_routes import route_table
-from modelfn.local.auth import Authorizer
-from modelfn.local.gateway import Gateway
-from modelfn.local.s3_server import (
+from modelfn.registry import REPO_ROOT, Registry
+from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
+from tools.local.auth import Authorizer
+from tools.local.gateway import Gateway
+from tools.local.s3_server import (
     FAKE_AWS_ENV,
     FAKE_CREDENTIALS,
     LOCAL_BUCKET,
     moto_s3_server,
     seed,
 )
-from modelfn.local.worker import LocalFunction
-from modelfn.registry import REPO_ROOT, Registry
-from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
+from tools.local.worker import LocalFunction
 
 
 class NothingToServe(StoreError):
@@ -71,7 +71,7 @@ def local_deployment(
     LocalStack, ...) is used with the caller's credentials. Each function's output (one JSON log
     and metrics line per request) is appended to `log_dir/<model>.log`, as Lambda sends it to
     CloudWatch; with `log_dir` None it goes to this process's own stdout and stderr. With an
-    `authorizer` (modelfn/local/auth.py) the gateway authorizes every route as the deployed API
+    `authorizer` (tools/local/auth.py) the gateway authorizes every route as the deployed API
     does; None leaves them open. With `playground` (the default here; a deployed function's is off)
     each function serves its model's page and card, and the gateway an index of them at `/`.
     """

@@ -5,11 +5,11 @@ Each request is matched against the same route list the CDK app deploys
 process. Responses and errors mirror the HTTP API's: 404 `{"message":"Not Found"}` for a route it
 does not have, 413 for a body over its 10 MB limit or an event over Lambda's 6 MB, 500 when the function raises, crashes or
 runs past its timeout (Lambda reports all three as a function error). Beyond the deployed API,
-it serves `/docs` and `/openapi.json` for every model it routes to (modelfn/local/api_docs.py),
-and, where the route list has the playground's routes, `/` (modelfn/local/playground.py): an
+it serves `/docs` and `/openapi.json` for every model it routes to (tools/local/api_docs.py),
+and, where the route list has the playground's routes, `/` (tools/local/playground.py): an
 index of the models, each linking its page, which its function serves.
 
-With an authorizer (`modelfn serve --auth iam|jwt`, modelfn/local/auth.py) every route is
+With an authorizer (`modelfn serve --auth iam|jwt`, tools/local/auth.py) every route is
 authorized before its function runs, health routes included, as the deployed API authorizes them;
 a request for no route is still the 404 (API Gateway matches the route first). `/docs` and
 `/openapi.json` (and the index `/`) are local additions the deployed API does not have, and stay
@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modelfn.api_routes import PLAYGROUND_ROUTES, Route, find_route
-from modelfn.local import api_docs, playground
-from modelfn.local.auth import Answer, Authorizer
-from modelfn.local.events import http_api_event, response_parts
-from modelfn.local.worker import LocalFunction, WorkerError
+from tools.local import api_docs, playground
+from tools.local.auth import Answer, Authorizer
+from tools.local.events import http_api_event, response_parts
+from tools.local.worker import LocalFunction, WorkerError
 
 # API Gateway HTTP API payload quota (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
 MAX_BODY_BYTES = 10 * 1024 * 1024

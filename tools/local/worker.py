@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from modelfn.local.lambda_context import LocalLambdaContext
+from tools.local.lambda_context import LocalLambdaContext
 
 # Lambda's init phase is capped at 10 s for on-demand functions; locally we allow more because the
 # first import also warms the OS page cache.

@@ -13,7 +13,6 @@ from mangum import Mangum
 from PIL import Image
 
 from functions.limits import MAX_BATCH, MAX_PIXELS, MAX_TOTAL_PIXELS
-from modelfn.local.events import http_api_event
 from tests.functions.conftest import (
     MODEL,
     TinyModel,
@@ -22,6 +21,7 @@ from tests.functions.conftest import (
     invoke,
     random_pixels,
 )
+from tools.local.events import http_api_event
 
 PREDICT = f"/models/{MODEL}/predict"
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from mangum import Mangum
 
+from architectures import load_torch_model
 from functions.limits import MAX_BATCH
 from functions.tasks import language_model as lm
 from modelfn.artifact import parse_vocabulary, read_manifest
@@ -19,7 +20,6 @@ from tests.functions.conftest import call, handler_for
 from tests.support.text_models import SHARED_DATA
 from training.data.ptb import PREPROCESSING, load_ptb
 from training.language_model import build_vocabulary
-from training.models import load_torch_model
 
 MODEL = "ptb-lstm"
 PREDICT = f"/models/{MODEL}/predict"

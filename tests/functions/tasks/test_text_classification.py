@@ -12,13 +12,13 @@ import pytest
 import torch
 from mangum import Mangum
 
+from architectures import load_torch_model
 from functions.limits import MAX_BATCH, MAX_TEXT_BYTES
 from modelfn.artifact import read_manifest
-from modelfn.local.events import http_api_event
 from tests.functions.conftest import call, handler_for, invoke
 from tests.support.text_models import SHARED_DATA
+from tools.local.events import http_api_event
 from training.data.imdb import PREPROCESSING, load_imdb
-from training.models import load_torch_model
 from training.text_classification import build_vocabulary, featurise, pad
 
 MODEL = "imdb-sentiment"

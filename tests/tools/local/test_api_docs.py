@@ -16,9 +16,9 @@ import pytest
 from openapi_spec_validator import validate as validate_spec
 
 from modelfn.api_routes import route_table
-from modelfn.local.api_docs import ASSETS, merge_documents
-from modelfn.local.gateway import Gateway
 from tests.functions.conftest import build_tiny_model, handler_for, invoke
+from tools.local.api_docs import ASSETS, merge_documents
+from tools.local.gateway import Gateway
 
 MODELS = ["cifar10-cnn", "imdb-sentiment"]
 

@@ -1,7 +1,7 @@
 import base64
 import json
 
-from modelfn.local.events import http_api_event, response_parts
+from tools.local.events import http_api_event, response_parts
 
 
 def test_json_request_is_plain_text() -> None:

@@ -12,11 +12,11 @@ import httpx
 import numpy as np
 import pytest
 
-from modelfn.local.deployment import LocalDeployment, NothingToServe, local_deployment
-from modelfn.local.gateway import MAX_BODY_BYTES, MAX_EVENT_BYTES
 from modelfn.registry import load_registry
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.manifests import CIFAR10_LABELS, linear_onnx_graph, write_artifact
+from tools.local.deployment import LocalDeployment, NothingToServe, local_deployment
+from tools.local.gateway import MAX_BODY_BYTES, MAX_EVENT_BYTES
 
 MODEL = "cifar10-cnn"
 

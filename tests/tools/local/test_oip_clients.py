@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelfn.local.deployment import LocalDeployment, local_deployment
 from modelfn.registry import load_registry
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.manifests import linear_onnx_graph, write_artifact
+from tools.local.deployment import LocalDeployment, local_deployment
 
 httpclient = pytest.importorskip(
     "tritonclient.http", reason="tritonclient[http] is a dev dependency"

@@ -1,4 +1,4 @@
-"""The gateway's playground index `/` (modelfn/local/playground.py), through `Gateway.dispatch`.
+"""The gateway's playground index `/` (tools/local/playground.py), through `Gateway.dispatch`.
 
 Two real function handlers in this process (as test_api_docs.py runs them): the tiny linear
 image model, loaded, and an IMDB function whose model is not published, so the index shows why.
@@ -16,10 +16,10 @@ from mangum import Mangum
 from functions.app import create_app
 from functions.settings import FunctionSettings
 from modelfn.api_routes import route_table
-from modelfn.local.gateway import Gateway
-from modelfn.local.playground import index_page
 from tests.functions.conftest import build_tiny_model, handler_for
-from tests.modelfn.local.test_api_docs import InProcessFunction
+from tests.tools.local.test_api_docs import InProcessFunction
+from tools.local.gateway import Gateway
+from tools.local.playground import index_page
 
 MODELS = ["cifar10-cnn", "imdb-sentiment"]
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from modelfn.api_routes import Route
-from modelfn.local.gateway import Gateway
-from modelfn.local.worker import LocalFunction, WorkerError
+from tools.local.gateway import Gateway
+from tools.local.worker import LocalFunction, WorkerError
 
 ROUTE = Route("GET", "/probe")
 
