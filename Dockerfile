@@ -32,7 +32,6 @@ COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
 COPY functions ${LAMBDA_TASK_ROOT}/functions
 COPY modelfn/__init__.py modelfn/api_routes.py modelfn/artifact.py modelfn/text.py ${LAMBDA_TASK_ROOT}/modelfn/
 COPY modelfn/store ${LAMBDA_TASK_ROOT}/modelfn/store
-COPY training/__init__.py training/errors.py training/config.py ${LAMBDA_TASK_ROOT}/training/
 COPY architectures ${LAMBDA_TASK_ROOT}/architectures
 
 # Lambda runs the image on a read-only file system, so bytecode is compiled now or on every cold

@@ -68,11 +68,16 @@ bench: $(STAMP)  ## modelfn vs the torch handler on the published models: bench/
 bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
 	$(BIN)/python -m bench --quick
 
-lint: $(STAMP)
-	$(BIN)/ruff check modelfn architectures training functions infra edge tools bench tests
+# The Python trees, bottom floor first (docs/architecture.md), and the tests.
+CODE := modelfn architectures training functions infra edge tools bench tests
 
-typecheck: $(STAMP)  ## mypy on the serving, infra and benchmark code
-	$(BIN)/mypy modelfn architectures functions infra edge tools bench
+lint: $(STAMP)  ## ruff (rules and format), then the floors' import contracts (pyproject [tool.importlinter])
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)  ## mypy, strict, on every floor and the benchmarks
+	$(BIN)/mypy modelfn architectures training functions infra edge tools bench
 
 clean:
-	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

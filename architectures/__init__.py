@@ -1,25 +1,28 @@
-"""Model definitions, one file each; they import torch and nothing from training, serving or AWS.
+"""The model architectures (floor 2): one file per nn.Module with its constructor-arguments
+dataclass. They import torch and the core (modelfn/), nothing from training, serving or AWS, so
+training and the torch container function stand on the same definitions.
 
 `ARCHITECTURES` maps a registry entry's `architecture` (the name stored in every manifest) to
-its constructor-arguments dataclass and its nn.Module; `load_torch_model` rebuilds a published
-version's eager model from its manifest and safetensors weights (`build_torch_model` then
-`load_weights`, which the container function calls on bytes it has verified itself). All stay
-light (torch, safetensors, pydantic), so a server of the eager model imports nothing else of
-training/.
+its constructor-arguments dataclass and its nn.Module; `model_config` builds that dataclass from
+a TOML or manifest table, naming a bad key; `load_torch_model` rebuilds a published version's
+eager model from its manifest and safetensors weights (`build_torch_model` then `load_weights`,
+which the container function calls on bytes it has verified itself). All stay light (torch,
+safetensors, pydantic).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from architectures import cifar10_cnn, ngram_classifier, ptb_lstm
 from modelfn.artifact import WEIGHTS_FILE, ArtifactError, Manifest, verify_artifact
-from training.config import build_dataclass
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,34 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
 }
 
 
+class ModelConfigError(ValueError):
+    """Constructor arguments that do not fit an architecture; the message names the key.
+
+    Training turns it into its ConfigError (a training config's `[model]` table), serving into an
+    ArtifactError (a manifest's `architecture.config`).
+    """
+
+
+def model_config(arch: ArchitectureSpec, values: dict[str, Any], *, where: str) -> Any:
+    """`arch`'s constructor-arguments dataclass from `values`, rejecting unknown keys and wrong
+    types by name; `where` names the table in the message."""
+    known = {f.name for f in dataclasses.fields(arch.config)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ModelConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for {arch.config.__name__}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    try:
+        return TypeAdapter(arch.config).validate_python(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{arch.config.__name__}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ModelConfigError(f"{where}: {problems}") from exc
+
+
 def build_torch_model(manifest: Manifest, *, where: str) -> nn.Module:
     """The manifest's architecture with its recorded constructor arguments, weights not loaded.
 
@@ -50,7 +81,10 @@ def build_torch_model(manifest: Manifest, *, where: str) -> nn.Module:
             f"{where}: architecture {manifest.architecture.module!r} is not one of "
             f"{', '.join(sorted(ARCHITECTURES))} (architectures/__init__.py)"
         )
-    config: Any = build_dataclass(arch.config, manifest.architecture.config, where=where)
+    try:
+        config = model_config(arch, manifest.architecture.config, where=where)
+    except ModelConfigError as exc:
+        raise ArtifactError(f"{exc}; re-export the artifact with this code") from exc
     return arch.build(config)
 
 

@@ -127,7 +127,9 @@ class Cifar10CNN(nn.Module):
     def init_from_data(self, images: torch.Tensor) -> None:
         """Called by the trainer once, on the normalised training images, before the first step."""
         if self.config.whiten:
-            self.stem[0].fit(images)
+            whitening = self.stem[0]
+            assert isinstance(whitening, PatchWhitening)
+            whitening.fit(images)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))

@@ -37,6 +37,8 @@ class NgramClassifierConfig:
 
 
 class NgramClassifier(nn.Module):
+    feature_weights: torch.Tensor  # buffer [vocab_size]: each n-gram's weight in the pooling
+
     def __init__(self, config: NgramClassifierConfig) -> None:
         super().__init__()
         if config.pooling not in ("sum", "mean", "l2"):
@@ -59,7 +61,7 @@ class NgramClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         weight = self.feature_weights[tokens] * (tokens != 0)  # [B, L]; padding weighs 0
-        pooled = (self.embedding(tokens) * weight.unsqueeze(-1)).sum(1)  # [B, width]
+        pooled: torch.Tensor = (self.embedding(tokens) * weight.unsqueeze(-1)).sum(1)  # [B, width]
         if self.config.pooling == "mean":
             pooled = pooled / (tokens != 0).sum(1, keepdim=True).clamp(min=1)
         elif self.config.pooling == "l2":

@@ -62,20 +62,19 @@ def export_bundle(
     folder: Path,
     out_dir: Path,
     entry: ModelEntry,
-    data_root: Path,
+    data: parity.TestData,
     *,
     limits: EdgeEntry | None = None,
-    limit: int | None = None,
 ) -> ExportResult:
     """Write `<model>-<version>.edge.tar.gz` into `out_dir` from the artifact in `folder`.
 
-    `limits` overrides the registry's thresholds; `limit` scores only the first test examples
-    (tests). The bundle's bytes depend only on the artifact, the data and these arguments.
+    `data` is the model's test split (and calibration images) in the runner's forms; `limits`
+    overrides the registry's thresholds. The bundle's bytes depend only on the artifact, the
+    data and these arguments.
     """
     manifest = verify_artifact(folder)
     limits = limits or entry.edge
     mode = quantize.MODES[manifest.task]
-    data = parity.load_test_data(entry, data_root, limit)
     with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as tmp:
         stage = Path(tmp)
         files = {FP32_GRAPH: read_verified(folder, manifest, ONNX_FILE)}

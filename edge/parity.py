@@ -1,4 +1,7 @@
-"""fp32 and int8 graphs of a bundle, scored on the shared real test data through the bundle's runner.
+"""fp32 and int8 graphs of a bundle, scored on real test data through the bundle's runner.
+
+The test data arrives as `TestData` (the runner's input forms); the tools read it with training's
+loaders (tools/edge_test_data.py), so edge export stands beside training, not on it.
 
 The figures come from the runner's own code (`standalone_runner.Bundle`), so they describe what a
 device computes: test accuracy and label agreement for the classifiers, test perplexity for the
@@ -14,13 +17,12 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.standalone_runner import Bundle
-from modelfn.registry import EdgeEntry, ModelEntry
+from modelfn.registry import EdgeEntry
 
 LM_ROWS = 16  # parallel streams the test text is cut into (perplexity is per token either way)
 LM_STEPS = 35  # time steps per graph call while scoring
@@ -29,35 +31,13 @@ LATENCY_RUNS = 30  # single-input calls timed per graph; the median is reported
 
 @dataclass(frozen=True)
 class TestData:
-    """A task's test split in the runner's input forms."""
+    """A task's test split in the runner's input forms (tools/edge_test_data.py reads it)."""
 
     images: np.ndarray | None = None  # uint8 [N, H, W, 3]
     texts: list[str] | None = None
     labels: np.ndarray | None = None  # int64 [N]
     sentences: list[list[str]] | None = None  # language model: words, no <eos>
     calibration: np.ndarray | None = None  # uint8 [N, H, W, 3] training images (CNN quantization)
-
-
-def load_test_data(entry: ModelEntry, data_root: Path, limit: int | None = None) -> TestData:
-    """The model's test split from `data_root/<data_subdir>`; `limit` keeps the first examples."""
-    folder = data_root / entry.data_subdir
-    if entry.task == "image-classification":
-        from training.data.cifar10 import load_cifar10
-
-        cifar = load_cifar10(folder)
-        return TestData(
-            images=cifar.test.images[:limit].transpose(0, 2, 3, 1),
-            labels=cifar.test.labels[:limit],
-            calibration=cifar.train.images.transpose(0, 2, 3, 1),
-        )
-    if entry.task == "text-classification":
-        from training.data.imdb import load_imdb
-
-        imdb = load_imdb(folder)
-        return TestData(texts=imdb.test.texts[:limit], labels=imdb.test.labels[:limit])
-    from training.data.ptb import load_ptb
-
-    return TestData(sentences=load_ptb(folder).test[:limit])
 
 
 # --- figures -------------------------------------------------------------------------------------

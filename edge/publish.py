@@ -20,13 +20,13 @@ from modelfn.artifact import (
     VERSION_PATTERN,
     ArtifactError,
     IntegrityError,
+    edge_prefix,
     is_model_name,
     is_version,
     sha256_file,
 )
 from modelfn.store.base import ArtifactStore, NotFound, StoreError
 
-EDGE_PREFIX = "edge"  # beside the model folders; `edge` is therefore not a usable model name
 RECORD_FILE = "bundle.json"
 
 
@@ -42,10 +42,6 @@ class EdgeRecord(BaseModel):
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
-
-
-def edge_prefix(model: str, version: str) -> str:
-    return f"{EDGE_PREFIX}/{model}/{version}"
 
 
 def publish_bundle(store: ArtifactStore, path: Path) -> EdgeRecord:

@@ -26,8 +26,9 @@ from pydantic import BaseModel, ValidationError
 from functions.errors import ApiError, describe_validation_errors
 from functions.log import logger
 from functions.model_loader import LoadedModel
-from functions.routes.infer import InferenceRequest, run_inference
-from functions.routes.predict import PredictRequest, PredictResponse
+from functions.oip_inference import run_inference
+from functions.oip_schemas import InferenceRequest
+from functions.predict_schemas import PredictRequest, PredictResponse
 from functions.tasks.classification import Classification, ClassificationParameters
 from functions.tasks.image_classification import preprocess
 from functions.tasks.language_model import (

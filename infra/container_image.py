@@ -3,7 +3,7 @@
 The repository's Dockerfile builds it on the AWS Lambda Python base image: the same handler,
 routes and task adapters as the zip function, with the eager torch model in place of
 onnxruntime. What it copies is IMAGE_SOURCES (the zip's FUNCTION_SOURCES plus the model
-definitions `architectures.load_torch_model` imports), and what it pip-installs is
+definitions of architectures/), and what it pip-installs is
 REQUIREMENTS_FILE, written from pyproject.toml by `container_requirements` so pyproject stays the
 one list of versions (`python -m infra.container_image` rewrites it; tests/infra checks it).
 """
@@ -29,15 +29,9 @@ from modelfn.registry import REPO_ROOT
 
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS_FILE = "requirements-torch.txt"
-# The eager model's code: architectures/ and the two modules it imports (the constructor-argument
-# dataclasses are built by training/config.py, whose errors live in training/errors.py). Nothing
-# else of training/ (data loaders, the loop, export) enters the image.
-TORCH_SOURCES = (
-    "training/__init__.py",
-    "training/errors.py",
-    "training/config.py",
-    "architectures",
-)
+# The eager model's code: the architectures floor, which imports torch and the core only (the
+# import contracts in pyproject.toml keep it so). Nothing of training/ enters the image.
+TORCH_SOURCES = ("architectures",)
 IMAGE_SOURCES = (*FUNCTION_SOURCES, *TORCH_SOURCES)
 # The extra of pyproject.toml that holds the eager model's engine (torch, safetensors).
 TORCH_EXTRA = "torch"

@@ -94,9 +94,10 @@ def pip_platforms(python: PythonVersion, architecture: CpuArchitecture) -> list[
     return tags + [f"{name}_{arch}" for name in legacy]
 
 
-# What the function imports, from the repo root; everything else stays out of the zip. The rest
-# of modelfn (the CLI, the local emulator under tools/local, the models.toml registry) is
-# tooling for a developer's machine. tests/infra imports the handler from the staged asset alone.
+# What the function imports, from the repo root: the inference function and the part of the core
+# it reads (not the registry or the stages, which are read at synth). Everything else stays out
+# of the zip: no architectures, no training, no tools. tests/infra imports the handler from the
+# staged asset alone, and the zip-path import contract (pyproject.toml) keeps torch out of reach.
 FUNCTION_SOURCES = (
     "functions",
     "modelfn/__init__.py",

@@ -251,6 +251,15 @@ def alias_key(model: str, alias: str) -> str:
     return f"{model}/aliases/{alias}.json"
 
 
+# Edge bundles (edge/publish.py) live beside the model folders, under `edge/<model>/<version>/`;
+# infra/ serves that prefix through CloudFront. `edge` is therefore not a usable model name.
+EDGE_PREFIX = "edge"
+
+
+def edge_prefix(model: str, version: str) -> str:
+    return f"{EDGE_PREFIX}/{model}/{version}"
+
+
 # --- hashing and verification ----------------------------------------------------------------
 
 

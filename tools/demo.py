@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelfn.registry import REPO_ROOT, load_registry
+from modelfn.registry import load_registry
 from modelfn.store import open_store, publish_artifact
 from tools.evaluate import png_base64
+from tools.paths import BUILD_DIR, DEMO_IMAGE, DOWNLOAD_DIR, SERVE_PORT
 
 IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL = "cifar10-cnn", "imdb-sentiment", "ptb-lstm"
 MODELS = (IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL)
-DOWNLOAD_DIR = REPO_ROOT / "build" / "data"  # only used where no data directory exists
 PROMPT = "the company said"
 
 
@@ -55,6 +55,7 @@ def run_demo(
     store_uri: str | None = None,
     out_dir: Path | None = None,
     preset: str = "smoke",
+    demo_image: Path = DEMO_IMAGE,
 ) -> int:
     """Run the demo; `store_uri` and `out_dir` default to model_artifacts/ and build/artifacts/.
 
@@ -62,11 +63,11 @@ def run_demo(
     """
     import httpx
 
-    from tools.cli import BUILD_DIR, SERVE_PORT
     from tools.local.deployment import local_deployment
     from tools.local.playground import playground_url
     from training.data.location import data_root_for
-    from training.pipeline import DATASETS, train_model
+    from training.pipeline import train_model
+    from training.recipe import load_data
 
     registry = load_registry()
     t0 = time.perf_counter()
@@ -81,14 +82,10 @@ def run_demo(
         folder = train_model(
             name, data_dir=roots[name], preset=preset, epochs=epochs, out_dir=out_dir or BUILD_DIR
         )
+        assert folder is not None  # one process: this rank writes the artifact
         manifests[name] = publish_artifact(store, folder)
         print(f"published {name} {manifests[name].version} to {store.uri}")
-    test_data = {
-        name: DATASETS[registry.get(name).dataset].load(
-            roots[name] / registry.get(name).data_subdir
-        )
-        for name in MODELS
-    }
+    test_data = {name: load_data(registry.get(name), roots[name]) for name in MODELS}
 
     print(
         "== 4/7 start the local deployment: moto S3 server, a function process per model, HTTP gateway"
@@ -104,7 +101,7 @@ def run_demo(
             )
         print(f"gateway {deployment.url}")
         with httpx.Client(base_url=deployment.url, timeout=60) as client:
-            _images(client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images)
+            _images(client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images, demo_image)
             _reviews(client, manifests[TEXT_MODEL], test_data[TEXT_MODEL], reviews)
             _sentences(client, manifests[LANGUAGE_MODEL], test_data[LANGUAGE_MODEL], sentences)
             ready = client.get("/v2/health/ready")
@@ -130,7 +127,19 @@ def _post(client: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _images(client: Any, manifest: Any, data: Any, count: int) -> None:
+def _write_demo_image(test: Any, names: list[str], path: Path) -> None:
+    """The first test image of a cat (else the first image) as a PNG at `path` (DEMO_IMAGE: the
+    README's curl example posts it)."""
+    import base64
+
+    cats = [i for i, label in enumerate(test.labels) if names[int(label)] == "cat"]
+    index = cats[0] if cats else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(png_base64(test.images[index])))
+    print(f"  wrote test image {index} ({names[int(test.labels[index])]}) to {path}")
+
+
+def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path) -> None:
     import numpy as np
 
     from functions.tasks.image_classification import normalise
@@ -155,6 +164,7 @@ def _images(client: Any, manifest: Any, data: Any, count: int) -> None:
             f"  {i:>4}  {truth:<11} {out['label']:<11} {out['score']:.2f} {'ok' if truth == out['label'] else '--'}  {top}"
         )
     print(f"  {hits}/{len(picks)} correct")
+    _write_demo_image(test, names, demo_image)
     # OIP clients send the graph's own input: the manifest's preprocessing, applied here with the
     # function's own code so the tensor is exactly what the predict route computes.
     x = normalise(test.images[picks[:1]].transpose(0, 2, 3, 1), manifest.preprocessing)

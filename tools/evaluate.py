@@ -56,8 +56,7 @@ def served_metrics(
     from functions.settings import FunctionSettings
     from tools.local.events import http_api_event, response_parts
     from tools.local.lambda_context import LocalLambdaContext
-    from training.data.location import data_root_for
-    from training.pipeline import DATASETS
+    from training.recipe import load_data
 
     entry = load_registry().get(name)
     with tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache:
@@ -87,9 +86,7 @@ def served_metrics(
             outputs: list[dict[str, Any]] = json.loads(raw)["outputs"]
             return outputs
 
-        dataset = DATASETS[entry.dataset].load(
-            data_root_for(data, entry.data_subdir) / entry.data_subdir
-        )
+        dataset = load_data(entry, data)
         if manifest.task == "language-modeling":
             served = {"test_sentence_perplexity": _perplexity(predict, dataset)}
         else:

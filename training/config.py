@@ -7,12 +7,11 @@ typo fails here, naming the file, the preset and the key, not an hour into train
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from training.errors import TrainingError
 
@@ -148,7 +147,6 @@ class TextClassifierConfig(OptimisationConfig):
 SEARCH_TABLE = "search"
 
 Schema = TypeVar("Schema", bound=PresetConfig)
-DataclassT = TypeVar("DataclassT")
 
 
 def _problems(exc: ValidationError, prefix: str) -> str:
@@ -206,17 +204,3 @@ def with_overrides(base: Schema, values: dict[str, Any], where: str) -> Schema:
         return type(base).model_validate(body)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {_problems(exc, 'override')}") from None
-
-
-def build_dataclass(cls: type[DataclassT], values: dict[str, Any], where: str) -> DataclassT:
-    """Construct dataclass `cls` from `values`, rejecting unknown keys and wrong types by name."""
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)} for {cls.__name__}; known: {', '.join(sorted(known))}"
-        )
-    try:
-        return TypeAdapter(cls).validate_python(values)
-    except ValidationError as exc:
-        raise ConfigError(f"{where}: {_problems(exc, cls.__name__)}") from exc

@@ -12,7 +12,6 @@ chose the published architecture.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -21,18 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from architectures import ARCHITECTURES
+from modelfn.artifact import TextPreprocessing
 from modelfn.registry import load_registry
 from training.config import (
     MODEL_PREFIX,
     TextClassifierConfig,
-    build_dataclass,
     load_preset,
     with_overrides,
 )
-from training.data.location import data_root_for
+from training.errors import TrainingError
 from training.loop import seed_everything, set_threads
-from training.pipeline import DATASETS
+from training.recipe import quiet_log, recipe_for
 from training.text_classification import held_out_curve, held_out_splits
 
 
@@ -44,23 +42,25 @@ def held_out_scorer(
     The data is read once; each call trains every fold of `cfg` (or of `folds` folds) from
     `seed`. `after_fold(k, mean so far)` runs after each fold (a tuner prunes there).
     """
-    entry = load_registry().get(name)
-    arch = ARCHITECTURES[entry.architecture]
-    dataset = DATASETS[entry.dataset]
-    data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
+    recipe = recipe_for(name)
+    data = recipe.load_data(data_dir)
     texts = data.train.texts + data.valid.texts
     labels = np.concatenate([data.train.labels, data.valid.labels])
-    pre = dataset.preprocessing(data)
+    pre = recipe.dataset.preprocessing(data)
+    if not isinstance(pre, TextPreprocessing):
+        raise TrainingError(
+            f"cross-validation compares text classifiers; {name} is {recipe.entry.task}"
+        )
 
     def score(
         cfg: TextClassifierConfig,
         folds: int | None = None,
         after_fold: Callable[[int, np.ndarray], None] | None = None,
     ) -> np.ndarray:
-        config = build_dataclass(arch.config, dict(cfg.model), where=f"{name} [model]")
+        build = recipe.builder(cfg, where=f"{name} [model]", log=quiet_log)
         k = cfg.selection_folds if folds is None else folds
         return held_out_curve(
-            lambda **derived: arch.build(dataclasses.replace(config, **derived)),
+            build,
             texts,
             labels,
             held_out_splits(len(data.train), len(texts), k),

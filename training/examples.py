@@ -23,7 +23,9 @@ MAX_REVIEW_WORDS = 80
 SENTENCE_WORDS = (6, 20)
 
 
-def spread_over_labels(labels: Sequence[int], eligible: Iterable[int], count: int) -> list[int]:
+def spread_over_labels(
+    labels: Sequence[int] | np.ndarray, eligible: Iterable[int], count: int
+) -> list[int]:
     """Up to `count` of the `eligible` indices: the first of each label, then the second, ...
 
     Taking the labels in turn makes the examples show different answers, and the split's own

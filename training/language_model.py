@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from architectures.ptb_lstm import PtbLstm
 from modelfn.artifact import VOCAB_FILE, TextPreprocessing, vocabulary_json
 from modelfn.text import Tokenizer
 from training.config import LanguageModelConfig
@@ -131,7 +132,15 @@ def train_language_model(
 ) -> TrainedModel:
     log, device = run.log, run.device
     vocabulary = build_vocabulary(data.train, pre)
-    model = build(vocab_size=len(vocabulary)).to(device)
+    model = build(vocab_size=len(vocabulary))
+    # The loop, the state handed between windows and the exported signature (h0/c0 of
+    # num_layers x batch x hidden_size) are PtbLstm's; another recurrent model joins here.
+    if not isinstance(model, PtbLstm):
+        raise TrainingError(
+            f"the language-model trainer trains architectures.ptb_lstm.PtbLstm, not "
+            f'{type(model).__name__}; set architecture = "ptb_lstm" in models.toml'
+        )
+    model = model.to(device)
     tokenizer = Tokenizer.build(pre, vocabulary)
     eos = tokenizer.ids[pre.eos_token]  # type: ignore[index]
     splits = {
@@ -232,12 +241,12 @@ def train_language_model(
         "train_tokens_per_second": train_rows.numel() * cfg.epochs / seconds,
     }
 
-    layers, hidden = model.config.num_layers, model.config.hidden_size  # type: ignore[union-attr]
+    layers, hidden = model.config.num_layers, model.config.hidden_size
     # Parity on real text with a real (non-zero) state: the state after one test window.
     rows = test_rows[: cfg.parity_sequences]
     with torch.no_grad():
         model.eval()
-        _, h, c = model(rows[:, : cfg.bptt], *model.initial_state(len(rows)))  # type: ignore[operator]
+        _, h, c = model(rows[:, : cfg.bptt], *model.initial_state(len(rows)))
     parity = {
         TOKENS: rows[:, cfg.bptt : 2 * cfg.bptt].numpy().copy(),
         H0: h.numpy().copy(),

@@ -1,11 +1,8 @@
 """`train_model`: registry entry -> trained, evaluated, exported, verified artifact folder.
 
-What varies per model is looked up in three plain tables keyed by the registry entry's fields:
-`ARCHITECTURES[entry.architecture]` (the nn.Module and its config dataclass),
-`DATASETS[entry.dataset]` (loader, fingerprint, input preprocessing) and `TASKS[entry.task]`
-(config schema and trainer). A new model is new rows here plus its modules, not a rewrite of
-this file: the PTB LSTM and the IMDB classifier joined that way. The task's trainer builds the
-model (`model_builder`) once the data has fixed its sizes (classes, vocabulary).
+What varies per model (task, architecture, data set) is the entry's recipe (training/recipe.py).
+The task's trainer builds the model (`Recipe.builder`) once the data has fixed its sizes
+(classes, vocabulary).
 
 The folder written is `<out_dir>/<name>/<version>/` with model.safetensors, model.onnx and
 manifest.json, in the format of modelfn.artifact; `modelfn.store.publish_artifact` uploads it.
@@ -13,21 +10,13 @@ manifest.json, in the format of modelfn.artifact; `modelfn.store.publish_artifac
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import shutil
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
-import torch
-from torch import nn
-
-from architectures import ARCHITECTURES, ArchitectureSpec
 from modelfn.artifact import (
     EXAMPLES_FILE,
     ONNX_FILE,
@@ -36,9 +25,7 @@ from modelfn.artifact import (
     ArtifactError,
     DataFingerprint,
     Examples,
-    ImagePreprocessing,
     Manifest,
-    TextPreprocessing,
     TrainingRecord,
     describe_files,
     new_version,
@@ -46,119 +33,18 @@ from modelfn.artifact import (
     verify_artifact,
     write_manifest,
 )
-from modelfn.registry import load_registry
 from training.checkpoint import Checkpointer
-from training.config import (
-    ImageClassifierConfig,
-    LanguageModelConfig,
-    PresetConfig,
-    TextClassifierConfig,
-    build_dataclass,
-    load_preset,
-)
-from training.data import cifar10, imdb, ptb
-from training.data.location import data_root_for
+from training.config import load_preset
 from training.distributed import from_env
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
-from training.image_classification import train_image_classifier
-from training.language_model import train_language_model
-from training.loop import seed_everything, set_threads, training_device
+from training.loop import seed_everything, set_threads
+from training.recipe import Log, quiet_log, recipe_for
 from training.report import report_files
 from training.run import Run
-from training.text_classification import train_text_classifier
 from training.trained_model import TrainedModel
 
-Log = Callable[[str], None]
-
-# --- the tables --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    load: Callable[[Path], Any]
-    fingerprint: Callable[[Any], DataFingerprint]
-    # How the model's inputs are prepared; recorded in the manifest for serving to replay.
-    preprocessing: Callable[[Any], ImagePreprocessing | TextPreprocessing]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    config_schema: type[PresetConfig]  # validates each preset of the training config file
-    train: Callable[..., TrainedModel]
-    uses_device: bool = True  # trains on a GPU when one is present (else always the CPU)
-
-
-def _cifar10_preprocessing(_: Any) -> ImagePreprocessing:
-    return ImagePreprocessing(height=32, width=32, mean=cifar10.MEAN, std=cifar10.STD)
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "cifar10": DatasetSpec(
-        load=cifar10.load_cifar10,
-        fingerprint=cifar10.fingerprint,
-        preprocessing=_cifar10_preprocessing,
-    ),
-    "ptb": DatasetSpec(
-        load=ptb.load_ptb, fingerprint=ptb.fingerprint, preprocessing=lambda _: ptb.PREPROCESSING
-    ),
-    "imdb": DatasetSpec(
-        load=imdb.load_imdb,
-        fingerprint=imdb.fingerprint,
-        preprocessing=lambda _: imdb.PREPROCESSING,
-    ),
-}
-TASKS: dict[str, TaskSpec] = {
-    "image-classification": TaskSpec(
-        config_schema=ImageClassifierConfig, train=train_image_classifier
-    ),
-    "language-modeling": TaskSpec(config_schema=LanguageModelConfig, train=train_language_model),
-    # Sparse bag-of-n-grams over 254k features: a CPU job, seconds per epoch.
-    "text-classification": TaskSpec(
-        config_schema=TextClassifierConfig, train=train_text_classifier, uses_device=False
-    ),
-}
-
-
-def _lookup(table: dict[str, Any], key: str, what: str, model: str) -> Any:
-    try:
-        return table[key]
-    except KeyError:
-        raise TrainingError(
-            f"models.toml [models.{model}] names {what} {key!r}, which training/pipeline.py does not know; "
-            f"use one of: {', '.join(sorted(table))} (or add a row to training/pipeline.py)"
-        ) from None
-
-
 # --- training ---------------------------------------------------------------------------------
-
-
-def quiet_log(line: str) -> None:
-    """The log of torchrun ranks other than 0, and of `modelfn tune`'s trials."""
-
-
-def model_builder(
-    arch: ArchitectureSpec, config: Any, *, explicit: dict[str, Any], where: str, log: Log
-) -> Callable[..., nn.Module]:
-    """`build(**derived)`: the model, with the sizes only the data knows filled in by the task.
-
-    A task calls `build(num_classes=..., vocab_size=...)` once it has read the data; a value the
-    training config sets explicitly must agree, so a stale `num_classes = 10` fails by name
-    instead of training a model that cannot be served.
-    """
-
-    def build(**derived: Any) -> nn.Module:
-        for key, value in derived.items():
-            if key in explicit and explicit[key] != value:
-                raise TrainingError(
-                    f"{where} {key} = {explicit[key]!r}, but the data gives {value!r}; set it to "
-                    f"{value!r} or leave it out"
-                )
-        model = arch.build(dataclasses.replace(config, **derived))
-        log(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        return model
-
-    return build
 
 
 def _versions() -> dict[str, str]:
@@ -212,33 +98,29 @@ def train_model(
         >>> train_model("cifar10-cnn", preset="smoke", out_dir=Path("build/artifacts"))  # doctest: +SKIP
         PosixPath('build/artifacts/cifar10-cnn/20260101T120000Z-1a2b3c4d')
     """
-    entry = load_registry().get(name)
-    task: TaskSpec = _lookup(TASKS, entry.task, "task", name)
-    arch: ArchitectureSpec = _lookup(ARCHITECTURES, entry.architecture, "architecture", name)
-    dataset: DatasetSpec = _lookup(DATASETS, entry.dataset, "dataset", name)
-
+    recipe = recipe_for(name)
+    entry = recipe.entry
     preset = preset or entry.training.preset
     config_path = entry.training_config_path()
-    cfg = load_preset(config_path, preset, task.config_schema)
+    cfg = load_preset(config_path, preset, recipe.task.config_schema)
     if epochs is not None:
         if epochs < 1:
             raise TrainingError(f"epochs must be >= 1, got {epochs}")
         cfg = cfg.model_copy(update={"epochs": epochs})
     where = f"{config_path} [{preset}.model]"
-    model_config: Any = build_dataclass(arch.config, dict(cfg.model), where=where)
-
     ranks = from_env()  # torchrun's ranks, or one process
     if not ranks.main:  # every rank computes the same figures; rank 0 says them
         log, progress = quiet_log, False
-    data = dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
+    # Before the data is read, so a bad [model] key fails in a second, not a minute.
+    build = recipe.builder(cfg, where=where, log=log)
+    data = recipe.load_data(data_dir)
     threads = set_threads()
     generator = seed_everything(seed)
-    device = training_device() if task.uses_device else torch.device("cpu")
+    device = recipe.device()
     log(
         f"{name}: preset {preset}, seed {seed}, {threads} CPU threads, {ranks.world} process(es), "
         f"on {device}"
     )
-    build = model_builder(arch, model_config, explicit=cfg.model, where=where, log=log)
     checkpointer = None
     if run_dir is not None:
         identity = {
@@ -251,9 +133,9 @@ def train_model(
         log(f"checkpoints after every epoch in {run_dir}")
     elif resume:
         raise TrainingError("resume needs the run's folder (modelfn train MODEL --resume RUN_DIR)")
-    pre = dataset.preprocessing(data)
+    pre = recipe.dataset.preprocessing(data)
     run = Run(log=log, progress=progress, checkpointer=checkpointer, ranks=ranks, device=device)
-    trained = task.train(build, data, pre, cfg, generator, run)
+    trained = recipe.task.train(build, data, pre, cfg, generator, run)
     if not ranks.main:
         return None  # rank 0 exports, verifies and writes the one artifact
 
@@ -261,9 +143,7 @@ def train_model(
         out_dir=Path(out_dir),
         name=name,
         task=entry.task,
-        architecture=Architecture(
-            module=entry.architecture, config=dataclasses.asdict(trained.model.config)
-        ),
+        architecture=Architecture(module=entry.architecture, config=trained.architecture_config()),
         trained=trained,
         record=TrainingRecord(
             preset=preset,
@@ -272,7 +152,7 @@ def train_model(
             seed=seed,
             seconds=round(trained.seconds, 3),
         ),
-        fingerprint=dataset.fingerprint(data),
+        fingerprint=recipe.dataset.fingerprint(data),
         parity_tolerance=cfg.parity_tolerance,
         log=log,
     )

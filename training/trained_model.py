@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from modelfn.artifact import Example, ImagePreprocessing, TextPreprocessing
+from training.errors import TrainingError
 from training.export_onnx import GraphTensor
 from training.metrics import ClassificationReport
 
@@ -53,6 +55,17 @@ class TrainedModel:
     evaluation: Evaluation = field(default_factory=Evaluation)
     # Real held-out inputs for the version's examples.json (training/examples.py).
     examples: list[Example] = field(default_factory=list)
+
+    def architecture_config(self) -> dict[str, Any]:
+        """The model's constructor arguments, as the manifest records them: every architecture
+        keeps its config dataclass as `.config` (architectures/)."""
+        config = self.model.config
+        if not dataclasses.is_dataclass(config) or isinstance(config, type):
+            raise TrainingError(
+                f"{type(self.model).__name__}.config is not its constructor-arguments dataclass; "
+                "the artifact could not rebuild the model"
+            )
+        return dataclasses.asdict(config)
 
 
 def most_confident_mistakes(

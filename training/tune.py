@@ -34,10 +34,9 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from architectures import ARCHITECTURES
@@ -46,17 +45,16 @@ from training.config import (
     MODEL_PREFIX,
     SEARCH_TABLE,
     ConfigError,
+    PresetConfig,
     TextClassifierConfig,
-    build_dataclass,
     load_preset,
     with_overrides,
 )
 from training.cross_validate import held_out_scorer
 from training.data import cifar10
-from training.data.location import data_root_for
 from training.errors import TrainingError
-from training.loop import seed_everything, set_threads, training_device
-from training.pipeline import DATASETS, TASKS, model_builder, quiet_log
+from training.loop import seed_everything, set_threads
+from training.recipe import TASKS, quiet_log, recipe_for
 from training.run import Run
 
 TUNE_DIR = REPO_ROOT / "build" / "tune"
@@ -148,17 +146,10 @@ def trainer_objective(
     def make(name: str, data_dir: str | None, seed: int) -> Callable[[Any, Any], float]:
         import optuna
 
-        entry = load_registry().get(name)
-        arch, dataset, task = (
-            ARCHITECTURES[entry.architecture],
-            DATASETS[entry.dataset],
-            TASKS[entry.task],
-        )
-        data = held_out(
-            dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
-        )
-        pre = dataset.preprocessing(data)
-        device = training_device() if task.uses_device else torch.device("cpu")
+        recipe = recipe_for(name)
+        data = held_out(recipe.load_data(data_dir))
+        pre = recipe.dataset.preprocessing(data)
+        device = recipe.device()
 
         def objective(trial: Any, cfg: Any) -> float:
             def on_epoch(record: dict[str, float]) -> None:
@@ -167,10 +158,9 @@ def trainer_objective(
                     raise optuna.TrialPruned()
 
             where = f"{name} trial {trial.number} [model]"
-            config = build_dataclass(arch.config, dict(cfg.model), where=where)
-            build = model_builder(arch, config, explicit=cfg.model, where=where, log=quiet_log)
+            build = recipe.builder(cfg, where=where, log=quiet_log)
             run = Run(log=quiet_log, on_epoch=on_epoch, device=device)
-            trained = task.train(build, data, pre, cfg, seed_everything(seed), run)
+            trained = recipe.task.train(build, data, pre, cfg, seed_everything(seed), run)
             return float(trained.metrics[final])
 
         return objective
@@ -180,7 +170,7 @@ def trainer_objective(
 
 class Objective(NamedTuple):
     make: Callable[[str, str | None, int], Callable[[Any, Any], float]]  # (model, data, seed)
-    direction: str  # "maximize" or "minimize"
+    direction: Literal["maximize", "minimize"]
     what: str  # the trial's value, in words
     # Reported steps a trial runs before the pruner may stop it: the early epochs of a cosine
     # schedule are far from its last, so the epoch-reporting trainers wait for half of them.
@@ -341,13 +331,15 @@ def write_figures(study: Any, folder: Path) -> list[Path]:
         with warnings.catch_warnings():  # optuna marks its matplotlib plots experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             axes = draw(study)
-        axes.figure.savefig(folder / filename, dpi=100, bbox_inches="tight")
-        plt.close(axes.figure)
+        figure = axes.get_figure(root=True)  # the whole figure the axes are drawn on
+        assert figure is not None
+        figure.savefig(folder / filename, dpi=100, bbox_inches="tight")
+        plt.close(figure)
         written.append(folder / filename)
     return written
 
 
-def append_preset(path: Path, preset: str, cfg: BaseModel, trial: Any, what: str) -> None:
+def append_preset(path: Path, preset: str, cfg: PresetConfig, trial: Any, what: str) -> None:
     """Add `[preset]` (and its model table) to the config file, refusing to overwrite one."""
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     if preset in raw:

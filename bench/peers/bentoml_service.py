@@ -23,7 +23,7 @@ import bentoml
 class OnnxService:
     def __init__(self) -> None:
         from functions.model_loader import load_model
-        from functions.routes.predict import PredictResponse
+        from functions.predict_schemas import PredictResponse
         from functions.settings import FunctionSettings
 
         self.model = load_model(FunctionSettings.resolve())

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from architectures import load_torch_model
 from functions.errors import BadInput
-from functions.routes.predict import PredictResponse
+from functions.predict_schemas import PredictResponse
 from functions.settings import FunctionSettings
 from functions.tasks import load_task
 from modelfn.artifact import read_manifest

@@ -2,10 +2,10 @@
 
 Its one origin is the artifact bucket's `edge/` folder, read through an Origin Access Control, so
 `https://<domain>/<model>/<version>/<file>` is `s3://<bucket>/edge/<model>/<version>/<file>`
-(`edge/publish.py` writes those keys). Anyone who has the URL can download a bundle: that
-is what the distribution is for, so turn it on only for deployments whose bundles may be public.
-CloudFront can read nothing outside `edge/`, so the model artifacts the functions load stay
-private.
+(`edge/publish.py` writes those keys, `modelfn.artifact.edge_prefix` names them). Anyone who has
+the URL can download a bundle: that is what the distribution is for, so turn it on only for
+deployments whose bundles may be public. CloudFront can read nothing outside `edge/`, so the
+model artifacts the functions load stay private.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from edge.publish import EDGE_PREFIX
 from infra.constructs.artifact_bucket import ArtifactBucket
+from modelfn.artifact import EDGE_PREFIX
 
 CLOUDFRONT = iam.ServicePrincipal("cloudfront.amazonaws.com")
 

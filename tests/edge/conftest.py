@@ -9,6 +9,7 @@ import pytest
 from edge.export import ExportResult, export_bundle
 from modelfn.registry import load_registry
 from tests.support.text_models import SHARED_DATA
+from tools.edge_test_data import load_test_data
 
 # Test examples scored per export: enough for real figures, few enough for seconds.
 LIMITS = {"cifar10-cnn": 200, "imdb-sentiment": 120, "ptb-lstm": 300}
@@ -16,7 +17,8 @@ LIMITS = {"cifar10-cnn": 200, "imdb-sentiment": 120, "ptb-lstm": 300}
 
 def export(name: str, artifact: Path, out: Path, **kwargs: object) -> ExportResult:
     entry = load_registry().get(name)
-    return export_bundle(artifact, out, entry, SHARED_DATA, limit=LIMITS[name], **kwargs)  # type: ignore[arg-type]
+    data = load_test_data(entry, SHARED_DATA, limit=LIMITS[name])
+    return export_bundle(artifact, out, entry, data, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

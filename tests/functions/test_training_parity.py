@@ -1,7 +1,7 @@
 """Serving replays training's pre-processing exactly, on real CIFAR-10 test images.
 
 Training normalises with `training.image_classification.normalise` and records the mean and std
-it used in the manifest (`DATASETS[...].preprocessing`); the functions read them back from the
+it used in the manifest (`training.recipe.DATASETS[...].preprocessing`); the functions read them back from the
 manifest's JSON and normalise with `functions.tasks.image_classification`. The two must agree on
 the same pixels, whether a client sends them as arrays or as PNG files.
 """
@@ -22,7 +22,7 @@ from modelfn.registry import load_registry
 from tests.functions.conftest import MODEL, encode_image
 from training import image_classification as training  # imports torch: fine in tests/
 from training.data import cifar10
-from training.pipeline import DATASETS
+from training.recipe import DATASETS
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IMAGES = 256  # real test images per comparison (at most), sent MAX_BATCH per request

@@ -163,6 +163,12 @@ def copied_sources(dockerfile: list[tuple[str, str]]) -> set[str]:
 
 def test_the_image_copies_exactly_the_image_sources(dockerfile: list[tuple[str, str]]) -> None:
     assert copied_sources(dockerfile) == set(IMAGE_SOURCES)
+    # The inference function, the core and the architectures; nothing of training, tools, infra.
+    assert {source.split("/")[0] for source in IMAGE_SOURCES} == {
+        "functions",
+        "modelfn",
+        "architectures",
+    }
 
 
 def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies() -> None:

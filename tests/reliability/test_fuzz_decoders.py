@@ -40,7 +40,8 @@ from hypothesis import strategies as st
 
 from functions.errors import BadInput
 from functions.model_loader import LoadedModel, load_model
-from functions.routes.infer import InferenceRequest, RequestInput, decode_inputs, run_inference
+from functions.oip_inference import decode_inputs, run_inference
+from functions.oip_schemas import InferenceRequest, RequestInput
 from functions.settings import FunctionSettings
 from functions.tasks.image_classification import preprocess
 from functions.tasks.text_inputs import read_texts, texts_of

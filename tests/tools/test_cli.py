@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from modelfn.artifact import verify_artifact
+from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore, list_published
 from tools.cli import main
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 def test_list_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

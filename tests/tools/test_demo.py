@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from modelfn.registry import REPO_ROOT
 from tools.demo import run_demo
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+DATA = REPO_ROOT.parent / "shared" / "data"
 CIFAR_LABELS = {
     "airplane",
     "automobile",
@@ -38,9 +40,13 @@ def test_demo_prints_real_answers_next_to_the_truth_for_the_three_models(
         preset="tiny",
         store_uri=str(tmp_path / "store"),
         out_dir=tmp_path / "build",
+        demo_image=tmp_path / "cat.png",
     )
     assert code == 0
     out = capsys.readouterr().out
+    # The README's curl example posts this file: a real 32x32 test image of a cat.
+    assert Image.open(tmp_path / "cat.png").size == (32, 32)
+    assert f"(cat) to {tmp_path / 'cat.png'}" in out
     rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
     images = [row for row in rows if row[1] in CIFAR_LABELS]
     assert len(images) == 5 and all(row[2] in CIFAR_LABELS for row in images)

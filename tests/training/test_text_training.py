@@ -31,7 +31,7 @@ from training.data import imdb, ptb
 from training.errors import TrainingError
 from training.language_model import build_vocabulary, encode_sentences, to_stream
 from training.loop import batchify, evaluate_stream, make_optimizer, train_bptt_epoch
-from training.pipeline import model_builder
+from training.recipe import model_builder
 from training.text_classification import featurise, fit, held_out_splits, predict_logits
 
 

@@ -1,8 +1,11 @@
+import tomllib
+
 import pytest
 
-from architectures.cifar10_cnn import Cifar10CNNConfig
+from architectures import ARCHITECTURES, ModelConfigError, model_config
 from modelfn.registry import load_registry
-from training.config import ConfigError, ImageClassifierConfig, build_dataclass, load_preset
+from training.config import ConfigError, ImageClassifierConfig, load_preset
+from training.recipe import recipe_for
 
 GOOD = """
 [smoke]
@@ -31,26 +34,28 @@ def test_the_shipped_config_validates_every_preset():
     path = load_registry().get("cifar10-cnn").training_config_path()
     for preset in ("smoke", "full"):
         cfg = load_preset(path, preset, ImageClassifierConfig)
-        build_dataclass(Cifar10CNNConfig, cfg.model, where=preset)
+        model_config(ARCHITECTURES["cifar10_cnn"], cfg.model, where=preset)
     assert (
         load_preset(path, "full", ImageClassifierConfig).epochs
         > load_preset(path, "smoke", ImageClassifierConfig).epochs
     )
 
 
+def test_the_architecture_names_the_bad_key_for_training_and_serving_alike():
+    # The one check behind a training config's [model] table and a manifest's architecture.config.
+    with pytest.raises(ModelConfigError, match=r"m.json: unknown key\(s\) depth for Cifar10CNN"):
+        model_config(ARCHITECTURES["cifar10_cnn"], {"depth": 3}, where="m.json")
+
+
 @pytest.mark.parametrize("name", ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"])
 def test_every_registry_model_s_presets_validate(name):
-    import tomllib
-
-    from training.pipeline import ARCHITECTURES, TASKS
-
-    entry = load_registry().get(name)
-    path = entry.training_config_path()
+    recipe = recipe_for(name)
+    path = recipe.entry.training_config_path()
     presets = set(tomllib.loads(path.read_text())) - {"search"}  # search: tune's space
     assert {"smoke", "full", "tiny"} <= presets
     for preset in presets:
-        cfg = load_preset(path, preset, TASKS[entry.task].config_schema)
-        build_dataclass(ARCHITECTURES[entry.architecture].config, cfg.model, where=preset)
+        cfg = load_preset(path, preset, recipe.task.config_schema)
+        recipe.model_config(cfg, where=preset)
 
 
 def test_a_good_file_loads(tmp_path):
@@ -85,9 +90,14 @@ def test_unknown_preset_lists_the_presets(tmp_path):
 
 
 def test_model_arguments_are_checked_by_name_and_type():
+    recipe = recipe_for("cifar10-cnn")
+
+    def preset(model: dict) -> ImageClassifierConfig:
+        return ImageClassifierConfig.model_validate(tomllib.loads(GOOD)["smoke"] | {"model": model})
+
     with pytest.raises(ConfigError, match=r"unknown key\(s\) widht"):
-        build_dataclass(Cifar10CNNConfig, {"widht": 8}, where="cfg.toml [smoke.model]")
+        recipe.model_config(preset({"widht": 8}), where="cfg.toml [smoke.model]")
     with pytest.raises(ConfigError, match=r"Cifar10CNNConfig\.width"):
-        build_dataclass(Cifar10CNNConfig, {"width": "wide"}, where="cfg.toml [smoke.model]")
-    cfg = build_dataclass(Cifar10CNNConfig, {"width": 8, "residual_stages": [1]}, where="x")
+        recipe.model_config(preset({"width": "wide"}), where="cfg.toml [smoke.model]")
+    cfg = recipe.model_config(preset({"width": 8, "residual_stages": [1]}), where="x")
     assert cfg.width == 8 and cfg.residual_stages == (1,)

@@ -1,0 +1,42 @@
+"""The friendly route's messages: `PredictRequest` (inputs and task parameters) and
+`PredictResponse` (one task output per input). functions/routes/predict.py serves them; the
+OpenAPI examples (functions/examples.py) and the benchmark's peers answer with them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.tasks import TaskOutput
+
+
+class PredictRequest(BaseModel):
+    # Examples are the served version's own (functions/examples.py), in /openapi.json.
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] = Field(
+        min_length=1,
+        description=(
+            "Images: base64 PNG/JPEG strings (data: URLs too) or HxWx3 arrays of 0..255 pixels. "
+            "Text models: strings."
+        ),
+        # The tasks check each item themselves, naming it in a 400 (`inputs[2]: ...`).
+        json_schema_extra={"items": {"anyOf": [{"type": "string"}, {"type": "array"}]}},
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Task options: top_k for classifiers; mode (next, score, generate), top_k, max_tokens, "
+            "temperature and seed for language models."
+        ),
+    )
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    version: str
+    outputs: list[TaskOutput] = Field(description="One per input, in order.")

@@ -1,0 +1,146 @@
+"""`modelfn serve`, `evaluate` and `demo`: the functions run on this machine, through the same
+Lambda handler the deployment runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from modelfn.artifact import ArtifactError, is_version
+from modelfn.registry import load_registry
+from modelfn.store import open_store
+from tools.cli.arguments import DATA_HELP, Subparsers, positive_int
+from tools.paths import SERVE_PORT
+
+
+def register(sub: Subparsers) -> None:
+    """Add `serve`, `evaluate`, `demo` to the `modelfn` command."""
+    serve = sub.add_parser(
+        "serve", help="serve published models locally behind an HTTP API gateway"
+    )
+    serve.add_argument("--port", type=int, default=SERVE_PORT)
+    serve.add_argument(
+        "--store", help="store to seed the local S3 from (default: model_artifacts/)"
+    )
+    serve.add_argument(
+        "--s3-endpoint", help="use this S3 endpoint instead of starting a moto server"
+    )
+    serve.add_argument("--models", help="comma-separated model names (default: all published)")
+    serve.add_argument(
+        "--auth", choices=("iam", "jwt", "none"), default="none",  # tools.local.auth.AUTH_MODES
+        help="authorize every route as the deployed API can: iam (SigV4, a key pair printed at start "
+        "or MODELFN_GATEWAY_ACCESS_KEY_ID/_SECRET_ACCESS_KEY), jwt (RS256 against a local key; a "
+        "token is printed), none (default)",
+    )  # fmt: skip
+    serve.set_defaults(func=cmd_serve)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="recompute a published version's test figures through the Lambda handler"
+    )
+    evaluate.add_argument("model", help="a model name from models.toml")
+    evaluate.add_argument("--version", help="a published version (default: the alias's)")
+    evaluate.add_argument("--alias", default="latest", help="alias to evaluate (default: latest)")
+    evaluate.add_argument("--store", help="store URI (default: model_artifacts/)")
+    evaluate.add_argument("--data", help=DATA_HELP)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    demo = sub.add_parser(
+        "demo", help="train the three models (smoke), serve them locally, query them"
+    )
+    demo.add_argument(
+        "--images", type=positive_int, default=12, help="CIFAR-10 test images to send"
+    )
+    demo.add_argument("--reviews", type=positive_int, default=8, help="IMDB test reviews to send")
+    demo.add_argument(
+        "--sentences", type=positive_int, default=64, help="PTB test sentences to score"
+    )
+    demo.add_argument("--data", help=DATA_HELP)
+    demo.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
+    demo.add_argument(
+        "--epochs", type=positive_int, help="override the smoke presets' epoch counts"
+    )
+    demo.add_argument("--store", help="local store to publish into (default: model_artifacts/)")
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from tools.local.auth import local_authorizer
+    from tools.local.deployment import local_deployment
+    from tools.local.playground import page_url, playground_url
+
+    registry = load_registry()
+    source = open_store(args.store)
+    models = args.models.split(",") if args.models else None
+    authorizer, auth_lines = local_authorizer(args.auth)
+    with local_deployment(
+        registry,
+        source,
+        port=args.port,
+        s3_endpoint=args.s3_endpoint,
+        models=models,
+        authorizer=authorizer,
+    ) as deployment:
+        print(
+            f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)"
+        )
+        for name, fn in deployment.functions.items():
+            print(f"function {name}: cold start {fn.init_ms:.0f} ms, log {fn.log_path}")
+            print(f"  POST {deployment.url}/models/{name}/predict")
+            print(f"  POST {deployment.url}/v2/models/{name}/infer")
+            print(f"  page {page_url(deployment.url, name)}")
+        print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
+        print(
+            f"playground: {playground_url(deployment.url)} (each model's page, form and model card)"
+        )
+        if authorizer is not None:
+            print("  (its pages are routes like the API's, so they too need a signed request)")
+        print(
+            "\n".join(auth_lines)
+            or "auth none: every route open (the deployed API uses cdk.json's modelfn:auth)"
+        )
+        print(f"gateway listening on {deployment.url} (Ctrl-C to stop)", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    print("stopped")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tools.evaluate import served_metrics
+
+    load_registry().get(args.model)
+    if args.version and not is_version(args.version):
+        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
+    store = open_store(args.store)
+    which = args.version or args.alias
+    figures = served_metrics(args.model, store, alias=which, data=args.data)
+    print(f"{args.model} ({which}), test split through the Lambda handler:")
+    print(f"  {'metric':<26} {'recorded':>12} {'recomputed':>12}  relative difference")
+    worst = 0.0
+    for metric, (trained, served) in figures.items():
+        difference = abs(served - trained) / max(abs(trained), 1e-12)
+        worst = max(worst, difference)
+        print(f"  {metric:<26} {trained:>12.6g} {served:>12.6g}  {difference:.1e}")
+    # float32 graphs and a different summation order: agreement to 1e-4 is "the same".
+    print("served equals trained" if worst <= 1e-4 else f"MISMATCH: up to {worst:.1e} relative")
+    return 0 if worst <= 1e-4 else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tools.demo import run_demo
+
+    return run_demo(
+        images=args.images,
+        reviews=args.reviews,
+        sentences=args.sentences,
+        data=args.data,
+        port=args.port,
+        epochs=args.epochs,
+        store_uri=args.store,
+    )

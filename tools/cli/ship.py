@@ -1,0 +1,136 @@
+"""`modelfn package`, `export-edge` and `verify-bundle`: what leaves this machine, a Lambda
+deployment or an edge bundle, built and checked before it goes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelfn.artifact import ArtifactError, is_version
+from modelfn.registry import load_registry
+from modelfn.store import open_store
+from tools.cli.arguments import Subparsers
+from tools.paths import EDGE_DIR, PACKAGE_DIR
+
+
+def register(sub: Subparsers) -> None:
+    """Add `package`, `export-edge`, `verify-bundle` to the `modelfn` command."""
+    package = sub.add_parser(
+        "package",
+        help="build a model's deployment as infra/ does and check its size against Lambda's limits",
+    )
+    package.add_argument(
+        "model", help="a model name from models.toml (its serving.runtime picks zip or image)"
+    )
+    package.add_argument(
+        "--arch",
+        choices=["x86_64", "arm64"],
+        help="Lambda CPU (default: the model's serving.cpu in models.toml)",
+    )
+    package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
+    package.set_defaults(func=cmd_package)
+
+    edge = sub.add_parser(
+        "export-edge", help="turn a published version into a verified, quantized bundle for devices"
+    )
+    edge.add_argument("model", help="a model name from models.toml")
+    which = edge.add_mutually_exclusive_group()
+    which.add_argument("--version", help="a published version (default: the alias's)")
+    which.add_argument("--alias", default="latest", help="alias to export (default: latest)")
+    edge.add_argument(
+        "--out", default=str(EDGE_DIR), help=f"where the bundle is written (default: {EDGE_DIR})"
+    )
+    edge.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish it under edge/MODEL/VERSION/ in --store",
+    )
+    edge.add_argument(
+        "--store", help="store URI to read (and publish to) (default: model_artifacts/)"
+    )
+    edge.add_argument(
+        "--data",
+        help="data root for the parity report (default: $MODELFN_DATA_DIR, then ../shared/data)",
+    )
+    edge.set_defaults(func=cmd_export_edge)
+
+    verify = sub.add_parser(
+        "verify-bundle", help="check an edge bundle's checksums and run its self-test"
+    )
+    verify.add_argument("path", help="a .edge.tar.gz from modelfn export-edge")
+    verify.set_defaults(func=cmd_verify_bundle)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    """Build MODEL's deployment as infra/ does, print its unzipped size, fail above Lambda's limit."""
+    from infra.deployment_package import PackageTooLarge, build_package, describe, mib, size_verdict
+
+    try:
+        package = build_package(
+            args.model, registry=load_registry(), architecture=args.arch, out_dir=Path(args.out)
+        )
+    except (
+        RuntimeError
+    ) as exc:  # pip or the bytecode compiler failed; the message says what to change
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{describe(package)}: {package.folder}")
+    width = max(len(part.name) for part in package.parts)
+    for part in package.parts:
+        print(f"  {part.name:<{width}} {mib(part.size):>10}  {part.path}")
+    print(f"  {'total':<{width}} {mib(package.size):>10}  ({package.measures})")
+    try:
+        warning = size_verdict(
+            package.size, limit=package.limit, warning=package.warning, what=describe(package)
+        )
+    except PackageTooLarge as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"within Lambda's {mib(package.limit)} limit")
+    return 0
+
+
+def cmd_export_edge(args: argparse.Namespace) -> int:
+    """Fetch MODEL's version, build its edge bundle, print the parity report, optionally publish."""
+    import tempfile
+
+    from edge.export import export_bundle, latency_record, parity_report
+    from edge.publish import publish_bundle
+    from modelfn.store import fetch_artifact
+    from tools.edge_test_data import load_test_data
+    from training.errors import TrainingError
+
+    entry = load_registry().get(args.model)
+    if args.version and not is_version(args.version):
+        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
+    store = open_store(args.store)
+    try:
+        data = load_test_data(entry, args.data)
+    except (TrainingError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as cache:
+        _, folder = fetch_artifact(store, args.model, args.version or args.alias, Path(cache))
+        result = export_bundle(folder, Path(args.out), entry, data)
+    latency = result.path.with_name(result.path.name.replace(".edge.tar.gz", ".latency.json"))
+    latency.write_bytes(latency_record(result))
+    print(parity_report(result))
+    if args.publish:
+        record = publish_bundle(store, result.path)
+        print(
+            f"published {record.file} (sha256 {record.sha256}) to {store.uri}/edge/{record.model}/{record.version}/"
+        )
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from edge.bundle import verify_bundle
+
+    manifest, report = verify_bundle(Path(args.path))
+    graphs = "fp32 + int8" if manifest.graphs.int8 else "fp32 only"
+    print(f"{args.path}: {manifest.model} {manifest.version}, checksums match ({graphs})")
+    print(report)
+    return 0
