@@ -40,6 +40,7 @@ from training.loop import (
     bptt_windows,
     evaluate_stream,
     make_optimizer,
+    precision_in_use,
     train_bptt_epoch,
 )
 from training.progress import Progress
@@ -160,7 +161,7 @@ def train_language_model(
     log(
         f"training on {train_rows.numel():,} tokens ({len(vocabulary):,}-word vocabulary): "
         f"{cfg.epochs} epochs x {steps_per_epoch} windows of {cfg.batch_size} x {cfg.bptt} tokens, "
-        f"{cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}, clip {cfg.grad_clip}, {cfg.precision}"
+        f"{cfg.optimizer}, lr {cfg.lr}, {cfg.schedule}, clip {cfg.grad_clip}, {precision_in_use(cfg, device.type)}"
     )
 
     patience = cfg.early_stopping_patience

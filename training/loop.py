@@ -10,6 +10,7 @@ int64 [N].
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -137,15 +138,41 @@ def make_optimizer(model: nn.Module, cfg: OptimisationConfig) -> torch.optim.Opt
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
+@functools.cache
+def bf16_runs_on(device_type: str) -> bool:
+    """Whether bfloat16 autocast runs here: a CPU without bf16 instructions (AVX512-BF16 or AMX)
+    has no oneDNN bf16 LSTM ("could not create a primitive descriptor for the LSTM forward
+    propagation primitive"), so one small LSTM and Linear are tried once under autocast."""
+    if device_type != "cpu":
+        return True  # CUDA autocast has bf16 kernels for every op the trainers use
+    probe = nn.LSTM(8, 8, batch_first=True)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 2, 8))
+            nn.functional.linear(torch.zeros(2, 8), torch.zeros(8, 8))
+    except RuntimeError:
+        return False
+    return True
+
+
+def precision_in_use(cfg: OptimisationConfig, device_type: str = "cpu") -> str:
+    """The precision training runs at: the preset's, except bf16 where this machine cannot."""
+    if cfg.precision == "bf16" and not bf16_runs_on(device_type):
+        return "fp32 (bf16 asked, but this CPU has no bf16 kernels)"
+    return cfg.precision
+
+
 def autocast(
     cfg: OptimisationConfig, device_type: str = "cpu"
 ) -> contextlib.AbstractContextManager[object]:
-    """bfloat16 autocast (CPU or GPU) where the config asks for it; weights and losses stay fp32.
+    """bfloat16 autocast (CPU or GPU) where the config asks for it and the machine runs it;
+    weights and losses stay fp32.
 
     On CPUs with AVX512-BF16 (the AMD EPYC build machine) the LSTM language model trains about
-    1.3x faster this way (docs/training.md has the measurement).
+    1.3x faster this way (docs/training.md has the measurement); elsewhere (an AVX2-only CPU)
+    the same preset trains in fp32, and the trainer's first line says so (`precision_in_use`).
     """
-    if cfg.precision == "bf16":
+    if cfg.precision == "bf16" and bf16_runs_on(device_type):
         return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

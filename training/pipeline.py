@@ -34,11 +34,11 @@ from modelfn.artifact import (
     write_manifest,
 )
 from training.checkpoint import Checkpointer
-from training.config import load_preset
+from training.config import OptimisationConfig, load_preset
 from training.distributed import from_env
 from training.errors import TrainingError
 from training.export_onnx import check_parity, export_onnx
-from training.loop import seed_everything, set_threads
+from training.loop import precision_in_use, seed_everything, set_threads
 from training.recipe import Log, quiet_log, recipe_for
 from training.report import report_files
 from training.run import Run
@@ -148,7 +148,16 @@ def train_model(
         record=TrainingRecord(
             preset=preset,
             epochs=cfg.epochs,
-            hyperparameters={**cfg.model_dump(exclude={"model"}), "threads": threads},
+            hyperparameters={
+                **cfg.model_dump(exclude={"model"}),
+                "threads": threads,
+                # What the run computed in: a bf16 preset on a CPU without bf16 trains in fp32.
+                **(
+                    {"precision": precision_in_use(cfg, device.type)}
+                    if isinstance(cfg, OptimisationConfig)
+                    else {}
+                ),
+            },
             seed=seed,
             seconds=round(trained.seconds, 3),
         ),

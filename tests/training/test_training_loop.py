@@ -5,7 +5,15 @@ import torch
 
 from architectures.cifar10_cnn import Cifar10CNN, Cifar10CNNConfig
 from training.config import ImageClassifierConfig
-from training.loop import augment, get_lr, make_optimizer, seed_everything, train_one_epoch
+from training.loop import (
+    augment,
+    autocast,
+    get_lr,
+    make_optimizer,
+    precision_in_use,
+    seed_everything,
+    train_one_epoch,
+)
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
@@ -142,3 +150,38 @@ def test_the_device_is_the_gpu_when_present_and_can_be_forced(monkeypatch):
             RuntimeError, match="MODELFN_DEVICE=cuda, but torch sees no CUDA device"
         ):
             training_device()
+
+
+def _bf16_preset() -> ImageClassifierConfig:
+    return ImageClassifierConfig(
+        epochs=1,
+        batch_size=4,
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.0,
+        schedule="cosine",
+        precision="bf16",
+        label_smoothing=0.0,
+        crop_padding=0,
+        hflip=False,
+    )
+
+
+def test_a_bf16_preset_runs_an_lstm_on_any_cpu():
+    # ptb-lstm's presets ask for bf16; on a CPU without bf16 kernels (AVX2 only) oneDNN has no
+    # bf16 LSTM and autocast raised "could not create a primitive descriptor": make demo died.
+    lstm = torch.nn.LSTM(8, 8, batch_first=True)
+    with autocast(_bf16_preset()):
+        out, _ = lstm(torch.randn(2, 3, 8))
+    assert out.shape == (2, 3, 8)
+
+
+def test_bf16_falls_back_to_fp32_where_the_cpu_has_none_and_says_so(monkeypatch):
+    import contextlib
+
+    monkeypatch.setattr("training.loop.bf16_runs_on", lambda device_type: False)
+    assert isinstance(autocast(_bf16_preset()), contextlib.nullcontext)
+    assert precision_in_use(_bf16_preset()).startswith("fp32 (bf16 asked")
+    monkeypatch.setattr("training.loop.bf16_runs_on", lambda device_type: True)
+    assert isinstance(autocast(_bf16_preset()), torch.autocast)
+    assert precision_in_use(_bf16_preset()) == "bf16"
