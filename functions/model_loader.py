@@ -170,6 +170,14 @@ class ModelSlot:
         self.store = None
         self._alias_checked = None
 
+    def restored(self) -> None:
+        """After a SnapStart restore: a new client, the alias read again, and, when the snapshot
+        holds no model (taken before one was published), the load retried by the next request
+        instead of `load_retry_s` after the failure frozen into the snapshot, days ago."""
+        self.forget_store()
+        if self.model is None:
+            self._last_attempt = None
+
     def read_alias(self) -> Alias | None:
         """The alias record if it changed since the last read, else None (HTTP 304, no body)."""
         key = alias_key(self.settings.model, self.settings.alias)

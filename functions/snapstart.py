@@ -9,7 +9,11 @@ init took that must be unique, fresh or secret is then shared by every sandbox r
   names and URIs, and no request has been served yet;
 - after a restore, Python's and numpy's global random generators are re-seeded from the OS (the
   generation mode draws its default seeds from `secrets` already), a new S3 client is opened on
-  first use, and the first request reads the alias again, since the snapshot may be days old.
+  first use, and the first request reads the alias again, since the snapshot may be days old. A
+  snapshot taken before the model was published holds a failed load: the first request after
+  the restore loads it (without the reset it would answer 503 for up to MODELFN_LOAD_RETRY_S
+  after every restore). Better still, publish before enabling SnapStart, or publish a new
+  function version after publishing the model, so the snapshot holds the loaded model.
 
 The hooks are registered with `snapshot_restore_py`, which the Lambda Python runtime provides;
 where it is absent (locally, in tests without it) nothing is registered.
@@ -33,7 +37,7 @@ def before_snapshot(slot: ModelSlot) -> None:
 def after_restore(slot: ModelSlot) -> None:
     random.seed()  # from os.urandom
     np.random.seed()  # the legacy global generator, from the OS
-    slot.forget_store()  # a fresh client on first use, and the alias is read again
+    slot.restored()  # a fresh client on first use, the alias read again, a failed load retried
     logger.info(
         "restored from snapshot: random generators re-seeded", extra={"model": slot.settings.model}
     )

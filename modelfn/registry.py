@@ -56,6 +56,11 @@ class ProvisionedConcurrencyEntry(BaseModel):
         return self
 
 
+# An HTTP API integration times out after 30 s (API Gateway quotas: "Maximum integration timeout",
+# not adjustable); a second less leaves the function room to answer before the API gives up.
+API_TIMEOUT_MAX_S = 29
+
+
 class ServingEntry(BaseModel):
     """How the model's Lambda function runs; every key is optional (docs/deploy.md)."""
 
@@ -63,9 +68,11 @@ class ServingEntry(BaseModel):
 
     runtime: Runtime = "onnxruntime"
     alias: str = Field(default="latest", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
-    # Lambda allows 128..10240 MB and 1..900 s.
+    # Lambda allows 128..10240 MB and 1..900 s; every function is served through the HTTP API,
+    # whose integration waits at most 30 s (a quota that cannot be raised), so timeout_s stops
+    # at API_TIMEOUT_MAX_S (checked in _deployable, with the reason).
     memory_mb: int = Field(default=1024, ge=128, le=10240)
-    timeout_s: int = Field(default=15, ge=1, le=900)
+    timeout_s: int = Field(default=15, ge=1)
     # X-Ray active tracing of the function: its init, invocations and calls show in the trace map.
     tracing: bool = False
     # Lambda CPU. Unset: arm64 (about 20% cheaper per GB-second) for onnxruntime, whose every
@@ -92,6 +99,13 @@ class ServingEntry(BaseModel):
 
     @model_validator(mode="after")
     def _deployable(self) -> ServingEntry:
+        if self.timeout_s > API_TIMEOUT_MAX_S:
+            raise ValueError(
+                f"timeout_s = {self.timeout_s}: the function is served through an API Gateway "
+                "HTTP API, which waits at most 30 s for it (a quota that cannot be raised); past "
+                "that the caller gets a 503 while the function runs on, billed. Set timeout_s "
+                f"<= {API_TIMEOUT_MAX_S} and make the request cheaper (memory_mb buys CPU)"
+            )
         # Lambda refuses these combinations at deploy time, minutes in; say why at load time.
         if self.snapstart and self.provisioned_concurrency is not None:
             raise ValueError(

@@ -12,7 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Annotations, CfnOutput, Duration, RemovalPolicy, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    ArnFormat,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_certificatemanager as acm
@@ -131,7 +140,14 @@ class InferenceApi(Construct):
         cfn_stage = stage.node.default_child
         assert isinstance(cfn_stage, apigw.CfnStage)
         cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
-            destination_arn=self.access_logs.log_group_arn,
+            # The log group's Arn attribute ends in ":*"; API Gateway stores the ARN without it,
+            # so CloudFormation would report the stage as drifted forever (aws-cdk issue 38796).
+            destination_arn=Stack.of(self).format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=self.access_logs.log_group_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
             format=json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
         )
         # Past the rate (and the burst above it) API Gateway answers 429 itself: a runaway

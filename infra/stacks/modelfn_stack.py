@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
 from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
@@ -16,6 +16,7 @@ from infra.constructs.model_function import ModelFunction
 from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
 from infra.packaging import CpuArchitecture, function_code
+from infra.preflight import deploy_region, preflight
 from infra.settings import LOG_RETENTION, InfraSettings
 from modelfn.api_routes import MODEL_ROUTES, PLAYGROUND_ROUTES
 from modelfn.registry import Registry
@@ -65,6 +66,16 @@ class ModelfnStack(Stack):
             retain=settings.retain_data,
         )
         entries = [registry.get(name) for name in registry.names()]
+        # Before any asset is built: a setting the region cannot honour fails the synth here.
+        checked = preflight(
+            stage=settings.stage,
+            region=deploy_region() if Token.is_unresolved(self.region) else self.region,
+            certificate_arn=settings.certificate_arn,
+            edge_distribution=settings.edge_distribution,
+            entries=entries,
+        )
+        for warning in checked.warnings:
+            Annotations.of(self).add_warning_v2("modelfn:preflight", warning)
         # The zip functions of one CPU share one layer, and the torch functions of one CPU one
         # image: the same handler code serves every model, told which by its environment.
         zip_cpus = sorted(

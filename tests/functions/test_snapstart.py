@@ -54,6 +54,35 @@ def test_hooks_drop_the_client_then_reseed_and_follow_the_alias_after_restore(
     assert slot.store is not None  # a new client, opened on first use
 
 
+def test_a_restore_retries_a_load_the_snapshot_froze_as_failed(
+    store: LocalStore, tiny: TinyModel, settings: FunctionSettings
+) -> None:
+    # The deploy walk-through deploys first and publishes second: the snapshot is taken after a
+    # failed load (nothing published yet), and restored once the model is there.
+    now = [1000.0]
+    slot = ModelSlot(settings, clock=lambda: now[0])
+    slot.load()
+    assert slot.model is None and slot.reason is not None
+    snapstart.before_snapshot(slot)
+    publish_artifact(store, tiny.folder)
+    now[0] += 1.0  # restored a second (of the snapshot's clock) later, well inside load_retry_s
+    snapstart.after_restore(slot)
+    # The first request loads it, instead of 503 until load_retry_s (60 s here) has passed.
+    assert slot.get().manifest.version == tiny.manifest.version
+
+
+def test_a_restore_keeps_a_model_the_snapshot_holds(
+    published: TinyModel, settings: FunctionSettings
+) -> None:
+    loads: list[object] = []
+    slot = ModelSlot(settings)
+    slot.load()
+    held = slot.model
+    slot.loader = lambda *args: loads.append(args)  # type: ignore[assignment,return-value]
+    snapstart.after_restore(slot)
+    assert slot.model is held and not loads  # nothing reloaded; only the alias is read again
+
+
 def test_without_the_runtime_library_nothing_is_registered(
     settings: FunctionSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,10 +96,17 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 60, tracing = true, cpu = "arm64", provisioned_concurrency = { min = 1, max = 4 } }
+serving = { runtime = "torch", alias = "prod", memory_mb = 3008, timeout_s = 29, tracing = true, cpu = "arm64", provisioned_concurrency = { min = 1, max = 4 } }
 """
 
 
 @pytest.fixture(scope="module")
 def mixed_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     return registry_from(MIXED, tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(autouse=True)
+def no_deployment_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synths here know no region unless a test sets one: a CDK_DEFAULT_REGION in the developer's
+    shell must not decide what the region checks (infra/preflight.py) refuse."""
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)

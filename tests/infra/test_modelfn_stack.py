@@ -35,7 +35,7 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { alias = "prod", memory_mb = 2048, timeout_s = 30, cpu = "x86_64", ephemeral_storage_mb = 2048, reserved_concurrency = 20, log_retention_days = 7 }
+serving = { alias = "prod", memory_mb = 2048, timeout_s = 29, cpu = "x86_64", ephemeral_storage_mb = 2048, reserved_concurrency = 20, log_retention_days = 7 }
 
 [models.alpha-net]
 task = "image-classification"
@@ -294,7 +294,7 @@ def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -
     functions = synth_two.resources("AWS::Lambda::Function")
     zeta = functions[function_id(synth_two, "zeta-net")]["Properties"]
     alpha = functions[function_id(synth_two, "alpha-net")]["Properties"]
-    assert (zeta["MemorySize"], zeta["Timeout"]) == (2048, 30)
+    assert (zeta["MemorySize"], zeta["Timeout"]) == (2048, 29)
     assert (alpha["MemorySize"], alpha["Timeout"]) == (1024, 15)
     assert (zeta["Architectures"], alpha["Architectures"]) == (["x86_64"], ["arm64"])
     assert (zeta["ReservedConcurrentExecutions"], "ReservedConcurrentExecutions" in alpha) == (

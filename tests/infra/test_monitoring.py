@@ -113,10 +113,10 @@ def test_each_function_has_errors_throttles_and_duration_alarms(
 
 
 def test_duration_threshold_follows_each_models_timeout(synth_two: Synthesized) -> None:
-    # zeta-net has timeout_s = 30; alpha-net the registry default: two different thresholds.
+    # zeta-net has timeout_s = 29; alpha-net the registry default: two different thresholds.
     zeta = function_alarms(synth_two, "zeta-net")["Duration"]["Threshold"]
     alpha = function_alarms(synth_two, "alpha-net")["Duration"]["Threshold"]
-    assert zeta == pytest.approx(DURATION_TIMEOUT_FRACTION * 30_000)
+    assert zeta == pytest.approx(DURATION_TIMEOUT_FRACTION * 29_000)
     assert zeta != alpha
 
 
@@ -171,6 +171,29 @@ def test_alarm_topic_is_encrypted_tls_only_and_cloudwatch_may_use_its_key(
         if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert cloudwatch and set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_cloudwatch_may_publish_to_the_topic_only_for_this_accounts_alarms(
+    any_synth: Synthesized,
+) -> None:
+    # A topic policy replaces SNS's default one: with only the TLS deny, every alarm action
+    # fails with "not authorized to perform: SNS:Publish".
+    (topic_id,) = any_synth.resources("AWS::SNS::Topic")
+    (policy,) = any_synth.resources("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Effect"] for s in statements} == {"Allow", "Deny"}
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = json.dumps(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":cloudwatch:" in source_arn and ":alarm:*" in source_arn
+    for pseudo in ("AWS::Partition", "AWS::Region", "AWS::AccountId"):
+        assert pseudo in source_arn
+    # Still TLS only, for every principal, CloudWatch included.
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Principal"] in ("*", {"AWS": "*"}) and deny["Action"] == "sns:Publish"
 
 
 def test_email_subscription_only_with_the_context_key(

@@ -57,7 +57,7 @@ def test_the_torch_entry_is_an_image_function_and_the_other_stays_a_zip(synth: S
 def test_the_image_function_is_configured_as_the_zip_function_is(synth: Synthesized) -> None:
     props = function_props(synth, "torch-net")
     bucket_id = logical_id(synth.stack.artifacts.bucket)
-    assert (props["MemorySize"], props["Timeout"], props["Architectures"]) == (3008, 60, ["arm64"])
+    assert (props["MemorySize"], props["Timeout"], props["Architectures"]) == (3008, 29, ["arm64"])
     assert props["Environment"]["Variables"] == {
         "MODELFN_MODEL": "torch-net",
         "MODELFN_STORE_URI": {"Fn::Join": ["", ["s3://", {"Ref": bucket_id}]]},

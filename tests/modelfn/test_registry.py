@@ -98,6 +98,9 @@ def test_zip_models_default_to_arm64_and_torch_to_x86_64() -> None:
         ({"log_retention_days": 31}, "31 is not a CloudWatch retention period"),
         ({"ephemeral_storage_mb": 256}, "greater than or equal to 512"),
         ({"cpu": "aarch64"}, "'x86_64' or 'arm64'"),
+        # The HTTP API gives up after 30 s; a 60 s function would run on, billed, for nobody.
+        ({"timeout_s": 30}, r"timeout_s = 30: the function is served through an API Gateway HTTP API, which waits at most 30 s"),
+        ({"timeout_s": 900}, r"Set timeout_s <= 29"),
     ],
 )  # fmt: skip
 def test_undeployable_serving_settings_are_refused_with_the_reason(
@@ -105,6 +108,10 @@ def test_undeployable_serving_settings_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValidationError, match=reason):
         serving(**keys)
+
+
+def test_the_longest_timeout_the_api_can_wait_for_is_accepted() -> None:
+    assert serving(timeout_s=29).timeout_s == 29
 
 
 def test_a_refused_combination_names_the_model_in_models_toml() -> None:
