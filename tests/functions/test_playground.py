@@ -173,10 +173,9 @@ def test_card_describes_the_served_version(
     assert card["limits"] == {"top_k": len(manifest.labels), "max_tokens": None}
 
 
-def test_plots_are_served_and_sha256_checked(
-    cifar: tuple[Mangum, Path], cifar_artifact: Path
-) -> None:
-    handler, cache = cifar
+def test_plots_are_served_and_sha256_checked(cifar_artifact: Path, tmp_path: Path) -> None:
+    # Its own function and cache: the damage below must not reach the module's shared `cifar`.
+    handler, cache = handler_for(cifar_artifact, tmp_path, playground=True), tmp_path / "cache"
     manifest = read_manifest(cifar_artifact)
     page = f"/models/{manifest.name}/"
     plot = next(name for name in manifest.files if name.endswith(".png"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 
+import pytest
 from fastapi._compat import shared
 from pydantic import BaseModel
 
@@ -27,7 +29,25 @@ def test_building_the_app_does_not_import_pydantic_v1() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_a_v1_model_is_still_recognised_once_pydantic_v1_is_imported() -> None:
+@pytest.fixture
+def pydantic_v1_unloaded_after() -> Iterator[None]:
+    """Leave the session as the test found it: with pydantic.v1 not imported, unless it was."""
+    import pydantic
+
+    def loaded() -> set[str]:
+        return {n for n in sys.modules if n == "pydantic.v1" or n.startswith("pydantic.v1.")}
+
+    before, attribute = loaded(), "v1" in vars(pydantic)
+    yield
+    for name in loaded() - before:
+        del sys.modules[name]
+    if not attribute:
+        vars(pydantic).pop("v1", None)
+
+
+def test_a_v1_model_is_still_recognised_once_pydantic_v1_is_imported(
+    pydantic_v1_unloaded_after: None,
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pydantic import v1

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import logging
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -22,22 +23,77 @@ from PIL import Image
 from functions.app import create_app
 from functions.settings import FunctionSettings
 from modelfn.store import LocalStore
-from tests.log_hygiene import CANARY_TEXT, findings
+from tests.log_hygiene import CANARY_TEXT, SECRETS, findings, remember_secret
 from tools.local.events import http_api_event, response_parts
 from tools.local.lambda_context import LocalLambdaContext
 
-SIGNATURE = "5f" * 32
+SIGNATURE = remember_secret("SigV4 signature (canary)", "5f" * 32)
+SESSION_TOKEN = remember_secret(
+    "session token (canary)", "IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENvalue0123456789abcdef=="
+)
+JWT = remember_secret(
+    "bearer token (canary)",
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYW5hcnktdXNlciJ9.c2lnbmF0dXJlLWNhbmFyeQ",
+)
 CREDENTIALS = {
     "authorization": (
         "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEKEY123456/20261129/eu-west-1/execute-api/"
         f"aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={SIGNATURE}"
     ),
-    "x-amz-security-token": "IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENvalue0123456789abcdef==",
+    "x-amz-security-token": SESSION_TOKEN,
     "x-amz-date": "20261129T000000Z",
 }
-BEARER = {
-    "authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYW5hcnktdXNlciJ9.c2lnbmF0dXJlLWNhbmFyeQ"
-}
+BEARER = {"authorization": f"Bearer {JWT}"}
+# A secret with no recognisable shape: only the literal search can find it.
+SHAPELESS = remember_secret("shapeless secret (canary)", "k9-plain-Secret-with-no-shape")
+
+
+def forms(name: str, value: str) -> dict[str, str]:
+    """Each way a header and its value can reach a log line."""
+    return {
+        "header line": f"{name}: {value}",
+        "JSON": json.dumps({"headers": {name: value}}),
+        "dict repr": repr({name: value}),
+        "ASGI byte pairs": repr([(name.encode(), value.encode())]),
+        "bytes": repr(f"{name}={value}".encode()),
+        "event JSON, escaped": json.dumps(json.dumps({"headers": {name: value}})),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("x-amz-security-token", SESSION_TOKEN),
+        ("authorization", CREDENTIALS["authorization"]),
+        ("authorization", BEARER["authorization"]),
+        ("x-api-key", SHAPELESS),
+        ("aws_secret_access_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ],
+)
+def test_the_guard_flags_each_secret_in_every_form_a_log_holds_it(name: str, value: str) -> None:
+    for form, text in forms(name, value).items():
+        assert findings(f"INFO request {text} done", "log"), f"{name} missed as {form}: {text}"
+
+
+def test_the_guard_flags_bodies_and_keys_and_leaves_ordinary_lines_alone() -> None:
+    assert findings(f'{{"inputs": ["{CANARY_TEXT}"]}}', "log")
+    assert findings(f"data:image/png;base64,{png_base64()}", "log")
+    assert findings("-----BEGIN RSA PRIVATE KEY-----\nMIIE", "log")
+    ordinary = (
+        '{"level":"INFO","message":"request","model":"cifar10-cnn","status":200,'
+        '"route":"POST /models/{name}/predict","x-amz-date":"20261129T000000Z"}'
+    )
+    assert findings(ordinary, "log") == []
+
+
+def test_a_generated_secret_is_found_once_remembered() -> None:
+    secret = secrets.token_urlsafe(30)
+    assert findings(f"key {secret}", "log") == []
+    remember_secret("generated in this test", secret)
+    try:
+        assert findings(repr({"k": secret}), "log") == ["generated in this test (its value) in log"]
+    finally:
+        SECRETS.pop("generated in this test")
 
 
 def png_base64() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,60 @@ def test_served_accuracy_on_the_test_file_equals_the_training_run(
             out["label"] == imdb.label_names[t] for out, t in zip(outputs, truth, strict=True)
         )
     assert hits / len(imdb.test) == read_manifest(imdb_artifact).metrics["accuracy"]
+
+
+# Real IMDB test reviews and their words as the manifest's rules give them, written out by hand
+# (not by modelfn.text): lower case, `<br />` and punctuation other than ! and ? to spaces, ! and ?
+# words of their own, quotes stripped from a word's ends but not from inside it ("doesn't").
+HAND_TOKENISED = {
+    148: (
+        "what a waste of talent a very poor semi coherent script cripples this film rather "
+        "unimaginative direction too some very faint echoes of fargo here but it just doesn't "
+        "come off"
+    ),
+    308: (
+        "the best movie about friendship ! especially between an aids infected person and a "
+        "normal person this is a great movie for everyone to see even though there is strong "
+        "language used i have seen it 25 times"
+    ),
+}
+
+
+@pytest.mark.parametrize("index", sorted(HAND_TOKENISED))
+def test_served_tokens_of_real_reviews_are_the_hand_written_ones(
+    imdb_artifact: Path, imdb: Any, index: int
+) -> None:
+    from functions.tasks.text_classification import load
+
+    served = load(read_manifest(imdb_artifact), imdb_artifact)  # what the function builds
+    vocabulary = set(json.loads((imdb_artifact / "vocab.json").read_text(encoding="utf-8")))
+    words = HAND_TOKENISED[index].split()
+    expected = [w if w in vocabulary else PREPROCESSING.unknown_token for w in words]
+    assert served.tokenizer.tokens(imdb.test.texts[index]) == expected
+
+
+def test_served_scores_are_the_training_run_s_recorded_predictions(
+    handler: Mangum, imdb_artifact: Path, imdb: Any
+) -> None:
+    # The report training wrote holds its own predictions on real test reviews (its most
+    # confident mistakes, with their probabilities): the function must give the same.
+    report = json.loads((imdb_artifact / "report.json").read_text(encoding="utf-8"))
+    recorded = report["most_confident_mistakes"]
+    assert recorded, "the training run recorded no predictions to compare with"
+    texts = [imdb.test.texts[m["test_index"]] for m in recorded[:MAX_BATCH]]
+    outputs = call(handler, "POST", PREDICT, {"inputs": texts}).json()["outputs"]
+    for out, mistake in zip(outputs, recorded, strict=False):
+        assert out["label"] == mistake["predicted"] != mistake["true"]
+        assert out["score"] == pytest.approx(mistake["confidence"], abs=1e-5)
+    # And the counts behind the training run's confusion matrix, recomputed from served answers.
+    matrix = np.zeros((2, 2), dtype=int)
+    labels = read_manifest(imdb_artifact).labels
+    for start in range(0, len(imdb.test), MAX_BATCH):
+        batch = imdb.test.texts[start : start + MAX_BATCH]
+        answers = call(handler, "POST", PREDICT, {"inputs": batch}).json()["outputs"]
+        for out, truth in zip(answers, imdb.test.labels[start : start + MAX_BATCH], strict=True):
+            matrix[int(truth), labels.index(out["label"])] += 1
+    assert matrix.tolist() == report["confusion_matrix"]["rows_true_columns_predicted"]
 
 
 def test_the_default_top_k_is_every_label_of_a_binary_classifier(handler: Mangum) -> None:

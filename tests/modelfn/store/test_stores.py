@@ -29,7 +29,7 @@ from modelfn.store import (
     read_alias,
     set_alias,
 )
-from tests.support.aws import local_or_moto_store
+from tests.support.aws import fake_aws_env, local_or_moto_store
 from tests.support.manifests import write_artifact
 
 
@@ -162,12 +162,7 @@ def test_local_store_refuses_keys_outside_its_root(tmp_path: Path) -> None:
 
 
 def test_s3_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
+    fake_aws_env(monkeypatch, AWS_DEFAULT_REGION="us-east-1")
     from moto import mock_aws
 
     with mock_aws(), pytest.raises(StoreError, match="does not exist"):
@@ -202,12 +197,7 @@ def test_names_that_are_not_plain_are_refused(model: str, ref: str, tmp_path: Pa
 
 
 def test_ensure_bucket_creates_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
+    fake_aws_env(monkeypatch, AWS_DEFAULT_REGION="eu-west-1")
     from moto import mock_aws
 
     with mock_aws():
