@@ -8,13 +8,23 @@ described; a missing or bad key stops `cdk synth` with the key's name and how to
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from infra.packaging import PythonVersion, unloadable_python_reason
+from modelfn.api_routes import IAM_PAGE_PROBLEM, PAGE_AUTH_MODES
 from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN
 from modelfn.registry import LOG_RETENTION_DAYS
 from modelfn.stages import STAGES_KEY, StageError, selected_stage, stage_context
@@ -91,10 +101,11 @@ class InfraSettings(BaseModel):
     edge_distribution: bool = Field(
         alias="edge-distribution", description="Serve edge/ bundles through CloudFront."
     )
-    playground: bool = Field(
+    playground: bool | Auth = Field(
         description=(
-            "Serve each model's playground page and card (GET /models/<name>/...) behind the "
-            "API's authorization; the functions answer them only where this is on."
+            "false, or the auth the playground page works under, which must be the stage's: jwt "
+            "(the page's own HTML, CSS and JS open without a token; the page asks for one and "
+            "sends it on its calls) or none. iam is refused: a browser cannot sign a page load."
         )
     )
     # Absent from cdk.json, so no deployment emails anyone by surprise.
@@ -106,6 +117,11 @@ class InfraSettings(BaseModel):
     @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def playground_on(self) -> bool:
+        """Whether the stage routes and serves each model's playground page, card and plots."""
+        return self.playground is not False
 
     @field_validator("python_version")
     @classmethod
@@ -124,6 +140,39 @@ class InfraSettings(BaseModel):
             raise ValueError(f"{days} is not a CloudWatch retention period; use one of: {allowed}")
         return days
 
+    @field_validator("playground")
+    @classmethod
+    def _page_can_work(cls, playground: bool | Auth, info: ValidationInfo) -> bool | Auth:
+        # A field validator, not the model's, so the error names modelfn:playground. `auth` and
+        # `stage` are declared above, so they are validated (and in info.data) by now.
+        if playground is False:
+            return playground
+        auth, stage = info.data.get("auth"), info.data.get("stage")
+        if auth is None:
+            return playground  # auth is itself missing or bad, and reported as such
+        fix = (
+            'set it to false, or switch the stage to auth jwt and playground "jwt" (the page\'s '
+            "own files open; it asks for a token and sends it on every call), or auth none and "
+            'playground "none" (the whole API public)'
+        )
+        if auth not in PAGE_AUTH_MODES:
+            raise ValueError(
+                f"playground {_shown(playground)} cannot work on stage {stage} with auth {auth}: "
+                f"{IAM_PAGE_PROBLEM}; {fix}"
+            )
+        if playground is True:
+            # Explicit, so no route turns public where auth changes later: the value must follow.
+            raise ValueError(
+                f"playground true on stage {stage}: name the auth the page works under, "
+                f'"{auth}" for this stage\'s auth {auth}, or false'
+            )
+        if playground != auth:
+            raise ValueError(
+                f"playground {_shown(playground)} on stage {stage} does not match its auth {auth}: "
+                f'set playground "{auth}" to serve the page under auth {auth}, or false'
+            )
+        return playground
+
     @model_validator(mode="after")
     def _complete(self) -> InfraSettings:
         if self.auth == "jwt" and (self.jwt_issuer is None or not self.jwt_audience):
@@ -139,6 +188,11 @@ class InfraSettings(BaseModel):
                 "certificate (issued in the stack's region)"
             )
         return self
+
+
+def _shown(value: object) -> str:
+    """A context value as cdk.json spells it: true, "jwt"."""
+    return json.dumps(value)
 
 
 class SettingsError(ValueError):

@@ -6,6 +6,12 @@ The server-level routes of the Open Inference Protocol have no model in the path
 first model in the registry. The playground's routes (a model's page, its card and the files they
 show; functions/playground/) are a list of their own: an API adds them only where a stage turns the
 page on, and the function serves them only with MODELFN_PLAYGROUND set.
+
+Who may call a route is decided here too, for the CDK API and the local gateway alike: every route
+needs the stage's authorization, except the page's own files (`Route.page_file`) on a JWT stage.
+A browser cannot attach a token to a page load, so those files (the same HTML, CSS and JS for
+every model, nothing from a model) open without one, and the page attaches the user's token to
+every call it makes. Under IAM no page can work: a browser cannot SigV4-sign a request.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from typing import NamedTuple
 class Route(NamedTuple):
     method: str
     path: str  # "{name}" is the model's name; any other "{param}" matches one path segment
+    # The playground page's own static files: the same bytes for every model and version, no model
+    # data (the card and plots are not page files). Only these may skip a JWT authorizer.
+    page_file: bool = False
 
     def for_model(self, name: str) -> Route:
-        return Route(self.method, self.path.replace("{name}", name))
+        return Route(self.method, self.path.replace("{name}", name), self.page_file)
 
     @property
     def key(self) -> str:
@@ -65,11 +74,30 @@ SERVER_ROUTES: tuple[Route, ...] = (
 PLAYGROUND_ROUTES: tuple[Route, ...] = (
     # The page (functions/playground/static/model.html). Not `/models/{name}/`: an API Gateway
     # route path cannot end in "/"; the local gateway redirects that URL here.
-    Route("GET", "/models/{name}/page"),
+    Route("GET", "/models/{name}/page", page_file=True),
+    Route("GET", "/models/{name}/static/{asset}", page_file=True),  # the page's CSS and JS
+    # What the page fetches with the user's token: the model's own data.
     Route("GET", "/models/{name}/card.json"),  # the model card the page renders
-    Route("GET", "/models/{name}/static/{asset}"),  # the page's CSS and JS
     Route("GET", "/models/{name}/files/{file}"),  # the version's report plots, sha256-checked
 )
+
+# The auth modes a browser page works under: it can send a bearer token it is given (jwt), or
+# nothing (none); it cannot SigV4-sign a page load or its own calls (iam).
+PAGE_AUTH_MODES: tuple[str, ...] = ("jwt", "none")
+IAM_PAGE_PROBLEM = (
+    "a browser cannot SigV4-sign a page load or the page's own calls, so API Gateway would answer "
+    "403 before the function runs"
+)
+
+
+def skips_authorizer(route: Route, auth: str) -> bool:
+    """Whether `route` answers without the authorizer of a stage whose auth is `auth`.
+
+    Only the page's own files on a JWT stage (with auth none nothing has an authorizer): a browser
+    cannot put a token on a page load, and the page then sends the token on every call it makes.
+    The predict, OIP, health, card and plot routes always keep the authorizer.
+    """
+    return route.page_file and auth == "jwt"
 
 
 def route_table(model_names: list[str], *, playground: bool = False) -> list[tuple[Route, str]]:

@@ -2,7 +2,10 @@
 
 Every route is authorised the stage's way (modelfn:auth): IAM (SigV4-signed requests from
 principals allowed execute-api:Invoke) by default, a JWT authorizer for an OIDC issuer, or none,
-which only an explicit `modelfn:auth = "none"` gives, with a warning on every synth. The stage
+which only an explicit `modelfn:auth = "none"` gives, with a warning on every synth. The one
+exception: on a JWT stage with `playground = "jwt"`, the playground page's own files (HTML, CSS,
+JS; `modelfn.api_routes.skips_authorizer`) open without a token, since a browser cannot attach
+one to a page load; the page's card, plots and predict calls keep the authorizer. The stage
 throttles (rate and burst), logs every request as JSON, answers CORS preflights for the origins
 configured, and may sit behind a custom domain.
 """
@@ -31,7 +34,13 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from infra.settings import InfraSettings
-from modelfn.api_routes import MODEL_ROUTES, PLAYGROUND_ROUTES, SERVER_ROUTES
+from modelfn.api_routes import (
+    MODEL_ROUTES,
+    PLAYGROUND_ROUTES,
+    SERVER_ROUTES,
+    Route,
+    skips_authorizer,
+)
 
 # The route list is shared with the local gateway (modelfn.api_routes), so local equals deployed.
 # Route.for_model fills in only "{name}"; any other "{param}" (the OIP "{version}") stays an API
@@ -62,6 +71,12 @@ CORS_HEADERS = [
 ]  # fmt: skip
 CORS_MAX_AGE = Duration.hours(1)  # how long a browser may reuse a preflight answer
 
+PAGE_FILES_ACKNOWLEDGMENT = (
+    'playground "jwt": the page\'s own HTML, CSS and JS (the same for every model, no model data) '
+    "answer without a token, because a browser cannot attach one to a page load; the page sends "
+    "the user's bearer token on its card, plot and predict calls, whose routes keep the JWT "
+    "authorizer. The stage throttles these routes like every other."
+)
 PUBLIC_API_WARNING = (
     "modelfn:auth is none: every route of this API answers anyone on the internet, and each call "
     "is billed to this account. Use iam or jwt unless the API is meant to be public."
@@ -178,15 +193,10 @@ class InferenceApi(Construct):
                 f"{name}-integration", function, scope_permission_to_route=False
             )
             integrations[name] = integration
-            # The playground's page and card only where the stage turns them on; they sit behind
-            # the same authorizer as every other route.
-            for route in MODEL_ROUTES + (PLAYGROUND_ROUTES if settings.playground else ()):
-                concrete = route.for_model(name)
-                self.http_api.add_routes(
-                    path=concrete.path,
-                    methods=[apigw.HttpMethod(concrete.method)],
-                    integration=integration,
-                )
+            # The playground's routes only where the stage turns the page on; every route keeps
+            # the stage's authorizer but the page's own files on a JWT stage (skips_authorizer).
+            for route in MODEL_ROUTES + (PLAYGROUND_ROUTES if settings.playground_on else ()):
+                self._add_route(route.for_model(name), integration, settings)
         # The live/ready health checks need a function behind them; the first model of
         # models.toml (registry.names()[0], chosen by the stack) answers for the deployment.
         for route in SERVER_ROUTES:
@@ -214,3 +224,19 @@ class InferenceApi(Construct):
                 description=f"Point a CNAME (or Route 53 alias) for {settings.domain_name} here",
             )
             target.override_logical_id("CustomDomainTarget")
+
+    def _add_route(
+        self, route: Route, integration: HttpLambdaIntegration, settings: InfraSettings
+    ) -> None:
+        """One route, with the API's default authorizer unless it is a page file a JWT stage opens."""
+        opened = skips_authorizer(route, settings.auth)
+        (added,) = self.http_api.add_routes(
+            path=route.path,
+            methods=[apigw.HttpMethod(route.method)],
+            integration=integration,
+            authorizer=apigw.HttpNoneAuthorizer() if opened else None,
+        )
+        if opened:
+            Validations.of(added).acknowledge(
+                Acknowledgment(id="AwsSolutions-APIG4", reason=PAGE_FILES_ACKNOWLEDGMENT)
+            )

@@ -115,7 +115,7 @@ class ModelfnStack(Stack):
                     entry.serving.log_retention_days or settings.log_retention_days
                 ],
                 retain=settings.retain_data,
-                playground=settings.playground,
+                playground=settings.playground_on,
             )
             for entry in entries
         }
@@ -166,13 +166,15 @@ class ModelfnStack(Stack):
                     value=self.api.url + route.for_model(name).path,
                     description=f"{route.method} {name}: {label.lower()} route",
                 )
-        if self.settings.playground:
+        if self.settings.playground_on:
+            # Only where a browser can use it (playground "jwt" or "none"; settings refuse iam).
+            asks = " (it asks for a bearer token)" if self.settings.auth == "jwt" else ""
             for name in self.functions:
                 CfnOutput(
                     self,
                     f"{model_construct_id(name)}PlaygroundUrl",
                     value=self.api.url + PLAYGROUND_ROUTES[0].for_model(name).path,
-                    description=f"GET {name}: its playground page and model card",
+                    description=f"Open in a browser: {name}'s playground page and model card{asks}",
                 )
         CfnOutput(
             self,

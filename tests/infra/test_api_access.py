@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -38,12 +39,37 @@ def jwt(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthes
 
 
 @pytest.fixture(scope="module")
+def jwt_page(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A JWT stage that turns the playground on: the one place routes open without a token."""
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), playground="jwt", **JWT)
+
+
+@pytest.fixture(scope="module")
+def shipped_dev(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), stage="dev")
+
+
+@pytest.fixture(scope="module")
 def public(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(registry, tmp_path_factory.mktemp("cdk.out"), auth="none")
 
 
 def routes(synth: Synthesized) -> list[dict[str, Any]]:
     return [r["Properties"] for r in synth.resources("AWS::ApiGatewayV2::Route").values()]
+
+
+# The page's own files, written out here rather than read from the route list's `page_file`
+# flag: a route marked by mistake (card.json, a plot, predict) must fail the tests below.
+PAGE_FILE_KEY = re.compile(r"GET /models/[a-z0-9-]+/(page|static/\{asset\})")
+
+
+def open_route_keys(synth: Synthesized) -> set[str]:
+    """The route keys that answer without any authorizer."""
+    return {r["RouteKey"] for r in routes(synth) if r["AuthorizationType"] == "NONE"}
+
+
+def playground_urls(synth: Synthesized) -> list[str]:
+    return [key for key in synth.template.find_outputs("*") if key.endswith("PlaygroundUrl")]
 
 
 def public_api_warnings(synth: Synthesized) -> list[Any]:
@@ -82,6 +108,52 @@ def test_jwt_mode_checks_the_issuer_and_audience_on_every_route(jwt: Synthesized
     for route in routes(jwt):
         assert route["AuthorizationType"] == "JWT"
         assert route["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+@pytest.mark.parametrize("which", ["iam", "jwt", "jwt_page", "shipped_dev"])
+def test_no_route_but_the_page_files_lacks_an_authorizer_on_any_stage(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    # Only `auth = "none"` (the `public` fixture, explicit and warned) opens the API itself.
+    synth: Synthesized = request.getfixturevalue(which)
+    assert routes(synth)
+    opened = open_route_keys(synth)
+    assert all(PAGE_FILE_KEY.fullmatch(key) for key in opened), opened
+    assert not any("predict" in key or "/v2" in key for key in opened)
+
+
+def test_a_jwt_playground_opens_only_the_page_files_and_keeps_the_card_behind_the_token(
+    jwt_page: Synthesized, registry: Registry
+) -> None:
+    (authorizer_id,) = jwt_page.resources("AWS::ApiGatewayV2::Authorizer")
+    assert open_route_keys(jwt_page) == {
+        f"GET /models/{name}/{file}"
+        for name in registry.names()
+        for file in ("page", "static/{asset}")
+    }
+    for route in routes(jwt_page):
+        if route["RouteKey"] not in open_route_keys(jwt_page):
+            assert route["AuthorizationType"] == "JWT", route["RouteKey"]
+            assert route["AuthorizerId"] == {"Ref": authorizer_id}
+    keys = {r["RouteKey"] for r in routes(jwt_page)}
+    for model_data in ("card.json", "files/{file}", "predict"):
+        assert (
+            f"{'GET' if model_data != 'predict' else 'POST'} /models/cifar10-cnn/{model_data}"
+            in keys
+        )
+    # The URL the stack prints is the page's (docs/deploy.md, "Stack outputs").
+    outputs = jwt_page.template.find_outputs("Cifar10CnnPlaygroundUrl")
+    assert "/models/cifar10-cnn/page" in json.dumps(outputs)
+
+
+def test_only_a_stage_with_a_working_page_prints_its_url(
+    jwt_page: Synthesized, iam: Synthesized, shipped_dev: Synthesized, public: Synthesized
+) -> None:
+    assert len(playground_urls(jwt_page)) == len(jwt_page.stack.functions)
+    assert not playground_urls(public)  # auth none, but dev's table keeps playground false
+    for synth in (iam, shipped_dev):
+        assert not playground_urls(synth)
+        assert not any("/page" in key for key in (r["RouteKey"] for r in routes(synth)))
 
 
 def test_none_is_explicit_and_warned_about_at_synth(public: Synthesized) -> None:

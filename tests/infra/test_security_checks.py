@@ -94,6 +94,8 @@ def mixed(mixed_registry: Registry, tmp_path_factory: pytest.TempPathFactory) ->
             "domain-name": "api.example.com",
             "certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
             "edge-distribution": True,
+            # The page's files open without a token: APIG4 is acknowledged on those routes only.
+            "playground": "jwt",
         },
         stage="staging",
     )

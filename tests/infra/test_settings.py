@@ -23,6 +23,7 @@ def test_cdk_json_describes_every_stage_completely(stage: str) -> None:
     assert settings.stack_name == table["stack-name"] == f"modelfn-{stage}"
     assert settings.log_retention_days == table["log-retention-days"]
     assert settings.auth == "iam"  # authorised by default, in every stage
+    assert not settings.playground_on  # a browser cannot sign its calls under iam (below)
 
 
 def test_without_a_stage_the_app_deploys_dev() -> None:
@@ -95,6 +96,41 @@ def test_jwt_needs_an_issuer_and_an_audience() -> None:
     assert settings.jwt_audience == ["modelfn"]
     with pytest.raises(SettingsError, match="apply to auth jwt, not iam"):
         settings_for(**{"jwt-issuer": "https://login.example.com/"})
+
+
+JWT = {"auth": "jwt", "jwt-issuer": "https://login.example.com/", "jwt-audience": ["modelfn"]}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("playground", [True, "iam", "jwt"])
+def test_a_playground_on_an_iam_stage_is_refused(stage: str, playground: Any) -> None:
+    # dev and staging once shipped `playground = true` with auth iam: the synth passed, printed
+    # <Model>PlaygroundUrl, and API Gateway answered every browser 403.
+    with pytest.raises(
+        SettingsError,
+        match=rf"modelfn:playground: .*cannot work on stage {stage} with auth iam: a browser "
+        r"cannot SigV4-sign .*403.*set it to false, or switch the stage to auth jwt and "
+        r'playground "jwt".*auth none and playground "none"',
+    ):
+        settings_for(stage, playground=playground)
+
+
+def test_a_playground_names_the_auth_it_works_under() -> None:
+    page = settings_for(playground="jwt", **JWT)
+    assert page.playground == "jwt" and page.playground_on
+    public = settings_for(playground="none", auth="none")
+    assert public.playground == "none" and public.playground_on
+    assert not settings_for(playground=False, **JWT).playground_on
+    # `true` would open the page's files on whatever auth the stage moves to; it must say which.
+    with pytest.raises(SettingsError, match=r'modelfn:playground: .*name the auth.*"jwt"'):
+        settings_for(playground=True, **JWT)
+    with pytest.raises(
+        SettingsError, match=r'modelfn:playground: .*playground "none" on stage dev does not match '
+        r'its auth jwt: set playground "jwt"'
+    ):  # fmt: skip
+        settings_for(playground="none", **JWT)
+    with pytest.raises(SettingsError, match=r'playground "jwt" on stage dev does not match.*none'):
+        settings_for(playground="jwt", auth="none")
 
 
 def test_a_custom_domain_needs_its_certificate() -> None:

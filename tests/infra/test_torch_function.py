@@ -65,7 +65,6 @@ def test_the_image_function_is_configured_as_the_zip_function_is(synth: Synthesi
         "MODELFN_CACHE_DIR": "/tmp/modelfn",
         "POWERTOOLS_SERVICE_NAME": "modelfn-torch-net",
         "MODELFN_RUNTIME": "torch",
-        "MODELFN_PLAYGROUND": "1",  # dev shows the playground
     }
     log_group = synth.resources("AWS::Logs::LogGroup")[props["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days

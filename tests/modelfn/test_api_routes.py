@@ -1,4 +1,11 @@
-from modelfn.api_routes import Route, find_route, route_table
+from modelfn.api_routes import (
+    MODEL_ROUTES,
+    SERVER_ROUTES,
+    Route,
+    find_route,
+    route_table,
+    skips_authorizer,
+)
 
 
 def test_model_routes_are_literal_per_model_and_server_routes_go_to_the_first() -> None:
@@ -29,3 +36,13 @@ def test_what_api_gateway_would_not_route() -> None:
 
 def test_route_key() -> None:
     assert Route("GET", "/v2/models/{name}").for_model("m").key == "GET /v2/models/m"
+
+
+def test_only_the_page_files_skip_the_authorizer_and_only_on_a_jwt_stage() -> None:
+    table = route_table(["m"], playground=True)
+    opened = {route.key for route, _ in table if skips_authorizer(route, "jwt")}
+    # Not the card, the plots or predict: those carry model data or run the model.
+    assert opened == {"GET /models/m/page", "GET /models/m/static/{asset}"}
+    for auth in ("iam", "none"):  # iam: no page at all (settings refuse it); none: no authorizer
+        assert not any(skips_authorizer(route, auth) for route, _ in table)
+    assert not any(route.page_file for route in MODEL_ROUTES + SERVER_ROUTES)

@@ -3,7 +3,9 @@
 `/` and each model's page are opened as a user would: an example is clicked and submitted (and,
 for CIFAR-10, an image file is uploaded through the file input), the rendered answer is checked,
 as are the model card and the raw call. No page may log a console error or violate its
-Content-Security-Policy. A screenshot of each page goes to build/playground/<page>.png.
+Content-Security-Policy. A screenshot of each page goes to build/playground/<page>.png. A second
+gateway over the same functions authorizes as a JWT stage with `playground = "jwt"` does: the page
+opens without a token, asks for one, and sends it on its card, plot and predict calls.
 
 The models are model_artifacts/'s where it holds all three, else the `tiny` ones trained here
 (`serving_store`, tests/conftest.py). Skipped only without chromium, chromedriver or selenium.
@@ -21,9 +23,12 @@ from typing import Any
 
 import pytest
 
+from modelfn.api_routes import route_table
 from modelfn.registry import REPO_ROOT, load_registry
 from modelfn.store import LocalStore
+from tools.local.auth import JwtAuthorizer, LocalJwtIssuer
 from tools.local.deployment import LocalDeployment, local_deployment
+from tools.local.gateway import Gateway
 from tools.local.playground import page_url
 
 webdriver = pytest.importorskip(
@@ -61,6 +66,22 @@ def deployment(
     logs = tmp_path_factory.mktemp("playground-logs")
     with local_deployment(load_registry(), serving_store, log_dir=logs) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def jwt_gateway(deployment: LocalDeployment) -> Iterator[tuple[str, LocalJwtIssuer]]:
+    """`modelfn serve --auth jwt` over the same function processes: its URL and token issuer."""
+    issuer = LocalJwtIssuer()
+    gateway = Gateway(
+        route_table(list(deployment.functions), playground=True),
+        deployment.functions,
+        authorizer=JwtAuthorizer(issuer.public_key, issuer.issuer, [issuer.audience]),
+    )
+    gateway.start()
+    try:
+        yield gateway.url, issuer
+    finally:
+        gateway.stop()
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +322,50 @@ def test_ptb_page_predicts_next_words_scores_and_generates(
     # Generate last: the screenshot shows the continuation; next words are checked above.
     check_raw_call(browser, model)
     check_clean_and_save(browser, model)
+
+
+def test_on_a_jwt_stage_the_page_asks_for_a_token_and_sends_it_on_every_call(
+    browser: WebDriver, deployment: LocalDeployment, jwt_gateway: tuple[str, LocalJwtIssuer]
+) -> None:
+    url, issuer = jwt_gateway
+    model = "cifar10-cnn"
+    card = card_of(deployment, model)  # from the gateway without auth, to compare with
+    # The page and its script load without a token; the card is refused, so the page asks.
+    open_page(browser, page_url(url, model))
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "auth").is_displayed())
+    assert "bearer token" in browser.find_element(By.ID, "status").text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{model}-jwt-token.png"))
+    refused = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[no-untyped-call]
+    # Chromium logs each 401 as an error: the card's, and nothing else.
+    assert refused and all("card.json" in e["message"] and "401" in e["message"] for e in refused)
+
+    token = issuer.mint(subject="playground-user")
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "use-token").click()
+    wait_ready(browser)
+    check_card(browser, card)  # the plots too, fetched with the token
+    plots = browser.find_elements(By.CSS_SELECTOR, "#plots img")
+    assert all(p.get_attribute("src").startswith("blob:") for p in plots)
+    browser.find_elements(By.CSS_SELECTOR, "#examples .example")[0].click()
+    answer = submit(browser)
+    check_answer_ok(answer)
+    check_raw_call(browser, model)
+    assert "authorization: Bearer <token>" in browser.find_element(By.ID, "raw-line").text
+
+    # Kept in this tab's sessionStorage, never in the URL or on the page.
+    stored = browser.execute_script("return sessionStorage.getItem('modelfn.token')")
+    assert stored == token
+    assert token not in browser.current_url and token not in browser.page_source
+    # A reload uses the stored token: no question, no refused call.
+    browser.refresh()
+    wait_ready(browser)
+    assert not browser.find_element(By.ID, "auth").is_displayed()
+    check_clean_and_save(browser, f"{model}-jwt")
+    # Forgotten, the next call is refused and the page asks again.
+    browser.find_element(By.ID, "forget-token").click()
+    assert browser.execute_script("return sessionStorage.getItem('modelfn.token')") is None
+    browser.find_elements(By.CSS_SELECTOR, "#examples .example")[0].click()
+    assert "error" in (submit(browser).get_attribute("class") or "")
+    assert browser.find_element(By.ID, "auth").is_displayed()
+    browser.get_log("browser")  # type: ignore[no-untyped-call]  # that 401 is logged as an error too

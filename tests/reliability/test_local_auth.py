@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,7 +68,12 @@ def iam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDeployment]:
     publish_artifact(store, write_artifact(root / "build", onnx=linear_onnx_graph()[0]))
     authorizer = IamAuthorizer([CREDENTIALS, SESSION])
     with local_deployment(
-        load_registry(), store, models=[MODEL], log_dir=root / "logs", authorizer=authorizer
+        load_registry(),
+        store,
+        models=[MODEL],
+        log_dir=root / "logs",
+        authorizer=authorizer,
+        playground=False,  # as on an IAM stage: no browser can sign a page load
     ) as running:
         yield running
 
@@ -185,6 +191,19 @@ def test_iam_unknown_route_is_still_the_404(iam: LocalDeployment) -> None:
 
 def test_iam_docs_stay_open_for_the_browser(iam: LocalDeployment) -> None:
     assert httpx.get(f"{iam.url}/openapi.json", timeout=30).status_code == 200
+
+
+def test_iam_refuses_the_playground_as_the_synth_does(tmp_path: Path) -> None:
+    # Refused before anything starts: the store is not even read.
+    with (
+        pytest.raises(
+            ValueError, match=r"playground cannot work behind auth iam: a browser cannot"
+        ),
+        local_deployment(
+            load_registry(), LocalStore(tmp_path), authorizer=IamAuthorizer([CREDENTIALS])
+        ),
+    ):
+        pass
 
 
 # --- JWT ------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from modelfn.api_routes import IAM_PAGE_PROBLEM, PAGE_AUTH_MODES
     from tools.local.auth import local_authorizer
     from tools.local.deployment import local_deployment
     from tools.local.playground import page_url, playground_url
@@ -74,6 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     source = open_store(args.store)
     models = args.models.split(",") if args.models else None
     authorizer, auth_lines = local_authorizer(args.auth)
+    # As the synth decides for a stage: no page where a browser cannot call the API (iam).
+    playground = args.auth in PAGE_AUTH_MODES
     with local_deployment(
         registry,
         source,
@@ -81,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         s3_endpoint=args.s3_endpoint,
         models=models,
         authorizer=authorizer,
+        playground=playground,
     ) as deployment:
         print(
             f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)"
@@ -89,13 +93,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"function {name}: cold start {fn.init_ms:.0f} ms, log {fn.log_path}")
             print(f"  POST {deployment.url}/models/{name}/predict")
             print(f"  POST {deployment.url}/v2/models/{name}/infer")
-            print(f"  page {page_url(deployment.url, name)}")
+            if playground:
+                print(f"  page {page_url(deployment.url, name)}")
         print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
-        print(
-            f"playground: {playground_url(deployment.url)} (each model's page, form and model card)"
-        )
-        if authorizer is not None:
-            print("  (its pages are routes like the API's, so they too need a signed request)")
+        if not playground:
+            print(
+                f"playground: off with --auth {args.auth}, as on a deployed stage: {IAM_PAGE_PROBLEM}"
+            )
+            print("  (--auth jwt or none serve it)")
+        else:
+            print(
+                f"playground: {playground_url(deployment.url)} (each model's page, form and model card)"
+            )
+            if args.auth == "jwt":
+                print(
+                    '  (as on a playground "jwt" stage, its pages open without a token; each page '
+                    "asks for the token below and sends it on every call)"
+                )
         print(
             "\n".join(auth_lines)
             or "auth none: every route open (the deployed API uses cdk.json's modelfn:auth)"

@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
 AuthMode = Literal["iam", "jwt", "none"]
 AUTH_MODES: tuple[AuthMode, ...] = ("iam", "jwt", "none")
@@ -76,6 +76,11 @@ class Allowed(NamedTuple):
 
 class Authorizer(Protocol):
     """Decides one request, before the gateway builds its event."""
+
+    # The deployed auth it stands for (cdk.json's modelfn:auth): the gateway asks
+    # modelfn.api_routes.skips_authorizer with it, as the CDK API does.
+    @property
+    def mode(self) -> AuthMode: ...
 
     def authorize(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
@@ -124,6 +129,7 @@ class LocalCredentials:
 class IamAuthorizer:
     """SigV4 for service execute-api in `region`, for the given credentials only."""
 
+    mode: ClassVar[AuthMode] = "iam"
     credentials: list[LocalCredentials]
     region: str = LOCAL_REGION
     clock: Any = time.time  # seconds since the epoch; a test may move it
@@ -318,6 +324,7 @@ class LocalJwtIssuer:
 class JwtAuthorizer:
     """API Gateway's JWT authorizer, with `$request.header.Authorization` as identity source."""
 
+    mode: ClassVar[AuthMode] = "jwt"
     public_key: Any
     issuer: str
     audience: list[str]

@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelfn.api_routes import route_table
+from modelfn.api_routes import IAM_PAGE_PROBLEM, PAGE_AUTH_MODES, route_table
 from modelfn.registry import REPO_ROOT, Registry
 from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
 from tools.local.auth import Authorizer
@@ -73,8 +73,14 @@ def local_deployment(
     CloudWatch; with `log_dir` None it goes to this process's own stdout and stderr. With an
     `authorizer` (tools/local/auth.py) the gateway authorizes every route as the deployed API
     does; None leaves them open. With `playground` (the default here; a deployed function's is off)
-    each function serves its model's page and card, and the gateway an index of them at `/`.
+    each function serves its model's page and card, and the gateway an index of them at `/`; an
+    IAM authorizer refuses it, as the synth refuses an IAM stage's playground.
     """
+    if playground and authorizer is not None and authorizer.mode not in PAGE_AUTH_MODES:
+        raise ValueError(
+            f"the playground cannot work behind auth {authorizer.mode}: {IAM_PAGE_PROBLEM}; "
+            "pass playground=False, or a JWT authorizer or none"
+        )
     published = {m.name: m for m in list_published(source)}
 
     def is_published(name: str) -> bool:

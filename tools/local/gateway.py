@@ -10,10 +10,13 @@ and, where the route list has the playground's routes, `/` (tools/local/playgrou
 index of the models, each linking its page, which its function serves.
 
 With an authorizer (`modelfn serve --auth iam|jwt`, tools/local/auth.py) every route is
-authorized before its function runs, health routes included, as the deployed API authorizes them;
-a request for no route is still the 404 (API Gateway matches the route first). `/docs` and
+authorized before its function runs, health routes included, as the deployed API authorizes them:
+with JWT the playground page's own files open without a token, as on a JWT stage
+(`modelfn.api_routes.skips_authorizer` decides for both), and the page sends the token on its
+calls. A request for no route is still the 404 (API Gateway matches the route first). `/docs` and
 `/openapi.json` (and the index `/`) are local additions the deployed API does not have, and stay
-open so the page loads in a browser, which cannot sign its requests.
+open so they load in a browser; behind an authorizer the index lists the models without their
+cards, which are model data.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelfn.api_routes import PLAYGROUND_ROUTES, Route, find_route
+from modelfn.api_routes import PLAYGROUND_ROUTES, Route, find_route, skips_authorizer
 from tools.local import api_docs, playground
 from tools.local.auth import Answer, Authorizer
 from tools.local.events import http_api_event, response_parts
@@ -107,7 +110,9 @@ class Gateway:
         if docs is not None:
             return docs
         if self.playground:
-            index = playground.answer(method, parts.path, self.cards)
+            # Behind an authorizer the cards (versions, metrics) are for token holders only.
+            cards = self.cards if self.authorizer is None else self.names
+            index = playground.answer(method, parts.path, cards)
             if index is not None:
                 return index
         found = find_route(self.routes, method, parts.path)
@@ -115,7 +120,7 @@ class Gateway:
             return 404, {"content-type": "application/json"}, _json("Not Found")
         route, model, params = found
         authorized = None
-        if self.authorizer is not None:
+        if self.authorizer is not None and not skips_authorizer(route, self.authorizer.mode):
             decision = self.authorizer.authorize(method, parts.path, parts.query, headers, body)
             if isinstance(decision, Answer):
                 return decision.status, decision.headers, decision.body
@@ -160,6 +165,10 @@ class Gateway:
                 except ValueError:
                     found[model] = f"HTTP {status}"
         return found
+
+    def names(self) -> dict[str, playground.Card]:
+        """The index's rows without the cards: each page asks for its token, then shows its card."""
+        return dict.fromkeys(self.functions)
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """Each function's own OpenAPI document, by model, asked for as any request is."""

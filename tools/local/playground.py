@@ -20,8 +20,10 @@ INDEX_PATH = "/"
 STYLE = "playground.css"
 
 Reply = tuple[int, dict[str, str], bytes]
-# A model's card as its function answered it, or the reason there is none (e.g. not loaded).
-Card = dict[str, Any] | str
+# A model's card as its function answered it, the reason there is none (e.g. not loaded), or None
+# where the gateway has an authorizer: the card is model data, shown on the page to token holders.
+Card = dict[str, Any] | str | None
+BEHIND_AUTH = "its card is behind the API's authorization: open its page and give it a token"
 
 
 def playground_url(gateway_url: str) -> str:
@@ -68,10 +70,11 @@ def index_page(cards: Mapping[str, Card]) -> bytes:
     for model, card in cards.items():
         name = html.escape(model)
         link = f'<a href="models/{name}/page">{name}</a>'
-        if isinstance(card, str):
+        if card is None or isinstance(card, str):
+            note = BEHIND_AUTH if card is None else f"not available: {card}"
             rows.append(
                 f'<tr><td class="name">{link}</td><td colspan="4" class="muted">'
-                f"not available: {html.escape(card)}</td></tr>"
+                f"{html.escape(note)}</td></tr>"
             )
             continue
         cells = [card["task"], card["version"], card["alias"], headline(card)]

@@ -1,12 +1,19 @@
 // The model page: renders card.json, builds the form for the model's task, and calls the model's
 // own POST predict route, as any client does. Plain script, no build step, no other origin; text
 // from the model or the user only ever goes in through textContent.
+//
+// On a JWT stage the page's own files open without a token, but its card, plots and predictions
+// are behind the API's authorizer: when the API answers 401 the page asks for a token, keeps it in
+// sessionStorage (this tab, until it closes; never in a URL or a log) and sends it as
+// `Authorization: Bearer` on every call it makes. Plots are fetched with that header too and shown
+// through blob: URLs, so no model file needs a public route.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const PREDICT = "predict"; // relative to /models/{name}/, so it works under a stage's prefix
   const SHOWN_CHARS = 160; // longer strings (base64 images) are shortened on screen, not in copies
+  const TOKEN_KEY = "modelfn.token"; // sessionStorage key of the user's bearer token
 
   // h("div", {class: "x"}, child, "text") -> an element; attributes are set, never HTML parsed.
   function h(tag, attrs, ...children) {
@@ -33,6 +40,56 @@
   let example = null; // the example the input came from, to show the data set's answer
   let image = null; // the image to send: base64 PNG of an example or a data: URL of a file
   const last = { request: "", response: "" };
+
+  // --- the token and every call ------------------------------------------------------------
+
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch {
+      return ""; // storage switched off: the page works where the API needs no token
+    }
+  }
+
+  // Every request the page makes after loading goes through here, with the token if there is one.
+  async function api(path, init = {}) {
+    const headers = new Headers(init.headers || {});
+    const token = storedToken();
+    if (token) headers.set("authorization", `Bearer ${token}`);
+    const response = await fetch(path, { ...init, headers });
+    if (response.status === 401) askForToken(response);
+    return response;
+  }
+
+  function askForToken(response) {
+    // API Gateway's JWT authorizer names the problem in www-authenticate ("the token has expired").
+    const challenge = /error_description="([^"]*)"/.exec(response.headers.get("www-authenticate") || "");
+    $("auth-why").textContent = storedToken()
+      ? `The API refused the token (${challenge ? challenge[1] : "401 Unauthorized"}); paste a new one.`
+      : "This API answers only calls that carry a bearer token: the model card, its plots and predictions.";
+    $("auth").hidden = false;
+  }
+
+  function useToken(event) {
+    event.preventDefault();
+    const token = $("token").value.trim().replace(/^bearer\s+/i, "");
+    if (!token) return;
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {
+      $("auth-why").textContent = "This browser keeps no sessionStorage for this page, so the token cannot be used.";
+      return;
+    }
+    $("token").value = "";
+    $("auth").hidden = true;
+    $("forget-token").hidden = false;
+    if (!card) loadCard(); // else the next call carries it
+  }
+
+  function forgetToken() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("forget-token").hidden = true;
+  }
 
   // --- the model card ----------------------------------------------------------------------
 
@@ -75,13 +132,29 @@
       );
       $("per-class-box").hidden = false;
     }
-    if (card.plots.length) {
-      $("plots").replaceChildren(...card.plots.map((p) =>
-        h("figure", {}, h("a", { href: p.url }, h("img", { src: p.url, alt: p.title, loading: "lazy" })),
-          h("figcaption", { text: `${p.title} (${p.file}, sha256-checked)` }))));
-      $("plots-box").hidden = false;
-    }
     $("card").hidden = false;
+  }
+
+  // Each plot through api(), so it carries the token; shown from a blob: URL. Resolves when all
+  // plots are shown or have failed.
+  function showPlots() {
+    if (!card.plots.length) return Promise.resolve();
+    $("plots-box").hidden = false;
+    return Promise.all(card.plots.map(async (p) => {
+      const caption = h("figcaption", { text: `${p.title} (${p.file}, sha256-checked)` });
+      const figure = h("figure", {}, caption);
+      $("plots").append(figure);
+      try {
+        const response = await api(p.url);
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const url = URL.createObjectURL(await response.blob());
+        const img = h("img", { src: url, alt: p.title });
+        await img.decode().catch(() => {}); // loaded before the page says it is ready
+        figure.prepend(h("a", { href: url }, img));
+      } catch (err) {
+        caption.textContent = `${p.title}: not available (${err.message})`;
+      }
+    }));
   }
 
   // --- the form, per task ------------------------------------------------------------------
@@ -233,7 +306,7 @@
     const url = new URL(PREDICT, location.href).href;
     const started = performance.now();
     try {
-      const response = await fetch(PREDICT, {
+      const response = await api(PREDICT, {
         method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
       });
       const text = await response.text();
@@ -259,7 +332,9 @@
     last.response = text;
     let pretty = text;
     try { pretty = JSON.stringify(JSON.parse(text), null, 2); last.response = pretty; } catch { /* not JSON */ }
-    $("raw-line").textContent = `POST ${url}  content-type: application/json`;
+    // The header, not the token: the screen and a screenshot never show it.
+    const auth = storedToken() ? "  authorization: Bearer <token>" : "";
+    $("raw-line").textContent = `POST ${url}  content-type: application/json${auth}`;
     $("raw-request").textContent = JSON.stringify(body, (k, v) =>
       typeof v === "string" && v.length > SHOWN_CHARS ? `${v.slice(0, SHOWN_CHARS)}… (${v.length} characters; Copy has all)` : v, 2);
     $("raw-status").textContent = `HTTP ${response.status} ${response.statusText}  ${response.headers.get("content-type") || ""}`;
@@ -326,23 +401,41 @@
 
   // --- start -------------------------------------------------------------------------------
 
-  async function start() {
+  function start() {
     $("copy-request").addEventListener("click", (e) => copy("request", e.target));
     $("copy-response").addEventListener("click", (e) => copy("response", e.target));
+    $("auth-form").addEventListener("submit", useToken);
+    $("forget-token").addEventListener("click", forgetToken);
+    $("forget-token").hidden = !storedToken();
+    $("form").addEventListener("submit", submit);
+    loadCard();
+  }
+
+  // Again after a token is given, if the first try was refused.
+  async function loadCard() {
+    $("status").classList.remove("error");
+    $("status").textContent = "Loading the model card…";
+    $("status").hidden = false;
     let response;
+    let loaded;
     try {
-      response = await fetch("card.json");
-      card = await response.json();
+      response = await api("card.json");
+      loaded = await response.json();
     } catch (err) {
-      card = { error: err.message };
+      loaded = { error: err.message };
     }
     if (!response || !response.ok) {
-      $("status").textContent = `The model card is not available: ${card.error || "no answer"}. Reload to try again.`;
+      const why = response && response.status === 401
+        ? "the API wants a bearer token"
+        : `${loaded.error || loaded.message || "no answer"}. Reload to try again`;
+      $("status").textContent = `The model card is not available: ${why}.`;
       $("status").classList.add("error");
       return;
     }
+    card = loaded;
     $("status").hidden = true;
     renderCard();
+    const plotsShown = showPlots();
     const task = TASKS[card.task];
     if (!task) {
       $("status").textContent = `This page has no form for the task ${card.task}; the model card is below.`;
@@ -352,8 +445,8 @@
     $("fields").replaceChildren(...task.fields());
     if (card.task === "language-modeling") setMode();
     renderExamples();
-    $("form").addEventListener("submit", submit);
     $("try").hidden = false;
+    await plotsShown;
     document.body.dataset.ready = "true"; // for the browser test: the page is built
   }
 

@@ -18,13 +18,20 @@ from functions.settings import FunctionSettings
 from modelfn.api_routes import route_table
 from tests.functions.conftest import build_tiny_model, handler_for
 from tests.tools.local.test_api_docs import InProcessFunction
+from tools.local.auth import (
+    Authorizer,
+    IamAuthorizer,
+    JwtAuthorizer,
+    LocalCredentials,
+    LocalJwtIssuer,
+)
 from tools.local.gateway import Gateway
 from tools.local.playground import index_page
 
 MODELS = ["cifar10-cnn", "imdb-sentiment"]
 
 
-def gateway_of(root: Path, *, playground: bool) -> Gateway:
+def gateway_of(root: Path, *, playground: bool, authorizer: Authorizer | None = None) -> Gateway:
     tiny = build_tiny_model(root / "build")
     unpublished = FunctionSettings(
         model="imdb-sentiment", store_uri=str(root / "empty"), cache_dir=root / "cache-imdb",
@@ -36,7 +43,11 @@ def gateway_of(root: Path, *, playground: bool) -> Gateway:
         ),
         "imdb-sentiment": InProcessFunction(Mangum(create_app(unpublished), lifespan="off")),
     }
-    running = Gateway(route_table(MODELS, playground=playground), functions)  # type: ignore[arg-type]
+    running = Gateway(
+        route_table(MODELS, playground=playground),
+        functions,  # type: ignore[arg-type]
+        authorizer=authorizer,
+    )
     running.start()  # so that stop() has a server loop to end
     return running
 
@@ -98,3 +109,53 @@ def test_index_escapes_what_the_cards_say() -> None:
     page = index_page({"m": card, "n": "<img src=x>"}).decode()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<img src=x>" not in page
+
+
+# --- behind an authorizer (`modelfn serve --auth jwt`), as a JWT stage with playground "jwt" ---
+
+ISSUER = LocalJwtIssuer()
+
+
+@pytest.fixture
+def jwt_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    authorizer = JwtAuthorizer(ISSUER.public_key, ISSUER.issuer, [ISSUER.audience])
+    running = gateway_of(tmp_path, playground=True, authorizer=authorizer)
+    yield running
+    running.stop()
+
+
+def test_with_jwt_the_page_files_open_and_the_model_data_needs_the_token(
+    jwt_gateway: Gateway,
+) -> None:
+    folder = "/models/cifar10-cnn/"
+    for page_file in ("page", "static/playground.js", "static/playground.css"):
+        assert jwt_gateway.dispatch("GET", folder + page_file, {}, b"")[0] == 200, page_file
+    bearer = {"authorization": f"Bearer {ISSUER.mint()}"}
+    for model_data in ("card.json", "files/confusion_matrix.png"):
+        status, _, body = jwt_gateway.dispatch("GET", folder + model_data, {}, b"")
+        assert (status, body) == (401, b'{"message": "Unauthorized"}'), model_data
+    assert jwt_gateway.dispatch("GET", folder + "card.json", bearer, b"")[0] == 200
+    predict = jwt_gateway.dispatch("POST", folder + "predict", {}, b'{"inputs": []}')
+    assert predict[0] == 401
+    assert jwt_gateway.dispatch("GET", "/v2/health/ready", {}, b"")[0] == 401
+    # Another model's page is still that model's function's answer, not an open door.
+    assert jwt_gateway.dispatch("GET", "/models/other/page", {}, b"")[0] == 404
+
+
+def test_with_jwt_the_index_links_each_page_without_its_card(jwt_gateway: Gateway) -> None:
+    status, _, body = jwt_gateway.dispatch("GET", "/", {}, b"")
+    page = body.decode()
+    assert status == 200 and '<a href="models/cifar10-cnn/page">cifar10-cnn</a>' in page
+    assert "accuracy" not in page and "image-classification" not in page  # the card's data
+    assert "behind the API&#x27;s authorization" in page
+
+
+def test_with_iam_even_the_page_files_need_a_signature(tmp_path: Path) -> None:
+    # No deployed stage combines them (the synth refuses it); the gateway opens nothing anyway.
+    running = gateway_of(
+        tmp_path, playground=True, authorizer=IamAuthorizer([LocalCredentials.generate()])
+    )
+    try:
+        assert running.dispatch("GET", "/models/cifar10-cnn/page", {}, b"")[0] == 403
+    finally:
+        running.stop()
