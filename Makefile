@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick lock audit soak
+.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick lock audit soak test-random
 
 # The deployment stage (cdk.json "modelfn:stages"): make synth STAGE=prod, make deploy STAGE=prod.
 STAGE ?= dev
@@ -39,6 +39,12 @@ demo: $(STAMP)  ## train cifar10-cnn (smoke), publish, serve through the Lambda 
 
 test: $(STAMP) lint typecheck  ## lint, types, then the whole test suite, on the CPU
 	$(BIN)/pytest
+
+# The same suite in a shuffled order (seed printed at the top; rerun one with
+# RANDOM_ORDER_SEED=N), so no test leans on another having run first.
+RANDOM_ORDER_SEED ?= $(shell date +%s)
+test-random: $(STAMP)  ## the whole suite in a random order (pytest-random-order)
+	$(BIN)/pytest --random-order-seed=$(RANDOM_ORDER_SEED)
 
 soak: $(STAMP)  ## the reliability tests at full length: more fuzz cases, faults and requests (docs/reliability.md)
 	MODELFN_SOAK=1 $(BIN)/pytest tests/reliability -q

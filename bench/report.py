@@ -105,7 +105,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             (
                 f"Warm requests: {r['warm_requests']['measured']} timed per batch size after "
                 f"{r['warm_requests']['warmup_excluded']} excluded warm-ups. All servers gave the same "
-                f"answers to the same real test inputs. Training throughput of this version "
+                f"answers to the same real test inputs ({_compared(r)}). Training throughput of "
+                f"this version "
                 f"({r['training']['preset']} preset, {r['training']['epochs']} epochs, "
                 f"{r['training']['seconds']:.0f} s): {value:,.0f} {unit.replace('_per_s', '')}/s."
             ),
@@ -153,3 +154,9 @@ def write_charts(results: dict[str, Any], folder: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _compared(r: dict[str, Any]) -> str:
+    """What "the same answers" meant in the run that wrote `r` (bench/agreement.py)."""
+    # Runs before scores were compared recorded no answers_compared: say what they checked.
+    return str(r.get("answers_compared", "the same labels and next words; scores not compared"))

@@ -41,8 +41,10 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import Any
 
-from bench import bentoml_peer, cost, stats
+from bench import bentoml_peer, cost
+from bench.agreement import disagreement
 from bench.report import write_charts, write_markdown
+from bench.results import TARGETS, model_result, targets
 from modelfn.registry import REPO_ROOT, load_registry
 
 PROBE = REPO_ROOT / "bench" / "probe.py"
@@ -51,7 +53,7 @@ BENCH_PACKAGE_DIR = REPO_ROOT / "build" / "bench-package"
 LAMBDA_PYTHON = "3.12"
 # Lambda's limits: 250 MB unzipped for a zip function with its layers, 10 GB for an image.
 ZIP_LIMIT_MB, IMAGE_LIMIT_MB = 250, 10_240
-TARGETS = ("modelfn", "torch-handler")
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # What the torch handler's image would install: these and everything they require.
 TORCH_HANDLER_REQUIREMENTS = (
@@ -260,17 +262,6 @@ def gateway_throughput(url: str, name: str, body: str, *, requests: int) -> dict
     return found
 
 
-def answers(body: dict[str, Any]) -> list[Any]:
-    """What must agree between servers: the label (classifiers) or the next words (LM)."""
-    out = []
-    for item in body["outputs"]:
-        if "label" in item:
-            out.append(item["label"])
-        else:
-            out.append([w["word"] for w in item["next"]])
-    return out
-
-
 # --- one run -----------------------------------------------------------------------------------
 
 
@@ -368,13 +359,14 @@ def measure_model(
         for target in TARGETS if run % 2 == 0 else reversed(TARGETS):  # interleaved, alternating
             seconds, body, _ = probe(cached[target], events, 0, 0)
             cold[target].append(seconds)
-            bodies[target] = answers(body)
+            bodies[target] = body
             # A new sandbox: an empty /tmp, so the version comes from S3 (the moto server).
             fresh = commands({**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{target}-{run}")})
             seconds, body, _ = probe(fresh[target], events, 0, 0)
             cold_s3[target].append(seconds)
-            if answers(body) != bodies[target]:
-                raise SystemExit(f"{name}: {target} answered differently after fetching from S3")
+            differs = disagreement(body, bodies[target])
+            if differs:
+                raise SystemExit(f"{name}: {target} answered differently from S3: {differs}")
         for peer in http_peers:
             for where, found, server_settings in (
                 ("cached", cold, s.settings_cached),
@@ -386,10 +378,9 @@ def measure_model(
                 finally:
                     server.stop()
                 found[peer].append(seconds)
-                if answers(body) != bodies["modelfn"]:
-                    raise SystemExit(
-                        f"{name}: {peer} ({where}) answered differently: {answers(body)}"
-                    )
+                differs = disagreement(body, bodies["modelfn"])
+                if differs:
+                    raise SystemExit(f"{name}: {peer} ({where}) answered differently: {differs}")
         log(
             f"{name}: cold run {run + 1}/{runs}: "
             + "".join(
@@ -400,84 +391,22 @@ def measure_model(
                 f"{t} {cold[t][-1]:.2f} s cached, {cold_s3[t][-1]:.2f} s from S3" for t in TARGETS
             )
         )
-    if bodies["modelfn"] != bodies["torch-handler"]:
-        raise SystemExit(f"{name}: the servers disagree: {bodies}")
+    differs = disagreement(bodies["torch-handler"], bodies["modelfn"])
+    if differs:
+        raise SystemExit(f"{name}: the torch handler and modelfn disagree: {differs}")
     rps = gateway_throughput(
         deployment.url, name, s.requests["batch1"]["body"], requests=max(repeats, 48)
     )
     log(f"{name}: gateway throughput " + ", ".join(f"{k} {v:.0f}/s" for k, v in rps.items()))
-    servers = (*TARGETS, *http_peers)
-    p50 = {t: stats.percentile(warm[t]["batch1"], 50) for t in servers}
-    floor = stats.percentile(warm["modelfn"]["floor_batch1"], 50)
-    memory = entry.serving.memory_mb
-    record = manifest.training
-    examples = manifest.data.examples.get("train", 0)
-    throughput = (
-        {"tokens_per_s": manifest.metrics["train_tokens_per_second"]}
-        if "train_tokens_per_second" in manifest.metrics
-        else {
-            "examples_per_s": examples * record.epochs / record.seconds if record.seconds else None
-        }
+    return model_result(
+        manifest=manifest,
+        memory_mb=entry.serving.memory_mb,
+        cold=cold,
+        cold_s3=cold_s3,
+        rps=rps,
+        warm=warm,
+        repeats=repeats,
     )
-    return {
-        "version": manifest.version,
-        "memory_mb": memory,
-        "answers_agree": True,
-        "cold_start_s": {t: stats.percentile(v, 50) for t, v in cold.items()},
-        "cold_start_runs_s": cold,
-        "cold_start_s3_s": {t: stats.percentile(v, 50) for t, v in cold_s3.items()},
-        "cold_start_s3_runs_s": cold_s3,
-        "rps": rps,
-        "warm_p50_ms": {**p50, "floor": floor},
-        "warm_p99_ms": {
-            **{t: stats.percentile(warm[t]["batch1"], 99) for t in servers},
-            "floor": stats.percentile(warm["modelfn"]["floor_batch1"], 99),
-        },
-        "batch16_p50_ms": {
-            **{t: stats.percentile(warm[t]["batch16"], 50) for t in servers},
-            "floor": stats.percentile(warm["modelfn"]["floor_batch16"], 50),
-        },
-        "peak_rss_mb": {t: warm[t]["peak_rss_mb"] for t in servers},
-        "cost_per_million_usd": {
-            arch: {t: cost.cost_per_million(p50[t], memory, arch) for t in TARGETS}
-            for arch in cost.GB_SECOND_USD
-        },
-        "warm_requests": {"warmup_excluded": warm["modelfn"]["warmup"], "measured": repeats},
-        "training_throughput": throughput,
-        "training": {"preset": record.preset, "epochs": record.epochs, "seconds": record.seconds},
-    }
-
-
-def targets(name: str, m: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The issue's targets, each as value, limit and whether this run met it."""
-    cold, torch_cold = m["cold_start_s"]["modelfn"], m["cold_start_s"]["torch-handler"]
-    floor = m["warm_p50_ms"]["floor"]
-    found = {
-        "cold_start_s": {"value": cold, "limit": 1.0, "met": cold <= 1.0},
-        "cold_start_speedup_vs_torch": {
-            "value": stats.ratio(torch_cold, cold),
-            "limit": 3.0,
-            "met": torch_cold >= 3 * cold,
-        },
-        "peak_rss_mb": {
-            "value": m["peak_rss_mb"]["modelfn"],
-            "limit": 150,
-            "met": m["peak_rss_mb"]["modelfn"] <= 150,
-        },
-        "package_mb": {
-            "value": m["package_mb"]["modelfn"],
-            "limit": 150,
-            "met": m["package_mb"]["modelfn"] <= 150,
-        },
-    }
-    if name == "cifar10-cnn":  # the warm-path target is set for the image model
-        limit = 1.5 * floor + 0.5
-        found["warm_p50_ms"] = {
-            "value": m["warm_p50_ms"]["modelfn"],
-            "limit": limit,
-            "met": m["warm_p50_ms"]["modelfn"] <= limit,
-        }
-    return found
 
 
 def machine() -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from edge import parity
 from edge.bundle import INT8_GRAPH, read_bundle, verify_bundle
-from edge.export import ExportResult, parity_report
+from edge.export import ExportResult, latency_record, parity_report
 from modelfn.registry import EdgeEntry, parse_registry
 from tests.edge.conftest import export
 
@@ -52,7 +53,13 @@ def test_every_bundle_reports_parity(
         figures = result.manifest.parity
         assert {f"fp32_{headline}", f"int8_{headline}", "size_ratio"} <= set(figures)
         assert 0 < figures["size_ratio"] < 1
-        assert result.latency_ms["fp32"] > 0 and result.latency_ms["int8"] > 0
+        # Latency is reported beside the bundle (it varies by machine), never in it: the bundle
+        # must stay byte-identical on re-export. The record beside it holds exactly these figures.
+        record = json.loads(latency_record(result))
+        fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
+        assert (record["fp32_ms"], record["int8_ms"]) == (fp32, int8)
+        assert record["ratio"] == pytest.approx(int8 / fp32)
+        assert "latency" not in result.manifest.model_dump_json()
         report = parity_report(result)
         assert "latency_ms fp32/int8" in report and result.manifest.quantization.threshold in report
     assert {"label_agreement", "test_examples"} <= set(cifar_bundle.manifest.parity)

@@ -231,7 +231,8 @@ def test_every_answer_fits_the_document(function: Function, alarm: None) -> None
             # Runs within this iteration (called just below), so `counts` is this operation's.
             counts[response.status_code] = counts.get(response.status_code, 0) + 1  # noqa: B023
             hint = replay_hint(function, event)
-            assert response.elapsed < CALL_TIMEOUT_S, f"hang: {response.elapsed:.1f} s; {hint}"
+            # No wall-time assert here: the SIGALRM guard (`alarm`) turns a call that runs past
+            # CALL_TIMEOUT_S into a Hang, which fails the run by name.
             assert response.status_code < 500, (
                 f"{response.status_code} {response.content[:300]!r}; {hint}"
             )
@@ -250,3 +251,11 @@ def test_every_answer_fits_the_document(function: Function, alarm: None) -> None
     for label, counts in function.statuses.items():
         print(f"  {label}: {dict(sorted(counts.items()))}")
     assert not failures, "\n\n".join(failures)
+    # Refusing everything would pass every check above: each POST operation must also have
+    # served at least one generated request (positive cases are in every strategy).
+    unserved = [
+        label
+        for label, counts in function.statuses.items()
+        if label.startswith("POST ") and not counts.get(200)
+    ]
+    assert not unserved, f"no generated request was answered 200 by: {unserved}"

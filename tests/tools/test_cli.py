@@ -136,7 +136,30 @@ def test_evaluate_recomputes_the_test_figures_through_the_handler(
     metrics = (
         ["accuracy", "macro_f1", "f1.positive"] if manifest.labels else ["test_sentence_perplexity"]
     )
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ")}
     for metric in metrics:
-        assert f"  {metric:<26} {manifest.metrics[metric]:>12.6g}" in out
+        recorded, recomputed, difference = rows[metric]
+        assert float(recorded) == pytest.approx(manifest.metrics[metric], rel=1e-5)
+        # The served figure, recomputed from the handler's answers, is the recorded one.
+        assert float(recomputed) == pytest.approx(manifest.metrics[metric], rel=1e-4)
+        assert float(difference) <= 1e-4
     assert out.rstrip().endswith("served equals trained")
     assert main([*argv, "--version", "latest"]) == 2  # an alias is not a version
+
+
+def test_evaluate_fails_when_served_and_trained_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelfn.store import publish_artifact
+    from tests.support.manifests import write_artifact
+
+    store = LocalStore(tmp_path / "store")
+    manifest = publish_artifact(store, write_artifact(tmp_path / "build"))
+
+    def off_by_a_percent(*args: object, **kwargs: object) -> dict[str, tuple[float, float]]:
+        return {"accuracy": (0.5, 0.505)}
+
+    monkeypatch.setattr("tools.evaluate.served_metrics", off_by_a_percent)
+    argv = ["evaluate", manifest.name, "--store", str(store.root), "--version", manifest.version]
+    assert main(argv) == 1
+    assert "MISMATCH: up to 1.0e-02 relative" in capsys.readouterr().out
