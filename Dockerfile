@@ -9,25 +9,30 @@
 # glibc 2.34; torch 2.13's manylinux_2_28 wheels do not load on 3.11's Amazon Linux 2).
 ARG PYTHON_VERSION=3.12
 
-# --- builder: the third-party packages, into /deps -------------------------------------------
+# --- builder: the third-party packages, into /deps and /torch ---------------------------------
 FROM public.ecr.aws/lambda/python:${PYTHON_VERSION} AS builder
 
-# PyPI's Linux torch wheels pull several GB of CUDA libraries; this index has the CPU-only build
-# of the same version (2.13.0+cpu sorts above 2.13.0, so pip takes it). Everything else is PyPI's.
+# Written from requirements.lock (`python -m infra.container_image`): the versions the tests ran
+# on. requirements-torch.txt holds every package but torch with its hashes, so pip refuses any
+# other file and any dependency the lock does not pin. torch is pinned by version alone (the lock
+# has no hash of its cp312 wheels) and comes from the CPU-only index, never PyPI, whose Linux
+# torch wheels pull several GB of CUDA libraries; --no-deps, as its dependencies are in the
+# hashed file. Binary wheels only (nothing compiled here); the import check fails the build if a
+# CUDA torch slipped in after all.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# Written from pyproject.toml (`python -m infra.container_image`): one list of versions.
-COPY requirements-torch.txt /tmp/requirements-torch.txt
-# Binary wheels only (nothing compiled here); the import check fails the build if a CUDA torch
-# slipped in after all.
-RUN pip install --no-cache-dir --only-binary=:all: --target /deps \
-        --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/requirements-torch.txt \
-    && PYTHONPATH=/deps python -c "import torch, sys; sys.exit(torch.version.cuda is not None)"
+COPY requirements-torch.txt requirements-torch-cpu.txt /tmp/
+RUN pip install --no-cache-dir --only-binary=:all: --require-hashes --target /deps \
+        -r /tmp/requirements-torch.txt \
+    && pip install --no-cache-dir --only-binary=:all: --no-deps --target /torch \
+        --index-url "${TORCH_INDEX_URL}" -r /tmp/requirements-torch-cpu.txt \
+    && PYTHONPATH=/torch:/deps python -c "import torch, sys; sys.exit(torch.version.cuda is not None)"
 
 # --- the function image ------------------------------------------------------------------------
 FROM public.ecr.aws/lambda/python:${PYTHON_VERSION}
 
 # ${LAMBDA_TASK_ROOT} (/var/task) heads the runtime's sys.path: packages and code both go there.
 COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
+COPY --from=builder /torch ${LAMBDA_TASK_ROOT}
 # The code: infra.container_image.IMAGE_SOURCES (tests/infra checks these lines against it).
 COPY functions ${LAMBDA_TASK_ROOT}/functions
 COPY modelfn/__init__.py modelfn/api_routes.py modelfn/artifact.py modelfn/text.py ${LAMBDA_TASK_ROOT}/modelfn/

@@ -25,10 +25,14 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Re-resolve requirements.lock after editing pyproject.toml's dependencies (needs the package index).
+# Re-resolve requirements.lock after editing pyproject.toml's dependencies (needs the package index),
+# then rewrite the torch image's requirement files from it. The layer and the image install the
+# lock's versions by hash: uv lists the hash of every file of each version, the Lambda's cp312
+# wheels for x86_64 and aarch64 included.
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra all --generate-hashes --find-links /opt/wheels \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
+	$(BIN)/python -m infra.container_image
 
 # Known vulnerabilities of every locked package, from the PyPI advisory database (needs pypi.org).
 audit: $(STAMP)

@@ -3,9 +3,11 @@
 The repository's Dockerfile builds it on the AWS Lambda Python base image: the same handler,
 routes and task adapters as the zip function, with the eager torch model in place of
 onnxruntime. What it copies is IMAGE_SOURCES (the zip's FUNCTION_SOURCES plus the model
-definitions of architectures/), and what it pip-installs is
-REQUIREMENTS_FILE, written from pyproject.toml by `container_requirements` so pyproject stays the
-one list of versions (`python -m infra.container_image` rewrites it; tests/infra checks it).
+definitions of architectures/). What it pip-installs is requirements.lock's part that the image's
+dependencies reach, at the versions the suite ran on: REQUIREMENTS_FILE holds every package but
+torch with its hashes (`pip install --require-hashes`), TORCH_REQUIREMENTS_FILE torch's exact pin
+(from the CPU index only). Both are written from pyproject.toml and the lock by
+`python -m infra.container_image`; tests/infra checks that they are current.
 """
 
 from __future__ import annotations
@@ -18,17 +20,26 @@ from aws_cdk import aws_lambda as lambda_
 from infra.packaging import (
     DOCKER_PLATFORMS,
     FUNCTION_SOURCES,
+    PROVIDED_BY_RUNTIME,
     CpuArchitecture,
     PythonVersion,
-    canonical_name,
+    declared_runtime_dependencies,
     project_table,
     requirement_name,
-    runtime_requirements,
+)
+from infra.requirements_lock import (
+    LOCK_FILE,
+    LockedPackage,
+    canonical_name,
+    closure,
+    read_lock,
+    requirements_text,
 )
 from modelfn.registry import REPO_ROOT
 
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS_FILE = "requirements-torch.txt"
+TORCH_REQUIREMENTS_FILE = "requirements-torch-cpu.txt"
 # The eager model's code: the architectures floor, which imports torch and the core only (the
 # import contracts in pyproject.toml keep it so). Nothing of training/ enters the image.
 TORCH_SOURCES = ("architectures",)
@@ -38,37 +49,60 @@ TORCH_EXTRA = "torch"
 # onnxruntime runs the zip function's graph; the image serves the eager module and never imports it.
 NOT_IN_IMAGE = frozenset({"onnxruntime"})
 # PyPI's Linux torch wheels carry CUDA (several GB of nvidia-* packages); this index has the
-# CPU-only build of the same version (2.13.0+cpu, which sorts above 2.13.0, so pip picks it).
+# CPU-only build of the same version (2.13.0+cpu, the lock's).
 TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+# Installed by exact version, not by hash: `make lock` cannot reach the CPU index, so the lock
+# holds the hash of the one local wheel the dev machine installs (cp311, x86_64), not of the
+# image's cp312 wheels. pip takes it with --no-deps from the CPU index alone; the packages it
+# requires are in REQUIREMENTS_FILE, by hash.
+BY_VERSION_ONLY = frozenset({"torch"})
 
 _HEADER = f"""\
-# What the torch container image pip-installs (the Dockerfile's builder stage), with the CPU
-# index {TORCH_INDEX_URL} as an extra index for torch.
-# Written from pyproject.toml by `python -m infra.container_image`: [project].dependencies less
-# boto3/botocore (the base image's runtime has them) and onnxruntime, plus the [{TORCH_EXTRA}] extra.
-# Do not edit: change pyproject.toml and rerun; tests/infra fails while the two differ.
+# What the torch container image pip-installs by hash (the Dockerfile's builder stage):
+# requirements.lock's entries that [project].dependencies (less boto3/botocore, the base image's
+# runtime has them, and onnxruntime) and the [{TORCH_EXTRA}] extra reach, less torch itself
+# ({TORCH_REQUIREMENTS_FILE}).
+# Written by `python -m infra.container_image`, which `make lock` runs. Do not edit: change
+# pyproject.toml and run `make lock`; tests/infra fails while this file is stale.
+"""
+_TORCH_HEADER = f"""\
+# torch for the container image, at requirements.lock's version, from the CPU index only,
+# {TORCH_INDEX_URL}, with pip --no-deps: what it requires is in
+# {REQUIREMENTS_FILE}.
+# Pinned by version, not hash: the lock holds no hash of the image's cp312 wheels (their index
+# is not reachable where the lock is made). Written by `python -m infra.container_image`.
 """
 
 
-def container_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """The image's requirements: the zip layer's list less onnxruntime, plus the torch extra."""
+def container_requirements(
+    pyproject: Path = REPO_ROOT / "pyproject.toml", lock: Path = LOCK_FILE
+) -> list[LockedPackage]:
+    """The image's packages: the zip layer's declared dependencies less onnxruntime, plus the
+    torch extra, and everything they require, at requirements.lock's versions."""
     extras = project_table(pyproject).get("optional-dependencies", {})
     if TORCH_EXTRA not in extras:
         raise ValueError(
             f"{pyproject} has no [project.optional-dependencies] {TORCH_EXTRA} list; the torch "
             "container image installs it (torch and safetensors)"
         )
-    served = [
-        r
-        for r in runtime_requirements(pyproject)
-        if canonical_name(requirement_name(r)) not in NOT_IN_IMAGE
+    roots = [
+        name
+        for name in map(
+            requirement_name, [*declared_runtime_dependencies(pyproject), *extras[TORCH_EXTRA]]
+        )
+        if canonical_name(name) not in NOT_IN_IMAGE
     ]
-    return [*served, *extras[TORCH_EXTRA]]
+    return closure(read_lock(lock), roots, leave_out=PROVIDED_BY_RUNTIME, lock_path=lock)
 
 
-def requirements_text(requirements: list[str]) -> str:
-    """The REQUIREMENTS_FILE contents for `requirements`."""
-    return _HEADER + "".join(f"{r}\n" for r in requirements)
+def hashed_requirements_text(packages: list[LockedPackage]) -> str:
+    """The REQUIREMENTS_FILE contents: every package but BY_VERSION_ONLY, with its hashes."""
+    return requirements_text([p for p in packages if p.name not in BY_VERSION_ONLY], _HEADER)
+
+
+def torch_requirements_text(packages: list[LockedPackage]) -> str:
+    """The TORCH_REQUIREMENTS_FILE contents: BY_VERSION_ONLY's exact pins."""
+    return _TORCH_HEADER + "".join(f"{p.pin}\n" for p in packages if p.name in BY_VERSION_ONLY)
 
 
 def image_code(
@@ -89,9 +123,13 @@ def image_code(
 
 
 def main() -> None:
-    path = REPO_ROOT / REQUIREMENTS_FILE
-    path.write_text(requirements_text(container_requirements()), encoding="utf-8")
-    print(f"wrote {path}")
+    packages = container_requirements()
+    for name, text in (
+        (REQUIREMENTS_FILE, hashed_requirements_text(packages)),
+        (TORCH_REQUIREMENTS_FILE, torch_requirements_text(packages)),
+    ):
+        (REPO_ROOT / name).write_text(text, encoding="utf-8")
+        print(f"wrote {REPO_ROOT / name}")
 
 
 if __name__ == "__main__":

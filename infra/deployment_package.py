@@ -8,12 +8,13 @@
 - zip function (serving.runtime "onnxruntime"): the function code asset plus the dependency
   layer, unzipped, against Lambda's 250 MB limit for a function and its layers;
 - container image (serving.runtime "torch"): the image's build context (the code) plus
-  requirements-torch.txt pip-installed for the image's platform, as the Dockerfile's builder
-  stage installs it, against the 10 GB image limit. The base image's own layers (the Python
+  requirements-torch.txt (by hash) and requirements-torch-cpu.txt (torch, from the CPU index)
+  pip-installed for the image's platform, as the Dockerfile's builder stage installs them,
+  against the 10 GB image limit. The base image's own layers (the Python
   runtime, boto3) are not counted: nothing here can pull or build images.
 
-An unchanged requirement list reuses the layer already bundled there (CDK keys the bundle by
-that list), so a second run takes seconds.
+An unchanged lock reuses the layer already built (CDK keys the bundle by the pinned, hashed
+requirements file), so a second run takes seconds.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.bytecode import BYTECODE, TASK_ROOT, compile_bytecode
 from infra.constructs.model_function import HANDLER
-from infra.packaging import CpuArchitecture, PythonVersion, compile_bytecode, pip_install
+from infra.packaging import BY_HASH, CpuArchitecture, PythonVersion, pip_install
 from modelfn.artifact import Runtime
 from modelfn.registry import Registry
 from modelfn.stages import cdk_json_context
@@ -150,15 +152,12 @@ def build_package(
              Part("dependency layer", layer_folder, folder_size(layer_folder))),
             ZIP_LIMIT, ZIP_WARNING, "the function code asset and the dependency layer, unzipped",
         )  # fmt: skip
-    from infra.container_image import TORCH_INDEX_URL, container_requirements
-
     manifest = json.loads((assets / f"{stack.artifact_id}.assets.json").read_text(encoding="utf-8"))
     (image,) = manifest["dockerImages"].values()
     context_dir = assets / image["source"]["directory"]
     deps = image_dependencies(
-        folder / "image-deps", container_requirements(), python=settings.python_version,
-        architecture=arch, extra_index_urls=(TORCH_INDEX_URL,),
-    )  # fmt: skip
+        folder / "image-deps", context_dir, python=settings.python_version, architecture=arch
+    )
     parts = (
         Part("image build context (code)", context_dir, folder_size(context_dir)),
         Part("image packages (pip, as the Dockerfile installs them)", deps, folder_size(deps)),
@@ -177,53 +176,58 @@ def build_package(
 
 
 def image_dependencies(
-    target: Path,
-    requirements: list[str],
-    *,
-    python: PythonVersion,
-    architecture: CpuArchitecture,
-    extra_index_urls: tuple[str, ...],
+    target: Path, context: Path, *, python: PythonVersion, architecture: CpuArchitecture
 ) -> Path:
-    """`requirements` installed for the image's platform and compiled, reused while unchanged."""
-    fingerprint = hashlib.sha256(
-        "\n".join([python, architecture, *extra_index_urls, *requirements]).encode()
-    ).hexdigest()
+    """The image's packages installed for its platform from the requirements files in its build
+    `context`, as the Dockerfile's builder stage installs them, and compiled; reused while the
+    files are unchanged."""
+    from infra.container_image import (
+        REQUIREMENTS_FILE,
+        TORCH_INDEX_URL,
+        TORCH_REQUIREMENTS_FILE,
+    )
+
+    hashed, torch = context / REQUIREMENTS_FILE, context / TORCH_REQUIREMENTS_FILE
+    parts = (python, architecture, TORCH_INDEX_URL, BYTECODE, hashed.read_text(), torch.read_text())
+    fingerprint = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     stamp = target / ".modelfn-fingerprint"
     if stamp.is_file() and stamp.read_text() == fingerprint:
         return target
     if target.exists():
         shutil.rmtree(target)
+    # Two folders, as the Dockerfile's /deps and /torch: pip --target would not merge them.
     pip_install(
-        requirements,
-        target,
-        python=python,
-        architecture=architecture,
-        extra_index_urls=extra_index_urls,
+        hashed, target / "packages", python=python, architecture=architecture, options=BY_HASH
     )
-    refuse_cuda_torch(target, extra_index_urls)
-    compile_bytecode(target, python)  # the Dockerfile compiles the task root the same way
+    pip_install(
+        torch, target / "torch", python=python, architecture=architecture,
+        options=("--no-deps", "--index-url", TORCH_INDEX_URL),
+    )  # fmt: skip
+    refuse_cuda_torch(target, TORCH_INDEX_URL)
+    compile_bytecode(target / "packages", python, runs_from=TASK_ROOT)  # as the Dockerfile does
+    compile_bytecode(target / "torch", python, runs_from=TASK_ROOT)
     stamp.write_text(fingerprint)
     return target
 
 
-def refuse_cuda_torch(target: Path, extra_index_urls: tuple[str, ...]) -> None:
-    """RuntimeError if pip took PyPI's CUDA torch: it does so quietly when the CPU index cannot be
-    reached (measured here: 4,757 MB with the nvidia-* packages, five times the CPU build). The
-    Dockerfile's builder stage makes the same check by importing torch."""
-    nvidia = sorted(p.name for p in target.glob("nvidia_*.dist-info"))
-    version = target / "torch" / "version.py"
+def refuse_cuda_torch(target: Path, index_url: str) -> None:
+    """RuntimeError if pip installed a CUDA torch: PyPI's takes nvidia-* packages along (measured
+    here: 4,757 MB, five times the CPU build) and would reach the image through any index that
+    mirrors it. The Dockerfile's builder stage makes the same check by importing torch."""
+    nvidia = sorted(p.name for p in target.rglob("nvidia_*.dist-info"))
+    versions = [v for v in target.glob("*/torch/version.py") if v.is_file()]
     cuda = (
-        re.search(r"^cuda\b.*=\s*'([^']+)'", version.read_text(), re.MULTILINE)
-        if version.is_file()
+        re.search(r"^cuda\b.*=\s*'([^']+)'", versions[0].read_text(), re.MULTILINE)
+        if versions
         else None
     )
     if nvidia or cuda:
         shutil.rmtree(target)
         raise RuntimeError(
             f"pip installed a CUDA build of torch (cuda {cuda.group(1) if cuda else '?'}, "
-            f"{len(nvidia)} nvidia-* packages) instead of the CPU build from "
-            f"{', '.join(extra_index_urls)}: that index was not reachable from here, or lacks "
-            "the pinned version for this platform. Check access to it (pip --extra-index-url)"
+            f"{len(nvidia)} nvidia-* packages) instead of the CPU build from {index_url}: "
+            "that index, or a mirror standing in for it, serves another build. Check what "
+            "pip --index-url reaches"
         )
 
 

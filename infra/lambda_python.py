@@ -1,6 +1,6 @@
 """Finding this machine's interpreter of the Lambda runtime's Python version, without CDK.
 
-The layer build compiles bytecode with it (infra/packaging.py) and the benchmark runs the built
+The layer and function code builds compile bytecode with it (infra/bytecode.py) and the benchmark runs the built
 function under it (bench/run.py); neither may silently fall back to another version.
 """
 
@@ -59,7 +59,8 @@ def lambda_interpreter(python: str) -> tuple[list[str], dict[str, str]]:
             return command, command_env
     tried = ", ".join(c[0][0] for c in candidates)
     raise RuntimeError(
-        f"no Python {python} here to compile the dependency layer's bytecode (tried {tried}); "
-        f"install it (e.g. pyenv install {python}) or set {LAMBDA_PYTHON_ENV} to its path. "
-        "Without bytecode every Lambda cold start compiles the layer again (/opt is read-only)."
+        f"no Python {python} here to compile the Lambda bytecode of the dependency layer and the "
+        f"function code (tried {tried}); install it (e.g. pyenv install {python}) or set "
+        f"{LAMBDA_PYTHON_ENV} to its path. Without bytecode every Lambda cold start compiles "
+        "them again (/opt and /var/task are read-only)."
     )

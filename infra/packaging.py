@@ -1,9 +1,12 @@
 """What goes into the Lambda zips: the function code asset and the dependency layer's contents.
 
 The code asset is `functions/` and the parts of `modelfn/` the handler imports
-(FUNCTION_SOURCES), and nothing else (no CLI, local emulator, training code, infra, tests or venv). The third-party packages go in one layer, pip-installed on this machine
-for the Lambda platform, so no Docker engine is needed; the Lambda Python build image is the
-fallback where pip cannot run locally.
+(FUNCTION_SOURCES), and nothing else (no CLI, local emulator, training code, infra, tests or
+venv); infra/function_code.py stages it with its bytecode. The third-party packages go in one
+layer: requirements.lock's pinned, hashed entries that pyproject's dependencies reach
+(`runtime_requirements`), pip-installed by hash on this machine for the Lambda platform, so no
+Docker engine is needed; the Lambda Python build image is the fallback where pip cannot run
+locally.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-from infra.lambda_python import lambda_interpreter
+from infra.bytecode import BYTECODE, LAYER_ROOT, compile_bytecode
+from infra.requirements_lock import (
+    LOCK_FILE,
+    LockedPackage,
+    canonical_name,
+    closure,
+    read_lock,
+    requirements_text,
+)
 from modelfn.registry import REPO_ROOT
 
 PythonVersion = Literal["3.11", "3.12", "3.13"]
@@ -114,11 +125,6 @@ PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore"})
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def canonical_name(name: str) -> str:
-    """PEP 503 normalised project name ('Aws_Lambda.Powertools' -> 'aws-lambda-powertools')."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def project_table(pyproject: Path) -> dict[str, Any]:
     """The [project] table of pyproject.toml; ValueError naming the file if it cannot be read."""
     try:
@@ -139,7 +145,7 @@ def requirement_name(requirement: str) -> str:
     return match.group(1)
 
 
-def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+def declared_runtime_dependencies(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
     """[project].dependencies of pyproject.toml, less what the Lambda runtime already provides."""
     project = project_table(pyproject)
     if "dependencies" not in project:
@@ -153,35 +159,37 @@ def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list
     ]
 
 
-def function_code(root: Path = REPO_ROOT) -> lambda_.Code:
-    """The function zip: FUNCTION_SOURCES from `root`, without bytecode caches.
+def runtime_requirements(
+    pyproject: Path = REPO_ROOT / "pyproject.toml", lock: Path = LOCK_FILE
+) -> list[LockedPackage]:
+    """What the layer installs: the declared runtime dependencies and everything they require, at
+    the versions and hashes of requirements.lock (the ones the suite ran on), boto3's own
+    dependencies left to the runtime as boto3 is."""
+    return closure(
+        read_lock(lock),
+        [requirement_name(r) for r in declared_runtime_dependencies(pyproject)],
+        leave_out=PROVIDED_BY_RUNTIME,
+        lock_path=lock,
+    )
 
-    CDK's glob excludes run in order and a later `!pattern` re-includes; a pattern without a
-    slash matches a basename anywhere, so `*` and `.*` (minimatch's `*` skips dotfiles) drop
-    every entry, and CDK then skips walking dropped folders, .venv included. Each kept path
-    re-includes its parent folders (else CDK would not walk them) and, if a folder, its contents.
-    """
-    keep: dict[str, None] = {}  # an ordered set of `!pattern`s
-    for source in FUNCTION_SOURCES:
-        parts = source.split("/")
-        for depth in range(1, len(parts) + 1):
-            keep["!" + "/".join(parts[:depth])] = None
-        if (root / source).is_dir():
-            keep[f"!{source}/**"] = None
-    return lambda_.Code.from_asset(str(root), exclude=["*", ".*", *keep, "__pycache__", "*.pyc"])
+
+# pip's options for a requirements file of the lock's entries: each file is checked against the
+# lock's hashes, and a dependency the file does not pin fails the install (the lock would be
+# incomplete for this platform) instead of being resolved from the index's newest release.
+BY_HASH = ("--require-hashes",)
 
 
 def pip_install_command(
-    requirements: list[str],
+    requirements_file: str,
     target: str,
     *,
     python: PythonVersion,
     architecture: CpuArchitecture,
-    extra_index_urls: tuple[str, ...] = (),
+    options: tuple[str, ...] = BY_HASH,
 ) -> list[str]:
-    """pip arguments that fetch Lambda-compatible wheels into `target`, on any host OS."""
+    """pip arguments that install `requirements_file`'s Lambda-compatible wheels into `target`,
+    on any host OS."""
     platforms = [arg for tag in pip_platforms(python, architecture) for arg in ("--platform", tag)]
-    indexes = [arg for url in extra_index_urls for arg in ("--extra-index-url", url)]
     return [
         "-m", "pip", "install",
         *platforms,
@@ -193,52 +201,55 @@ def pip_install_command(
         "--disable-pip-version-check",
         "--no-input",
         "--quiet",
-        *indexes,
-        *requirements,
+        *options,
+        "-r", requirements_file,
     ]  # fmt: skip
 
 
 def pip_install(
-    requirements: list[str],
+    requirements_file: Path,
     target: Path,
     *,
     python: PythonVersion,
     architecture: CpuArchitecture,
-    extra_index_urls: tuple[str, ...] = (),
+    options: tuple[str, ...] = BY_HASH,
 ) -> None:
-    """pip-install `requirements` for the Lambda platform into `target`; RuntimeError saying what
-    to change if pip fails."""
+    """pip-install `requirements_file` for the Lambda platform into `target`; RuntimeError saying
+    what to change if pip fails."""
     command = [sys.executable, *pip_install_command(
-        requirements, str(target), python=python, architecture=architecture,
-        extra_index_urls=extra_index_urls,
+        str(requirements_file), str(target), python=python, architecture=architecture,
+        options=options,
     )]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        indexes = " and ".join(["PyPI (or PIP_INDEX_URL)", *extra_index_urls])
+        by_hash = f" whose hash {requirements_file.name} lists" if BY_HASH[0] in options else ""
         raise RuntimeError(
             f"installing {target} failed: {shlex.join(command)} exited with "
-            f"{result.returncode}:\n{result.stderr[-2000:]}\nEvery requirement needs a wheel "
+            f"{result.returncode}:\n{result.stderr[-2000:]}\nEvery pinned version needs a wheel "
             f"for Python {python} on glibc 2.{LAMBDA_PYTHONS[python].glibc_minor} "
-            f"({architecture}); relax the pin in pyproject.toml or pick another "
-            f"modelfn:python-version in cdk.json. Check access to {indexes}."
+            f"({architecture}){by_hash}: move the range in pyproject.toml and run `make lock`, "
+            "or pick another modelfn:python-version in cdk.json. Check access to the package "
+            "index (PyPI, PIP_INDEX_URL, or the --index-url above)."
         )
 
 
 def build_dependency_layer(
-    target: Path, *, requirements: list[str], python: PythonVersion, architecture: CpuArchitecture
+    target: Path, *, requirements: Path, python: PythonVersion, architecture: CpuArchitecture
 ) -> None:
-    """The layer's python/ folder at `target`: installed for the Lambda platform, pruned, compiled.
+    """The layer's python/ folder at `target`: `requirements` (a file of the lock's hashed entries)
+    installed for the Lambda platform, pruned, compiled.
 
     The one builder of the layer: CDK's local bundling (PipInstallLocally) calls it for
     `cdk synth`, and `modelfn package` measures what it built.
     """
-    pip_install(requirements, target, python=python, architecture=architecture)
+    pip_install(requirements, target, python=python, architecture=architecture, options=BY_HASH)
     prune_layer(target)
-    compile_bytecode(target, python)
+    compile_bytecode(target, python, runs_from=LAYER_ROOT)
 
 
 # Built layers by fingerprint: every stage, `modelfn package` and the benchmark reuse one build,
-# so a synth after the first needs no network (pip reaches PyPI only to build a new layer).
+# so a synth after the first needs no network (pip reaches PyPI only to build a new layer). Each
+# build's requirements file lies beside it (<fingerprint>.requirements.txt).
 LAYER_CACHE = REPO_ROOT / "build" / "layers"
 
 
@@ -251,22 +262,22 @@ def _link_or_copy(source: str, target: str) -> None:
 
 @jsii.implements(ILocalBundling)
 class PipInstallLocally:
-    """CDK local bundler: the layer's requirements, installed into `<output>/python`.
+    """CDK local bundler: the layer's requirements file, installed into `<output>/python`.
 
-    The layer is built once per fingerprint (requirements, platform, pruning) into LAYER_CACHE
-    and linked into each bundle from there.
+    The layer is built once per fingerprint (the requirements file, platform, pruning, bytecode)
+    into LAYER_CACHE and linked into each bundle from there.
     """
 
     def __init__(
         self,
         *,
-        requirements: list[str],
+        requirements: str,
         python: PythonVersion,
         architecture: CpuArchitecture,
         fingerprint: str,
         cache: Path | None = None,
     ) -> None:
-        self.requirements = requirements
+        self.requirements = requirements  # the text of a requirements file of hashed entries
         self.python = python
         self.architecture = architecture
         self.cached = (LAYER_CACHE if cache is None else cache) / fingerprint
@@ -276,11 +287,14 @@ class PipInstallLocally:
         if not self.cached.is_dir():
             if importlib.util.find_spec("pip") is None:
                 return False  # CDK falls back to the Docker image
+            requirements = self.cached.with_name(self.cached.name + ".requirements.txt")
+            requirements.parent.mkdir(parents=True, exist_ok=True)
+            requirements.write_text(self.requirements, encoding="utf-8")
             partial = self.cached.with_name(self.cached.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             build_dependency_layer(
                 partial / "python",  # Lambda puts /opt/python on sys.path
-                requirements=self.requirements,
+                requirements=requirements,
                 python=self.python,
                 architecture=self.architecture,
             )
@@ -294,8 +308,14 @@ class PipInstallLocally:
 # model-conversion tools of onnxruntime (transformers, quantization, tools, datasets, backend)
 # and its C-API library (35 MB: the Python binding is linked without it, `readelf -d` lists no
 # libonnxruntime.so among its needs, and nothing in the package loads it). The benchmark runs the
-# pruned layer under the Lambda's Python and checks its answers (bench/run.py).
+# pruned layer under the Lambda's Python and checks its answers (bench/run.py). Also the console
+# scripts pip writes into bin/ (f2py, fastapi...; /opt/python/bin is on no PATH) and the RECORD
+# lists of installed files (only pip uninstall reads them): their bytes hold this machine's
+# interpreter path, in a script's first line and in that script's hash, and without them two
+# builds of one lock give the same bytes wherever they run.
 PRUNED_GLOBS = (
+    "bin",
+    "*.dist-info/RECORD",
     "onnxruntime/capi/libonnxruntime.so.*",
     "**/tests",
     "**/*.pyi",
@@ -323,47 +343,33 @@ def prune_layer(folder: Path) -> int:
     return freed
 
 
-def compile_bytecode(folder: Path, python: PythonVersion) -> None:
-    """Pre-compile `folder` with the Lambda's Python version; RuntimeError if that fails.
-
-    /opt is read-only on Lambda, so without .pyc files every cold start compiles numpy, pydantic
-    and fastapi again (measured: 2.77 s to the first inference instead of 1.37 s). Bytecode of
-    another interpreter version would be dead weight, so it must be this version's. Unchecked
-    hash-based .pyc files (PEP 552): the zip's timestamps do not survive the way to Lambda.
-    """
-    command, env = lambda_interpreter(python)
-    result = subprocess.run(
-        [*command, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)],
-        capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"compiling the dependency layer's bytecode with {command[0]} failed "
-            f"({result.returncode}):\n{result.stdout[-1500:]}{result.stderr[-1500:]}"
-        )
+# The layer's requirements file opens with this; it is part of the fingerprint, so it stays fixed.
+LAYER_REQUIREMENTS_HEADER = (
+    "# The dependency layer: requirements.lock's entries that pyproject.toml's dependencies\n"
+    "# reach (less boto3, the runtime's), installed by hash (infra/packaging.py).\n"
+)
 
 
 def dependency_layer_code(
     *,
-    requirements: list[str],
+    requirements: list[LockedPackage],
     python: PythonVersion,
     architecture: CpuArchitecture,
     root: Path = REPO_ROOT,
 ) -> lambda_.Code:
     """The layer zip, bundled locally (Docker only as a fallback).
 
-    The asset hash is the requirement list plus the target platform, so an unchanged list
-    reuses the bundle already in cdk.out instead of running pip again, and no source tree is
-    fingerprinted. `root` is only the folder the Docker fallback mounts; nothing is read from it.
+    The asset hash is what was resolved (the lock's pins and hashes, as the requirements file pip
+    installs) plus the target platform, pruning and bytecode recipe: an unchanged lock reuses the
+    bundle already in cdk.out instead of running pip again, a changed one can never reuse it, and
+    no source tree is fingerprinted. `root` is only the folder the Docker fallback mounts;
+    nothing is read from it.
     """
+    text = requirements_text(requirements, LAYER_REQUIREMENTS_HEADER)
     platforms = pip_platforms(python, architecture)
-    # The bytecode mode is part of the fingerprint: a bundle built before the layer carried
-    # bytecode is rebuilt, not reused from cdk.out.
-    fingerprint = "\n".join(
-        [python, *platforms, *requirements, "bytecode: unchecked-hash", *PRUNED_GLOBS]
-    )
+    fingerprint = "\n".join([python, *platforms, text, BYTECODE, *PRUNED_GLOBS])
     install = ["python", *pip_install_command(
-        requirements, "/asset-output/python", python=python, architecture=architecture
+        "/tmp/requirements.txt", "/asset-output/python", python=python, architecture=architecture
     )]  # fmt: skip
     # The same PRUNED_GLOBS in bash (globstar for the "**/" patterns).
     prune = (
@@ -371,15 +377,13 @@ def dependency_layer_code(
         + " ".join(PRUNED_GLOBS)
         + " && cd /"
     )
-    compile_ = [
-        "python",
-        "-m",
-        "compileall",
-        "-q",
-        "--invalidation-mode",
-        "unchecked-hash",
-        "/asset-output/python",
-    ]
+    compile_ = ["python", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                "-d", LAYER_ROOT, "/asset-output/python"]  # fmt: skip
+    # The requirements file travels inside the command, as a here-document.
+    script = (
+        f"cat > /tmp/requirements.txt <<'LOCK' && {shlex.join(install)} && {prune} && "
+        f"PYTHONHASHSEED=0 {shlex.join(compile_)}\n{text}LOCK\n"
+    )
     asset_hash = hashlib.sha256(fingerprint.encode()).hexdigest()
     return lambda_.Code.from_asset(
         str(root),
@@ -388,9 +392,9 @@ def dependency_layer_code(
         bundling=BundlingOptions(
             image=LAMBDA_PYTHONS[python].runtime.bundling_image,
             platform=DOCKER_PLATFORMS[architecture],
-            command=["bash", "-c", f"{shlex.join(install)} && {prune} && {shlex.join(compile_)}"],
+            command=["bash", "-c", script],
             local=PipInstallLocally(
-                requirements=requirements,
+                requirements=text,
                 python=python,
                 architecture=architecture,
                 fingerprint=asset_hash,

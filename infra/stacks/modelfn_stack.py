@@ -15,7 +15,8 @@ from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_function import ModelFunction
 from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
-from infra.packaging import CpuArchitecture, function_code
+from infra.function_code import function_code
+from infra.packaging import CpuArchitecture
 from infra.preflight import deploy_region, preflight
 from infra.settings import LOG_RETENTION, InfraSettings
 from modelfn.api_routes import MODEL_ROUTES, PLAYGROUND_ROUTES
@@ -91,7 +92,7 @@ class ModelfnStack(Stack):
             )
             for cpu in zip_cpus
         }
-        code = function_code()
+        code = function_code(settings.python_version)
         images = {
             cpu: image_code(python=settings.python_version, architecture=cpu) for cpu in image_cpus
         }

@@ -267,3 +267,29 @@ def test_the_probe_reports_the_first_answer_then_warm_times_and_memory(
     # them (a figure in KB or GB would be out by a thousand either way).
     assert 30 < report["peak_rss_mb"] < 4096
     assert "floor_batch1" not in report  # the floor is onnxruntime's, measured in modelfn's process
+
+
+def test_the_bytecode_figure_counts_the_code_assets_own_modules_only(tmp_path: Path) -> None:
+    from bench.code_bytecode import read_import_times, without_bytecode
+
+    report = """\
+import time: self [us] | cumulative | imported package
+import time:     12000 |      40000 |   numpy
+import time:      3000 |       3000 |     modelfn.artifact
+import time:      2000 |       5000 |   modelfn
+import time:      4000 |       4000 |   functions.app
+import time:    900000 |     950000 | functions.handler
+"""
+    # The handler's own 0.9 s is the app and the model load, not compiling; numpy is the layer's.
+    assert read_import_times(report) == (0.95, 0.009)
+    with pytest.raises(SystemExit, match="functions.handler"):
+        read_import_times("import time:      1 |      1 | functions.app\n")
+    code = tmp_path / "asset"
+    (code / "functions" / "__pycache__").mkdir(parents=True)
+    (code / "functions" / "app.py").write_text("x = 1\n")
+    (code / "functions" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"pyc")
+    copy = without_bytecode(code, tmp_path / "copy")
+    assert [p.relative_to(copy).as_posix() for p in copy.rglob("*")] == [
+        "functions",
+        "functions/app.py",
+    ]

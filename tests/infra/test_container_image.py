@@ -6,7 +6,8 @@ No Docker engine runs here, so the image is checked from the outside in:
   AWS Lambda's, tagged with cdk.json's Python; two stages, the final one copying exactly
   IMAGE_SOURCES, running as a non-root user and naming the zip function's handler; pip keeps no
   cache and builds nothing; .dockerignore lets in exactly what is copied;
-- requirements-torch.txt is what pyproject.toml says;
+- requirements-torch.txt and requirements-torch-cpu.txt are requirements.lock's versions of what
+  pyproject.toml names, by hash where the lock has the image's wheels' hashes;
 - the image's code, staged alone, imports and serves a real artifact with the torch runtime.
 """
 
@@ -29,9 +30,12 @@ from infra.container_image import (
     IMAGE_SOURCES,
     REQUIREMENTS_FILE,
     TORCH_INDEX_URL,
+    TORCH_REQUIREMENTS_FILE,
     container_requirements,
-    requirements_text,
+    hashed_requirements_text,
+    torch_requirements_text,
 )
+from infra.requirements_lock import read_lock
 from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore, publish_artifact
 from tests.functions.conftest import encode_image, random_pixels
@@ -135,21 +139,29 @@ def test_the_final_stage_runs_the_handler_as_a_non_root_user(
     ]  # COPY only; the base's entry point
 
 
-def test_pip_keeps_no_cache_builds_nothing_and_takes_torch_from_the_cpu_index(
+def test_pip_installs_by_hash_and_takes_torch_from_the_cpu_index_alone(
     dockerfile: list[tuple[str, str]],
 ) -> None:
     builder = stages(dockerfile)[0]
-    installs = [args for kind, args in builder if kind == "RUN" and "pip install" in args]
-    assert len(installs) == 1
-    for flag in (
-        "--no-cache-dir",
-        "--only-binary=:all:",
-        f"-r /tmp/{REQUIREMENTS_FILE}",
-        "--extra-index-url",
-    ):
-        assert flag in installs[0]
+    (run,) = [args for kind, args in builder if kind == "RUN" and "pip install" in args]
+    hashed, torch = [f"pip install {part}" for part in run.split("pip install ")[1:]]
+    for install in (hashed, torch):
+        assert "--no-cache-dir" in install and "--only-binary=:all:" in install
+    # Everything but torch: only files whose hashes requirements.lock lists.
+    assert "--require-hashes" in hashed and f"-r /tmp/{REQUIREMENTS_FILE}" in hashed
+    assert "index-url" not in hashed
+    # torch: its CPU build from the CPU index and nowhere else (PyPI's pulls in CUDA), without
+    # its dependencies (the hashed file has them).
+    assert '--index-url "${TORCH_INDEX_URL}"' in torch and "--no-deps" in torch
+    assert f"-r /tmp/{TORCH_REQUIREMENTS_FILE}" in torch
+    assert "--extra-index-url" not in run
     assert ("ARG", f"TORCH_INDEX_URL={TORCH_INDEX_URL}") in builder
-    assert ("COPY", f"{REQUIREMENTS_FILE} /tmp/{REQUIREMENTS_FILE}") in builder
+    assert ("COPY", f"{REQUIREMENTS_FILE} {TORCH_REQUIREMENTS_FILE} /tmp/") in builder
+    # Both install folders reach the task root.
+    copies = [args for kind, args in stages(dockerfile)[-1] if kind == "COPY"]
+    target = "${LAMBDA_TASK_ROOT}"
+    assert f"--from=builder /deps {target}" in copies
+    assert f"--from=builder /torch {target}" in copies
 
 
 def copied_sources(dockerfile: list[tuple[str, str]]) -> set[str]:
@@ -181,19 +193,49 @@ def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies() -> None:
     assert {line[1:] for line in lines if line.startswith("!")} == {
         *IMAGE_SOURCES,
         REQUIREMENTS_FILE,
+        TORCH_REQUIREMENTS_FILE,
     }
     assert {"**/__pycache__", "**/*.pyc"} <= set(lines)
 
 
-def test_requirements_file_is_what_pyproject_says() -> None:
-    written = (REPO_ROOT / REQUIREMENTS_FILE).read_text(encoding="utf-8")
-    assert written == requirements_text(container_requirements()), (
-        f"{REQUIREMENTS_FILE} is stale: run `python -m infra.container_image` and commit it"
-    )
-    names = [re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in container_requirements()]
-    assert "torch" in names and "safetensors" in names
-    assert not {"onnxruntime", "boto3", "botocore"} & set(names)
-    assert "torch==2.13.0" in container_requirements()  # pyproject's pin, not a looser one
+def entries(text: str) -> list[str]:
+    """A requirements file's entries, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", text)
+    return [line.strip() for line in joined.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_requirements_files_are_current() -> None:
+    packages = container_requirements()
+    for name, text in (
+        (REQUIREMENTS_FILE, hashed_requirements_text(packages)),
+        (TORCH_REQUIREMENTS_FILE, torch_requirements_text(packages)),
+    ):
+        assert (REPO_ROOT / name).read_text(encoding="utf-8") == text, (
+            f"{name} is stale: run `python -m infra.container_image` and commit it"
+        )
+
+
+def test_the_image_installs_the_locked_versions_by_hash() -> None:
+    # What the suite ran on is what the image installs: each entry pinned to the lock's version
+    # and listing the lock's hashes, so pip takes no other release and no other file.
+    lock = read_lock()
+    hashed = entries((REPO_ROOT / REQUIREMENTS_FILE).read_text(encoding="utf-8"))
+    names = set()
+    for entry in hashed:
+        pin, *hashes = entry.split()
+        name, version = pin.split("==")
+        names.add(name)
+        assert version == lock[name].version, entry
+        assert hashes and {h.removeprefix("--hash=sha256:") for h in hashes} == set(
+            lock[name].hashes
+        )
+    assert {"numpy", "pydantic", "fastapi", "mangum", "safetensors", "sympy"} <= names
+    assert not {"torch", "onnxruntime", "boto3", "botocore"} & names
+    # torch by its exact locked version (the CPU build); no range, no other release.
+    assert entries((REPO_ROOT / TORCH_REQUIREMENTS_FILE).read_text(encoding="utf-8")) == [
+        f"torch=={lock['torch'].version}"
+    ]
+    assert lock["torch"].version.endswith("+cpu")
 
 
 def test_a_pyproject_without_the_torch_extra_is_named(tmp_path: Path) -> None:

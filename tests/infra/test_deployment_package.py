@@ -22,6 +22,7 @@ from infra.deployment_package import (
     PackageTooLarge,
     size_verdict,
 )
+from infra.requirements_lock import read_lock
 from modelfn.registry import REPO_ROOT
 from tools.cli import main
 
@@ -99,7 +100,14 @@ def test_a_layer_above_150_mb_is_built_measured_and_warned_about(
     code, out, err = package(capsys, "cifar10-cnn", "--out", str(tmp_path))
     assert code == 0, err
     (call,) = fake.calls  # CDK's local bundling ran the one layer builder, which ran pip once
-    assert call["requirements"] == packaging.runtime_requirements()
+    # pip installed requirements.lock's entries, by hash: the versions the suite ran on.
+    assert call["options"] == packaging.BY_HASH
+    installed = call["requirements"].read_text(encoding="utf-8")
+    assert installed == packaging.requirements_text(
+        packaging.runtime_requirements(), packaging.LAYER_REQUIREMENTS_HEADER
+    )
+    numpy = read_lock()["numpy"]
+    assert f"numpy=={numpy.version} \\\n    --hash=sha256:{numpy.hashes[0]}" in installed
     # Built once into the layer cache, for models.toml's CPU (arm64, the zip default), then
     # linked into the bundle under the model's folder.
     assert call["target"].name == "python" and call["target"].is_relative_to(tmp_path / "layers")
@@ -107,7 +115,8 @@ def test_a_layer_above_150_mb_is_built_measured_and_warned_about(
     assert (tmp_path / "cifar10-cnn-arm64" / "cdk.out").is_dir()
     assert "cifar10-cnn (zip function, python3.12, arm64)" in out
     assert "dependency layer" in out and "function code" in out
-    assert "warning: cifar10-cnn (zip function, python3.12, arm64) is 160.2 MB unzipped" in err
+    # 160 MB of layer and 0.5 MB of code: 0.2 MB of sources and 0.3 MB of their bytecode.
+    assert "warning: cifar10-cnn (zip function, python3.12, arm64) is 160.5 MB unzipped" in err
     assert "within Lambda's 250.0 MB limit" in out
 
 
@@ -122,7 +131,7 @@ def test_a_deployment_above_250_mb_fails_the_command_for_the_asked_cpu(
     assert fake.calls[0]["architecture"] == "x86_64"
     assert (tmp_path / "cifar10-cnn-x86_64" / "cdk.out").is_dir()
     assert (
-        "error: cifar10-cnn (zip function, python3.12, x86_64) is 250.2 MB unzipped, 0.2 MB over"
+        "error: cifar10-cnn (zip function, python3.12, x86_64) is 250.5 MB unzipped, 0.5 MB over"
         in err
     )
     assert "within" not in out
@@ -153,21 +162,30 @@ def test_a_torch_entry_measures_the_image_code_and_its_packages(
     capsys: pytest.CaptureFixture[str],
     torch_registry: Path,
 ) -> None:
-    from infra.container_image import TORCH_INDEX_URL, container_requirements
+    from infra.container_image import (
+        REQUIREMENTS_FILE,
+        TORCH_INDEX_URL,
+        TORCH_REQUIREMENTS_FILE,
+    )
 
-    fake = FakePip(900 * MIB, files=("torch/lib/libtorch_cpu.so", "torch/version.py"))
+    fake = FakePip(450 * MIB, files=("torch/lib/libtorch_cpu.so", "torch/version.py"))
     monkeypatch.setattr("infra.deployment_package.pip_install", fake)
     code, out, err = package(capsys, "cifar10-cnn", "--out", str(tmp_path / "out"))
     assert code == 0, err
-    (call,) = fake.calls
-    assert call["requirements"] == container_requirements()
-    assert call["extra_index_urls"] == (TORCH_INDEX_URL,)
+    # As the Dockerfile: the hashed file into one folder, torch alone from the CPU index into
+    # another, both read from the staged build context (what `docker build` is given).
+    hashed, torch = fake.calls
+    assert hashed["requirements"].name == REQUIREMENTS_FILE
+    assert hashed["options"] == packaging.BY_HASH
+    assert torch["requirements"].name == TORCH_REQUIREMENTS_FILE
+    assert torch["options"] == ("--no-deps", "--index-url", TORCH_INDEX_URL)
+    assert hashed["requirements"].read_bytes() == (REPO_ROOT / REQUIREMENTS_FILE).read_bytes()
     assert "cifar10-cnn (container image, python3.12, x86_64)" in out
     assert "image build context (code)" in out and "900.0 MB" in out
     assert "the base image's layers are not counted" in out
-    # An unchanged requirement list reuses the install: no second pip run.
+    # Unchanged requirement files reuse the install: no second pip run.
     assert package(capsys, "cifar10-cnn", "--out", str(tmp_path / "out"))[0] == 0
-    assert len(fake.calls) == 1
+    assert len(fake.calls) == 2
 
 
 def test_a_cuda_torch_is_refused_not_measured(

@@ -414,7 +414,6 @@ def test_function_code_asset_holds_only_what_the_handler_imports(synth: Synthesi
     asset = code_asset(synth)
     assert sorted(p.name for p in asset.iterdir()) == ["functions", "modelfn"]
     files = [p for p in asset.rglob("*") if p.is_file()]
-    assert not [p for p in files if "__pycache__" in p.parts or p.suffix == ".pyc"]
     assert not [p for p in files if p.name.startswith(".")]
     # The handler string must resolve inside the zip.
     assert (asset / "functions" / "handler.py").is_file()
@@ -433,6 +432,64 @@ def test_function_code_asset_holds_only_what_the_handler_imports(synth: Synthesi
     assert sorted(p.name for p in asset.iterdir()) == ["functions", "modelfn"]
     code = synth.resources("AWS::Lambda::Function")[function_id(synth, "cifar10-cnn")]
     assert code["Properties"]["Code"]["S3Key"] == asset.name.removeprefix("asset.") + ".zip"
+
+
+LAMBDA_BYTECODE = """
+import importlib.util, sys
+print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())
+"""
+
+
+def test_function_code_asset_ships_bytecode_for_the_lambdas_python(synth: Synthesized) -> None:
+    """Every module has its .pyc for the runtime's Python, hash-based and unchecked (PEP 552), as
+    the layer's: /var/task is read-only, so Lambda would compile the code on every cold start."""
+    from infra.lambda_python import lambda_interpreter
+
+    command, env = lambda_interpreter(cdk_json_context()["modelfn:python-version"])
+    tag, magic = subprocess.run(
+        [*command, "-c", LAMBDA_BYTECODE], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    asset = code_asset(synth)
+    sources = sorted(asset.rglob("*.py"))
+    assert len(sources) > 20
+    expected = {p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc" for p in sources}
+    assert set(asset.rglob("*.pyc")) == expected  # one each, and none of another Python
+    for pyc in expected:
+        header = pyc.read_bytes()[:16]
+        assert header[:4].hex() == magic, pyc
+        assert int.from_bytes(header[4:8], "little") == 0b01, pyc  # hash-based, unchecked
+
+
+def test_function_code_is_staged_once_and_the_same_bytes_anywhere(tmp_path: Path) -> None:
+    # Two stagings from two copies of the sources in different folders: the same fingerprint
+    # folder name, the same files, byte for byte (bytecode names /var/task, not the build folder).
+    import shutil
+
+    from infra.function_code import function_files, stage_function_code
+    from infra.packaging import FUNCTION_SOURCES
+
+    python = cdk_json_context()["modelfn:python-version"]
+    staged = []
+    for name in ("one", "two"):
+        root = tmp_path / name / "checkout"
+        for source in FUNCTION_SOURCES:
+            origin = REPO_ROOT / source
+            (root / source).parent.mkdir(parents=True, exist_ok=True)
+            if origin.is_dir():
+                shutil.copytree(origin, root / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copyfile(origin, root / source)
+        staged.append(stage_function_code(python, root, tmp_path / name / "cache"))
+    assert staged[0].name == staged[1].name
+    contents = [
+        {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        for folder in staged
+    ]
+    assert contents[0] == contents[1]
+    assert function_files(REPO_ROOT) == sorted(n for n in contents[0] if "__pycache__" not in n)
+    # Staged again from the same sources: the folder is reused, not compiled anew.
+    again = stage_function_code(python, tmp_path / "one" / "checkout", tmp_path / "one" / "cache")
+    assert again == staged[0] and len(list((tmp_path / "one" / "cache").iterdir())) == 1
 
 
 IMPORT_FROM_ASSET = """
@@ -462,6 +519,7 @@ def test_handler_imports_from_the_code_asset_alone(synth: Synthesized, tmp_path:
         "MODELFN_MODEL": "cifar10-cnn",
         "MODELFN_STORE_URI": str(tmp_path / "empty-store"),
         "MODELFN_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONDONTWRITEBYTECODE": "1",  # as on Lambda's read-only /var/task: the asset stays
     }
     result = subprocess.run(
         [sys.executable, "-S", "-c", IMPORT_FROM_ASSET, str(asset), *site_packages],

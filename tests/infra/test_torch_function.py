@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from infra.container_image import DOCKERFILE, IMAGE_SOURCES, REQUIREMENTS_FILE
+from infra.container_image import (
+    DOCKERFILE,
+    IMAGE_SOURCES,
+    REQUIREMENTS_FILE,
+    TORCH_REQUIREMENTS_FILE,
+)
 from modelfn.registry import REPO_ROOT, Registry
 from tests.infra.conftest import Synthesized, cdk_json_context, registry_from, synthesize
 from tests.infra.test_modelfn_stack import (
@@ -92,7 +97,7 @@ def test_the_staged_build_context_holds_only_what_the_image_copies(synth: Synthe
     (image,) = docker_images(synth).values()
     context = synth.outdir / image["source"]["directory"]
     files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
-    expected = {DOCKERFILE, ".dockerignore", REQUIREMENTS_FILE} | {
+    expected = {DOCKERFILE, ".dockerignore", REQUIREMENTS_FILE, TORCH_REQUIREMENTS_FILE} | {
         p.relative_to(REPO_ROOT).as_posix()
         for source in IMAGE_SOURCES
         for p in (
