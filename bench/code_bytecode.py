@@ -30,7 +30,8 @@ import tempfile
 from pathlib import Path
 
 from bench import stats
-from bench.run import Command, answers, built_assets, commands, model_events, probe
+from bench.agreement import answers
+from bench.run import Command, built_assets, commands, model_events, probe
 from modelfn.registry import REPO_ROOT, load_registry
 
 MODEL = "cifar10-cnn"
