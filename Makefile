@@ -79,7 +79,7 @@ bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke chec
 	$(BIN)/python -m bench --quick
 
 # The Python trees, bottom floor first (docs/architecture.md), and the tests.
-CODE := modelfn architectures training functions infra edge tools bench tests
+CODE := modelfn architectures training importing functions infra edge tools bench tests
 
 lint: $(STAMP)  ## ruff (rules and format), then the floors' import contracts (pyproject [tool.importlinter])
 	$(BIN)/ruff check $(CODE)
@@ -87,7 +87,7 @@ lint: $(STAMP)  ## ruff (rules and format), then the floors' import contracts (p
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)  ## mypy, strict, on every floor and the benchmarks
-	$(BIN)/mypy modelfn architectures training functions infra edge tools bench
+	$(BIN)/mypy modelfn architectures training importing functions infra edge tools bench
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -75,14 +75,21 @@ def build_torch_model(manifest: Manifest, *, where: str) -> nn.Module:
 
     `where` names the manifest in errors (an unknown architecture, a bad constructor argument).
     """
-    arch = ARCHITECTURES.get(manifest.architecture.module)
+    recorded = manifest.architecture
+    if recorded is None:
+        raise ArtifactError(
+            f"{where}: {manifest.name} {manifest.version} was imported, and its code stayed with "
+            "whoever imported it: it has no architecture to rebuild, so it serves with "
+            'onnxruntime only (serving.runtime = "onnxruntime" in models.toml)'
+        )
+    arch = ARCHITECTURES.get(recorded.module)
     if arch is None:
         raise ArtifactError(
-            f"{where}: architecture {manifest.architecture.module!r} is not one of "
+            f"{where}: architecture {recorded.module!r} is not one of "
             f"{', '.join(sorted(ARCHITECTURES))} (architectures/__init__.py)"
         )
     try:
-        config = model_config(arch, manifest.architecture.config, where=where)
+        config = model_config(arch, recorded.config, where=where)
     except ModelConfigError as exc:
         raise ArtifactError(f"{exc}; re-export the artifact with this code") from exc
     return arch.build(config)

@@ -135,8 +135,8 @@ def model_events(name: str, task: str) -> dict[str, Any]:
 def real_inputs(name: str, task: str) -> tuple[list[Any], dict[str, Any]]:
     from training.data.location import data_root_for
 
-    entry = load_registry().get(name)
-    folder = data_root_for(None, entry.data_subdir) / entry.data_subdir
+    subdir = load_registry().get(name).trained().data_subdir
+    folder = data_root_for(None, subdir) / subdir
     if task == "image-classification":
         from tools.evaluate import png_base64
         from training.data.cifar10 import load_cifar10

@@ -36,6 +36,7 @@ from modelfn.artifact import (
     EXAMPLES_FILE,
     MANIFEST_FILE,
     ONNX_FILE,
+    ArtifactError,
     Manifest,
     TextPreprocessing,
     parse_examples,
@@ -73,6 +74,12 @@ def export_bundle(
     data and these arguments.
     """
     manifest = verify_artifact(folder)
+    if manifest.preprocessing is None:
+        raise ArtifactError(
+            f"{manifest.name} {manifest.version} is a {manifest.task} model with no declared "
+            "pre-processing; an edge bundle's runner takes images or texts, so there is nothing "
+            "it could feed the graph: serve it through the function instead"
+        )
     limits = limits or entry.edge
     mode = quantize.MODES[manifest.task]
     with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as tmp:
@@ -159,6 +166,7 @@ def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity
     from edge.standalone_runner import image_tensor
 
     assert data.calibration is not None
+    assert manifest.preprocessing is not None  # export_bundle refused a model without
     pre = manifest.preprocessing.model_dump()
     calibration = np.concatenate([image_tensor(p, pre) for p in data.calibration])
     quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
@@ -166,6 +174,7 @@ def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity
 
 def _runner_manifest(manifest: Manifest, graphs: Graphs) -> dict[str, Any]:
     """The part of an edge manifest the runner reads, for scoring before the bundle exists."""
+    assert manifest.preprocessing is not None  # export_bundle refused a model without
     return {
         "task": manifest.task,
         "labels": manifest.labels,

@@ -75,17 +75,39 @@ class FileEntry(_Strict):
 
 
 class ImagePreprocessing(_Strict):
-    """How serving turns an RGB image into the graph's input tensor (replays training exactly).
+    """How serving turns an image into the graph's input tensor, one scheme for every model.
 
-    pixel (0..255, HxWx3) -> resize to height x width -> /255 -> (x - mean) / std -> CHW float32.
+    decode -> RGB pixels (0..255, HxWx3) -> with `resize`: the shorter side to `resize` pixels
+    (aspect kept), then the centre height x width crop (torchvision's Resize(int) + CenterCrop, a
+    Hugging Face image processor's shortest_edge + crop_size); without: straight to height x
+    width -> x * `scale` -> (x - mean) / std per channel -> `channel_order` -> `layout`, float32.
+    Resampling is PIL's `interpolation` filter, which is what torchvision's Resize runs on a PIL
+    image. The built-in cifar10-cnn: no resize, its 32x32 inputs already the graph's size.
     """
 
     kind: Literal["image"] = "image"
-    height: int = Field(gt=0)
-    width: int = Field(gt=0)
+    height: int = Field(gt=0, description="The graph's input height, after any resize and crop.")
+    width: int = Field(gt=0, description="The graph's input width, after any resize and crop.")
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    layout: Literal["NCHW"] = "NCHW"
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    resize: int | None = Field(
+        default=None,
+        gt=0,
+        description="Shorter side before the centre crop; None: resize straight to the size.",
+    )
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+    scale: float = Field(default=1 / 255, gt=0, description="Pixel multiplier before mean/std.")
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> ImagePreprocessing:
+        if self.resize is not None and self.resize < min(self.height, self.width):
+            raise ValueError(
+                f"resize {self.resize} is smaller than the {self.height}x{self.width} crop: the "
+                "shorter side must be at least the crop's"
+            )
+        return self
 
 
 class Substitution(_Strict):
@@ -164,6 +186,36 @@ class DataFingerprint(_Strict):
     )
 
 
+class ImportRecord(_Strict):
+    """Where an imported model came from and how it was checked (`modelfn import`).
+
+    The user's code ran at import time, on the user's machine; the artifact holds none of it.
+    """
+
+    source: Literal["onnx", "torch-module", "huggingface"]
+    reference: str = Field(
+        description="The ONNX or weights file's name, 'package.module:callable', or the folder's name."
+    )
+    source_sha256: dict[str, str] = Field(
+        description="sha256 of every file imported, by file name (the graph, the weights, ...)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="The import's options, as given (labels, sizes, ...)."
+    )
+    parity: dict[str, float] = Field(
+        default_factory=dict,
+        description="Max abs difference per output, reference (torch) vs onnxruntime.",
+    )
+    parity_inputs: Literal["examples", "generated", "none"] = Field(
+        description="What the parity check ran on: the user's examples, generated inputs, or "
+        "nothing to compare against (an ONNX file: onnxruntime's own run only)."
+    )
+    tolerance: float = Field(gt=0, description="The largest difference the import accepted.")
+    example_sha256: list[str] = Field(
+        default_factory=list, description="sha256 of each example input the user gave."
+    )
+
+
 class TrainingRecord(_Strict):
     preset: str
     epochs: int
@@ -179,17 +231,34 @@ class Manifest(_Strict):
     task: str
     created_at: datetime
     frameworks: dict[str, str] = Field(description="Package versions that produced the files.")
-    architecture: Architecture
+    architecture: Architecture | None = Field(
+        default=None,
+        description="Trained models: the module in architectures/ that rebuilds the weights. "
+        "Imported ones have none (their code stays with the user).",
+    )
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     labels: list[str] = Field(description="Class names, in logit order; empty for language models.")
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | None = Field(
+        default=None, description="None for the tensor task: OIP tensors in and out as they are."
+    )
     metrics: dict[str, float] = Field(description="Evaluation on the held-out split.")
-    training: TrainingRecord
-    data: DataFingerprint
+    # Exactly one of the two: a version was trained here (with its data) or imported.
+    training: TrainingRecord | None = None
+    data: DataFingerprint | None = None
+    imported: ImportRecord | None = None
     files: dict[Annotated[str, Field(pattern=FILE_NAME_PATTERN)], FileEntry] = Field(
         description="Every file of the version except the manifest, by plain file name."
     )
+
+    @model_validator(mode="after")
+    def _trained_or_imported(self) -> Manifest:
+        trained = self.training is not None
+        if trained == (self.imported is not None):
+            raise ValueError("a version is either trained (training) or imported, exactly one")
+        if trained and (self.data is None or self.architecture is None):
+            raise ValueError("a trained version records its data and its architecture")
+        return self
 
     @model_validator(mode="after")
     def _vocabulary_is_a_file(self) -> Manifest:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime
 
-Task = Literal["image-classification", "text-classification", "language-modeling"]
+Task = Literal["image-classification", "text-classification", "language-modeling", "tensor"]
+# Tasks `modelfn import` can bring a model in as (the language model is trained here only).
+IMPORTABLE_TASKS: tuple[Task, ...] = ("image-classification", "tensor")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,21 +158,73 @@ class EdgeEntry(BaseModel):
     max_perplexity_increase: float = Field(default=0.02, ge=0)
 
 
+class TrainedEntry(NamedTuple):
+    """A trained model's entry fields, present for sure (`ModelEntry.trained`)."""
+
+    architecture: str
+    dataset: str
+    data_subdir: str
+    training: TrainingEntry
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     description: str = ""
     task: Task
-    architecture: str = Field(description="Module name in architectures/.")
-    dataset: str = Field(description="Loader module name in training/data/.")
-    data_subdir: str = Field(description="Folder of the data set under the data directory.")
-    training: TrainingEntry
+    # `modelfn import` wrote this entry: the model was brought in, not trained here, so it has no
+    # architecture, data set or training table (its versions' manifests say where it came from).
+    imported: bool = False
+    architecture: str | None = Field(default=None, description="Module name in architectures/.")
+    dataset: str | None = Field(default=None, description="Loader module name in training/data/.")
+    data_subdir: str | None = Field(
+        default=None, description="Folder of the data set under the data directory."
+    )
+    training: TrainingEntry | None = None
     serving: ServingEntry = ServingEntry()
     edge: EdgeEntry = EdgeEntry()
 
+    @model_validator(mode="after")
+    def _trained_or_imported(self) -> ModelEntry:
+        trained = {
+            "architecture": self.architecture,
+            "dataset": self.dataset,
+            "data_subdir": self.data_subdir,
+            "training": self.training,
+        }
+        if self.imported:
+            extra = sorted(k for k, v in trained.items() if v is not None)
+            if extra:
+                raise ValueError(
+                    f"an imported model is not trained here: remove {', '.join(extra)} (or "
+                    "imported = true, to train it with modelfn train)"
+                )
+            if self.task not in IMPORTABLE_TASKS:
+                raise ValueError(
+                    f"task {self.task} cannot be imported; use one of: {', '.join(IMPORTABLE_TASKS)}"
+                )
+        else:
+            missing = sorted(k for k, v in trained.items() if v is None)
+            if missing:
+                raise ValueError(
+                    f"a model trained here needs {', '.join(missing)} (or imported = true for a "
+                    "model brought in with modelfn import)"
+                )
+        return self
+
+    def trained(self) -> TrainedEntry:
+        """This entry's training fields, for the code that trains; RegistryError if imported."""
+        if self.imported:
+            raise RegistryError(
+                f"{self.name} was imported (models.toml imported = true): it has no data set or "
+                "training config; import a new version with modelfn import instead"
+            )
+        assert self.architecture and self.dataset and self.data_subdir and self.training
+        return TrainedEntry(self.architecture, self.dataset, self.data_subdir, self.training)
+
     def training_config_path(self, root: Path = REPO_ROOT) -> Path:
-        return root / self.training.config
+        return root / self.trained().training.config
 
 
 class UnknownModelError(KeyError):

@@ -14,7 +14,17 @@ import pytest
 
 from modelfn.registry import REPO_ROOT
 
-PACKAGES = ("modelfn", "architectures", "training", "functions", "infra", "edge", "tools", "bench")
+PACKAGES = (
+    "modelfn",
+    "architectures",
+    "training",
+    "importing",
+    "functions",
+    "infra",
+    "edge",
+    "tools",
+    "bench",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

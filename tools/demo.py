@@ -71,14 +71,14 @@ def run_demo(
 
     registry = load_registry()
     t0 = time.perf_counter()
-    roots = {IMAGE_MODEL: _cifar_root(data, registry.get(IMAGE_MODEL).data_subdir)}
+    subdirs = {name: registry.get(name).trained().data_subdir for name in MODELS}
+    roots = {IMAGE_MODEL: _cifar_root(data, subdirs[IMAGE_MODEL])}
     for name in (TEXT_MODEL, LANGUAGE_MODEL):
-        roots[name] = data_root_for(data, registry.get(name).data_subdir)
+        roots[name] = data_root_for(data, subdirs[name])
     store = open_store(store_uri)
     manifests = {}
     for step, name in enumerate(MODELS, start=1):
-        entry = registry.get(name)
-        print(f"== {step}/7 train {name} (preset {preset}) on {roots[name] / entry.data_subdir}")
+        print(f"== {step}/7 train {name} (preset {preset}) on {roots[name] / subdirs[name]}")
         folder = train_model(
             name, data_dir=roots[name], preset=preset, epochs=epochs, out_dir=out_dir or BUILD_DIR
         )

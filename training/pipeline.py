@@ -100,7 +100,7 @@ def train_model(
     """
     recipe = recipe_for(name)
     entry = recipe.entry
-    preset = preset or entry.training.preset
+    preset = preset or entry.trained().training.preset
     config_path = entry.training_config_path()
     cfg = load_preset(config_path, preset, recipe.task.config_schema)
     if epochs is not None:
@@ -143,7 +143,9 @@ def train_model(
         out_dir=Path(out_dir),
         name=name,
         task=entry.task,
-        architecture=Architecture(module=entry.architecture, config=trained.architecture_config()),
+        architecture=Architecture(
+            module=entry.trained().architecture, config=trained.architecture_config()
+        ),
         trained=trained,
         record=TrainingRecord(
             preset=preset,

@@ -137,19 +137,21 @@ class Recipe:
 def recipe_for(name: str) -> Recipe:
     """The recipe of models.toml's `name` (UnknownModelError, or TrainingError naming a table)."""
     entry = load_registry().get(name)
+    trained = entry.trained()  # RegistryError for an imported model: nothing to train
     return Recipe(
         entry=entry,
         task=_lookup(TASKS, entry.task, "task", name),
-        arch=_lookup(ARCHITECTURES, entry.architecture, "architecture", name),
-        dataset=_lookup(DATASETS, entry.dataset, "dataset", name),
+        arch=_lookup(ARCHITECTURES, trained.architecture, "architecture", name),
+        dataset=_lookup(DATASETS, trained.dataset, "dataset", name),
     )
 
 
 def load_data(entry: ModelEntry, data_dir: str | Path | None) -> Any:
     """The data set of registry entry `entry` from `<data root>/<data_subdir>`, as its trainer
     reads it; `data_dir` as `data_root_for` takes it (FileNotFoundError where it is missing)."""
-    dataset: DatasetSpec = _lookup(DATASETS, entry.dataset, "dataset", entry.name)
-    return dataset.load(data_root_for(data_dir, entry.data_subdir) / entry.data_subdir)
+    trained = entry.trained()
+    dataset: DatasetSpec = _lookup(DATASETS, trained.dataset, "dataset", entry.name)
+    return dataset.load(data_root_for(data_dir, trained.data_subdir) / trained.data_subdir)
 
 
 def quiet_log(line: str) -> None:

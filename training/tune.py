@@ -235,7 +235,8 @@ def tune(
     base_cfg = load_preset(path, base_name, schema)
     # A model argument the preset leaves out has the architecture's default.
     defaults = {
-        f.name: f.default for f in dataclasses.fields(ARCHITECTURES[entry.architecture].config)
+        f.name: f.default
+        for f in dataclasses.fields(ARCHITECTURES[entry.trained().architecture].config)
     }
     base_values = {
         key: (

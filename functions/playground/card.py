@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.examples import describe, prompt, shipped_examples
 from functions.limits import MAX_NEW_TOKENS, MAX_TOP_K
 from functions.model_loader import LoadedModel
-from modelfn.artifact import DataFingerprint, TrainingRecord
+from modelfn.artifact import DataFingerprint, ImportRecord, TrainingRecord
 
 # The one figure the index shows per model: what each task's users compare versions by.
 HEADLINE_METRICS = {
@@ -76,13 +76,14 @@ class ModelCard(_Public):
     task: str
     created_at: datetime
     frameworks: dict[str, str]
-    architecture: str
+    architecture: str | None = Field(description="The module in architectures/; None if imported.")
     labels: list[str]
     headline: Headline | None
     metrics: dict[str, float] = Field(description="Overall figures on the held-out split.")
     per_class: list[ClassFigures]
-    data: DataFingerprint
-    training: TrainingRecord
+    data: DataFingerprint | None
+    training: TrainingRecord | None
+    imported: ImportRecord | None
     plots: list[Plot]
     examples: list[CardExample]
     limits: Limits
@@ -100,7 +101,7 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
         task=manifest.task,
         created_at=manifest.created_at,
         frameworks=manifest.frameworks,
-        architecture=manifest.architecture.module,
+        architecture=manifest.architecture.module if manifest.architecture else None,
         labels=manifest.labels,
         headline=Headline(name=headline, value=manifest.metrics[headline])
         if headline in manifest.metrics
@@ -109,6 +110,7 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
         per_class=per_class,
         data=manifest.data,
         training=manifest.training,
+        imported=manifest.imported,
         plots=[
             Plot(file=name, title=plot_title(name), url=f"files/{name}")
             for name in manifest.files

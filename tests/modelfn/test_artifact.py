@@ -81,3 +81,44 @@ def test_read_verified_checks_the_bytes_it_reads(tmp_path: Path) -> None:
         read_verified(folder, manifest, ONNX_FILE)
     with pytest.raises(ArtifactError, match="lists no examples.json"):
         read_verified(folder, manifest, "examples.json")
+
+
+def _manifest(folder: Path) -> dict[str, object]:
+    import json
+
+    return json.loads((folder / MANIFEST_FILE).read_text())
+
+
+def test_a_version_is_trained_or_imported_exactly_once(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from modelfn.artifact import Manifest
+
+    body = _manifest(write_artifact(tmp_path))
+    record = {
+        "source": "onnx",
+        "reference": "model.onnx",
+        "source_sha256": {"model.onnx": "0" * 64},
+        "parity_inputs": "none",
+        "tolerance": 1e-4,
+    }
+    imported = {**body, "imported": record, "training": None, "data": None, "architecture": None}
+    assert Manifest.model_validate(imported).imported is not None
+    with pytest.raises(ValidationError, match="either trained .* or imported, exactly one"):
+        Manifest.model_validate({**body, "imported": record})
+    with pytest.raises(ValidationError, match="either trained .* or imported, exactly one"):
+        Manifest.model_validate({**imported, "imported": None})
+    with pytest.raises(ValidationError, match="records its data and its architecture"):
+        Manifest.model_validate({**body, "data": None})
+
+
+def test_an_image_scheme_crops_no_more_than_it_resizes() -> None:
+    from pydantic import ValidationError
+
+    from modelfn.artifact import ImagePreprocessing
+
+    base = {"height": 224, "width": 224, "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    assert ImagePreprocessing.model_validate({**base, "resize": 256}).resize == 256
+    assert ImagePreprocessing.model_validate(base).resize is None  # the built-in scheme
+    with pytest.raises(ValidationError, match="resize 200 is smaller than the 224x224 crop"):
+        ImagePreprocessing.model_validate({**base, "resize": 200})

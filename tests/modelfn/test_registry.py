@@ -123,3 +123,33 @@ def test_a_refused_combination_names_the_model_in_models_toml() -> None:
         RegistryError, match=r"models\.m1\.serving: Value error, snapstart and provisioned"
     ):
         parse_registry(text)
+
+
+IMPORTED = """
+[models.my-net]
+task = "tensor"
+imported = true
+"""
+
+
+def test_an_imported_model_needs_no_training_table() -> None:
+    entry = parse_registry(IMPORTED).get("my-net")
+    assert entry.imported and entry.training is None and entry.serving.runtime == "onnxruntime"
+    with pytest.raises(
+        RegistryError, match="was imported .* import a new version with modelfn import"
+    ):
+        entry.trained()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (IMPORTED + 'dataset = "cifar10"\n', r"an imported model is not trained here: remove dataset"),
+        (IMPORTED.replace('"tensor"', '"language-modeling"'), "task language-modeling cannot be imported"),
+        (GOOD.replace('training = { config = "training/configs/cifar10-cnn.toml" }\n', ""),
+         r"a model trained here needs training \(or imported = true"),
+    ],
+)  # fmt: skip
+def test_trained_and_imported_entries_are_told_apart(text: str, reason: str) -> None:
+    with pytest.raises(RegistryError, match=reason):
+        parse_registry(text)

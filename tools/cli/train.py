@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = (
             Path(args.runs)
             / entry.name
-            / f"{stamp}-{args.preset or entry.training.preset}-seed{args.seed}"
+            / f"{stamp}-{args.preset or entry.trained().training.preset}-seed{args.seed}"
         )
     try:
         folder = train_model(

@@ -1,0 +1,6 @@
+"""Bring your own model (floor 3, beside training): `modelfn import` turns an ONNX file, a plain
+torch nn.Module factory with its weights, or a Hugging Face folder into the same verified artifact
+training writes (manifest, model.onnx, safetensors where weights exist), checked by a parity gate
+that refuses. The user's code runs here, at import time, on the user's machine; nothing
+executable or pickled goes into the artifact.
+"""
