@@ -441,7 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (3 if args.quick else 7)
     repeats = args.repeats or (30 if args.quick else 200)
     warmup = 5 if args.quick else 20
-    names = ["cifar10-cnn"] if args.quick else load_registry().names()
+    registry = load_registry()
+    # The models trained here: the harness feeds each its own test split. Imported models have
+    # no data set here (their rows are issue 21's next step), so they are left out, by name.
+    names = (
+        ["cifar10-cnn"]
+        if args.quick
+        else [n for n in registry.names() if not registry.get(n).imported]
+    )
+    skipped = [n for n in registry.names() if registry.get(n).imported]
+    if skipped and not args.quick:
+        print(f"not measured (imported, no test data here): {', '.join(skipped)}")
     mach = machine()
     if not args.quick:
         bentoml_peer.bentoml_executable()  # its own venv under build/, made on the first run
