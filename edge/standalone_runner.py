@@ -183,12 +183,11 @@ def image_tensor(pixels: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(x[None], dtype=np.float32)
 
 
-def load_image(data: bytes, spec: dict[str, Any]) -> np.ndarray:
-    """PNG/JPEG bytes -> upright RGB uint8 [height, width, 3] by the manifest's scheme."""
+def load_image(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> upright RGB uint8 [H, W, 3] as decoded (`classify_pixels` fits it)."""
     from PIL import Image, ImageOps
 
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
-    return fit_image(image, spec)
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
 
 
 def read_image_item(item: str) -> bytes:
@@ -330,7 +329,7 @@ class Bundle:
             }
         if task == "image-classification":
             data = read_image_item(item)
-            logits = self.classify_pixels(load_image(data, self.manifest["preprocessing"])[None])
+            logits = self.classify_pixels(load_image(data)[None])
         else:
             logits = self.classify_text(item)
         probabilities = softmax(logits[0].astype(np.float64))
