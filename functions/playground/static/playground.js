@@ -321,6 +321,8 @@
         "data-example": i, onclick: () => useExample(ex) }, body);
     }));
     $("examples-source").textContent = `(${card.examples[0].summary.split(" ").slice(0, 2).join(" ")}, one click each)`;
+    // An imported model's examples are the ones its importer gave, not a test split of ours.
+    if (card.imported) $("examples-title").textContent = "Examples given at import";
     $("examples-box").hidden = false;
   }
 
