@@ -163,12 +163,13 @@ def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity
     if mode == "dynamic":
         quantize.quantize_dynamic_graph(source, target)
         return
-    from edge.standalone_runner import image_tensor
+    from edge.standalone_runner import fit_pixels, image_tensor
 
     assert data.calibration is not None
     assert manifest.preprocessing is not None  # export_bundle refused a model without
     pre = manifest.preprocessing.model_dump()
-    calibration = np.concatenate([image_tensor(p, pre) for p in data.calibration])
+    # Through the runner's scheme: an imported model's images are resized and cropped first.
+    calibration = np.concatenate([image_tensor(fit_pixels(p, pre), pre) for p in data.calibration])
     quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
 
 

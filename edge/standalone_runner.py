@@ -118,25 +118,76 @@ class Tokenizer:
         return list(dict.fromkeys(ids)) if self.spec.get("binary") else ids
 
 
-# --- image preprocessing -------------------------------------------------------------------------
+# --- image preprocessing (functions/tasks/image_scheme.py's steps) -------------------------------
+
+
+def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
+    """(width, height) after torchvision's Resize(shorter): aspect kept, the long side truncated."""
+    if width <= height:
+        return shorter, int(shorter * height / width)
+    return int(shorter * width / height), shorter
+
+
+def center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[H, W, 3] -> [height, width, 3] at torchvision CenterCrop's offsets, zero-padded if smaller."""
+    h, w = pixels.shape[:2]
+    if height > h or width > w:
+        dh, dw = max(height - h, 0), max(width - w, 0)
+        pixels = np.pad(pixels, ((dh // 2, (dh + 1) // 2), (dw // 2, (dw + 1) // 2), (0, 0)))
+        h, w = pixels.shape[:2]
+    top, left = round((h - height) / 2.0), round((w - width) / 2.0)
+    return np.ascontiguousarray(pixels[top : top + height, left : left + width])
+
+
+def fit_image(image: Any, spec: dict[str, Any]) -> np.ndarray:
+    """A decoded RGB PIL image -> uint8 [height, width, 3]: the shorter side to `resize` and the
+    centre crop, or (no `resize`) straight to height x width, with PIL's `interpolation` filter."""
+    from PIL import Image
+
+    resample = {
+        "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC,
+        "nearest": Image.Resampling.NEAREST,
+    }[spec.get("interpolation", "bilinear")]
+    height, width, resize = spec["height"], spec["width"], spec.get("resize")
+    if resize is None:
+        if image.size != (width, height):
+            image = image.resize((width, height), resample)
+        return np.asarray(image, dtype=np.uint8)
+    size = resized_size(image.size[0], image.size[1], resize)
+    if image.size != size:
+        image = image.resize(size, resample)
+    return center_crop(np.asarray(image, dtype=np.uint8), height, width)
+
+
+def fit_pixels(pixels: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of any size -> the scheme's [height, width, 3]."""
+    if spec.get("resize") is None and pixels.shape[:2] == (spec["height"], spec["width"]):
+        return pixels
+    from PIL import Image
+
+    return fit_image(Image.fromarray(pixels), spec)
 
 
 def image_tensor(pixels: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """RGB uint8 [H, W, 3] at the model's size -> /255 -> (x - mean) / std -> float32 [1, 3, H, W]."""
+    """RGB uint8 [H, W, 3] at the model's size -> x * scale -> (x - mean) / std per RGB channel ->
+    channel order -> layout: float32 [1, 3, H, W] (NCHW) or [1, H, W, 3] (NHWC)."""
+    # One float32 per level, rounded once from float64: for 1/255 exactly float32(x) / 255.
+    levels = (np.arange(256, dtype=np.float64) * spec.get("scale", 1 / 255)).astype(np.float32)
     mean, std = np.asarray(spec["mean"], np.float32), np.asarray(spec["std"], np.float32)
-    x = (pixels.astype(np.float32) / np.float32(255.0) - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+    x = (levels[pixels] - mean) / std
+    if spec.get("channel_order", "RGB") == "BGR":
+        x = x[..., ::-1]
+    if spec.get("layout", "NCHW") == "NCHW":
+        x = x.transpose(2, 0, 1)
+    return np.ascontiguousarray(x[None], dtype=np.float32)
 
 
-def load_image(data: bytes, spec: dict[str, Any]) -> np.ndarray:
-    """PNG/JPEG bytes -> RGB uint8 [H, W, 3], resized to the manifest's height x width."""
-    from PIL import Image
+def load_image(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> upright RGB uint8 [H, W, 3] as decoded (`classify_pixels` fits it)."""
+    from PIL import Image, ImageOps
 
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    size = (spec["width"], spec["height"])
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
 
 
 def read_image_item(item: str) -> bytes:
@@ -188,10 +239,11 @@ class Bundle:
     # --- classifiers ---------------------------------------------------------------------------
 
     def classify_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 [N, H, W, 3] -> logits [N, classes]."""
+        """RGB uint8 [N, H, W, 3], any size (fitted by the scheme) -> logits [N, classes]."""
         spec = self.manifest["preprocessing"]
-        batch = np.concatenate([image_tensor(p, spec) for p in pixels])
-        return self.run({self.manifest["inputs"][0]["name"]: batch})["logits"]
+        batch = np.concatenate([image_tensor(fit_pixels(p, spec), spec) for p in pixels])
+        logits = self.session.get_outputs()[0].name  # the first output, whatever its name
+        return self.run({self.manifest["inputs"][0]["name"]: batch})[logits]
 
     def classify_text(self, text: str) -> np.ndarray:
         """One text -> logits [1, classes]."""
@@ -277,7 +329,7 @@ class Bundle:
             }
         if task == "image-classification":
             data = read_image_item(item)
-            logits = self.classify_pixels(load_image(data, self.manifest["preprocessing"])[None])
+            logits = self.classify_pixels(load_image(data)[None])
         else:
             logits = self.classify_text(item)
         probabilities = softmax(logits[0].astype(np.float64))

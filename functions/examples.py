@@ -1,8 +1,9 @@
 """Real example requests, and the served version's answers to them, for the OpenAPI document.
 
 The inputs are the version's own `examples.json`: held-out data that training picked
-(training/examples.py): CIFAR-10 test images, IMDB test reviews, Penn Treebank test sentences.
-A version published without the file gets its task's `generic` input instead, and says so. The
+(training/examples.py): CIFAR-10 test images, IMDB test reviews, Penn Treebank test sentences;
+for an imported tensor model, the JSON text of one example's named tensors. A version published
+without the file gets its task's `generic` input instead, and says so. The
 answers are not written by hand: each request runs through the code its route runs, once per
 version, so the document shows what this model really says (generation uses a fixed seed, so
 the same version always documents the same words).
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from functions.errors import ApiError, describe_validation_errors
@@ -37,7 +39,15 @@ from functions.tasks.language_model import (
     NextWords,
     TextScore,
 )
+from functions.tasks.runner import NoParameters
+from functions.tasks.tensor import (
+    TensorModel,
+    TensorOutputs,
+    example_inputs,
+    named_tensors_schema,
+)
 from functions.tasks.text_inputs import TEXT_INPUT
+from functions.tensors import DATATYPES
 from modelfn.artifact import (
     EXAMPLES_FILE,
     ArtifactError,
@@ -50,6 +60,7 @@ from modelfn.artifact import (
 
 GENERIC = "generic"  # the `dataset` of a made-up example, for a version without examples.json
 IMAGE_EXAMPLES = 3  # friendly examples; OIP gets the first only (an image is 3,072 numbers)
+TENSOR_EXAMPLES = 3  # likewise for tensors, whose size the importer chose
 SEED = 7  # generation examples draw with this seed, so their words are reproducible
 
 
@@ -89,8 +100,12 @@ Requests = Callable[[LoadedModel, Examples], list[ExampleRequest]]
 class TaskDocs:
     parameters: type[BaseModel]  # what `parameters` of the friendly route takes
     outputs: tuple[type[BaseModel], ...]  # what one of its `outputs` can be
-    generic: Callable[[], str]  # a made-up input, for a version without examples.json
+    generic: Callable[[LoadedModel], str]  # a made-up input, for a version without examples.json
     requests: Requests
+    # Tasks whose messages depend on the model (the tensor task's names and shapes): the JSON
+    # schema of one item of `inputs` and of one of `outputs`; None: the generic ones above.
+    item_schema: Callable[[LoadedModel], dict[str, Any]] | None = None
+    output_schema: Callable[[LoadedModel], dict[str, Any]] | None = None
 
 
 # --- what each task's examples look like ---------------------------------------------------------
@@ -188,23 +203,91 @@ def language_model_requests(model: LoadedModel, examples: Examples) -> list[Exam
     return requests
 
 
-def grey_png() -> str:
+def tensor_requests(model: LoadedModel, examples: Examples) -> list[ExampleRequest]:
+    """Each example's named tensors (the JSON text of one example) as both routes take them."""
+    adapter = TensorModel(model.manifest)
+    requests: list[ExampleRequest] = []
+    for example in examples.examples[:TENSOR_EXAMPLES]:
+        key = f"{example.split}-{example.index}"
+        try:
+            named = example_inputs(example.input)
+            tensors = adapter.example(named, key)  # checked as the friendly route checks it
+        except (ValueError, KeyError, TypeError, ApiError):
+            logger.warning(
+                "example is not one example's named tensors; left out of the docs",
+                extra={"example": key},
+                exc_info=True,
+            )
+            continue
+        infer = None
+        if not requests:
+            infer = {
+                "inputs": [
+                    {
+                        "name": spec.name,
+                        "shape": [1, *tensors[spec.name].shape],
+                        "datatype": spec.datatype,
+                        "data": tensors[spec.name].ravel().tolist(),
+                    }
+                    for spec in model.manifest.inputs
+                ]
+            }
+        requests.append(
+            ExampleRequest(
+                key=key,
+                summary=describe(example, examples, "example"),
+                predict={"inputs": [named]},
+                infer=infer,
+            )
+        )
+    return requests
+
+
+def grey_png(model: LoadedModel) -> str:
     from PIL import Image
 
+    spec = model.manifest.preprocessing
+    assert isinstance(spec, ImagePreprocessing)  # the adapter loaded, so the manifest says so
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (128, 128, 128)).save(buffer, format="PNG")
+    Image.new("RGB", (spec.width, spec.height), (128, 128, 128)).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def zero_tensors(model: LoadedModel) -> str:
+    """One made-up example: zeros of each input's shape, 1 where a dimension may be any size."""
+    return json.dumps(
+        {
+            spec.name: np.zeros(
+                [d if d >= 0 else 1 for d in spec.shape[1:]], DATATYPES[spec.datatype][0]
+            ).tolist()
+            for spec in model.manifest.inputs
+        }
+    )
 
 
 _CLASSIFIER = (ClassificationParameters, (Classification,))
 TASK_DOCS: dict[str, TaskDocs] = {
     "image-classification": TaskDocs(*_CLASSIFIER, grey_png, image_requests),
-    "text-classification": TaskDocs(*_CLASSIFIER, lambda: "a truly wonderful film", text_requests),
+    "text-classification": TaskDocs(
+        *_CLASSIFIER, lambda _: "a truly wonderful film", text_requests
+    ),
     "language-modeling": TaskDocs(
         LanguageModelParameters,
         (NextWords, TextScore, Continuation),
-        lambda: "the company said it expects",
+        lambda _: "the company said it expects",
         language_model_requests,
+    ),
+    "tensor": TaskDocs(
+        NoParameters,
+        (TensorOutputs,),
+        zero_tensors,
+        tensor_requests,
+        item_schema=lambda model: named_tensors_schema(
+            model.manifest.inputs, "One example: each input's values, without the batch axis."
+        ),
+        output_schema=lambda model: named_tensors_schema(
+            model.manifest.outputs, "One example's outputs: each output's row for it."
+        ),
     ),
 }
 
@@ -261,7 +344,7 @@ def version_examples(model: LoadedModel) -> VersionExamples | None:
     if docs is None:
         return None
     examples = shipped_examples(model) or Examples(
-        dataset=GENERIC, examples=[Example(input=docs.generic(), split=GENERIC, index=0)]
+        dataset=GENERIC, examples=[Example(input=docs.generic(model), split=GENERIC, index=0)]
     )
     predict, infer = [], []
     for request in docs.requests(model, examples):
@@ -283,7 +366,9 @@ def version_examples(model: LoadedModel) -> VersionExamples | None:
                 "example left out of the docs", extra={"example": request.key}, exc_info=True
             )
     empty: dict[str, Any] = {"inputs": []}
-    unknown = {"inputs": [{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0.5]}]}
+    names = {spec.name for spec in model.task.signature()[0]}
+    stranger = next(n for n in ("pixels", "pixels_", "pixels__") if n not in names)
+    unknown = {"inputs": [{"name": stranger, "shape": [1], "datatype": "FP32", "data": [0.5]}]}
     return VersionExamples(
         source=GENERIC if examples.dataset == GENERIC else EXAMPLES_FILE,
         predict=predict,

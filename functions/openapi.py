@@ -97,11 +97,16 @@ def specialise(doc: dict[str, Any], model: LoadedModel) -> None:
         **add_schema(schemas, docs.parameters),
         "description": parameters["description"],
     }
+    if docs.item_schema is not None:
+        inputs = schemas[request]["properties"]["inputs"]
+        inputs["items"] = docs.item_schema(model)
     schemas[response] = copy.deepcopy(schemas.pop("PredictResponse"))
-    outputs = [add_schema(schemas, output) for output in docs.outputs]
-    schemas[response]["properties"]["outputs"]["items"] = (
-        outputs[0] if len(outputs) == 1 else {"anyOf": outputs}
-    )
+    if docs.output_schema is not None:
+        items = docs.output_schema(model)
+    else:
+        outputs = [add_schema(schemas, output) for output in docs.outputs]
+        items = outputs[0] if len(outputs) == 1 else {"anyOf": outputs}
+    schemas[response]["properties"]["outputs"]["items"] = items
     (predict,) = operations(doc, PREDICT)
     body_schema(predict)["schema"] = {"$ref": SCHEMAS + request}
     success(predict)["schema"] = {"$ref": SCHEMAS + response}

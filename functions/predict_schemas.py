@@ -20,10 +20,13 @@ class PredictRequest(BaseModel):
         min_length=1,
         description=(
             "Images: base64 PNG/JPEG strings (data: URLs too) or HxWx3 arrays of 0..255 pixels. "
-            "Text models: strings."
+            "Text models: strings. Tensor models: one object per example, mapping each input's "
+            "name to that example's values as a nested list."
         ),
         # The tasks check each item themselves, naming it in a 400 (`inputs[2]: ...`).
-        json_schema_extra={"items": {"anyOf": [{"type": "string"}, {"type": "array"}]}},
+        json_schema_extra={
+            "items": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}]}
+        },
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict,

@@ -65,7 +65,6 @@ def from_json(data: list[Any], shape: list[int], datatype: str, where: str) -> N
         return np.array([v.encode("utf-8", "surrogatepass") for v in values], np.object_).reshape(
             shape
         )
-    dtype, kinds = DATATYPES[datatype]
     try:
         array = np.asarray(data)
     except ValueError:
@@ -74,6 +73,13 @@ def from_json(data: list[Any], shape: list[int], datatype: str, where: str) -> N
         ) from None
     if array.size != expected:
         raise BadInput(f"{where}: data has {array.size} values, shape {shape} needs {expected}")
+    return as_datatype(array, datatype, where).reshape(shape)
+
+
+def as_datatype(array: NDArray[Any], datatype: str, where: str) -> NDArray[Any]:
+    """A numeric array parsed from JSON -> `datatype`'s dtype, or BadInput if a value does not fit
+    (a string or null, a fraction for an integer type, out of range, or not finite)."""
+    dtype, kinds = DATATYPES[datatype]
     if array.size and array.dtype.kind not in kinds:
         raise BadInput(f"{where}: data must be {datatype} values, got {array.dtype.kind!r} data")
     if np.issubdtype(dtype, np.integer) and array.size:
@@ -81,7 +87,7 @@ def from_json(data: list[Any], shape: list[int], datatype: str, where: str) -> N
         if array.min() < info.min or array.max() > info.max:
             raise BadInput(f"{where}: values out of range for {datatype}")
     with np.errstate(over="ignore"):  # overflow is checked below, on what the graph would get
-        return check_finite(array.astype(dtype).reshape(shape), datatype, where)
+        return check_finite(array.astype(dtype), datatype, where)
 
 
 def from_binary(raw: bytes, shape: list[int], datatype: str, where: str) -> NDArray[Any]:

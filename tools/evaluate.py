@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from modelfn.registry import load_registry
+from modelfn.registry import RegistryError, load_registry
 from modelfn.store import ArtifactStore
 
 
@@ -59,6 +59,11 @@ def served_metrics(
     from training.recipe import load_data
 
     entry = load_registry().get(name)
+    if entry.imported:
+        raise RegistryError(
+            f"{name} was imported (models.toml imported = true): modelfn holds no data set of its "
+            "own to score it on; the parity check the import ran is in its manifest's import record"
+        )
     with tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache:
         settings = FunctionSettings(
             model=name, store_uri=store.uri, alias=alias, cache_dir=Path(cache)

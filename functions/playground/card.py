@@ -1,13 +1,15 @@
 """The model card: what the page shows about the served version, all from its artifact.
 
 Everything here comes from the manifest and the version's own files, read through their sha256
-(`read_verified`): the version and its provenance (created_at, frameworks, the data fingerprint,
-the training run), its metrics split into overall and per-class figures, the report plots
-training wrote, and the real held-out examples of `examples.json`.
+(`read_verified`): the version and its provenance (created_at, frameworks, and either the data
+fingerprint and the training run or, for an imported model, where it came from and how it was
+checked), its metrics split into overall and per-class figures (an imported model may have
+none), the report plots training wrote, its tensors, and the examples of `examples.json`.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.examples import describe, prompt, shipped_examples
 from functions.limits import MAX_NEW_TOKENS, MAX_TOP_K
 from functions.model_loader import LoadedModel
-from modelfn.artifact import DataFingerprint, ImportRecord, TrainingRecord
+from functions.tasks.tensor import example_inputs
+from modelfn.artifact import DataFingerprint, ImportRecord, TensorSpec, TrainingRecord
 
 # The one figure the index shows per model: what each task's users compare versions by.
 HEADLINE_METRICS = {
@@ -30,6 +33,7 @@ NOUNS = {
     "image-classification": "image",
     "text-classification": "review",
     "language-modeling": "sentence",
+    "tensor": "example",
 }
 
 
@@ -54,7 +58,10 @@ class Plot(_Public):
 
 
 class CardExample(_Public):
-    input: str = Field(description="As the predict route takes it: base64 PNG or the text.")
+    input: str = Field(
+        description="As the predict route takes it: base64 PNG, the text, or (tensor models) "
+        "the JSON text of one example's named tensors."
+    )
     summary: str
     label: str | None = None
     prompt: str | None = Field(
@@ -63,7 +70,9 @@ class CardExample(_Public):
 
 
 class Limits(_Public):
-    top_k: int = Field(description="The most labels or next words one request may ask for.")
+    top_k: int | None = Field(
+        description="The most labels or next words one request may ask for; None: no ranking."
+    )
     max_tokens: int | None = Field(
         default=None, description="Language models: words per continuation."
     )
@@ -84,6 +93,8 @@ class ModelCard(_Public):
     data: DataFingerprint | None
     training: TrainingRecord | None
     imported: ImportRecord | None
+    inputs: list[TensorSpec] = Field(description="The graph's inputs (OIP names and shapes).")
+    outputs: list[TensorSpec] = Field(description="The graph's outputs.")
     plots: list[Plot]
     examples: list[CardExample]
     limits: Limits
@@ -111,6 +122,8 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
         data=manifest.data,
         training=manifest.training,
         imported=manifest.imported,
+        inputs=manifest.inputs,
+        outputs=manifest.outputs,
         plots=[
             Plot(file=name, title=plot_title(name), url=f"files/{name}")
             for name in manifest.files
@@ -118,7 +131,7 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
         ],
         examples=card_examples(model),
         limits=Limits(
-            top_k=MAX_TOP_K if is_lm else len(manifest.labels),
+            top_k=MAX_TOP_K if is_lm else len(manifest.labels) or None,
             max_tokens=MAX_NEW_TOKENS if is_lm else None,
         ),
     )
@@ -153,14 +166,22 @@ def card_examples(model: LoadedModel) -> list[CardExample]:
     examples = shipped_examples(model)
     if examples is None:
         return []
-    noun = NOUNS.get(model.manifest.task, "input")
-    is_lm = model.manifest.task == "language-modeling"
-    return [
-        CardExample(
-            input=example.input,
-            summary=describe(example, examples, noun),
-            label=example.label,
-            prompt=prompt(example.input) if is_lm else None,
+    task = model.manifest.task
+    noun = NOUNS.get(task, "input")
+    shown = []
+    for example in examples.examples:
+        text = example.input
+        if task == "tensor":  # the page's form takes one example's named tensors
+            try:
+                text = json.dumps(example_inputs(text))
+            except (ValueError, KeyError, TypeError):
+                continue  # not an example this page could send; the docs leave it out too
+        shown.append(
+            CardExample(
+                input=text,
+                summary=describe(example, examples, noun),
+                label=example.label,
+                prompt=prompt(text) if task == "language-modeling" else None,
+            )
         )
-        for example in examples.examples
-    ]
+    return shown

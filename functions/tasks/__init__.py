@@ -15,13 +15,14 @@ from typing import Any, Protocol
 
 from numpy.typing import NDArray
 
-from functions.tasks import image_classification, language_model, text_classification
+from functions.tasks import image_classification, language_model, tensor, text_classification
 from functions.tasks.classification import Classification
 from functions.tasks.language_model import Continuation, NextWords, TextScore
 from functions.tasks.runner import Runner
+from functions.tasks.tensor import TensorOutputs
 from modelfn.artifact import ArtifactError, Manifest, TensorSpec
 
-TaskOutput = Classification | NextWords | TextScore | Continuation
+TaskOutput = Classification | NextWords | TextScore | Continuation | TensorOutputs
 
 
 class Task(Protocol):
@@ -51,6 +52,7 @@ ADAPTERS: dict[str, Loader] = {
     "image-classification": image_classification.load,
     "text-classification": text_classification.load,
     "language-modeling": language_model.load,
+    "tensor": tensor.load,
 }
 
 

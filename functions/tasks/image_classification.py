@@ -1,10 +1,12 @@
 """Image classification: friendly inputs -> the graph's input tensor -> labelled scores.
 
-Pre-processing replays training exactly as `manifest.preprocessing` (an ImagePreprocessing)
-records it: RGB pixels (whole 0..255 levels, HxWx3 uint8) -> resize to height x width -> /255 ->
-(x - mean) / std -> NCHW float32. Post-processing is a softmax over the graph's raw logits and the
-top k labels. Over the Open Inference Protocol the graph's own tensors go in and out unchanged:
-clients send the normalised tensor the model metadata describes.
+Pre-processing replays the scheme `manifest.preprocessing` (an ImagePreprocessing) records, for a
+model trained here or imported: RGB pixels (whole 0..255 levels, HxWx3 uint8) -> the scheme's
+geometry (resize straight to height x width, or the shorter side then a centre crop) -> scale,
+mean/std, channel order, layout (functions/tasks/image_scheme.py). Post-processing is a softmax
+over the graph's raw logits and the top k labels. Over the Open Inference Protocol the graph's
+own tensors go in and out unchanged: clients send the normalised tensor the model metadata
+describes.
 
 An input item is either a base64 PNG/JPEG string (a `data:image/...;base64,` URL too) or an
 HxWx3 nested array of numbers in 0..255. Every problem is a BadInput naming `inputs[i]`.
@@ -30,6 +32,7 @@ from functions.tasks.classification import (
     parse_parameters,
     postprocess,
 )
+from functions.tasks.image_scheme import fit, normalise
 from functions.tasks.runner import Runner
 from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest, TensorSpec
 
@@ -48,7 +51,23 @@ def check_manifest(manifest: Manifest) -> None:
         raise ArtifactError(f"{manifest.name}: image-classification needs image preprocessing")
     if len(manifest.inputs) != 1 or manifest.inputs[0].datatype != "FP32":
         raise ArtifactError(f"{manifest.name}: image-classification needs one FP32 input tensor")
+    check_input_shape(manifest.inputs[0], manifest.preprocessing)
     check_logits(manifest, "image-classification")
+
+
+def check_input_shape(graph_input: TensorSpec, spec: ImagePreprocessing) -> None:
+    """ArtifactError unless the graph takes the batch the scheme makes (any size where -1)."""
+    made = (
+        [-1, 3, spec.height, spec.width]
+        if spec.layout == "NCHW"
+        else [-1, spec.height, spec.width, 3]
+    )
+    shape = graph_input.shape
+    if len(shape) != 4 or any(d not in (-1, m) for d, m in zip(shape[1:], made[1:], strict=True)):
+        raise ArtifactError(
+            f"input {graph_input.name!r} has shape {shape}, but the preprocessing makes "
+            f"{spec.layout} batches {made}; the manifest's preprocessing and graph disagree"
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,7 @@ def load(manifest: Manifest, folder: Path) -> ImageClassifier:
 
 
 def preprocess(inputs: list[Any], spec: ImagePreprocessing) -> NDArray[np.float32]:
-    """Items -> the normalised NCHW float32 batch the graph takes.
+    """Items -> the normalised float32 batch the graph takes, in the scheme's layout.
 
     Every item is opened (image headers read, arrays checked) and the request's total decoded
     pixels checked against MAX_TOTAL_PIXELS before any image is decoded.
@@ -107,14 +126,6 @@ def preprocess(inputs: list[Any], spec: ImagePreprocessing) -> NDArray[np.float3
         )
     pixels = [fit_pixels(item, spec, f"inputs[{i}]") for i, item in enumerate(opened)]
     return normalise(np.stack(pixels), spec)
-
-
-def normalise(pixels: NDArray[np.uint8], spec: ImagePreprocessing) -> NDArray[np.float32]:
-    """[N, H, W, 3] uint8 pixels -> [N, 3, H, W] float32, (x/255 - mean) / std per channel."""
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    x = (pixels.astype(np.float32) / np.float32(255.0) - mean) / std
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 # An input item once opened: an image whose header is read but whose pixels are not decoded yet,
@@ -142,15 +153,17 @@ def decoded_pixels(item: Opened) -> int:
 
 
 def fit_pixels(item: Opened, spec: ImagePreprocessing, where: str) -> NDArray[np.uint8]:
-    """An opened item -> [spec.height, spec.width, 3] uint8, resized if it is another size."""
-    if isinstance(item, np.ndarray) and item.shape[:2] == (spec.height, spec.width):
+    """An opened item -> [spec.height, spec.width, 3] uint8 by the scheme's geometry."""
+    if (
+        isinstance(item, np.ndarray)
+        and spec.resize is None
+        and item.shape[:2] == (spec.height, spec.width)
+    ):
         return item  # already the graph's size: no resampling, an exact replay of training
     from PIL import Image
 
     image = Image.fromarray(item) if isinstance(item, np.ndarray) else decoded_rgb(item, where)
-    if image.size != (spec.width, spec.height):
-        image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
+    return fit(image, spec)
 
 
 def decode_image(text: str, where: str, spec: ImagePreprocessing) -> Image.Image:
@@ -181,7 +194,9 @@ def decode_image(text: str, where: str, spec: ImagePreprocessing) -> Image.Image
         # A JPEG decodes at the smallest power-of-two reduction (down to 1/8) no smaller than the
         # target: a 12 MP photo decodes as 0.2 MP, in a quarter of the time or less (limits.py).
         # Only the decoder is configured here; `image.size` becomes the reduced size. PNG: no-op.
-        image.draft("RGB", (spec.width, spec.height))
+        # With a resize the target is its shorter side in both directions, so that stays whole.
+        target = (spec.width, spec.height) if spec.resize is None else (spec.resize,) * 2
+        image.draft("RGB", target)
     except (OSError, ValueError) as exc:
         raise BadInput(f"{where}: the image data is truncated or corrupt ({exc})") from None
     return image

@@ -100,27 +100,43 @@
       h("span", { class: "badge", text: card.task }),
       h("span", { class: "badge", text: `${card.alias} → ${card.version}` }),
     );
-    const data = card.data;
-    const splits = Object.entries(data.examples).map(([s, n]) => `${s} ${n.toLocaleString()}`).join(", ");
     const facts = [
       ["Version", h("code", { text: card.version })],
       ["Alias", card.alias],
       ["Created", new Date(card.created_at).toISOString().replace(".000Z", "Z")],
-      ["Architecture", h("code", { text: card.architecture })],
-      ["Data", `${data.dataset} (${splits})`],
-      ["Data sha256", h("code", { title: data.files.join(", "), text: data.sha256 })],
-      ["Training", `preset ${card.training.preset}, ${card.training.epochs} epoch${card.training.epochs === 1 ? "" : "s"}, ` +
-        `seed ${card.training.seed}, ` +
-        `${card.training.seconds.toFixed(1)} s`],
-      ["Frameworks", Object.entries(card.frameworks).map(([k, v]) => `${k} ${v}`).join(", ")],
     ];
-    if (card.labels.length) facts.splice(4, 0, ["Labels", card.labels.join(", ")]);
+    if (card.architecture) facts.push(["Architecture", h("code", { text: card.architecture })]);
+    if (card.labels.length) facts.push(["Labels", card.labels.join(", ")]);
+    const data = card.data; // a model trained here: its data and its run
+    if (data) {
+      const splits = Object.entries(data.examples).map(([s, n]) => `${s} ${n.toLocaleString()}`).join(", ");
+      facts.push(["Data", `${data.dataset} (${splits})`],
+        ["Data sha256", h("code", { title: data.files.join(", "), text: data.sha256 })]);
+    }
+    const run = card.training;
+    if (run) {
+      facts.push(["Training", `preset ${run.preset}, ${run.epochs} epoch${run.epochs === 1 ? "" : "s"}, ` +
+        `seed ${run.seed}, ${run.seconds.toFixed(1)} s`]);
+    }
+    const imported = card.imported; // a model brought in: where from, and how it was checked
+    if (imported) {
+      facts.push(["Imported", `${imported.source}: ${imported.reference}`]);
+      const parity = Object.entries(imported.parity).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ");
+      facts.push(["Import check", parity
+        ? `max |difference| ${parity} (tolerance ${imported.tolerance}, on ${imported.parity_inputs} inputs)`
+        : `nothing to compare against (${imported.parity_inputs})`]);
+    }
+    const tensor = (t) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`;
+    facts.push(["Inputs", card.inputs.map(tensor).join("; ")], ["Outputs", card.outputs.map(tensor).join("; ")]);
+    facts.push(["Frameworks", Object.entries(card.frameworks).map(([k, v]) => `${k} ${v}`).join(", ")]);
     $("facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
 
+    const metrics = Object.entries(card.metrics);
     $("metrics").replaceChildren(
-      ...Object.entries(card.metrics).map(([k, v]) =>
+      ...metrics.map(([k, v]) =>
         h("tr", {}, h("th", { text: k }), h("td", { class: "num", text: number(v) }))),
     );
+    $("metrics-box").hidden = !metrics.length; // an imported model may come with none
 
     if (card.per_class.length) {
       const figures = [...new Set(card.per_class.flatMap((c) => Object.keys(c.figures)))];
@@ -163,6 +179,7 @@
     "image-classification": { fields: imageFields, request: imageRequest, show: showClassification },
     "text-classification": { fields: textFields, request: textRequest, show: showClassification },
     "language-modeling": { fields: languageFields, request: languageRequest, show: showLanguage },
+    tensor: { fields: tensorFields, request: tensorRequest, show: showTensors },
   };
 
   function topKField(max, value) {
@@ -236,6 +253,37 @@
     ];
   }
 
+  // A tensor model: one example's named tensors as JSON, the batch axis left out.
+  function tensorFields() {
+    const zeros = (shape) => (shape.length ? Array.from({ length: Math.max(shape[0], 1) }, () => zeros(shape.slice(1))) : 0);
+    const placeholder = JSON.stringify(Object.fromEntries(card.inputs.map((t) => [t.name, zeros(t.shape.slice(1))])));
+    return [
+      h("div", { class: "field" }, h("label", { for: "text", text: "One example's tensors (JSON: input name → nested list, no batch axis)" }),
+        h("textarea", { id: "text", class: "code", spellcheck: "false", placeholder: shorten(placeholder, 400), oninput: () => { example = null; } })),
+      h("p", { class: "muted", text: `Inputs: ${card.inputs.map((t) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`).join("; ")}. ` +
+        "For whole batches or binary tensors, use the Open Inference Protocol route, POST /v2/models/{name}/infer." }),
+    ];
+  }
+
+  function tensorRequest() {
+    const text = $("text").value.trim();
+    if (!text) throw new Error("type one example's tensors as JSON first, or click an example");
+    let named;
+    try {
+      named = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`not JSON: ${err.message}`);
+    }
+    return { inputs: [named] };
+  }
+
+  function showTensors(out) {
+    return h("div", { class: "answer", id: "answer", "data-kind": "tensors" },
+      Object.entries(out).map(([name, value]) => h("div", { class: "tensor" },
+        h("p", { class: "headline", text: name }),
+        h("pre", { text: shorten(JSON.stringify(value), 4000) }))));
+  }
+
   const mode = () => document.querySelector("input[name=mode]:checked").value;
 
   function setMode() {
@@ -273,6 +321,8 @@
         "data-example": i, onclick: () => useExample(ex) }, body);
     }));
     $("examples-source").textContent = `(${card.examples[0].summary.split(" ").slice(0, 2).join(" ")}, one click each)`;
+    // An imported model's examples are the ones its importer gave, not a test split of ours.
+    if (card.imported) $("examples-title").textContent = "Examples given at import";
     $("examples-box").hidden = false;
   }
 
@@ -282,6 +332,8 @@
       $("preview").src = "data:image/png;base64," + ex.input;
       $("preview").hidden = false;
       $("file").value = "";
+    } else if (card.task === "tensor") {
+      try { $("text").value = JSON.stringify(JSON.parse(ex.input), null, 1); } catch { $("text").value = ex.input; }
     } else {
       $("text").value = card.task === "language-modeling" && mode() !== "score" ? ex.prompt : ex.input;
     }
