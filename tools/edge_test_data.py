@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.parity import TestData
-from modelfn.registry import ModelEntry
+from modelfn.registry import ModelEntry, RegistryError
 
 
 def load_test_data(
@@ -20,6 +20,15 @@ def load_test_data(
     `data_dir` as `modelfn train --data` takes it; `limit` keeps the first test examples."""
     from training.recipe import load_data
 
+    if entry.imported:
+        # The parity report scores fp32 and int8 on a labelled test split; an imported model's
+        # would be the user's own data (an image folder per label), which export-edge does not
+        # read yet. Say so instead of pretending.
+        raise RegistryError(
+            f"{entry.name} was imported: export-edge scores its int8 graph on a labelled test "
+            "split, and reading your own data for that is not built yet; serve it through the "
+            "function (modelfn serve, make synth)"
+        )
     data = load_data(entry, data_dir)
     if entry.task == "image-classification":
         return TestData(
