@@ -122,8 +122,11 @@ def _named_tensors(raw: bytes, path: Path) -> dict[str, NDArray[Any]]:
         )
     values = {}
     for name, value in data.items():
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":  # ragged lists become objects, strings 'U'
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged lists
+            array = np.asarray(None)
+        if array.dtype.kind not in "biuf":  # strings are 'U', None 'O'
             raise ImportRefused(
                 f"example {path}: {name!r} is not a rectangular array of numbers or booleans"
             )

@@ -149,12 +149,13 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], where: str) 
     """
     expected = module.state_dict()
     aliases = _tied_names(expected)
-    missing = [k for k in expected if k not in state and not (aliases[k] & state.keys())]
+    absent = [k for k in expected if k not in state]
+    missing = [k for k in absent if not aliases[k] & state.keys()]
     unexpected = [k for k in state if k not in expected]
     wrong = [
         f"{k} {tuple(state[k].shape)} (the model has {tuple(expected[k].shape)})"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
+        for k in expected  # the module's order: a message reads top to bottom through the model
+        if k in state and state[k].shape != expected[k].shape
     ]
     problems = []
     if missing:
@@ -169,8 +170,8 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], where: str) 
             f"{_prefix_hint(missing, unexpected)}Check --factory-args (sizes such as "
             "num_classes) and that the weights were saved from this model"
         )
-    for key in missing:  # all tied: fill the absent names from the present one
-        state[key] = state[next(iter(aliases[key] & state.keys()))]
+    for key in absent:  # all tied to a present name: fill them from it
+        state[key] = state[min(aliases[key] & state.keys())]
     module.load_state_dict(state, strict=True)
 
 
