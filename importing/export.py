@@ -9,10 +9,12 @@ are told (a user's module and its declared tensors, not a task's GraphTensors).
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from typing import Literal
 
@@ -106,19 +108,25 @@ def export_module(
 
 @contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """The exporter logs that torchvision's ops are unregistered and warns about its own
-    deprecated internals: noise in `modelfn import` output that says nothing about this model."""
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)
+    """The exporter logs that torchvision's ops are unregistered, torch.export prints the partial
+    FX graph to stderr when it fails (torch/export/_trace.py), and both warn about their own
+    internals: pages of noise in `modelfn import` output. What failed is said once, from the
+    exporter's error."""
+    loggers = [logging.getLogger("torch")] + [
+        log
+        for name, log in logging.root.manager.loggerDict.items()
+        if name.startswith("torch.") and isinstance(log, logging.Logger)
+    ]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
             yield
     finally:
-        exporter_log.setLevel(level)
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
 
 
 def _forget_cached_rnn_kernels() -> None:
@@ -129,6 +137,13 @@ def _forget_cached_rnn_kernels() -> None:
         op._dispatch_cache.clear()
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    """The innermost cause's first line: the exporter wraps torch.export's own error, which says
+    what in forward could not be captured (e.g. control flow on a tensor's value)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = _ANSI.sub("", str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -79,3 +79,23 @@ class TiedLanguageModel(nn.Module):
 
 def tied() -> TiedLanguageModel:
     return TiedLanguageModel()
+
+
+class Branching(nn.Module):
+    """Python control flow on a tensor's value, which torch.export cannot capture: the dynamo
+    exporter fails and the legacy one traces the branch the example takes. `threshold` -1e9:
+    every realistic input takes the same branch; 0: inputs differ in which branch they take."""
+
+    def __init__(self, threshold: float = -1e9) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 4)
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > self.threshold:
+            return self.linear(x) * 2
+        return self.linear(x)
+
+
+def branching(threshold: float = -1e9) -> Branching:
+    return Branching(threshold)
