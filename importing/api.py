@@ -195,6 +195,7 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
         name=plan.name,
         task=plan.task,
         version_file=built.version_file,
+        packages=built.packages,
         inputs=built.inputs,
         outputs=outputs,
         labels=plan.labels,

@@ -51,7 +51,7 @@ def image_examples(
         try:
             with Image.open(io.BytesIO(raw)) as opened:
                 image = opened.convert("RGB")  # decodes every pixel: a truncated file fails here
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
             kind = (
                 f"; {path.suffix} files are examples for the tensor task"
                 if path.suffix in TENSOR_SUFFIXES

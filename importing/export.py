@@ -48,7 +48,7 @@ def export_module(
     batch = torch.export.Dim("batch", min=1, max=MAX_DIM)
     dynamic_shapes = tuple(
         {
-            axis: batch if axis == 0 else torch.export.Dim(f"{spec.name}_{axis}", max=MAX_DIM)
+            axis: batch if axis == 0 else torch.export.Dim(_axis_name(spec, axis), max=MAX_DIM)
             for axis, size in enumerate(spec.shape)
             if size == -1
         }
@@ -91,7 +91,7 @@ def export_module(
                 input_names=names,
                 output_names=output_names,
                 dynamic_axes={
-                    spec.name: {a: f"{spec.name}_{a}" for a, s in enumerate(spec.shape) if s == -1}
+                    spec.name: {a: _axis_name(spec, a) for a, s in enumerate(spec.shape) if s == -1}
                     for spec in inputs
                 }
                 | {name: {0: "batch"} for name in output_names},
@@ -135,6 +135,12 @@ def _forget_cached_rnn_kernels() -> None:
     export unroll an RNN over the example's time steps)."""
     for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
         op._dispatch_cache.clear()
+
+
+def _axis_name(spec: TensorSpec, axis: int) -> str:
+    """A dynamic axis's symbol: `batch` for every first axis, `<input>_<axis>` for the others
+    (torch.export wants identifiers; a tensor's name may hold any character)."""
+    return "batch" if axis == 0 else re.sub(r"\W", "_", f"{spec.name}_{axis}")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages

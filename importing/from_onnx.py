@@ -7,7 +7,7 @@ from pathlib import Path
 from importing.image_scheme import ImageOptions, image_preprocessing
 from importing.onnx_file import read_onnx
 from importing.session import graph_specs, open_session, require_dynamic_batch
-from importing.source import Built
+from importing.source import ONNX_PACKAGES, Built
 from importing.tasks import check_classifier_graph
 from modelfn.artifact import ONNX_FILE
 
@@ -32,4 +32,5 @@ def build(path: Path, work: Path, *, labels: list[str], image: ImageOptions | No
         reference_text=path.name,
         source_sha256=graph.source_sha256,
         version_file=ONNX_FILE,
+        packages=ONNX_PACKAGES,
     )

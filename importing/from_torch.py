@@ -22,7 +22,7 @@ from importing.export import export_module
 from importing.image_scheme import ImageOptions, image_input_shape, image_preprocessing
 from importing.parity import INTEGER_HIGH, Feeds
 from importing.session import graph_specs, open_session, require_dynamic_batch
-from importing.source import Built
+from importing.source import TORCH_PACKAGES, Built
 from importing.tasks import check_classifier_graph
 from importing.tensors import numpy_dtype, shape_text
 from modelfn.artifact import ONNX_FILE, WEIGHTS_FILE, TensorSpec, sha256_file
@@ -101,6 +101,7 @@ def build(
         reference_text=reference,
         source_sha256=sources,
         version_file=WEIGHTS_FILE,
+        packages=TORCH_PACKAGES,
         options={"exporter": exporter},
     )
 

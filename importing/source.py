@@ -10,6 +10,11 @@ from typing import Any
 from importing.parity import Reference
 from modelfn.artifact import ImagePreprocessing, TensorSpec
 
+# Every import reads the graph with onnx, runs it with onnxruntime and the examples with numpy
+# and Pillow; a torch import also builds, exports and saves with torch and safetensors.
+ONNX_PACKAGES = ("onnx", "onnxruntime", "numpy", "pillow")
+TORCH_PACKAGES = ("torch", "safetensors", *ONNX_PACKAGES)
+
 # `package.module:callable`, the callable possibly an attribute path (`models:Zoo.resnet18`).
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
 
@@ -29,4 +34,5 @@ class Built:
     reference_text: str  # ImportRecord.reference
     source_sha256: dict[str, str]
     version_file: str  # the file whose sha256 names the version
+    packages: tuple[str, ...]  # that produced and checked the files: Manifest.frameworks
     options: dict[str, Any] = field(default_factory=dict)  # what the source adds to the record

@@ -27,13 +27,11 @@ from modelfn.artifact import (
     write_manifest,
 )
 
-PACKAGES = ("torch", "onnx", "onnxruntime", "safetensors", "numpy", "pillow")
 
-
-def framework_versions() -> dict[str, str]:
+def framework_versions(packages: tuple[str, ...]) -> dict[str, str]:
     """The versions of the packages that produced and checked the files."""
     found = {"python": platform.python_version()}
-    for package in PACKAGES:
+    for package in packages:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -48,6 +46,7 @@ def write_version(
     name: str,
     task: str,
     version_file: str,
+    packages: tuple[str, ...],
     inputs: list[TensorSpec],
     outputs: list[TensorSpec],
     labels: list[str],
@@ -58,7 +57,8 @@ def write_version(
     """Every file of `work` plus the manifest, as `<out_dir>/<name>/<version>/`; that folder.
 
     The version is named after `version_file`'s sha256 (the weights, or the graph where there are
-    none), as a trained version is after its weights'.
+    none), as a trained version is after its weights'; `packages` are the ones whose versions the
+    manifest records.
     """
     files = describe_files(work, sorted(p.name for p in work.iterdir()))
     manifest = Manifest(
@@ -66,7 +66,7 @@ def write_version(
         version=new_version(files[version_file].sha256),
         task=task,
         created_at=datetime.now(UTC),
-        frameworks=framework_versions(),
+        frameworks=framework_versions(packages),
         inputs=inputs,
         outputs=outputs,
         labels=labels,

@@ -72,6 +72,7 @@ def test_an_image_classifier_keeps_its_graph_byte_for_byte(
     )
     manifest = verify_artifact(folder)
     assert set(manifest.files) == {ONNX_FILE, EXAMPLES_FILE}  # no weights of its own
+    assert "onnxruntime" in manifest.frameworks and "torch" not in manifest.frameworks
     assert (folder / ONNX_FILE).read_bytes() == small_cnn_onnx.read_bytes()
     assert manifest.version.endswith(sha256_file(small_cnn_onnx)[:8])
     assert [(t.name, t.shape) for t in manifest.inputs] == [("image", [-1, 3, 8, 8])]

@@ -64,6 +64,7 @@ def test_the_artifact_verifies_and_records_where_it_came_from(
     assert set(manifest.files) == {ONNX_FILE, WEIGHTS_FILE, EXAMPLES_FILE}
     assert manifest.task == "image-classification" and manifest.labels == labels
     assert manifest.architecture is None and manifest.training is None and manifest.data is None
+    assert {"torch", "safetensors", "onnxruntime"} <= set(manifest.frameworks)
     assert [(t.name, t.datatype, t.shape) for t in manifest.inputs] == [
         ("input", "FP32", [-1, 3, 32, 32])
     ]

@@ -164,10 +164,10 @@ def test_tied_weights_saved_once_load_into_both_names(tmp_path: Path) -> None:
         task="tensor",
         out_dir=tmp_path / "out",
         weights=path,
-        inputs=[_spec("ids", "INT64", [-1, -1])],
+        inputs=[_spec("token-ids", "INT64", [-1, -1])],  # any length; not an identifier
     )
     manifest = verify_artifact(folder)
-    assert [(t.name, t.shape) for t in manifest.inputs] == [("ids", [-1, -1])]
+    assert [(t.name, t.shape) for t in manifest.inputs] == [("token-ids", [-1, -1])]
     assert manifest.imported is not None and manifest.imported.parity["output"] <= 1e-4
 
 
