@@ -159,3 +159,15 @@ def test_labels_from_a_file(tmp_path: Path, registry: Path, cnn_onnx: Path) -> N
     [model] = list_published(LocalStore(tmp_path / "store"))
     manifest = verify_artifact(tmp_path / "store" / "small-cnn" / model.versions[0])
     assert manifest.labels == ["ant", "bee", "cat", "dog"]
+
+
+def test_an_imported_name_of_another_task_is_refused(
+    tmp_path: Path, registry: Path, cnn_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelfn.registry import ServingEntry
+    from tools.models_toml import add_imported_entry
+
+    add_imported_entry(registry, "small-cnn", "tensor", "as tensors", ServingEntry())
+    assert main(import_argv(tmp_path, cnn_onnx)) == 2
+    assert "small-cnn is registered as an imported tensor model" in capsys.readouterr().err
+    assert nothing_written(tmp_path / "build") and nothing_written(tmp_path / "store")
