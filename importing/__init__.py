@@ -3,4 +3,12 @@ torch nn.Module factory with its weights, or a Hugging Face folder into the same
 training writes (manifest, model.onnx, safetensors where weights exist), checked by a parity gate
 that refuses. The user's code runs here, at import time, on the user's machine; nothing
 executable or pickled goes into the artifact.
+
+This slice imports ONNX files and torch modules (`import_model`); docs/import.md describes it.
 """
+
+from importing.api import import_model
+from importing.errors import ImportRefused, ParityRefused
+from importing.image_scheme import ImageOptions
+
+__all__ = ["ImageOptions", "ImportRefused", "ParityRefused", "import_model"]

@@ -1,0 +1,239 @@
+"""`import_model`: an ONNX file or a torch module -> a checked artifact folder, or a refusal.
+
+Everything runs in a temporary folder: the source is read and exported, the graph opened in
+onnxruntime, the examples read, the parity gate run and the budget checked; only then is the
+version written under `out_dir`. A refusal (ImportRefused) therefore leaves nothing behind, and
+publishing (modelfn.store.publish_artifact) is the caller's next step.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from importing.budget import check_budget
+from importing.errors import ImportRefused
+from importing.examples import UserExamples, image_examples, tensor_examples
+from importing.image_scheme import ImageOptions, preprocess_image, random_images
+from importing.parity import GENERATED, Case, generated_cases, parity_gate
+from importing.source import Built, is_reference
+from importing.tasks import check_label_count, check_options
+from importing.writer import write_version
+from modelfn.artifact import EXAMPLES_FILE, ONNX_FILE, ImportRecord, TensorSpec, is_model_name
+from modelfn.registry import ServingEntry
+
+Log = Callable[[str], None]
+
+
+def import_model(
+    source: str | Path,
+    *,
+    name: str,
+    task: str,
+    out_dir: Path,
+    labels: Sequence[str] | None = None,
+    image: ImageOptions | None = None,
+    weights: str | Path | None = None,
+    factory_args: Mapping[str, Any] | None = None,
+    inputs: Sequence[TensorSpec] | None = None,
+    examples: Sequence[str | Path] = (),
+    tolerance: float = 1e-4,
+    opset: int | None = None,
+    serving: ServingEntry | None = None,
+    log: Log = print,
+) -> Path:
+    """Import `source` as model `name`; return the new version's folder `<out_dir>/<name>/<version>`.
+
+    Parameters:
+        source: an `.onnx` file, or `package.module:callable` returning a torch nn.Module.
+        task: "image-classification" or "tensor" (modelfn.registry.IMPORTABLE_TASKS).
+        labels: class names in logit order (image-classification only).
+        image: the image scheme (image-classification only; mean and std required).
+        weights: the module's state dict, `.safetensors` or a `.pt`/`.pth` file (torch only).
+        factory_args: keyword arguments for the factory (torch only), e.g. {"num_classes": 10}.
+        inputs: a torch tensor model's inputs in forward's order, batch axis -1 (torch only).
+        examples: image files (image-classification), `.npy` or `.json` files (tensor); the
+            parity gate runs on them and they ship in examples.json. None: generated inputs.
+        tolerance: the largest |reference - onnxruntime| accepted on any output.
+        opset: the ONNX opset to export with (torch only; default: the exporter's).
+        serving: the function's settings the budget is checked against (default: models.toml's
+            defaults).
+        log: receives progress lines and warnings.
+
+    Raises:
+        ImportRefused: anything the user can fix; the message says what. Nothing was written.
+
+    Example:
+        >>> import_model(  # doctest: +SKIP
+        ...     "mypackage.models:resnet18", name="my-resnet", task="image-classification",
+        ...     out_dir=Path("build/artifacts"), weights="resnet18.safetensors",
+        ...     factory_args={"num_classes": 10}, labels=["airplane", ...],
+        ...     image=ImageOptions(size=(32, 32), mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)),
+        ...     examples=["cat.png", "ship.png"])
+        PosixPath('build/artifacts/my-resnet/20260101T120000Z-1a2b3c4d')
+    """
+    text = str(source)
+    if not is_model_name(name):
+        raise ImportRefused(
+            f"name {name!r} is not a model name: lower-case letters and digits in words joined "
+            "by single hyphens, at most 63 characters (e.g. my-resnet)"
+        )
+    labels = list(labels or [])
+    check_options(task, labels, image)
+    if not (tolerance > 0 and math.isfinite(tolerance)):
+        raise ImportRefused(f"tolerance must be a positive number, got {tolerance}")
+    torch_only = {
+        "weights": weights,
+        "factory_args": factory_args,
+        "inputs": inputs,
+        "opset": opset,
+    }
+    plan = _Plan(
+        name=name,
+        task=task,
+        out_dir=out_dir,
+        labels=labels,
+        examples=[Path(p) for p in examples],
+        tolerance=tolerance,
+        options={
+            "labels": labels,
+            **({"image": asdict(image)} if image is not None else {}),
+            **{k: _plain(v) for k, v in torch_only.items() if v is not None},
+            "examples": [Path(p).name for p in examples],
+        },
+        serving=serving or ServingEntry(),
+        log=log,
+    )
+    with tempfile.TemporaryDirectory(prefix="modelfn-import-") as tmp:
+        work = Path(tmp) / "version"
+        work.mkdir()
+        if Path(text).suffix.lower() == ".onnx":
+            given = [k for k, v in torch_only.items() if v is not None]
+            if given:
+                raise ImportRefused(
+                    f"{', '.join(given)} apply to a torch module; an ONNX file carries its own "
+                    "weights and tensors: drop them"
+                )
+            from importing import from_onnx
+
+            built = from_onnx.build(Path(text), work, labels=labels, image=image)
+        elif is_reference(text):
+            if weights is None:
+                raise ImportRefused(
+                    f"{text} needs its weights: --weights FILE (.safetensors, or a .pt/.pth "
+                    "state dict); the artifact must hold trained weights, not the factory's "
+                    "initial ones"
+                )
+            from importing import from_torch  # torch is imported for torch sources only
+
+            built = from_torch.build(
+                text,
+                work,
+                weights=Path(weights),
+                factory_args=dict(factory_args or {}),
+                labels=labels,
+                image=image,
+                inputs=inputs,
+                opset=opset,
+                log=log,
+            )
+        else:
+            raise ImportRefused(
+                f"source {text!r} is neither an .onnx file nor package.module:callable (a "
+                "function or class that returns a torch nn.Module)"
+            )
+        return _check_and_write(built, work, plan)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the caller asked for, checked: the parts every source shares."""
+
+    name: str
+    task: str
+    out_dir: Path
+    labels: list[str]
+    examples: list[Path]
+    tolerance: float
+    options: dict[str, Any]  # ImportRecord.options, as given
+    serving: ServingEntry
+    log: Log
+
+
+def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
+    """The steps every source shares: examples, parity, labels, budget, then the version."""
+    user = _examples(plan.examples, built)
+    cases = user.cases if user is not None else _generated(built)
+    parity = parity_gate(built.session, cases, built.reference, plan.tolerance, plan.log)
+    outputs = built.outputs
+    if built.preprocessing is not None:  # image-classification: one score per label
+        width = int(built.session.run(None, cases[0].feeds)[0].shape[1])
+        check_label_count(outputs[0], width, plan.labels)
+        # serving needs the logits' width declared; every run above gave this one
+        outputs = [outputs[0].model_copy(update={"shape": [-1, width]}), *outputs[1:]]
+    if user is not None:
+        (work / EXAMPLES_FILE).write_bytes(user.record.to_json())
+    sizes = {p.name: p.stat().st_size for p in work.iterdir()}
+    check_budget(sizes, sizes[ONNX_FILE], plan.serving, plan.log)
+    record = ImportRecord(
+        source=built.source,  # type: ignore[arg-type]
+        reference=built.reference_text,
+        source_sha256=built.source_sha256,
+        options={**plan.options, **built.options},
+        parity=parity,
+        parity_inputs="examples" if user is not None else "generated",
+        tolerance=plan.tolerance,
+        example_sha256=user.sha256 if user is not None else [],
+    )
+    return write_version(
+        work,
+        plan.out_dir,
+        name=plan.name,
+        task=plan.task,
+        version_file=built.version_file,
+        packages=built.packages,
+        inputs=built.inputs,
+        outputs=outputs,
+        labels=plan.labels,
+        preprocessing=built.preprocessing,
+        imported=record,
+        log=plan.log,
+    )
+
+
+def _examples(paths: list[Path], built: Built) -> UserExamples | None:
+    if not paths:
+        return None
+    if built.preprocessing is not None:
+        return image_examples(paths, built.preprocessing, built.inputs[0].name)
+    return tensor_examples(paths, built.inputs)
+
+
+def _generated(built: Built) -> list[Case]:
+    """Inputs for the parity gate when the user gave none: random images through the scheme, or
+    random tensors of the declared shapes."""
+    spec = built.preprocessing
+    if spec is None:
+        return generated_cases(built.inputs)
+    return [
+        Case(
+            name=f"generated image {i + 1}",
+            feeds={built.inputs[0].name: preprocess_image(im, spec)},
+        )
+        for i, im in enumerate(random_images(spec, GENERATED))
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """An option as JSON for the import record: paths by file name, specs as dicts."""
+    if isinstance(value, str | Path):
+        return Path(value).name
+    if isinstance(value, Sequence):
+        return [v.model_dump() if isinstance(v, TensorSpec) else v for v in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
