@@ -118,7 +118,7 @@ class Tokenizer:
         return list(dict.fromkeys(ids)) if self.spec.get("binary") else ids
 
 
-# --- image preprocessing (functions/tasks/image_scheme.py's steps) -------------------------------
+# --- image preprocessing (modelfn/images.py's steps) -------------------------------
 
 
 def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:

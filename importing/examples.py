@@ -93,7 +93,7 @@ def tensor_examples(paths: Sequence[Path], inputs: list[TensorSpec]) -> UserExam
             )
         feeds = _feeds(values, inputs, path)
         cases.append(Case(name=path.name, feeds=feeds))
-        examples.append(Example(input=_oip_request(feeds, inputs), split=SPLIT, index=i))
+        examples.append(Example(input=_predict_input(feeds), split=SPLIT, index=i))
         hashes.append(sha256_bytes(raw))
     return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
 
@@ -162,16 +162,9 @@ def _feeds(values: dict[str, NDArray[Any]], inputs: list[TensorSpec], path: Path
     return feeds
 
 
-def _oip_request(feeds: dict[str, NDArray[Any]], inputs: list[TensorSpec]) -> str:
-    body = {
-        "inputs": [
-            {
-                "name": spec.name,
-                "datatype": spec.datatype,
-                "shape": list(feeds[spec.name].shape),
-                "data": feeds[spec.name].ravel().tolist(),
-            }
-            for spec in inputs
-        ]
-    }
-    return json.dumps(body, separators=(",", ":"))
+def _predict_input(feeds: dict[str, NDArray[Any]]) -> str:
+    """One example as the friendly predict route takes it (the contract's `Example.input`): its
+    named tensors as nested lists, without the batch axis."""
+    return json.dumps(
+        {name: value[0].tolist() for name, value in feeds.items()}, separators=(",", ":")
+    )

@@ -1,11 +1,6 @@
-"""The image scheme an imported classifier declares (modelfn.artifact.ImagePreprocessing), checked
-against its graph, and a numpy/PIL replay of it for the user's example images.
-
-The function implements the same scheme on its own (functions/tasks/); this replay exists so the
-parity gate feeds the graph what serving would: decode -> RGB -> resize (the shorter side to
-`resize` then the centre crop, as torchvision's Resize(int) + CenterCrop compute them, or
-straight to height x width) with PIL's `interpolation` filter -> x * scale -> (x - mean) / std
-per RGB channel -> channel order -> layout, float32.
+"""The image scheme an imported classifier declares (modelfn.artifact.ImagePreprocessing), built
+from the import's options and checked against its graph; the user's example images go through
+the core's implementation of it (modelfn/images.py), the same code the function runs.
 """
 
 from __future__ import annotations
@@ -20,6 +15,7 @@ from pydantic import ValidationError
 from importing.errors import ImportRefused
 from importing.tensors import shape_text
 from modelfn.artifact import ImagePreprocessing, TensorSpec
+from modelfn.images import fit, normalise
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -107,43 +103,13 @@ def _size_from_graph(options: ImageOptions, graph_input: TensorSpec) -> tuple[in
     return (height, width)
 
 
-_FILTERS = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST"}
-
-
 def preprocess_image(image: Image.Image, spec: ImagePreprocessing) -> NDArray[np.float32]:
-    """One image -> the graph's input for it, batch axis included: [1, 3, H, W] or [1, H, W, 3]."""
-    from PIL import Image
+    """One image -> the graph's input for it, batch axis included: [1, 3, H, W] or [1, H, W, 3].
 
-    resample = getattr(Image.Resampling, _FILTERS[spec.interpolation])
-    rgb = image.convert("RGB")
-    if spec.resize is None:
-        if rgb.size != (spec.width, spec.height):
-            rgb = rgb.resize((spec.width, spec.height), resample)
-    else:
-        # torchvision's Resize(int): the shorter side to `resize`, the longer in proportion,
-        # truncated to an int; CenterCrop: the offsets rounded.
-        width, height = rgb.size
-        if width <= height:
-            new = (spec.resize, int(spec.resize * height / width))
-        else:
-            new = (int(spec.resize * width / height), spec.resize)
-        if rgb.size != new:
-            rgb = rgb.resize(new, resample)
-        left = round((new[0] - spec.width) / 2.0)
-        top = round((new[1] - spec.height) / 2.0)
-        rgb = rgb.crop((left, top, left + spec.width, top + spec.height))
-    return normalise(np.asarray(rgb, dtype=np.uint8)[None], spec)
-
-
-def normalise(pixels: NDArray[np.uint8], spec: ImagePreprocessing) -> NDArray[np.float32]:
-    """[N, H, W, 3] RGB uint8 -> the graph's float32 input, per the scheme's remaining steps."""
-    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
-    x: NDArray[np.float32] = (pixels.astype(np.float32) * np.float32(spec.scale) - mean) / std
-    if spec.channel_order == "BGR":
-        x = x[..., ::-1]
-    if spec.layout == "NCHW":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    The core's scheme (modelfn/images.py), the very code the function runs, so the parity gate
+    feeds the graph what serving will.
+    """
+    return normalise(fit(image.convert("RGB"), spec)[None], spec)
 
 
 def random_images(spec: ImagePreprocessing, count: int, seed: int = 0) -> list[Any]:

@@ -12,7 +12,7 @@ Two steps, each the one place that does it:
 
 A Hugging Face image processor (shortest_edge, crop_size, rescale_factor, image_mean/std) computes
 the same resize and the same values, but crops at `(H - h) // 2`: one pixel nearer the top/left
-when H - h is 3 modulo 4 (tests/functions/tasks/test_image_scheme.py shows both).
+when H - h is 3 modulo 4 (tests/modelfn/test_images.py shows both).
 `edge/standalone_runner.py` replays these steps without modelfn; a test holds the two equal.
 """
 

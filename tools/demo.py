@@ -142,7 +142,7 @@ def _write_demo_image(test: Any, names: list[str], path: Path) -> None:
 def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path) -> None:
     import numpy as np
 
-    from functions.tasks.image_scheme import normalise
+    from modelfn.images import normalise
 
     test = data.test
     # Spread the picks over the whole test batch so every class can appear.

@@ -3,7 +3,7 @@
 Pre-processing replays the scheme `manifest.preprocessing` (an ImagePreprocessing) records, for a
 model trained here or imported: RGB pixels (whole 0..255 levels, HxWx3 uint8) -> the scheme's
 geometry (resize straight to height x width, or the shorter side then a centre crop) -> scale,
-mean/std, channel order, layout (functions/tasks/image_scheme.py). Post-processing is a softmax
+mean/std, channel order, layout (modelfn/images.py). Post-processing is a softmax
 over the graph's raw logits and the top k labels. Over the Open Inference Protocol the graph's
 own tensors go in and out unchanged: clients send the normalised tensor the model metadata
 describes.
@@ -32,9 +32,9 @@ from functions.tasks.classification import (
     parse_parameters,
     postprocess,
 )
-from functions.tasks.image_scheme import fit, normalise
 from functions.tasks.runner import Runner
 from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest, TensorSpec
+from modelfn.images import fit, normalise
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -1,7 +1,7 @@
 """An edge bundle of an imported image classifier gives the function's inputs and answers.
 
 The bundle's run.py replays the image scheme without modelfn (edge/standalone_runner.py); here
-it is held equal to the function's (functions/tasks/image_scheme.py) on real CIFAR-10 test
+it is held equal to the function's (modelfn/images.py) on real CIFAR-10 test
 images upscaled to 64x48 and 48x64, for each part of the scheme: resize + centre crop (and the
 zero padding of a crop wider than the image), filters, scale, channel order and layout. Then a
 whole bundle of an imported classifier (tests/support/imported.py) is exported, and its run.py,
@@ -28,7 +28,7 @@ from functions.tasks.image_classification import preprocess
 from modelfn.artifact import ArtifactError, ImagePreprocessing
 from modelfn.registry import parse_registry
 from tests.functions.conftest import call, handler_for
-from tests.functions.tasks.test_image_scheme import upscaled
+from tests.modelfn.test_images import upscaled
 from tests.support.imported import write_image_classifier, write_tensor_model
 from tests.support.manifests import CIFAR10_LABELS
 from tests.support.text_models import SHARED_DATA

@@ -46,7 +46,7 @@ def test_runner_tokens_equal_modelfn_text(fixture: str, request: pytest.FixtureR
 
 
 def test_runner_image_tensor_equals_serving(cifar_artifact: Path) -> None:
-    from functions.tasks.image_scheme import normalise
+    from modelfn.images import normalise
     from training.data.cifar10 import load_cifar10
 
     spec = read_manifest(cifar_artifact).preprocessing

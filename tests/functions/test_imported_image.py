@@ -6,7 +6,7 @@ ImportRecord and no architecture, training record or data fingerprint, no metric
 with a resize of the shorter side, a centre crop and bicubic resampling. Real CIFAR-10 test
 images, upscaled to 64x48 so resize and crop both act, are sent as base64 PNGs; every answer is
 checked against the graph's numpy twin fed the torchvision reference tensor
-(tests/functions/tasks/test_image_scheme.py).
+(tests/modelfn/test_images.py).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from numpy.typing import NDArray
 from functions.tasks.classification import softmax
 from modelfn.artifact import Example, Examples, ImagePreprocessing, read_manifest
 from tests.functions.conftest import call, handler_for
-from tests.functions.tasks.test_image_scheme import (
+from tests.functions.test_openapi import Checker, check_examples
+from tests.modelfn.test_images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     torchvision_reference,
     upscaled,
 )
-from tests.functions.test_openapi import Checker, check_examples
 from tests.support.imported import ImageGraph, write_image_classifier
 from tests.support.manifests import CIFAR10_LABELS
 from tests.support.oip import binary_infer

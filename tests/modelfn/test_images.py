@@ -1,4 +1,4 @@
-"""The image scheme (functions/tasks/image_scheme.py) against the pipelines imported models were
+"""The image scheme (modelfn/images.py) against the pipelines imported models were
 trained with, on real CIFAR-10 test images upscaled (to 64x48, 48x64, ...) so that resize and
 crop both act.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,10 +32,11 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from functions.tasks import image_classification as ic
-from functions.tasks import image_scheme
+from modelfn import images as image_scheme
 from modelfn.artifact import ArtifactError, ImagePreprocessing, TensorSpec
+from modelfn.registry import REPO_ROOT
 
-CIFAR = Path(__file__).resolve().parents[4] / "shared/data/cifar-10-batches-py"
+CIFAR = REPO_ROOT.parent / "shared" / "data" / "cifar-10-batches-py"
 IMAGES = 24  # real test images per size
 TOLERANCE = 1e-6
 FILTERS = {

@@ -60,7 +60,7 @@ imported = true
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDeployment]:
     if not (CIFAR / "test_batch").is_file():
         pytest.skip(f"CIFAR-10 test batch not found in {CIFAR}")
-    from tests.functions.tasks.test_image_scheme import upscaled
+    from tests.modelfn.test_images import upscaled
     from training.data.cifar10 import load_cifar10
 
     root = tmp_path_factory.mktemp("imported-pages")
