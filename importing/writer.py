@@ -7,36 +7,22 @@ renamed to `<out_dir>/<name>/<version>/` in one step, so readers never see half 
 
 from __future__ import annotations
 
-import platform
 import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from modelfn.artifact import (
-    ArtifactError,
     ImagePreprocessing,
     ImportRecord,
     Manifest,
     TensorSpec,
+    commit_version,
     describe_files,
+    framework_versions,
     new_version,
-    verify_artifact,
-    write_manifest,
 )
-
-
-def framework_versions(packages: tuple[str, ...]) -> dict[str, str]:
-    """The versions of the packages that produced and checked the files."""
-    found = {"python": platform.python_version()}
-    for package in packages:
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def write_version(
@@ -76,20 +62,16 @@ def write_version(
         files=files,
     )
     model_root = out_dir / name
-    folder = model_root / manifest.version
-    if folder.exists():  # same bytes imported within the same second: versions are immutable
-        raise ArtifactError(f"{folder} already exists; versions are immutable, remove it first")
     model_root.mkdir(parents=True, exist_ok=True)
+    # A hidden sibling of the final folder, so the rename is atomic (modelfn.artifact).
     staging = model_root / f".staging-{uuid.uuid4().hex}"
     try:
         shutil.copytree(work, staging)
         for path in staging.iterdir():  # temporary files are owner-only; artifacts are shared
             path.chmod(0o644)
-        write_manifest(staging, manifest)
-        verify_artifact(staging, manifest)
-        staging.rename(folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    folder = commit_version(staging, manifest)
     log(f"wrote {folder}")
     return folder

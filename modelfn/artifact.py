@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -472,3 +474,41 @@ def verify_artifact(folder: Path, manifest: Manifest | None = None) -> Manifest:
     for name, entry in manifest.files.items():
         verify_file(folder / name, entry)
     return manifest
+
+
+def commit_version(staging: Path, manifest: Manifest) -> Path:
+    """Write `manifest` into the staged version folder `staging` (a hidden sibling of the final
+    one), verify every file against it, and rename it to `<its parent>/<manifest.version>`, so
+    readers never see half a version. Training and `modelfn import` both finish this way.
+
+    On any failure the staging folder is removed; ArtifactError where the version exists already
+    (versions are immutable: the same bytes written within the same second).
+    """
+    folder = staging.parent / manifest.version
+    try:
+        write_manifest(staging, manifest)
+        verify_artifact(staging, manifest)
+        if folder.exists():
+            raise ArtifactError(
+                f"{folder} already exists; versions are immutable: remove it, or write again "
+                "for a new version"
+            )
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def framework_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """A manifest's `frameworks`: Python's version and each installed package's of `packages`
+    (the ones that produced and checked the files); a package not installed is left out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found

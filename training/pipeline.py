@@ -10,11 +10,9 @@ manifest.json, in the format of modelfn.artifact; `modelfn.store.publish_artifac
 
 from __future__ import annotations
 
-import platform
 import shutil
 import uuid
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from modelfn.artifact import (
@@ -22,16 +20,15 @@ from modelfn.artifact import (
     ONNX_FILE,
     WEIGHTS_FILE,
     Architecture,
-    ArtifactError,
     DataFingerprint,
     Examples,
     Manifest,
     TrainingRecord,
+    commit_version,
     describe_files,
+    framework_versions,
     new_version,
     sha256_file,
-    verify_artifact,
-    write_manifest,
 )
 from training.checkpoint import Checkpointer
 from training.config import OptimisationConfig, load_preset
@@ -47,14 +44,8 @@ from training.trained_model import TrainedModel
 # --- training ---------------------------------------------------------------------------------
 
 
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("torch", "onnx", "onnxscript", "onnxruntime", "safetensors", "numpy"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
+# The packages whose versions a trained manifest records (Manifest.frameworks).
+FRAMEWORKS = ("torch", "onnx", "onnxscript", "onnxruntime", "safetensors", "numpy")
 
 
 def train_model(
@@ -224,7 +215,7 @@ def write_artifact(
             version=new_version(sha256_file(staging / WEIGHTS_FILE)),
             task=task,
             created_at=datetime.now(UTC),
-            frameworks=_versions(),
+            frameworks=framework_versions(FRAMEWORKS),
             architecture=architecture,
             inputs=[t.spec() for t in trained.inputs],
             outputs=[t.spec() for t in trained.outputs],
@@ -235,14 +226,7 @@ def write_artifact(
             data=fingerprint,
             files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *files, *report]),
         )
-        write_manifest(staging, manifest)
-        verify_artifact(staging, manifest)
-        folder = model_root / manifest.version
-        if folder.exists():  # same weights written within the same second: versions are immutable
-            raise ArtifactError(
-                f"{folder} already exists; versions are immutable, retrain or remove it"
-            )
-        staging.rename(folder)
+        folder = commit_version(staging, manifest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
