@@ -128,14 +128,18 @@ def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
     return int(shorter * width / height), shorter
 
 
-def center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """[H, W, 3] -> [height, width, 3] at torchvision CenterCrop's offsets, zero-padded if smaller."""
+def center_crop(pixels: np.ndarray, height: int, width: int, rounding: str = "round") -> np.ndarray:
+    """[H, W, 3] -> [height, width, 3] at torchvision CenterCrop's offsets (`rounding` "round") or a
+    Hugging Face image processor's ("floor"), zero-padded if smaller."""
     h, w = pixels.shape[:2]
     if height > h or width > w:
         dh, dw = max(height - h, 0), max(width - w, 0)
         pixels = np.pad(pixels, ((dh // 2, (dh + 1) // 2), (dw // 2, (dw + 1) // 2), (0, 0)))
         h, w = pixels.shape[:2]
-    top, left = round((h - height) / 2.0), round((w - width) / 2.0)
+    if rounding == "floor":
+        top, left = (h - height) // 2, (w - width) // 2
+    else:
+        top, left = round((h - height) / 2.0), round((w - width) / 2.0)
     return np.ascontiguousarray(pixels[top : top + height, left : left + width])
 
 
@@ -157,7 +161,8 @@ def fit_image(image: Any, spec: dict[str, Any]) -> np.ndarray:
     size = resized_size(image.size[0], image.size[1], resize)
     if image.size != size:
         image = image.resize(size, resample)
-    return center_crop(np.asarray(image, dtype=np.uint8), height, width)
+    rounding = spec.get("crop_rounding", "round")
+    return center_crop(np.asarray(image, dtype=np.uint8), height, width, rounding)
 
 
 def fit_pixels(pixels: np.ndarray, spec: dict[str, Any]) -> np.ndarray:

@@ -117,6 +117,7 @@ FUNCTION_SOURCES = (
     "modelfn/images.py",
     "modelfn/store",
     "modelfn/text.py",
+    "modelfn/tokenizer_file.py",
 )
 
 # The Lambda Python runtime ships boto3 and botocore (~80 MB unzipped); a second copy in the
@@ -313,7 +314,7 @@ class PipInstallLocally:
 # scripts pip writes into bin/ (f2py, fastapi...; /opt/python/bin is on no PATH) and the RECORD
 # lists of installed files (only pip uninstall reads them): their bytes hold this machine's
 # interpreter path, in a script's first line and in that script's hash, and without them two
-# builds of one lock give the same bytes wherever they run.
+# builds of one lock give the same bytes wherever they run. And HUB_CLIENT below.
 PRUNED_GLOBS = (
     "bin",
     "*.dist-info/RECORD",
@@ -328,6 +329,28 @@ PRUNED_GLOBS = (
     "onnxruntime/datasets",
     "onnxruntime/backend",
 )
+
+# The Hugging Face Hub client and what only it requires, distribution -> the folders it installs
+# (30 MB on x86_64; the layer would pass 150 MB with it). tokenizers requires huggingface-hub, but
+# its extension imports it only inside Tokenizer.from_pretrained, a download; the function builds
+# an imported model's tokenizer from the version's verified tokenizer.json (Tokenizer.from_str),
+# which tests/modelfn/test_tokenizer_file.py runs with the hub client made unimportable.
+# tests/infra/test_packaging.py checks against the lock that nothing else the layer installs
+# requires any of these, so a new dependency on one of them fails there, not in a function.
+HUB_CLIENT: dict[str, tuple[str, ...]] = {
+    "huggingface-hub": ("huggingface_hub",),
+    "hf-xet": ("hf_xet",),
+    "httpx2": ("httpx2",),
+    "httpcore2": ("httpcore2",),
+    "h11": ("h11",),
+    "truststore": ("truststore",),
+    "click": ("click",),
+    "filelock": ("filelock",),
+    "fsspec": ("fsspec",),
+    "pyyaml": ("yaml", "_yaml"),
+    "tqdm": ("tqdm",),
+}
+PRUNED_GLOBS += tuple(folder for folders in HUB_CLIENT.values() for folder in folders)
 
 
 def prune_layer(folder: Path) -> int:

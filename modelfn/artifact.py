@@ -7,6 +7,7 @@ Every layer imports this module and nothing re-implements it. An artifact is the
   to rebuild the torch module;
 - `model.onnx`: the single-file ONNX graph the functions serve with onnxruntime;
 - `vocab.json` (text models): the vocabulary, a JSON list of tokens whose index is the token id;
+- `tokenizer.json` (text models imported from Hugging Face): the tokenizer, as data;
 - `examples.json` (optional): a few real held-out inputs (`Examples`), as the friendly route takes
   them, for the API documentation and pages that show the model at work;
 - `manifest.json`: a `Manifest`, with the sha256 of every other file.
@@ -33,6 +34,8 @@ SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 VOCAB_FILE = "vocab.json"
+# A Hugging Face `tokenizers` tokenizer, as its library saves it (`TokenizerPreprocessing`).
+TOKENIZER_FILE = "tokenizer.json"
 EXAMPLES_FILE = "examples.json"
 MANIFEST_FILE = "manifest.json"
 # The engines that serve an artifact: onnxruntime runs ONNX_FILE (the zip function); torch rebuilds
@@ -76,6 +79,9 @@ class FileEntry(_Strict):
     size: int = Field(ge=0, description="Bytes.")
 
 
+CropRounding = Literal["round", "floor"]
+
+
 class ImagePreprocessing(_Strict):
     """How serving turns an image into the graph's input tensor, one scheme for every model.
 
@@ -101,6 +107,14 @@ class ImagePreprocessing(_Strict):
     interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
     scale: float = Field(default=1 / 255, gt=0, description="Pixel multiplier before mean/std.")
     channel_order: Literal["RGB", "BGR"] = "RGB"
+    # The two pipelines agree on everything but where the centre crop starts when the margin is
+    # odd: torchvision's CenterCrop at round((H - h) / 2) (half to even), a Hugging Face image
+    # processor's center_crop at (H - h) // 2, one pixel apart when (H - h) % 4 == 3.
+    crop_rounding: CropRounding = Field(
+        default="round",
+        description="The centre crop's first row and column: round((H - h) / 2), as "
+        "torchvision's CenterCrop; floor, (H - h) // 2, as a Hugging Face image processor.",
+    )
 
     @model_validator(mode="after")
     def _crop_fits(self) -> ImagePreprocessing:
@@ -164,8 +178,52 @@ class TextPreprocessing(_Strict):
         return self
 
 
+class TokenizerInputs(_Strict):
+    """Which graph input takes each of the tokenizer's outputs; None: the graph takes none."""
+
+    input_ids: str
+    attention_mask: str | None = None
+    token_type_ids: str | None = None
+
+    def names(self) -> list[str]:
+        """The graph inputs fed, in the order above."""
+        return [n for n in (self.input_ids, self.attention_mask, self.token_type_ids) if n]
+
+
+class TokenizerPreprocessing(_Strict):
+    """A Hugging Face tokenizer as data (`modelfn.tokenizer_file` runs it, with `tokenizers`).
+
+    text -> `file`'s pipeline as the `tokenizers` library runs it (normaliser, pre-tokeniser,
+    model, and the post-processor that adds the special tokens the model expects, e.g. BERT's
+    [CLS] ... [SEP]) -> with `truncation`, the ids cut to `max_length` (special tokens included)
+    on `truncation_side`; without, a longer text is refused -> the batch padded with `pad_id` on
+    `padding_side` to its longest text (`padding` "longest") or to `max_length`; attention_mask
+    1 for a token, 0 for padding; token_type_ids as the post-processor sets them, 0 on padding.
+    These are the ids `transformers.AutoTokenizer` gives for the same folder when called with
+    `truncation=truncation, max_length=max_length, padding=True`.
+    """
+
+    kind: Literal["tokenizer"] = "tokenizer"
+    file: str = Field(
+        default=TOKENIZER_FILE, pattern=FILE_NAME_PATTERN, description="A file of the version."
+    )
+    max_length: int = Field(
+        gt=0, description="Longest sequence in tokens, special tokens included."
+    )
+    truncation: bool = Field(
+        description="True: a longer text is cut to max_length; false: it is refused (400)."
+    )
+    truncation_side: Literal["right", "left"] = "right"
+    padding: Literal["longest", "max_length"] = "longest"
+    padding_side: Literal["right", "left"] = "right"
+    pad_id: int = Field(ge=0, description="The padding token's id.")
+    inputs: TokenizerInputs
+
+
 # `kind` picks the member, so a manifest says which pre-processing serving must replay.
-Preprocessing = Annotated[ImagePreprocessing | TextPreprocessing, Field(discriminator="kind")]
+Preprocessing = Annotated[
+    ImagePreprocessing | TextPreprocessing | TokenizerPreprocessing, Field(discriminator="kind")
+]
 
 
 class Architecture(_Strict):
@@ -269,6 +327,17 @@ class Manifest(_Strict):
             raise ValueError(
                 f"preprocessing.vocabulary names {pre.vocabulary!r}, which files does not list"
             )
+        if isinstance(pre, TokenizerPreprocessing):
+            if pre.file not in self.files:
+                raise ValueError(
+                    f"preprocessing.file names {pre.file!r}, which files does not list"
+                )
+            graph = {t.name for t in self.inputs}
+            strangers = [n for n in pre.inputs.names() if n not in graph]
+            if strangers:
+                raise ValueError(
+                    f"preprocessing.inputs names {strangers}, which are not graph inputs"
+                )
         return self
 
     def to_json(self) -> bytes:

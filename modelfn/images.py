@@ -12,7 +12,9 @@ Two steps, each the one place that does it:
 
 A Hugging Face image processor (shortest_edge, crop_size, rescale_factor, image_mean/std) computes
 the same resize and the same values, but crops at `(H - h) // 2`: one pixel nearer the top/left
-when H - h is 3 modulo 4 (tests/modelfn/test_images.py shows both).
+when H - h is 3 modulo 4 (tests/modelfn/test_images.py shows both). The scheme's `crop_rounding`
+says which: "round" (torchvision, the default) or "floor" (Hugging Face, what an imported
+preprocessor_config.json declares).
 `edge/standalone_runner.py` replays these steps without modelfn; a test holds the two equal.
 """
 
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from modelfn.artifact import ImagePreprocessing
+from modelfn.artifact import CropRounding, ImagePreprocessing
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,20 +38,23 @@ def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
     return int(shorter * width / height), shorter
 
 
-def crop_offset(size: int, crop: int) -> int:
-    """torchvision CenterCrop's first row (or column): round-half-to-even of the centred start."""
-    return round((size - crop) / 2.0)
+def crop_offset(size: int, crop: int, rounding: CropRounding = "round") -> int:
+    """The centre crop's first row (or column): torchvision CenterCrop's round-half-to-even of the
+    centred start ("round"), or a Hugging Face image processor's floor of it ("floor")."""
+    return (size - crop) // 2 if rounding == "floor" else round((size - crop) / 2.0)
 
 
-def center_crop(pixels: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
-    """[H, W, 3] -> [height, width, 3] from the centre; zero-padded first where it is smaller,
-    split as torchvision pads (the odd pixel after, not before)."""
+def center_crop(
+    pixels: NDArray[np.uint8], height: int, width: int, rounding: CropRounding = "round"
+) -> NDArray[np.uint8]:
+    """[H, W, 3] -> [height, width, 3] from the centre (`crop_offset`'s `rounding`); zero-padded
+    first where it is smaller, split as torchvision pads (the odd pixel after, not before)."""
     h, w = pixels.shape[:2]
     if height > h or width > w:
         dh, dw = max(height - h, 0), max(width - w, 0)
         pixels = np.pad(pixels, ((dh // 2, (dh + 1) // 2), (dw // 2, (dw + 1) // 2), (0, 0)))
         h, w = pixels.shape[:2]
-    top, left = crop_offset(h, height), crop_offset(w, width)
+    top, left = crop_offset(h, height, rounding), crop_offset(w, width, rounding)
     return np.ascontiguousarray(pixels[top : top + height, left : left + width])
 
 
@@ -69,7 +74,8 @@ def fit(image: Image.Image, spec: ImagePreprocessing) -> NDArray[np.uint8]:
     size = resized_size(*image.size, spec.resize)
     if image.size != size:  # torchvision returns the image itself when the size is already right
         image = image.resize(size, resample)
-    return center_crop(np.asarray(image, dtype=np.uint8), spec.height, spec.width)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return center_crop(pixels, spec.height, spec.width, spec.crop_rounding)
 
 
 def normalise(pixels: NDArray[np.uint8], spec: ImagePreprocessing) -> NDArray[np.float32]:

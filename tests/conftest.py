@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,72 @@ def published_store(
     for folder in (cifar_artifact, ptb_artifact, imdb_artifact):
         publish_artifact(store, folder)
     return store
+
+
+# --- Hugging Face folders built from configs, and their imports (tests/support/hf_folders.py) ---
+
+
+@pytest.fixture(scope="session")
+def imdb_wordpiece() -> Any:
+    """A WordPiece tokenizer trained on the real IMDB training reviews (about 3 s)."""
+    from tests.support.hf_folders import IMDB_DIR, imdb_texts, wordpiece_tokenizer
+
+    if not (IMDB_DIR / "train.csv").is_file():
+        pytest.skip(f"IMDB reviews not found in {IMDB_DIR} (expected ../shared/data/imdb)")
+    return wordpiece_tokenizer(imdb_texts("train"))
+
+
+@pytest.fixture(scope="session")
+def hf_bert_classifier(imdb_wordpiece: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.hf_folders import save_bert
+
+    return save_bert(tmp_path_factory.mktemp("bert-classifier"), imdb_wordpiece, classifier=True)
+
+
+@pytest.fixture(scope="session")
+def hf_bert_encoder(imdb_wordpiece: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.hf_folders import save_bert
+
+    return save_bert(tmp_path_factory.mktemp("bert-encoder"), imdb_wordpiece, classifier=False)
+
+
+@pytest.fixture(scope="session")
+def hf_vit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.hf_folders import save_vit
+
+    return save_vit(tmp_path_factory.mktemp("vit"))
+
+
+@pytest.fixture(scope="session")
+def imported_text_classifier(
+    hf_bert_classifier: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The BERT classifier imported with three real IMDB test reviews as examples."""
+    from tests.support.hf_folders import import_quietly, review_files
+
+    root = tmp_path_factory.mktemp("imported-bert")
+    return import_quietly(
+        hf_bert_classifier,
+        root / "artifacts",
+        name="imdb-bert",
+        task="text-classification",
+        examples=review_files(root / "examples", 3),
+    )
+
+
+@pytest.fixture(scope="session")
+def imported_embedder(hf_bert_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The BERT encoder imported as feature-extraction: mean pooling, L2-normalised."""
+    from importing import TextOptions
+    from tests.support.hf_folders import import_quietly
+
+    return import_quietly(
+        hf_bert_encoder,
+        tmp_path_factory.mktemp("imported-embedder"),
+        name="imdb-embedder",
+        task="feature-extraction",
+        text=TextOptions(pooling="mean", normalize=True),
+    )
 
 
 # Set to serve the versions a developer trained into model_artifacts/ (say, the full presets) in

@@ -248,3 +248,26 @@ def test_bytecode_is_the_same_bytes_wherever_it_is_built(tmp_path: Path) -> None
     assert flags == 0b01  # PEP 552: hash-based, source not checked
     code = marshal.loads(built[0][16:])
     assert code.co_filename == f"{LAYER_ROOT}/pkg/mod.py"
+
+
+def test_the_hub_client_is_pruned_and_nothing_else_needs_it() -> None:
+    """HUB_CLIENT leaves the layer; each of its distributions must be one that only
+    huggingface-hub (tokenizers' requirement) brings in, or the prune would break another."""
+    from infra.packaging import (
+        HUB_CLIENT,
+        LOCK_FILE,
+        PROVIDED_BY_RUNTIME,
+        PRUNED_GLOBS,
+        closure,
+        declared_runtime_dependencies,
+        read_lock,
+        requirement_name,
+    )
+
+    lock = read_lock(LOCK_FILE)
+    roots = [requirement_name(r) for r in declared_runtime_dependencies()]
+    installed = {p.name for p in closure(lock, roots, leave_out=PROVIDED_BY_RUNTIME)}
+    assert set(HUB_CLIENT) <= installed  # still in the layer's install, so the prune matters
+    without_hub = closure(lock, roots, leave_out=PROVIDED_BY_RUNTIME | {"huggingface-hub"})
+    assert not {p.name for p in without_hub} & set(HUB_CLIENT)
+    assert {"huggingface_hub", "hf_xet", "yaml"} <= set(PRUNED_GLOBS)

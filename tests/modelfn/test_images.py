@@ -14,7 +14,8 @@ documented algorithm, independently of the function's code:
 - a Hugging Face image processor (the PIL-based ones, e.g. CLIPImageProcessor) given a
   preprocessor_config.json: convert to RGB; do_resize with size {"shortest_edge": s}: the same
   output size as torchvision, through `PIL.Image.resize(resample=config["resample"])`;
-  do_center_crop with crop_size: top = (H - h) // 2, left likewise; do_rescale: float64 *
+  do_center_crop with crop_size: top = (H - h) // 2, left likewise (the scheme's crop_rounding
+  "floor"; torchvision's is "round"); do_rescale: float64 *
   rescale_factor, then float32; do_normalize: (x - image_mean) / image_std in float32; channels
   first.
 """
@@ -154,6 +155,7 @@ def scheme_of(config: dict[str, Any]) -> ImagePreprocessing:
         scale=config["rescale_factor"],
         mean=tuple(config["image_mean"]),
         std=tuple(config["image_std"]),
+        crop_rounding="floor",  # image_transforms.center_crop's (H - h) // 2
     )
 
 
@@ -307,15 +309,19 @@ def test_torchvision_and_hugging_face_crop_one_pixel_apart_when_the_gap_is_3_mod
     cifar: NDArray[np.uint8],
 ) -> None:
     # 66x48 resized to shortest edge 40 is 55x40: the crop's gap is 23 columns. torchvision starts
-    # at round(11.5) = 12, a Hugging Face processor at 23 // 2 = 11. The scheme is torchvision's,
-    # so such sizes of an imported HF model are served one column to the right of the processor.
+    # at round(11.5) = 12, a Hugging Face processor at 23 // 2 = 11. The scheme's crop_rounding
+    # says which: "floor" serves the processor's pixels, "round" one column to the right.
     config = preprocessor_config()
     pngs = upscaled(cifar[:4], 66, 48)
-    got = served(pngs, scheme_of(config))
     hf = np.stack([hf_reference(png, config) for png in pngs])
-    assert image_scheme.crop_offset(55, 32) == 12 and (55 - 32) // 2 == 11
-    np.testing.assert_allclose(got[..., :-1], hf[..., 1:], rtol=0, atol=TOLERANCE)
-    assert np.abs(got - hf).max() > 1e-2
+    floor = served(pngs, scheme_of(config))
+    rounded = served(pngs, scheme_of(config).model_copy(update={"crop_rounding": "round"}))
+    assert (
+        image_scheme.crop_offset(55, 32) == 12 and image_scheme.crop_offset(55, 32, "floor") == 11
+    )
+    np.testing.assert_allclose(floor, hf, rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(rounded[..., :-1], hf[..., 1:], rtol=0, atol=TOLERANCE)
+    assert np.abs(rounded - hf).max() > 1e-2
 
 
 # --- the built-in scheme is unchanged ------------------------------------------------------------
