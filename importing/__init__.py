@@ -4,11 +4,12 @@ training writes (manifest, model.onnx, safetensors where weights exist), checked
 that refuses. The user's code runs here, at import time, on the user's machine; nothing
 executable or pickled goes into the artifact.
 
-This slice imports ONNX files and torch modules (`import_model`); docs/import.md describes it.
+`import_model` takes all three; docs/import.md describes them.
 """
 
 from importing.api import import_model
 from importing.errors import ImportRefused, ParityRefused
 from importing.image_scheme import ImageOptions
+from importing.text_options import TextOptions
 
-__all__ = ["ImageOptions", "ImportRefused", "ParityRefused", "import_model"]
+__all__ = ["ImageOptions", "ImportRefused", "ParityRefused", "TextOptions", "import_model"]

@@ -1,4 +1,5 @@
-"""`import_model`: an ONNX file or a torch module -> a checked artifact folder, or a refusal.
+"""`import_model`: an ONNX file, a torch module or a Hugging Face folder -> a checked artifact
+folder, or a refusal.
 
 Everything runs in a temporary folder: the source is read and exported, the graph opened in
 onnxruntime, the examples read, the parity gate run and the budget checked; only then is the
@@ -17,13 +18,22 @@ from typing import Any
 
 from importing.budget import check_budget
 from importing.errors import ImportRefused
-from importing.examples import UserExamples, image_examples, tensor_examples
+from importing.examples import UserExamples, image_examples, tensor_examples, text_examples
+from importing.hf_tokenizer import SAMPLE_TEXTS, check_same_tokens
 from importing.image_scheme import ImageOptions, preprocess_image, random_images
-from importing.parity import GENERATED, Case, generated_cases, parity_gate
+from importing.parity import GENERATED, Case, Feeds, generated_cases, parity_gate
 from importing.source import Built, is_reference
-from importing.tasks import check_label_count, check_options
+from importing.tasks import SourceKind, check_label_count, check_options
+from importing.text_options import TextOptions
 from importing.writer import write_version
-from modelfn.artifact import EXAMPLES_FILE, ONNX_FILE, ImportRecord, TensorSpec, is_model_name
+from modelfn.artifact import (
+    EXAMPLES_FILE,
+    ONNX_FILE,
+    ImagePreprocessing,
+    ImportRecord,
+    TensorSpec,
+    is_model_name,
+)
 from modelfn.registry import ServingEntry
 
 Log = Callable[[str], None]
@@ -41,6 +51,7 @@ def import_model(
     factory_args: Mapping[str, Any] | None = None,
     inputs: Sequence[TensorSpec] | None = None,
     examples: Sequence[str | Path] = (),
+    text: TextOptions | None = None,
     tolerance: float = 1e-4,
     opset: int | None = None,
     serving: ServingEntry | None = None,
@@ -49,17 +60,25 @@ def import_model(
     """Import `source` as model `name`; return the new version's folder `<out_dir>/<name>/<version>`.
 
     Parameters:
-        source: an `.onnx` file, or `package.module:callable` returning a torch nn.Module.
-        task: "image-classification" or "tensor" (modelfn.registry.IMPORTABLE_TASKS).
-        labels: class names in logit order (image-classification only).
-        image: the image scheme (image-classification only; mean and std required).
+        source: an `.onnx` file, `package.module:callable` returning a torch nn.Module, or a
+            Hugging Face folder (what save_pretrained writes: config.json, the weights, and
+            tokenizer.json or preprocessor_config.json).
+        task: one of modelfn.registry.IMPORTABLE_TASKS; text-classification and
+            feature-extraction from a Hugging Face folder only.
+        labels: class names in logit order (classifiers; a folder's id2label by default).
+        image: the image scheme (image-classification from an ONNX file or a torch module;
+            mean and std required). A folder's comes from its preprocessor_config.json.
         weights: the module's state dict, `.safetensors` or a `.pt`/`.pth` file (torch only).
         factory_args: keyword arguments for the factory (torch only), e.g. {"num_classes": 10}.
         inputs: a torch tensor model's inputs in forward's order, batch axis -1 (torch only).
-        examples: image files (image-classification), `.npy` or `.json` files (tensor); the
-            parity gate runs on them and they ship in examples.json. None: generated inputs.
+        examples: image files (image-classification), `.txt` files of one text each (text
+            tasks), `.npy` or `.json` files (tensor); the parity gate runs on them and they ship
+            in examples.json. None: generated inputs.
+        text: a folder's text options: max length, truncation, and a feature extractor's
+            pooling and normalisation (default: TextOptions()).
         tolerance: the largest |reference - onnxruntime| accepted on any output.
-        opset: the ONNX opset to export with (torch only; default: the exporter's).
+        opset: the ONNX opset to export with (torch modules and folders; default: the
+            exporter's).
         serving: the function's settings the budget is checked against (default: models.toml's
             defaults).
         log: receives progress lines and warnings.
@@ -76,14 +95,15 @@ def import_model(
         ...     examples=["cat.png", "ship.png"])
         PosixPath('build/artifacts/my-resnet/20260101T120000Z-1a2b3c4d')
     """
-    text = str(source)
+    text_source = str(source)
     if not is_model_name(name):
         raise ImportRefused(
             f"name {name!r} is not a model name: lower-case letters and digits in words joined "
             "by single hyphens, at most 63 characters (e.g. my-resnet)"
         )
+    kind = source_kind(text_source)
     labels = list(labels or [])
-    check_options(task, labels, image)
+    check_options(task, labels, image, kind, text)
     if not (tolerance > 0 and math.isfinite(tolerance)):
         raise ImportRefused(f"tolerance must be a positive number, got {tolerance}")
     torch_only = {
@@ -92,6 +112,16 @@ def import_model(
         "inputs": inputs,
         "opset": opset,
     }
+    exported = kind == "huggingface"  # a folder is exported too, so it takes an opset
+    given = [k for k, v in torch_only.items() if v is not None and not (exported and k == "opset")]
+    if given and kind != "torch-module":
+        carries = (
+            "an ONNX file carries its own weights and tensors"
+            if kind == "onnx"
+            else "a Hugging Face folder carries its own weights (model.safetensors or "
+            "pytorch_model.bin), config and tensors"
+        )
+        raise ImportRefused(f"{', '.join(given)} apply to a torch module; {carries}: drop them")
     plan = _Plan(
         name=name,
         task=task,
@@ -102,6 +132,7 @@ def import_model(
         options={
             "labels": labels,
             **({"image": asdict(image)} if image is not None else {}),
+            **({"text": asdict(text)} if text is not None else {}),
             **{k: _plain(v) for k, v in torch_only.items() if v is not None},
             "examples": [Path(p).name for p in examples],
         },
@@ -111,27 +142,33 @@ def import_model(
     with tempfile.TemporaryDirectory(prefix="modelfn-import-") as tmp:
         work = Path(tmp) / "version"
         work.mkdir()
-        if Path(text).suffix.lower() == ".onnx":
-            given = [k for k, v in torch_only.items() if v is not None]
-            if given:
-                raise ImportRefused(
-                    f"{', '.join(given)} apply to a torch module; an ONNX file carries its own "
-                    "weights and tensors: drop them"
-                )
+        if kind == "onnx":
             from importing import from_onnx
 
-            built = from_onnx.build(Path(text), work, labels=labels, image=image)
-        elif is_reference(text):
+            built = from_onnx.build(Path(text_source), work, labels=labels, image=image)
+        elif kind == "huggingface":
+            from importing import from_huggingface  # torch and transformers: for folders only
+
+            built = from_huggingface.build(
+                Path(text_source),
+                work,
+                task=task,
+                labels=labels,
+                text=text or TextOptions(),
+                opset=opset,
+                log=log,
+            )
+        else:
             if weights is None:
                 raise ImportRefused(
-                    f"{text} needs its weights: --weights FILE (.safetensors, or a .pt/.pth "
-                    "state dict); the artifact must hold trained weights, not the factory's "
-                    "initial ones"
+                    f"{text_source} needs its weights: --weights FILE (.safetensors, or a "
+                    ".pt/.pth state dict); the artifact must hold trained weights, not the "
+                    "factory's initial ones"
                 )
             from importing import from_torch  # torch is imported for torch sources only
 
             built = from_torch.build(
-                text,
+                text_source,
                 work,
                 weights=Path(weights),
                 factory_args=dict(factory_args or {}),
@@ -141,12 +178,22 @@ def import_model(
                 opset=opset,
                 log=log,
             )
-        else:
-            raise ImportRefused(
-                f"source {text!r} is neither an .onnx file nor package.module:callable (a "
-                "function or class that returns a torch nn.Module)"
-            )
         return _check_and_write(built, work, plan)
+
+
+def source_kind(source: str) -> SourceKind:
+    """What `source` names: a Hugging Face folder, an ONNX file, or a torch module's factory."""
+    path = Path(source)
+    if path.is_dir():
+        return "huggingface"  # read_folder refuses a folder without config.json, saying so
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if is_reference(source):
+        return "torch-module"
+    raise ImportRefused(
+        f"source {source!r} is neither a Hugging Face folder (save_pretrained's), an .onnx file "
+        "nor package.module:callable (a function or class that returns a torch nn.Module)"
+    )
 
 
 @dataclass(frozen=True)
@@ -168,12 +215,23 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
     """The steps every source shares: examples, parity, labels, budget, then the version."""
     user = _examples(plan.examples, built)
     cases = user.cases if user is not None else _generated(built)
-    parity = parity_gate(built.session, cases, built.reference, plan.tolerance, plan.log)
+    batch = None
+    if built.text is not None:
+        source = built.text
+        if user is not None:  # the sample texts were checked before the export
+            check_same_tokens(source, [(c.name, str(c.text)) for c in user.cases])
+
+        def batch(rows: list[Case]) -> Feeds:
+            return source.tokenizer.feeds(source.tokenizer.encode([str(c.text) for c in rows]))
+
+    parity = parity_gate(built.session, cases, built.reference, plan.tolerance, plan.log, batch)
     outputs = built.outputs
-    if built.preprocessing is not None:  # image-classification: one score per label
+    labels = built.labels if built.labels is not None else plan.labels
+    if plan.task != "tensor":  # one score per label, or one embedding: declare the width
         width = int(built.session.run(None, cases[0].feeds)[0].shape[1])
-        check_label_count(outputs[0], width, plan.labels)
-        # serving needs the logits' width declared; every run above gave this one
+        if plan.task != "feature-extraction":
+            check_label_count(outputs[0], width, labels)
+        # serving needs the output's width declared; every run above gave this one
         outputs = [outputs[0].model_copy(update={"shape": [-1, width]}), *outputs[1:]]
     if user is not None:
         (work / EXAMPLES_FILE).write_bytes(user.record.to_json())
@@ -198,7 +256,7 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
         packages=built.packages,
         inputs=built.inputs,
         outputs=outputs,
-        labels=plan.labels,
+        labels=labels,
         preprocessing=built.preprocessing,
         imported=record,
         log=plan.log,
@@ -208,16 +266,28 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
 def _examples(paths: list[Path], built: Built) -> UserExamples | None:
     if not paths:
         return None
-    if built.preprocessing is not None:
+    if built.text is not None:
+        return text_examples(paths, built.text.tokenizer)
+    if isinstance(built.preprocessing, ImagePreprocessing):
         return image_examples(paths, built.preprocessing, built.inputs[0].name)
     return tensor_examples(paths, built.inputs)
 
 
 def _generated(built: Built) -> list[Case]:
-    """Inputs for the parity gate when the user gave none: random images through the scheme, or
-    random tensors of the declared shapes."""
+    """Inputs for the parity gate when the user gave none: sample texts through the function's
+    tokenizer, random images through the scheme, or random tensors of the declared shapes."""
     spec = built.preprocessing
-    if spec is None:
+    if built.text is not None:
+        tokenizer = built.text.tokenizer
+        cases = []
+        for i, text in enumerate(SAMPLE_TEXTS):
+            encoded = tokenizer.encode([text])
+            if encoded.lengths[0] <= tokenizer.spec.max_length:  # else refused when served
+                cases.append(
+                    Case(name=f"sample text {i + 1}", feeds=tokenizer.feeds(encoded), text=text)
+                )
+        return cases
+    if not isinstance(spec, ImagePreprocessing):
         return generated_cases(built.inputs)
     return [
         Case(

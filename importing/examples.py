@@ -1,7 +1,8 @@
 """The user's example inputs: parity cases for the gate and `examples.json` for the artifact.
 
 image-classification takes image files (anything PIL decodes); each goes into examples.json as a
-base64 PNG, the way the friendly predict route takes it. The tensor task takes `.npy` files (one
+base64 PNG, the way the friendly predict route takes it. The text tasks take `.txt` files, one
+text each, kept as the text. The tensor task takes `.npy` files (one
 input's value; the graph must have one input) or `.json` files of named tensors
 (`{"input_name": nested list, ...}`), one example per file, with or without the batch axis of 1;
 each goes into examples.json as the JSON text of an Open Inference Protocol request body
@@ -26,6 +27,7 @@ from importing.image_scheme import preprocess_image
 from importing.parity import Case
 from importing.tensors import fits, numpy_dtype, shape_text
 from modelfn.artifact import Example, Examples, ImagePreprocessing, TensorSpec, sha256_bytes
+from modelfn.tokenizer_file import TokenizerFile
 
 DATASET = "user examples"
 SPLIT = "examples"  # given by the user at import time, never trained on here
@@ -67,6 +69,35 @@ def image_examples(
         examples.append(
             Example(input=base64.b64encode(buffer.getvalue()).decode("ascii"), split=SPLIT, index=i)
         )
+        hashes.append(sha256_bytes(raw))
+    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
+
+
+def text_examples(paths: Sequence[Path], tokenizer: TokenizerFile) -> UserExamples:
+    """Each `.txt` file is one example text (its whole content, UTF-8, trimmed), tokenised by the
+    function's tokenizer; examples.json keeps the text, as the friendly route takes it."""
+    cases, examples, hashes = [], [], []
+    for i, path in enumerate(paths):
+        raw = _read(path)
+        if path.suffix != ".txt":
+            raise ImportRefused(
+                f"example {path}: a text model takes .txt files as examples, one text per file"
+            )
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise ImportRefused(f"example {path} is not UTF-8 text: {exc}") from exc
+        if not text:
+            raise ImportRefused(f"example {path} is empty; give one text per file")
+        encoded = tokenizer.encode([text])
+        if encoded.lengths[0] > tokenizer.spec.max_length:
+            raise ImportRefused(
+                f"example {path} is {encoded.lengths[0]} tokens, over max_length "
+                f"{tokenizer.spec.max_length}, and truncation is off, so the function would "
+                "refuse it: give a shorter example, or import with truncation"
+            )
+        cases.append(Case(name=path.name, feeds=tokenizer.feeds(encoded), text=text))
+        examples.append(Example(input=text, split=SPLIT, index=i))
         hashes.append(sha256_bytes(raw))
     return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
 

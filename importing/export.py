@@ -13,10 +13,10 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -37,21 +37,30 @@ def export_module(
     output_names: list[str],
     opset: int | None,
     log: Callable[[str], None],
+    shared_axes: Mapping[int, tuple[str, int]] | None = None,
 ) -> Exporter:
     """Write `module` to `path`; every -1 of `inputs` becomes a dynamic axis. Returns the exporter.
 
     Every dynamic axis of `example` must be at least 2: the exporter specialises a size of 1.
+    `shared_axes` maps an axis to a (name, largest size) that every input's -1 on that axis
+    shares (a text model's token tensors are one sequence long); other axes are each their own.
     """
     module.eval()
     # The batch axis is one dimension shared by all inputs (they are rows of the same requests);
-    # other dynamic axes are each their own.
+    # other dynamic axes are each their own unless `shared_axes` says otherwise.
     batch = torch.export.Dim("batch", min=1, max=MAX_DIM)
+    shared = {
+        axis: torch.export.Dim(name, min=1, max=largest)
+        for axis, (name, largest) in (shared_axes or {}).items()
+    }
+
+    def dim(spec: TensorSpec, axis: int) -> Any:
+        if axis == 0:
+            return batch
+        return shared.get(axis) or torch.export.Dim(_axis_name(spec, axis), max=MAX_DIM)
+
     dynamic_shapes = tuple(
-        {
-            axis: batch if axis == 0 else torch.export.Dim(_axis_name(spec, axis), max=MAX_DIM)
-            for axis, size in enumerate(spec.shape)
-            if size == -1
-        }
+        {axis: dim(spec, axis) for axis, size in enumerate(spec.shape) if size == -1}
         for spec in inputs
     )
     names = [spec.name for spec in inputs]
@@ -81,6 +90,7 @@ def export_module(
             "forward (the parity gate checks the result)"
         )
         dynamo_error = first
+    shared_names = {axis: name for axis, (name, _) in (shared_axes or {}).items()}
     try:
         with _quiet_exporter(), torch.no_grad():
             torch.onnx.export(
@@ -91,7 +101,11 @@ def export_module(
                 input_names=names,
                 output_names=output_names,
                 dynamic_axes={
-                    spec.name: {a: _axis_name(spec, a) for a, s in enumerate(spec.shape) if s == -1}
+                    spec.name: {
+                        a: shared_names.get(a, _axis_name(spec, a))
+                        for a, s in enumerate(spec.shape)
+                        if s == -1
+                    }
                     for spec in inputs
                 }
                 | {name: {0: "batch"} for name in output_names},

@@ -31,12 +31,17 @@ DYNAMIC_SIZE = 5  # a generated input's size on dynamic axes other than the batc
 INTEGER_HIGH = 10  # generated integer inputs are in [0, 10): valid ids for any table of 10 rows
 
 
+# The cases' inputs as one batch, as the function would batch them.
+Batcher = Callable[[list["Case"]], Feeds]
+
+
 @dataclass(frozen=True)
 class Case:
     """One input: its name in messages (a file name, `generated input 2`) and batch-1 feeds."""
 
     name: str
     feeds: Feeds
+    text: str | None = None  # a text model's input, which batching tokenises again with padding
 
 
 def generated_cases(inputs: list[TensorSpec], count: int = GENERATED, seed: int = 0) -> list[Case]:
@@ -70,8 +75,14 @@ def parity_gate(
     reference: Reference | None,
     tolerance: float,
     log: Callable[[str], None],
+    batch: Batcher | None = None,
 ) -> dict[str, float]:
-    """Run every case as described above; the largest difference per output, or ParityRefused."""
+    """Run every case as described above; the largest difference per output, or ParityRefused.
+
+    `batch` makes the batched runs' feeds from their cases: a text model's texts tokenised
+    together and padded to the longest, as the function pads them (so every batch holds
+    different rows, whatever their lengths). Default: the cases' tensors concatenated.
+    """
     names = [o.name for o in session.get_outputs()]
     worst = dict.fromkeys(names, 0.0)
 
@@ -107,8 +118,11 @@ def parity_gate(
             compare(got, ref, output, f"{case.name} (batch 1)")
         expected.append(want)
 
-    for rows in _batches(cases):
-        feeds = {k: np.concatenate([cases[r].feeds[k] for r in rows]) for k in cases[0].feeds}
+    for rows in _batches(cases, padded=batch is not None):
+        if batch is not None:
+            feeds = batch([cases[r] for r in rows])
+        else:
+            feeds = {k: np.concatenate([cases[r].feeds[k] for r in rows]) for k in cases[0].feeds}
         for output, got in zip(names, run(feeds, f"a batch of {BATCH}"), strict=True):
             index = names.index(output)
             where = ", ".join(cases[r].name for r in rows)
@@ -139,11 +153,12 @@ def _same_shape(got: tuple[int, ...], want: tuple[int, ...], output: str, where:
         )
 
 
-def _batches(cases: list[Case]) -> list[list[int]]:
+def _batches(cases: list[Case], padded: bool = False) -> list[list[int]]:
     """Rows of the batched runs: the cases taken in turn, BATCH at a time, where every case has
-    the same shapes; otherwise each case on its own, repeated BATCH times."""
+    the same shapes or the batches are padded; otherwise each case on its own, repeated BATCH
+    times."""
     shapes = {tuple((k, v.shape) for k, v in c.feeds.items()) for c in cases}
-    if len(shapes) > 1:
+    if len(shapes) > 1 and not padded:
         return [[i] * BATCH for i in range(len(cases))]
     order = [i % len(cases) for i in range(-(-len(cases) // BATCH) * BATCH)]
     return [order[i : i + BATCH] for i in range(0, len(order), BATCH)]

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from importing.hf_tokenizer import TextSource
 from importing.parity import Reference
-from modelfn.artifact import ImagePreprocessing, TensorSpec
+from modelfn.artifact import ImagePreprocessing, TensorSpec, TokenizerPreprocessing
 
 # Every import reads the graph with onnx, runs it with onnxruntime and the examples with numpy
 # and Pillow; a torch import also builds, exports and saves with torch and safetensors.
@@ -28,7 +29,7 @@ class Built:
     session: Any  # onnxruntime.InferenceSession of the work folder's model.onnx
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    preprocessing: ImagePreprocessing | None
+    preprocessing: ImagePreprocessing | TokenizerPreprocessing | None
     reference: Reference | None  # None: an ONNX file, checked against itself at batch 1
     source: str  # ImportRecord.source
     reference_text: str  # ImportRecord.reference
@@ -36,3 +37,5 @@ class Built:
     version_file: str  # the file whose sha256 names the version
     packages: tuple[str, ...]  # that produced and checked the files: Manifest.frameworks
     options: dict[str, Any] = field(default_factory=dict)  # what the source adds to the record
+    labels: list[str] | None = None  # the source's own class names (config.json); None: given
+    text: TextSource | None = None  # a text model's tokenizer and its reference

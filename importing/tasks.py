@@ -2,25 +2,53 @@
 
 image-classification: labels, an image scheme, one FP32 image input, and a first output of
 logits [N, number of labels] (serving applies the softmax). tensor: any graph, its tensors served
-as they are: no labels, no image scheme.
+as they are: no labels, no image scheme. text-classification and feature-extraction: a Hugging
+Face folder, whose tokenizer the function runs; a folder also brings an image classifier's scheme
+(preprocessor_config.json) and its labels (config.json's id2label).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from importing.errors import ImportRefused
 from importing.image_scheme import ImageOptions
 from importing.tensors import shape_text
+from importing.text_options import TextOptions
 from modelfn.artifact import TensorSpec
 from modelfn.registry import IMPORTABLE_TASKS
 
+SourceKind = Literal["onnx", "torch-module", "huggingface"]
+TEXT_TASKS = ("text-classification", "feature-extraction")  # a Hugging Face folder only
+FOLDER_TASKS = ("text-classification", "feature-extraction", "image-classification")
 
-def check_options(task: str, labels: Sequence[str], image: ImageOptions | None) -> None:
-    """Refuse a task this import cannot make, or options that do not belong to the task."""
+
+def check_options(
+    task: str,
+    labels: Sequence[str],
+    image: ImageOptions | None,
+    source: SourceKind,
+    text: TextOptions | None = None,
+) -> None:
+    """Refuse a task this import cannot make from `source`, or options that do not belong."""
     if task not in IMPORTABLE_TASKS:
         raise ImportRefused(
             f"task {task!r} cannot be imported; use one of: {', '.join(IMPORTABLE_TASKS)}"
+        )
+    if source == "huggingface":
+        _check_folder_options(task, labels, image, text)
+        return
+    if task in TEXT_TASKS:
+        raise ImportRefused(
+            f"{task} imports from a Hugging Face folder (config.json, the weights and "
+            "tokenizer.json, as save_pretrained writes them): the function serves text through "
+            "the model's own tokenizer, which an ONNX file or a torch module does not carry"
+        )
+    if text is not None:
+        raise ImportRefused(
+            "the text options (max length, truncation, pooling, normalisation) belong to a "
+            "Hugging Face folder imported as text-classification or feature-extraction"
         )
     if task == "tensor":
         if labels:
@@ -39,17 +67,56 @@ def check_options(task: str, labels: Sequence[str], image: ImageOptions | None) 
             "image-classification needs the class names, in logit order: --labels a,b,c or "
             "--labels-file FILE (one per line)"
         )
-    if len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
-        twice = sorted({label for label in labels if labels.count(label) > 1})
-        raise ImportRefused(
-            f"labels must be distinct and non-empty (repeated: {', '.join(twice) or 'none'}; "
-            f"{sum(1 for label in labels if not label.strip())} empty)"
-        )
+    check_label_names(labels)
     if image is None:
         raise ImportRefused(
             "image-classification needs its image scheme: at least --mean and --std (the "
             "normalisation the model was trained with, e.g. ImageNet's 0.485,0.456,0.406 and "
             "0.229,0.224,0.225)"
+        )
+
+
+def _check_folder_options(
+    task: str, labels: Sequence[str], image: ImageOptions | None, text: TextOptions | None
+) -> None:
+    """A Hugging Face folder brings its own scheme, labels (id2label) and tokenizer."""
+    if task not in FOLDER_TASKS:
+        raise ImportRefused(
+            f"a Hugging Face folder imports as {', '.join(FOLDER_TASKS)}, not {task}; for "
+            "other graphs, export the model to ONNX yourself and import the .onnx file"
+        )
+    if image is not None:
+        raise ImportRefused(
+            "a Hugging Face folder's image scheme comes from its preprocessor_config.json; drop "
+            "the image options (--mean, --std, --image-size, ...)"
+        )
+    if labels:
+        if task == "feature-extraction":
+            raise ImportRefused("feature-extraction has no labels; drop --labels")
+        check_label_names(labels)
+    if text is not None:
+        if task not in TEXT_TASKS:
+            raise ImportRefused(
+                "the text options (max length, truncation, pooling, normalisation) belong to "
+                "text-classification and feature-extraction"
+            )
+        if task != "feature-extraction" and (text.pooling != "mean" or text.normalize):
+            raise ImportRefused(
+                "pooling and normalisation make embeddings: they belong to feature-extraction"
+            )
+        if text.max_length is not None and text.max_length < 2:
+            raise ImportRefused(
+                f"max length {text.max_length}: give at least 2 tokens (the special tokens of "
+                "most tokenizers take two)"
+            )
+
+
+def check_label_names(labels: Sequence[str]) -> None:
+    if len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        raise ImportRefused(
+            f"labels must be distinct and non-empty (repeated: {', '.join(twice) or 'none'}; "
+            f"{sum(1 for label in labels if not label.strip())} empty)"
         )
 
 

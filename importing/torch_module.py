@@ -105,17 +105,22 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        named = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" (it names {named.group(1)})" if named else ""
-        raise ImportRefused(
-            f"{path} holds pickled Python objects, not just tensors{what}: a whole pickled "
-            "nn.Module or a checkpoint with custom classes, which torch.load(weights_only=True) "
-            "refuses because unpickling runs code. Save the weights alone: "
-            "torch.save(model.state_dict(), PATH) or safetensors.torch.save_model(model, PATH)"
-        ) from exc
+        raise pickled_objects(path, exc) from exc
     except (RuntimeError, OSError, EOFError) as exc:
         raise ImportRefused(f"{path} is not a torch state dict file: {exc}") from exc
     return _state_dict(loaded, path)
+
+
+def pickled_objects(path: Path, exc: pickle.UnpicklingError) -> ImportRefused:
+    """The refusal of a file torch.load(weights_only=True) will not read: it pickles objects."""
+    named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    what = f" (it names {named.group(1)})" if named else ""
+    return ImportRefused(
+        f"{path} holds pickled Python objects, not just tensors{what}: a whole pickled "
+        "nn.Module or a checkpoint with custom classes, which torch.load(weights_only=True) "
+        "refuses because unpickling runs code. Save the weights alone: "
+        "torch.save(model.state_dict(), PATH) or safetensors.torch.save_model(model, PATH)"
+    )
 
 
 def _state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:

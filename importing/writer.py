@@ -18,6 +18,7 @@ from modelfn.artifact import (
     ImportRecord,
     Manifest,
     TensorSpec,
+    TokenizerPreprocessing,
     commit_version,
     describe_files,
     framework_versions,
@@ -36,7 +37,7 @@ def write_version(
     inputs: list[TensorSpec],
     outputs: list[TensorSpec],
     labels: list[str],
-    preprocessing: ImagePreprocessing | None,
+    preprocessing: ImagePreprocessing | TokenizerPreprocessing | None,
     imported: ImportRecord,
     log: Callable[[str], None],
 ) -> Path:

@@ -16,9 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime
 
-Task = Literal["image-classification", "text-classification", "language-modeling", "tensor"]
-# Tasks `modelfn import` can bring a model in as (the language model is trained here only).
-IMPORTABLE_TASKS: tuple[Task, ...] = ("image-classification", "tensor")
+Task = Literal[
+    "image-classification",
+    "text-classification",
+    "language-modeling",
+    "feature-extraction",
+    "tensor",
+]
+# Tasks `modelfn import` can bring a model in as (the language model is trained here only; the
+# text tasks come from a Hugging Face folder, with its tokenizer).
+IMPORTABLE_TASKS: tuple[Task, ...] = (
+    "image-classification", "text-classification", "feature-extraction", "tensor"
+)  # fmt: skip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
-"""What the caller asks for is checked first: the task, its labels and image scheme, the name,
-the tolerance and the source's form, each refusal saying what to change."""
+"""What the caller asks for is checked first: the task, its labels, image scheme and text options,
+the name, the tolerance and the source's form, each refusal saying what to change."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from importing import ImageOptions, ImportRefused, import_model
+from importing import ImageOptions, ImportRefused, TextOptions, import_model
 from tests.support.import_sources import nothing_written
 
 SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -18,8 +18,18 @@ SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
     ("kwargs", "message"),
     [
         (
-            {"task": "text-classification"},
-            "cannot be imported; use one of: image-classification, tensor",
+            {"task": "language-modeling"},
+            "cannot be imported; use one of: image-classification, text-classification, "
+            "feature-extraction, tensor",
+        ),
+        (
+            {"task": "feature-extraction"},
+            "feature-extraction imports from a Hugging Face folder",
+        ),
+        (
+            {"task": "tensor", "text": TextOptions(max_length=64)},
+            "the text options (max length, truncation, pooling, normalisation) belong to a "
+            "Hugging Face folder",
         ),
         (
             {"task": "tensor", "labels": ["a", "b"]},
@@ -40,7 +50,11 @@ SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
         ),
         ({"task": "tensor", "name": "My_Model"}, "name 'My_Model' is not a model name"),
         ({"task": "tensor", "tolerance": 0.0}, "tolerance must be a positive number, got 0.0"),
-        ({"task": "tensor", "source": "model.pt"}, "is neither an .onnx file nor package.module"),
+        (
+            {"task": "tensor", "source": "model.pt"},
+            "is neither a Hugging Face folder (save_pretrained's), an .onnx file nor "
+            "package.module:callable",
+        ),
         ({"task": "tensor"}, "model.onnx does not exist; give the path of an .onnx file"),
     ],
 )

@@ -1,4 +1,5 @@
-"""`modelfn import`: bring an ONNX file or a torch module in as a published, registered model."""
+"""`modelfn import`: bring an ONNX file, a torch module or a Hugging Face folder in as a
+published, registered model."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tools.cli.arguments import Subparsers, check_aliases, positive_int
 from tools.paths import BUILD_DIR
 
 if TYPE_CHECKING:
-    from importing import ImageOptions
+    from importing import ImageOptions, TextOptions
 
 IMAGE_FLAGS = (
     "image_size", "resize", "interpolation", "mean", "std", "scale", "channel_order", "layout",
@@ -33,11 +34,15 @@ def register(sub: Subparsers) -> None:
     """Add `import` to the `modelfn` command."""
     cmd = sub.add_parser(
         "import",
-        help="import an ONNX file or a torch module: check it, publish it, register it",
-        description="SOURCE is an .onnx file or package.module:callable (a function or class "
-        "returning a torch nn.Module, imported from the current folder or PYTHONPATH).",
+        help="import an ONNX file, a torch module or a Hugging Face folder: check it, publish "
+        "it, register it",
+        description="SOURCE is an .onnx file, package.module:callable (a function or class "
+        "returning a torch nn.Module, imported from the current folder or PYTHONPATH), or a "
+        "Hugging Face folder as save_pretrained writes it.",
     )
-    cmd.add_argument("source", help="model.onnx, or package.module:callable")
+    cmd.add_argument(
+        "source", help="model.onnx, package.module:callable, or a save_pretrained folder"
+    )
     cmd.add_argument("--name", required=True, help="the model's name (e.g. my-resnet)")
     cmd.add_argument("--task", required=True, choices=IMPORTABLE_TASKS)
     cmd.add_argument("--description", help="for models.toml (default: where it was imported from)")
@@ -67,6 +72,26 @@ def register(sub: Subparsers) -> None:
     image.add_argument("--scale", type=float, help="pixel multiplier before mean/std (1/255)")
     image.add_argument("--channel-order", choices=("RGB", "BGR"))
     image.add_argument("--layout", choices=("NCHW", "NHWC"))
+
+    text = cmd.add_argument_group("text models (a Hugging Face folder)")
+    text.add_argument(
+        "--max-length",
+        type=positive_int,
+        help="longest text in tokens, special tokens included (default: the model's limit)",
+    )
+    text.add_argument(
+        "--no-truncation",
+        action="store_true",
+        help="refuse longer texts with a 400 instead of cutting them to --max-length",
+    )
+    text.add_argument(
+        "--pooling",
+        choices=("mean", "cls"),
+        help="feature-extraction: the tokens' attention-masked mean (default) or the first's",
+    )
+    text.add_argument(
+        "--normalize", action="store_true", help="feature-extraction: L2-normalise each embedding"
+    )
 
     check = cmd.add_argument_group("checks")
     check.add_argument(
@@ -121,6 +146,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             factory_args=_factory_args(args.factory_args),
             inputs=[_tensor_spec(text) for text in args.inputs] if args.inputs else None,
             examples=args.examples,
+            text=_text_options(args),
             tolerance=args.tolerance,
             opset=args.opset,
             serving=serving,
@@ -221,6 +247,21 @@ def _image_options(args: argparse.Namespace) -> ImageOptions | None:
         options["size"] = _size(given["image_size"])
     return ImageOptions(
         mean=_triple(given["mean"], "--mean"), std=_triple(given["std"], "--std"), **options
+    )
+
+
+def _text_options(args: argparse.Namespace) -> TextOptions | None:
+    """The text flags as TextOptions; None when none was given (the folder's defaults)."""
+    from importing import TextOptions
+
+    given = (args.max_length, args.no_truncation or None, args.pooling, args.normalize or None)
+    if all(flag is None for flag in given):
+        return None
+    return TextOptions(
+        max_length=args.max_length,
+        truncation=not args.no_truncation,
+        pooling=args.pooling or "mean",
+        normalize=args.normalize,
     )
 
 
