@@ -171,3 +171,35 @@ def test_an_imported_name_of_another_task_is_refused(
     assert main(import_argv(tmp_path, cnn_onnx)) == 2
     assert "small-cnn is registered as an imported tensor model" in capsys.readouterr().err
     assert nothing_written(tmp_path / "build") and nothing_written(tmp_path / "store")
+
+
+def test_a_hugging_face_folder_with_the_text_flags(
+    tmp_path: Path, registry: Path, hf_bert_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "import", str(hf_bert_encoder), "--name", "imdb-encoder", "--task", "feature-extraction",
+        "--pooling", "cls", "--normalize", "--max-length", "64", "--no-truncation",
+        "--publish", str(tmp_path / "store"), "--out", str(tmp_path / "build"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "parity against torch on 3 input(s)" in out  # the sample texts within 64 tokens
+    [model] = list_published(LocalStore(tmp_path / "store"))
+    manifest = verify_artifact(tmp_path / "store" / "imdb-encoder" / model.versions[0])
+    assert manifest.preprocessing is not None and manifest.preprocessing.kind == "tokenizer"
+    assert (manifest.preprocessing.max_length, manifest.preprocessing.truncation) == (64, False)
+    assert manifest.imported is not None
+    assert manifest.imported.options["text"] == {
+        "max_length": 64, "truncation": False, "pooling": "cls", "normalize": True,
+    }  # fmt: skip
+    entry = load_registry().get("imdb-encoder")
+    assert entry.imported and entry.task == "feature-extraction"
+
+
+def test_the_text_flags_on_an_onnx_file_are_refused(
+    tmp_path: Path, registry: Path, cnn_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = registry.read_text()
+    assert main([*import_argv(tmp_path, cnn_onnx), "--pooling", "cls"]) == 2
+    assert "the text options (max length, truncation, pooling" in capsys.readouterr().err
+    assert nothing_written(tmp_path / "build") and registry.read_text() == before
