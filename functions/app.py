@@ -10,7 +10,7 @@ from functions.model_loader import LoadedModel, ModelSlot
 from functions.observability import RequestTelemetryMiddleware
 from functions.openapi import install_openapi
 from functions.request_body import RequestBodyMiddleware
-from functions.routes import health, infer, models, playground, predict
+from functions.routes import embeddings, health, infer, models, playground, predict
 from functions.settings import FunctionSettings
 
 
@@ -46,7 +46,7 @@ def create_app(
     app.add_middleware(RequestBodyMiddleware)
     # Added last, so it runs first: it times everything, the 500s of CatchAllMiddleware included.
     app.add_middleware(RequestTelemetryMiddleware, model=settings.model)
-    for router in (predict.router, infer.router, models.router, health.router):
+    for router in (predict.router, infer.router, models.router, health.router, embeddings.router):
         app.include_router(router)
     if settings.playground:  # the model's page and card, where a stage turns them on
         app.include_router(playground.router)

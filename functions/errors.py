@@ -1,6 +1,7 @@
 """Errors as the API shows them: a status and `{"error": "<what was wrong, where>"}`.
 
-This is the Open Inference Protocol's error object, used by every route. A client's mistake is a
+This is the Open Inference Protocol's error object, used by every route but the OpenAI-compatible
+ones, which answer the same message in OpenAI's shape (`{"error": {"message": ...}}`). A client's mistake is a
 4xx naming the field; an unexpected failure is a 500 without the trace (which goes to the log).
 """
 
@@ -98,13 +99,56 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: _ERRORS[status] for status in statuses}
 
 
+# --- OpenAI's error shape, for the OpenAI-compatible routes ----------------------------------
+# OpenAI's clients read an error's text from {"error": {"message": ...}} and show only the status
+# for any other body ("Error code: 404"), so those routes answer in OpenAI's shape; the message
+# is the one every other route would give.
+OPENAI_PATHS = ("/v1/embeddings",)  # path endings: functions/routes/embeddings.py
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    404: "invalid_request_error",
+    415: "invalid_request_error",
+}
+
+
+class OpenAIError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="What was wrong and where, e.g. `input[2]: empty text`.")
+    type: str = Field(description="invalid_request_error (4xx) or server_error (5xx).")
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """The body of every error of an OpenAI-compatible route, in OpenAI's shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: OpenAIError
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`error_responses` for an OpenAI-compatible route: the same statuses, OpenAI's body."""
+    return {status: {**_ERRORS[status], "model": OpenAIErrorResponse} for status in statuses}
+
+
+def is_openai_route(path: str) -> bool:
+    return path.endswith(OPENAI_PATHS)
+
+
 # Every route may fail unexpectedly; each route adds the statuses it answers itself.
 ERROR_RESPONSES = error_responses(500)
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
+    status: int, message: str, headers: dict[str, str] | None = None, *, openai: bool = False
 ) -> JSONResponse:
+    """`{"error": message}`, or with `openai` OpenAI's `{"error": {"message": ..., ...}}`."""
+    if openai:
+        kind = OPENAI_TYPES.get(status, "server_error")
+        body = OpenAIErrorResponse(error=OpenAIError(message=message, type=kind))
+        return JSONResponse(body.model_dump(), status_code=status, headers=headers)
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -140,13 +184,15 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     current_request().error_type = type(exc).__name__
-    return error_response(exc.status, exc.message, exc.headers)
+    openai = is_openai_route(request.url.path)
+    return error_response(exc.status, exc.message, exc.headers, openai=openai)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     current_request().error_type = "RequestValidation"
-    return error_response(400, describe_validation_errors(exc.errors()))
+    message = describe_validation_errors(exc.errors())
+    return error_response(400, message, openai=is_openai_route(request.url.path))
 
 
 def served_routes(model: str) -> list[str]:
@@ -172,7 +218,8 @@ def _http_error_handler(model: str) -> Callable[[Request, Exception], Awaitable[
             message = f"{request.method} is not allowed on {request.url.path}"
         else:
             message = str(exc.detail)
-        return error_response(exc.status_code, message, dict(exc.headers or {}))
+        openai = is_openai_route(request.url.path)
+        return error_response(exc.status_code, message, dict(exc.headers or {}), openai=openai)
 
     return _http_error
 

@@ -32,6 +32,7 @@ from functions.oip_inference import run_inference
 from functions.oip_schemas import InferenceRequest
 from functions.predict_schemas import PredictRequest, PredictResponse
 from functions.tasks.classification import Classification, ClassificationParameters
+from functions.tasks.feature_extraction import Embedding
 from functions.tasks.image_classification import preprocess
 from functions.tasks.language_model import (
     Continuation,
@@ -276,6 +277,9 @@ TASK_DOCS: dict[str, TaskDocs] = {
         (NextWords, TextScore, Continuation),
         lambda _: "the company said it expects",
         language_model_requests,
+    ),
+    "feature-extraction": TaskDocs(
+        NoParameters, (Embedding,), lambda _: "a truly wonderful film", text_requests
     ),
     "tensor": TaskDocs(
         NoParameters,

@@ -60,6 +60,10 @@ MODEL_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v2/models/{name}/versions/{version}/infer"),
     Route("GET", "/v2/models/{name}/versions/{version}"),
     Route("GET", "/v2/models/{name}/versions/{version}/ready"),
+    # OpenAI's embeddings API under the model's base URL (`<api>/models/<name>/v1`). The list is
+    # the same for every model, so every function gets it; one that is not a feature-extraction
+    # model answers 404 naming its task (functions/routes/embeddings.py).
+    Route("POST", "/models/{name}/v1/embeddings"),
 )
 
 SERVER_ROUTES: tuple[Route, ...] = (

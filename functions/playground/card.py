@@ -33,6 +33,7 @@ NOUNS = {
     "image-classification": "image",
     "text-classification": "review",
     "language-modeling": "sentence",
+    "feature-extraction": "text",
     "tensor": "example",
 }
 

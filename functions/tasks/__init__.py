@@ -2,7 +2,7 @@
 
 `manifest.task` picks the adapter's `load` from `ADAPTERS`. `load(manifest, folder)` checks that
 the manifest describes a graph the adapter can drive, reads what the task needs from the
-version's files (a text task's vocabulary) and returns a `Task` bound to that version; the
+version's files (a text task's vocabulary or tokenizer.json) and returns a `Task` bound to that version; the
 function builds it once at init. A new task is one module plus one entry here, and `TaskOutput`
 is the union of their friendly outputs.
 """
@@ -15,14 +15,21 @@ from typing import Any, Protocol
 
 from numpy.typing import NDArray
 
-from functions.tasks import image_classification, language_model, tensor, text_classification
+from functions.tasks import (
+    feature_extraction,
+    image_classification,
+    language_model,
+    tensor,
+    text_classification,
+)
 from functions.tasks.classification import Classification
+from functions.tasks.feature_extraction import Embedding
 from functions.tasks.language_model import Continuation, NextWords, TextScore
 from functions.tasks.runner import Runner
 from functions.tasks.tensor import TensorOutputs
 from modelfn.artifact import ArtifactError, Manifest, TensorSpec
 
-TaskOutput = Classification | NextWords | TextScore | Continuation | TensorOutputs
+TaskOutput = Classification | NextWords | TextScore | Continuation | Embedding | TensorOutputs
 
 
 class Task(Protocol):
@@ -52,6 +59,7 @@ ADAPTERS: dict[str, Loader] = {
     "image-classification": image_classification.load,
     "text-classification": text_classification.load,
     "language-modeling": language_model.load,
+    "feature-extraction": feature_extraction.load,
     "tensor": tensor.load,
 }
 

@@ -156,6 +156,9 @@ def expected_routes(names: list[str]) -> set[str]:
             ("POST", f"/v2/models/{name}/versions/{{version}}/infer"),
             ("GET", f"/v2/models/{name}/versions/{{version}}"),
             ("GET", f"/v2/models/{name}/versions/{{version}}/ready"),
+            # OpenAI's embeddings API: every model's (the route list has no per-task routes);
+            # a function whose model is not a feature extractor answers it 404.
+            ("POST", f"/models/{name}/v1/embeddings"),
         ]
     }
     return per_model | {"GET /v2", "GET /v2/health/live", "GET /v2/health/ready"}
@@ -597,9 +600,10 @@ def test_the_shipped_registry_deploys_the_three_reference_models(synth: Synthesi
     targets = route_targets(synth)
     for name in models:
         own = {key for key in targets if name in key.split("/")}
-        # predict, OIP infer, metadata and ready, and the last three under /versions/{version}
+        # predict, OIP infer, metadata and ready, the last three under /versions/{version}, and
+        # OpenAI's embeddings
         assert own == {key for key in expected_routes([name]) if name in key.split("/")}
-        assert len(own) == 7
+        assert len(own) == 8
         assert {targets[key] for key in own} == {function_id(synth, name)}
 
 

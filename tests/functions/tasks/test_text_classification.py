@@ -118,13 +118,13 @@ HAND_TOKENISED = {
 def test_served_tokens_of_real_reviews_are_the_hand_written_ones(
     imdb_artifact: Path, imdb: Any, index: int
 ) -> None:
-    from functions.tasks.text_classification import load
+    from functions.tasks.text_inputs import load_tokenizer
 
-    served = load(read_manifest(imdb_artifact), imdb_artifact)  # what the function builds
+    served = load_tokenizer(read_manifest(imdb_artifact), imdb_artifact)  # what the task loads
     vocabulary = set(json.loads((imdb_artifact / "vocab.json").read_text(encoding="utf-8")))
     words = HAND_TOKENISED[index].split()
     expected = [w if w in vocabulary else PREPROCESSING.unknown_token for w in words]
-    assert served.tokenizer.tokens(imdb.test.texts[index]) == expected
+    assert served.tokens(imdb.test.texts[index]) == expected
 
 
 def test_served_scores_are_the_training_run_s_recorded_predictions(
