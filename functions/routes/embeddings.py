@@ -92,9 +92,9 @@ async def embeddings(request: EmbeddingsRequest, model: ModelDep) -> Response:
     task = model.task
     if not isinstance(task, FeatureExtractor):
         raise UnknownModel(
-            f"model {manifest.name!r} is a {manifest.task} model; /v1/embeddings serves "
-            f"feature-extraction models only. This one answers POST /models/{manifest.name}"
-            "/predict and the Open Inference Protocol routes"
+            f"model {manifest.name!r} is not a feature extractor (its task is {manifest.task}); "
+            f"/v1/embeddings serves feature-extraction models only. This one answers POST "
+            f"/models/{manifest.name}/predict and the Open Inference Protocol routes"
         )
     if request.model != manifest.name:
         raise UnknownModel(

@@ -105,8 +105,8 @@ def test_the_embeddings_route_names_the_models_task(text: Checker) -> None:
     reply = text("POST", f"/models/{TEXT}/v1/embeddings", {"model": TEXT, "input": "a film"})
     assert reply.status == 404
     assert reply.json()["error"]["message"].startswith(  # OpenAI's error shape
-        f"model '{TEXT}' is a text-classification model; /v1/embeddings serves "
-        "feature-extraction models only"
+        f"model '{TEXT}' is not a feature extractor (its task is text-classification); "
+        "/v1/embeddings serves feature-extraction models only"
     )
 
 

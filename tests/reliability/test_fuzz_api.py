@@ -40,6 +40,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.transport import Response
 
 from functions.app import create_app
+from functions.errors import is_openai_route
 from functions.settings import FunctionSettings
 from modelfn.store import LocalStore
 from tests.reliability.conftest import scaled
@@ -171,8 +172,9 @@ def replay_hint(function: Function, event: dict[str, Any]) -> str:
     return f"{function.model}, MODELFN_FUZZ_SEED={FUZZ_SEED}; event: {json.dumps(shown)[:2000]}"
 
 
-def check_error_body(response: Response, hint: str) -> None:
-    """A 4xx is the API's error object: JSON `{"error": "<non-empty message>"}`."""
+def check_error_body(response: Response, hint: str, openai: bool = False) -> None:
+    """A 4xx is the API's error object: JSON `{"error": "<non-empty message>"}`; on an
+    OpenAI-compatible route, OpenAI's `{"error": {"message": "<non-empty message>", ...}}`."""
     if not 400 <= response.status_code < 500:
         return
     try:
@@ -182,7 +184,9 @@ def check_error_body(response: Response, hint: str) -> None:
             f"{response.status_code} without a JSON body ({response.content[:200]!r}); {hint}"
         )
     assert isinstance(body, dict) and set(body) == {"error"}, f"{body!r}; {hint}"
-    assert isinstance(body["error"], str) and body["error"].strip(), f"{body!r}; {hint}"
+    error = body["error"]
+    message = error.get("message") if openai and isinstance(error, dict) else error
+    assert isinstance(message, str) and message.strip(), f"{body!r}; {hint}"
 
 
 def operations(function: Function) -> list[Any]:
@@ -236,7 +240,8 @@ def test_every_answer_fits_the_document(function: Function, alarm: None) -> None
             assert response.status_code < 500, (
                 f"{response.status_code} {response.content[:300]!r}; {hint}"
             )
-            check_error_body(response, hint)
+            openai = is_openai_route(case.path)  # OpenAI's error shape on its routes
+            check_error_body(response, hint, openai=openai)
             try:
                 case.validate_response(response, checks=CHECKS)
             except Exception as exc:  # schemathesis' FailureGroup, with every check that failed
@@ -252,7 +257,11 @@ def test_every_answer_fits_the_document(function: Function, alarm: None) -> None
         print(f"  {label}: {dict(sorted(counts.items()))}")
     assert not failures, "\n\n".join(failures)
     # Refusing everything would pass every check above: each POST operation must also have
-    # served at least one generated request (positive cases are in every strategy).
+    # served at least one generated request (positive cases are in every strategy). OpenAI's
+    # embeddings route is every function's but serves feature extractors only, none of these:
+    # it must have answered 404 (naming the model's task), never 200.
+    embeddings = function.statuses.pop("POST /models/{name}/v1/embeddings")
+    assert embeddings.get(404) and not embeddings.get(200), embeddings
     unserved = [
         label
         for label, counts in function.statuses.items()
