@@ -114,6 +114,7 @@ FUNCTION_SOURCES = (
     "modelfn/__init__.py",
     "modelfn/api_routes.py",
     "modelfn/artifact.py",
+    "modelfn/images.py",
     "modelfn/store",
     "modelfn/text.py",
 )
