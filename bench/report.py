@@ -98,17 +98,12 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             + ".",
             "",
         ]
-        t = r["training_throughput"]
-        unit, value = next(iter(t.items()))
         lines += [
             "",
             (
                 f"Warm requests: {r['warm_requests']['measured']} timed per batch size after "
                 f"{r['warm_requests']['warmup_excluded']} excluded warm-ups. All servers gave the same "
-                f"answers to the same real test inputs ({_compared(r)}). Training throughput of "
-                f"this version "
-                f"({r['training']['preset']} preset, {r['training']['epochs']} epochs, "
-                f"{r['training']['seconds']:.0f} s): {value:,.0f} {unit.replace('_per_s', '')}/s."
+                f"answers to the same real test inputs ({_compared(r)}). {_origin(r)}"
             ),
             "",
             _row(["target", "value", "limit", "met"]),
@@ -154,6 +149,22 @@ def write_charts(results: dict[str, Any], folder: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _origin(r: dict[str, Any]) -> str:
+    """Where the version came from: its training throughput, or what it was imported from."""
+    if "imported" in r:
+        i = r["imported"]
+        return (
+            f"Imported with modelfn import ({i['source']}: {i['reference']}); no training here, "
+            "and BentoML left out (its torch service rebuilds built-in architectures only)."
+        )
+    unit, value = next(iter(r["training_throughput"].items()))
+    t = r["training"]
+    return (
+        f"Training throughput of this version ({t['preset']} preset, {t['epochs']} epochs, "
+        f"{t['seconds']:.0f} s): {value:,.0f} {unit.replace('_per_s', '')}/s."
+    )
 
 
 def _compared(r: dict[str, Any]) -> str:

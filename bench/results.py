@@ -34,14 +34,32 @@ def model_result(
     floor = stats.percentile(warm["modelfn"]["floor_batch1"], 50)
     memory = memory_mb
     record = manifest.training
-    examples = manifest.data.examples.get("train", 0)
-    throughput = (
-        {"tokens_per_s": manifest.metrics["train_tokens_per_second"]}
-        if "train_tokens_per_second" in manifest.metrics
-        else {
-            "examples_per_s": examples * record.epochs / record.seconds if record.seconds else None
+    throughput: dict[str, float | None] = {}
+    if record is None:  # an imported version: no training here, its import record instead
+        origin: dict[str, Any] = {
+            "imported": {
+                "source": manifest.imported.source,
+                "reference": manifest.imported.reference,
+            }
         }
-    )
+    else:
+        examples = manifest.data.examples.get("train", 0)
+        throughput = (
+            {"tokens_per_s": manifest.metrics["train_tokens_per_second"]}
+            if "train_tokens_per_second" in manifest.metrics
+            else {
+                "examples_per_s": examples * record.epochs / record.seconds
+                if record.seconds
+                else None
+            }
+        )
+        origin = {
+            "training": {
+                "preset": record.preset,
+                "epochs": record.epochs,
+                "seconds": record.seconds,
+            }
+        }
     return {
         "version": manifest.version,
         "memory_mb": memory,
@@ -70,7 +88,7 @@ def model_result(
         },
         "warm_requests": {"warmup_excluded": warm["modelfn"]["warmup"], "measured": repeats},
         "training_throughput": throughput,
-        "training": {"preset": record.preset, "epochs": record.epochs, "seconds": record.seconds},
+        **origin,  # "training" (preset, epochs, seconds) or "imported" (source, reference)
     }
 
 

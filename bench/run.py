@@ -1,10 +1,13 @@
 """`make bench` / `make bench-quick`: measure modelfn and its peers on the same artifacts, in one run.
 
-    python -m bench [--quick] [--runs N] [--repeats N] [--store DIR]
+    python -m bench [--quick] [--runs N] [--repeats N] [--store DIR] [--models A,B]
 
 Servers: modelfn, the torch handler (bench/peers/torch_handler.py) and BentoML serving the ONNX
 graph and the torch model (bench/peers/bentoml_service.py, bench/bentoml_peer.py; left out of
-`--quick`). Per model (`--quick`: cifar10-cnn only, fewer runs) it measures, interleaving the
+`--quick`). The models: those trained here, published in the store, and a ResNet-18 imported
+with `modelfn import`'s code at the start of the run (bench/peers/imported_resnet.py; the torch
+handler rebuilds it with its user's factory, BentoML is left out for it). Per model (`--quick`:
+cifar10-cnn only, fewer runs; `--models` picks) it measures, interleaving the
 servers run by run so a slow minute of the machine hits them all:
 - cold start: a new process to the first correct response, (a) with the artifact in the
   function's cache and (b) fetched from S3 (the local deployment's moto server, an empty cache
@@ -43,9 +46,10 @@ from typing import Any
 
 from bench import bentoml_peer, cost
 from bench.agreement import disagreement
+from bench.peers.imported_resnet import DATA_SUBDIR, IMPORTED_RESNET, REFERENCE, import_resnet
 from bench.report import write_charts, write_markdown
 from bench.results import TARGETS, model_result, targets
-from modelfn.registry import REPO_ROOT, load_registry
+from modelfn.registry import REPO_ROOT, Registry, load_registry
 
 PROBE = REPO_ROOT / "bench" / "probe.py"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -116,11 +120,13 @@ def installed_mb(requirements: tuple[str, ...]) -> float:
     return total / 1e6
 
 
-def model_events(name: str, task: str) -> dict[str, Any]:
-    """Payload-2.0 events of real test inputs: one input first, then batches of 1 and 16."""
+def model_events(name: str, task: str, data_subdir: str | None = None) -> dict[str, Any]:
+    """Payload-2.0 events of real test inputs: one input first, then batches of 1 and 16.
+
+    `data_subdir` names the data set the inputs come from (default: the registry entry's)."""
     from tools.local.events import http_api_event
 
-    inputs, parameters = real_inputs(name, task)
+    inputs, parameters = real_inputs(name, task, data_subdir)
 
     def event(items: list[Any]) -> dict[str, Any]:
         body = json.dumps({"inputs": items, "parameters": parameters}).encode()
@@ -132,10 +138,12 @@ def model_events(name: str, task: str) -> dict[str, Any]:
     return {"first": event(inputs[:1]), "batch1": event(inputs[1:2]), "batch16": event(inputs[:16])}
 
 
-def real_inputs(name: str, task: str) -> tuple[list[Any], dict[str, Any]]:
+def real_inputs(
+    name: str, task: str, data_subdir: str | None = None
+) -> tuple[list[Any], dict[str, Any]]:
     from training.data.location import data_root_for
 
-    subdir = load_registry().get(name).trained().data_subdir
+    subdir = data_subdir or load_registry().get(name).trained().data_subdir
     folder = data_root_for(None, subdir) / subdir
     if task == "image-classification":
         from tools.evaluate import png_base64
@@ -279,13 +287,17 @@ class Subject:
     settings_cached: dict[str, str]  # the function settings (MODELFN_*) behind `cached`
 
 
-def subject(name: str, store: Path) -> Subject:
+def subject(
+    name: str, store: Path, registry: Registry | None = None, data_subdir: str | None = None
+) -> Subject:
+    """`name` as published in `store` (`registry`: default models.toml), its events from
+    `data_subdir` (default: the entry's data set)."""
     from modelfn.artifact import ArtifactError
     from modelfn.store import StoreError, open_store
     from modelfn.store.transfer import fetch_artifact
 
     store = store.resolve()  # the servers start in another folder
-    entry = load_registry().get(name)
+    entry = (registry or load_registry()).get(name)
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     cache = work / "cache"
     try:
@@ -296,7 +308,7 @@ def subject(name: str, store: Path) -> Subject:
             f"`make demo` publishes all three models, `modelfn train {name}` one"
         ) from None
     events = work / "events.json"
-    requests = model_events(name, entry.task)
+    requests = model_events(name, entry.task, data_subdir)
     events.write_text(json.dumps(requests))
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
     settings_cached = {**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)}
@@ -311,8 +323,9 @@ def measure_warm(
 ) -> dict[str, Any]:
     """Warm latency and peak RSS of each server, with no other function process running.
 
-    Run before the local deployment starts: with its function processes alive, the same probe
-    peaked at 151 MB instead of 114 (cifar10-cnn, reproducible, not understood yet)."""
+    Run before the local deployment starts, so its processes share no CPU with the probes.
+    (The probe once reported 151 MB here with the deployment alive instead of 114: ru_maxrss,
+    which it read then, carries the parent's peak into a spawned child; it reads VmHWM now.)"""
     found = {t: probe(s.cached[t], s.events, warmup, repeats)[2] for t in TARGETS}
     for peer in http_peers:
         server = bentoml_peer.Server(s.settings_cached, s.requests, peer)
@@ -437,23 +450,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store", default=str(REPO_ROOT / "model_artifacts"), help="published artifacts"
     )
+    parser.add_argument(
+        "--models",
+        help=f"comma-separated: models trained here and/or {IMPORTED_RESNET} (default: every "
+        f"trained model and {IMPORTED_RESNET}; --quick: cifar10-cnn)",
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
     repeats = args.repeats or (30 if args.quick else 200)
     warmup = 5 if args.quick else 20
     registry = load_registry()
-    # The models trained here: the harness feeds each its own test split. Imported models have
-    # no data set here (their rows are issue 21's next step), so they are left out, by name.
-    names = (
-        ["cifar10-cnn"]
-        if args.quick
-        else [n for n in registry.names() if not registry.get(n).imported]
-    )
+    trained = [n for n in registry.names() if not registry.get(n).imported]
+    # The models trained here (each fed its own test split) and the benchmark's own imported
+    # ResNet-18 (bench/peers/imported_resnet.py, fed CIFAR-10 test images). Models a user imported
+    # into models.toml have no data set here, so they are left out, by name.
+    if args.models:
+        names = args.models.split(",")
+    else:
+        names = ["cifar10-cnn"] if args.quick else [*trained, IMPORTED_RESNET]
+    for name in names:
+        if name != IMPORTED_RESNET and name not in trained:
+            raise SystemExit(
+                f"--models: {name} is not a model trained here; measurable: "
+                f"{', '.join([*trained, IMPORTED_RESNET])}"
+            )
     skipped = [n for n in registry.names() if registry.get(n).imported]
     if skipped and not args.quick:
         print(f"not measured (imported, no test data here): {', '.join(skipped)}")
     mach = machine()
-    if not args.quick:
+    # BentoML's servers over HTTP (seconds to start each); the quick check leaves them out.
+    http_peers = () if args.quick else tuple(bentoml_peer.SERVICES)
+    if http_peers:
         bentoml_peer.bentoml_executable()  # its own venv under build/, made on the first run
         mach["packages"]["bentoml (own venv)"] = bentoml_peer.installed_version()
     code, layer = built_assets()
@@ -466,28 +493,41 @@ def main(argv: list[str] | None = None) -> int:
     from modelfn.store import open_store
     from tools.local.deployment import local_deployment
 
-    # The local deployment: the store seeded into a moto S3 server, a function process per model
-    # and the gateway in front (what `modelfn serve` runs).
-    subjects = {name: subject(name, Path(args.store)) for name in names}
-    # BentoML's servers over HTTP (seconds to start each); the quick check leaves them out.
-    http_peers = () if args.quick else tuple(bentoml_peer.SERVICES)
-    warm = {
-        name: measure_warm(s, http_peers, warmup=warmup, repeats=repeats)
-        for name, s in subjects.items()
-    }
-    with local_deployment(load_registry(), open_store(args.store), models=names) as deployment:
-        for name in names:
-            models[name] = measure_model(
-                subjects[name],
-                deployment,
-                warm[name],
-                http_peers,
-                runs=runs,
-                repeats=repeats,
-                log=print,
-            )
-            models[name]["package_mb"] = package
-            models[name]["targets"] = targets(name, models[name])
+    # Each store with the registry that names its models: the published store with models.toml,
+    # and the imported ResNet-18's own store with models.toml plus its entry.
+    groups: list[tuple[Registry, Path, list[str], str | None]] = []
+    if any(n != IMPORTED_RESNET for n in names):
+        groups.append(
+            (registry, Path(args.store), [n for n in names if n != IMPORTED_RESNET], None)
+        )
+    if IMPORTED_RESNET in names:
+        print(f"{IMPORTED_RESNET}: importing {REFERENCE} with modelfn import's code")
+        imported_registry, imported_store = import_resnet(log=lambda line: print(f"  {line}"))
+        groups.append((imported_registry, imported_store, [IMPORTED_RESNET], DATA_SUBDIR))
+    for group_registry, store, group, data_subdir in groups:
+        subjects = {name: subject(name, store, group_registry, data_subdir) for name in group}
+        # BentoML's torch service rebuilds built-in architectures only: the imported model is
+        # measured against the torch handler alone.
+        peers = {name: () if name == IMPORTED_RESNET else http_peers for name in group}
+        warm = {
+            name: measure_warm(s, peers[name], warmup=warmup, repeats=repeats)
+            for name, s in subjects.items()
+        }
+        # The local deployment: the store seeded into a moto S3 server, a function process per
+        # model and the gateway in front (what `modelfn serve` runs).
+        with local_deployment(group_registry, open_store(store), models=group) as deployment:
+            for name in group:
+                models[name] = measure_model(
+                    subjects[name],
+                    deployment,
+                    warm[name],
+                    peers[name],
+                    runs=runs,
+                    repeats=repeats,
+                    log=print,
+                )
+                models[name]["package_mb"] = package
+                models[name]["targets"] = targets(name, models[name])
     mach["load_avg_1m_end"] = os.getloadavg()[0]
     results: dict[str, Any] = {
         "machine": mach,

@@ -85,6 +85,11 @@ class EdgeManifest(_Strict):
     # Only figures that repeat exactly belong here (the bundle is byte-identical on re-export);
     # latency is measured at export and reported beside the bundle, not in it.
     parity: dict[str, float]
+    test_data: str = Field(
+        default="",
+        description="Where the parity figures' test examples (and int8's calibration images) "
+        "came from.",
+    )
     self_test: list[SelfTestCase]
 
     def to_json(self) -> bytes:

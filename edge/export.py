@@ -147,6 +147,7 @@ def export_bundle(
             threshold=parity.threshold_words(manifest.task, limits),
         ),
         parity=figures,
+        test_data=data.source,
         self_test=cases,
     )
     requirements = REQUIREMENTS + (
@@ -225,6 +226,8 @@ def parity_report(result: ExportResult) -> str:
     """The parity figures and the decision, as lines for a terminal."""
     m = result.manifest
     lines = [f"{m.model} {m.version}: edge bundle {result.path}"]
+    if m.test_data:
+        lines.append(f"  test data: {m.test_data}")
     lines += [f"  {k:<22} {v}" for k, v in m.parity.items()]
     fp32, int8 = result.latency_ms["fp32"], result.latency_ms["int8"]
     lines.append(

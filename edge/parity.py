@@ -29,15 +29,21 @@ LM_STEPS = 35  # time steps per graph call while scoring
 LATENCY_RUNS = 30  # single-input calls timed per graph; the median is reported
 
 
+# uint8 [N, H, W, 3], or N arrays [H, W, 3] of their own sizes (the user's photos): the runner
+# fits each image to the model's size with the model's scheme, as it does on a device.
+Images = np.ndarray | list[np.ndarray]
+
+
 @dataclass(frozen=True)
 class TestData:
     """A task's test split in the runner's input forms (tools/edge_test_data.py reads it)."""
 
-    images: np.ndarray | None = None  # uint8 [N, H, W, 3]
+    images: Images | None = None
     texts: list[str] | None = None
     labels: np.ndarray | None = None  # int64 [N]
     sentences: list[list[str]] | None = None  # language model: words, no <eos>
-    calibration: np.ndarray | None = None  # uint8 [N, H, W, 3] training images (CNN quantization)
+    calibration: Images | None = None  # images to calibrate int8 on, never the test images
+    source: str = ""  # where the test and calibration examples came from, in words
 
 
 # --- figures -------------------------------------------------------------------------------------

@@ -243,8 +243,9 @@ class Bundle:
 
     # --- classifiers ---------------------------------------------------------------------------
 
-    def classify_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """RGB uint8 [N, H, W, 3], any size (fitted by the scheme) -> logits [N, classes]."""
+    def classify_pixels(self, pixels: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """RGB uint8 [N, H, W, 3] or N arrays [H, W, 3] of any sizes (each fitted by the scheme)
+        -> logits [N, classes]."""
         spec = self.manifest["preprocessing"]
         batch = np.concatenate([image_tensor(fit_pixels(p, spec), spec) for p in pixels])
         logits = self.session.get_outputs()[0].name  # the first output, whatever its name

@@ -315,7 +315,7 @@ class PipInstallLocally:
 # lists of installed files (only pip uninstall reads them): their bytes hold this machine's
 # interpreter path, in a script's first line and in that script's hash, and without them two
 # builds of one lock give the same bytes wherever they run. And HUB_CLIENT below.
-PRUNED_GLOBS = (
+PRUNED_GLOBS: tuple[str, ...] = (
     "bin",
     "*.dist-info/RECORD",
     "onnxruntime/capi/libonnxruntime.so.*",

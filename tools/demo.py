@@ -1,25 +1,35 @@
-"""`make demo`: the whole path on one machine, for the three registry models, on real test data.
+"""`make demo`: the whole path on one machine, for the three registry models and one imported
+model, on real test data.
 
-train (smoke presets) -> artifacts -> publish to the local store -> seed the local S3 (moto
-server) -> a function process per model loads its model at init -> gateway -> HTTP requests:
-CIFAR-10 test images, IMDB test reviews and Penn Treebank test sentences, each answer printed
-next to the truth.
+train (smoke presets) -> artifacts -> publish to the local store -> import a model trained
+elsewhere (here: cifar10-cnn's own ONNX graph, brought back in as `modelfn import` brings in an
+ONNX file, with a resize + centre-crop scheme) -> seed the local S3 (moto server) -> a function
+process per model loads its model at init -> gateway -> HTTP requests: CIFAR-10 test images (to
+both image models), IMDB test reviews and Penn Treebank test sentences, each answer printed next
+to the truth.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from pathlib import Path
 from typing import Any
 
-from modelfn.registry import load_registry
+from modelfn.registry import Registry, load_registry
 from modelfn.store import open_store, publish_artifact
 from tools.evaluate import png_base64
 from tools.paths import BUILD_DIR, DEMO_IMAGE, DOWNLOAD_DIR, SERVE_PORT
 
 IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL = "cifar10-cnn", "imdb-sentiment", "ptb-lstm"
 MODELS = (IMAGE_MODEL, TEXT_MODEL, LANGUAGE_MODEL)
+IMPORTED_MODEL = "cifar10-imported"  # registered in a copy of models.toml the demo writes
+# The imported model's scheme: the shorter side to 32 pixels, then the centre 32x32, so photos of
+# any size and shape fit the graph (torchvision's Resize(32) + CenterCrop(32)).
+IMPORT_RESIZE, IMPORT_SIZE = 32, 32
+QUERY_SIZE = (64, 48)  # the imported model's queries: test images upscaled to 4:3 "photos"
+STEPS = 9
 PROMPT = "the company said"
 
 
@@ -70,6 +80,7 @@ def run_demo(
     from training.recipe import load_data
 
     registry = load_registry()
+    build = out_dir or BUILD_DIR
     t0 = time.perf_counter()
     subdirs = {name: registry.get(name).trained().data_subdir for name in MODELS}
     roots = {IMAGE_MODEL: _cifar_root(data, subdirs[IMAGE_MODEL])}
@@ -77,20 +88,29 @@ def run_demo(
         roots[name] = data_root_for(data, subdirs[name])
     store = open_store(store_uri)
     manifests = {}
+    folders = {}
     for step, name in enumerate(MODELS, start=1):
-        print(f"== {step}/7 train {name} (preset {preset}) on {roots[name] / subdirs[name]}")
+        print(f"== {step}/{STEPS} train {name} (preset {preset}) on {roots[name] / subdirs[name]}")
         folder = train_model(
-            name, data_dir=roots[name], preset=preset, epochs=epochs, out_dir=out_dir or BUILD_DIR
+            name, data_dir=roots[name], preset=preset, epochs=epochs, out_dir=build
         )
         assert folder is not None  # one process: this rank writes the artifact
+        folders[name] = folder
         manifests[name] = publish_artifact(store, folder)
         print(f"published {name} {manifests[name].version} to {store.uri}")
     test_data = {name: load_data(registry.get(name), roots[name]) for name in MODELS}
+    started = time.perf_counter()
+    registry, manifests[IMPORTED_MODEL] = _import(
+        folders[IMAGE_MODEL], manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], store, build,
+        demo_image.parent,
+    )  # fmt: skip
+    print(f"  imported, published and registered in {time.perf_counter() - started:.1f} s")
 
     print(
-        "== 4/7 start the local deployment: moto S3 server, a function process per model, HTTP gateway"
+        f"== 5/{STEPS} start the local deployment: moto S3 server, a function process per model, HTTP gateway"
     )
-    with local_deployment(registry, store, port=port, models=list(MODELS)) as deployment:
+    served = [*MODELS, IMPORTED_MODEL]
+    with local_deployment(registry, store, port=port, models=served) as deployment:
         print(
             f"local S3 {deployment.s3_endpoint}: seeded {deployment.seeded_objects} objects into {deployment.store_uri}"
         )
@@ -101,7 +121,10 @@ def run_demo(
             )
         print(f"gateway {deployment.url}")
         with httpx.Client(base_url=deployment.url, timeout=60) as client:
-            _images(client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images, demo_image)
+            built_in = _images(
+                client, manifests[IMAGE_MODEL], test_data[IMAGE_MODEL], images, demo_image
+            )
+            _imported_images(client, manifests[IMPORTED_MODEL], test_data[IMAGE_MODEL], built_in)
             _reviews(client, manifests[TEXT_MODEL], test_data[TEXT_MODEL], reviews)
             _sentences(client, manifests[LANGUAGE_MODEL], test_data[LANGUAGE_MODEL], sentences)
             ready = client.get("/v2/health/ready")
@@ -110,10 +133,67 @@ def run_demo(
             print(f"GET / (the playground: each model's page and card) -> HTTP {index.status_code}")
     print(f"== done in {time.perf_counter() - t0:.1f} s; everything shut down")
     serve = "modelfn serve" + (f" --store {store.uri}" if store_uri else "")
+    copy = demo_image.parent / "models.toml"
+    print(
+        f"{IMPORTED_MODEL} is registered in {copy} only (models.toml stays as it was): "
+        f"MODELFN_REGISTRY={copy} {serve} serves it too"
+    )
     print(
         f"try the models in a browser: {serve}, then open {playground_url(f'http://127.0.0.1:{SERVE_PORT}')}"
     )
     return 0
+
+
+def _import(
+    folder: Path, manifest: Any, data: Any, store: Any, build: Path, demo_dir: Path
+) -> tuple[Registry, Any]:
+    """cifar10-cnn's published graph imported as an ONNX file from elsewhere, with what
+    `modelfn import` runs: `import_model` (the checks, the parity gate, the artifact),
+    `publish_artifact` (alias latest), then the registry entry, appended to a copy of models.toml
+    in `demo_dir` (the repository's own file stays as it is)."""
+    from importing import ImageOptions, import_model
+    from modelfn.registry import ServingEntry, registry_path
+    from tools.models_toml import add_imported_entry
+
+    pre = manifest.preprocessing
+    examples = demo_dir / "import-examples"
+    examples.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(3):  # three real test images as the user's examples, shipped in examples.json
+        path = examples / f"test-{i}.png"
+        path.write_bytes(_photo(data.test.images[i]))
+        files.append(path)
+    mean, std = ",".join(f"{v:.4f}" for v in pre.mean), ",".join(f"{v:.4f}" for v in pre.std)
+    print(
+        f"== 4/{STEPS} import {IMAGE_MODEL}'s ONNX graph as {IMPORTED_MODEL}, as you would import "
+        f"a model trained elsewhere:\n  modelfn import {folder / 'model.onnx'} --name "
+        f"{IMPORTED_MODEL} --task image-classification --labels {','.join(manifest.labels)} "
+        f"--image-size {IMPORT_SIZE} --resize {IMPORT_RESIZE} --mean {mean} --std {std} "
+        f"--examples {examples}/test-*.png"
+    )
+    imported = import_model(
+        folder / "model.onnx",
+        name=IMPORTED_MODEL,
+        task="image-classification",
+        out_dir=build,
+        labels=manifest.labels,
+        image=ImageOptions(
+            size=(IMPORT_SIZE, IMPORT_SIZE), resize=IMPORT_RESIZE, mean=pre.mean, std=pre.std
+        ),
+        examples=files,
+        log=lambda line: print(f"  {line}"),
+    )
+    published = publish_artifact(store, imported)
+    print(f"  published {IMPORTED_MODEL} {published.version} to {store.uri} (aliases: latest)")
+    copy = demo_dir / "models.toml"
+    copy.write_text(registry_path().read_text(encoding="utf-8"), encoding="utf-8")
+    if IMPORTED_MODEL not in load_registry(copy).models:  # a models.toml may have it already
+        description = f"{IMAGE_MODEL}'s graph imported by make demo with a resize + crop scheme"
+        add_imported_entry(
+            copy, IMPORTED_MODEL, "image-classification", description, ServingEntry()
+        )
+    print(f"  added [models.{IMPORTED_MODEL}] to {copy}")
+    return load_registry(copy), published
 
 
 def _post(client: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +219,20 @@ def _write_demo_image(test: Any, names: list[str], path: Path) -> None:
     print(f"  wrote test image {index} ({names[int(test.labels[index])]}) to {path}")
 
 
-def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path) -> None:
+def _photo(chw_uint8: Any, size: tuple[int, int] = QUERY_SIZE) -> bytes:
+    """A CIFAR-10 row as a PNG `size` (width, height) of another shape, as a phone photo is:
+    upscaled with bicubic filtering, so the pixels stay smooth and real."""
+    import base64
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(png_base64(chw_uint8))))
+    buffer = io.BytesIO()
+    image.resize(size, Image.Resampling.BICUBIC).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path) -> dict[int, str]:
     import numpy as np
 
     from modelfn.images import normalise
@@ -149,7 +242,7 @@ def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path)
     picks = np.linspace(0, len(test.labels) - 1, num=min(count, len(test.labels))).astype(int)
     names = manifest.labels
     print(
-        f"== 5/7 {IMAGE_MODEL}: {len(picks)} real CIFAR-10 test images as base64 PNG "
+        f"== 6/{STEPS} {IMAGE_MODEL}: {len(picks)} real CIFAR-10 test images as base64 PNG "
         f"(test accuracy {manifest.metrics['accuracy']:.3f}, preset {manifest.training.preset})"
     )
     body = {"inputs": [png_base64(test.images[i]) for i in picks], "parameters": {"top_k": 3}}
@@ -185,6 +278,39 @@ def _images(client: Any, manifest: Any, data: Any, count: int, demo_image: Path)
         f"  OIP: outputs[0] {result['outputs'][0]['name']} shape {result['outputs'][0]['shape']}, "
         f"argmax -> {names[int(logits.argmax())]} (predict route said {outputs[0]['label']})"
     )
+    return {int(i): out["label"] for i, out in zip(picks, outputs, strict=True)}
+
+
+def _imported_images(client: Any, manifest: Any, data: Any, built_in: dict[int, str]) -> None:
+    """The same test images to the imported model, as photos of another size and shape: its
+    scheme resizes the shorter side and crops the centre, so they reach the graph as 32x32."""
+    import base64
+
+    test = data.test
+    names = manifest.labels
+    width, height = QUERY_SIZE
+    print(
+        f"== 7/{STEPS} {IMPORTED_MODEL} (imported, {manifest.imported.source} file): the same "
+        f"{len(built_in)} test images upscaled to {width}x{height} PNGs; its scheme resizes the "
+        f"shorter side to {IMPORT_RESIZE} and crops the centre {IMPORT_SIZE}x{IMPORT_SIZE}"
+    )
+    photos = [base64.b64encode(_photo(test.images[i])).decode("ascii") for i in built_in]
+    body = {"inputs": photos, "parameters": {"top_k": 3}}
+    outputs = _post(client, f"/models/{IMPORTED_MODEL}/predict", body)["outputs"]
+    print(f"  {'#':>5}  {'true label':<11} {'imported':<11} {'score':>5}   {IMAGE_MODEL} (32x32)")
+    hits = same = 0
+    for (i, theirs), out in zip(built_in.items(), outputs, strict=True):
+        truth = names[int(test.labels[i])]
+        hits += truth == out["label"]
+        same += theirs == out["label"]
+        print(
+            f"  #{i:<4}  {truth:<11} {out['label']:<11} {out['score']:.2f} "
+            f"{'ok' if truth == out['label'] else '--'}  {theirs}"
+        )
+    print(
+        f"  {hits}/{len(outputs)} correct; {same}/{len(outputs)} the answer {IMAGE_MODEL} gave "
+        "the 32x32 original (the crop cuts the sides of a 4:3 photo)"
+    )
 
 
 def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
@@ -192,7 +318,7 @@ def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
     step = max(1, len(test) // count)
     picks = list(range(0, len(test), step))[:count]
     print(
-        f"== 6/7 {TEXT_MODEL}: {len(picks)} real IMDB test reviews "
+        f"== 8/{STEPS} {TEXT_MODEL}: {len(picks)} real IMDB test reviews "
         f"(test accuracy {manifest.metrics['accuracy']:.3f}, preset {manifest.training.preset})"
     )
     body = {"inputs": [test.texts[i] for i in picks]}
@@ -218,7 +344,7 @@ def _reviews(client: Any, manifest: Any, data: Any, count: int) -> None:
 def _sentences(client: Any, manifest: Any, data: Any, count: int) -> None:
     texts = [" ".join(words) for words in data.test[:count]]
     print(
-        f"== 7/7 {LANGUAGE_MODEL}: perplexity of the first {len(texts)} Penn Treebank test sentences, "
+        f"== 9/{STEPS} {LANGUAGE_MODEL}: perplexity of the first {len(texts)} Penn Treebank test sentences, "
         f"next words and a continuation (test perplexity {manifest.metrics['test_perplexity']:.1f}, preset {manifest.training.preset})"
     )
     scores = _post(

@@ -6,7 +6,8 @@ route in API Gateway payload-2.0 events, and the figures training recorded in th
 recomputed from the answers: accuracy, macro and per-class precision, recall and F1 for the
 classifiers, the perplexity of each test sentence scored alone (`test_sentence_perplexity`) for
 the language model. Anyone with the store and the data can check a published claim this way;
-served equals trained when the two agree.
+served equals trained when the two agree. `served` is that harness alone: the user-data
+evaluation of an imported model (tools/user_evaluation.py) sends its examples through it too.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import json
 import math
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from modelfn.artifact import Manifest
 from modelfn.registry import RegistryError, load_registry
 from modelfn.store import ArtifactStore
 
@@ -43,27 +46,23 @@ def png_base64(chw_uint8: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def served_metrics(
-    name: str, store: ArtifactStore, *, alias: str = "latest", data: str | None = None
-) -> dict[str, tuple[float, float]]:
-    """Metric name -> (as the manifest records it, as recomputed through the handler).
+Predict = Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]]
 
-    `alias` is an alias or a version.
-    """
+
+@contextmanager
+def served(
+    name: str, store: ArtifactStore, *, alias: str = "latest"
+) -> Iterator[tuple[Manifest, Predict]]:
+    """The version `alias` (an alias or a version) of `name` loaded by a real function app behind
+    Mangum, and `predict(inputs, parameters)` sending one API Gateway event to it."""
     from mangum import Mangum
 
     from functions.app import create_app
     from functions.settings import FunctionSettings
     from tools.local.events import http_api_event, response_parts
     from tools.local.lambda_context import LocalLambdaContext
-    from training.recipe import load_data
 
     entry = load_registry().get(name)
-    if entry.imported:
-        raise RegistryError(
-            f"{name} was imported (models.toml imported = true): modelfn holds no data set of its "
-            "own to score it on; the parity check the import ran is in its manifest's import record"
-        )
     with tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache:
         settings = FunctionSettings(
             model=name, store_uri=store.uri, alias=alias, cache_dir=Path(cache)
@@ -87,16 +86,43 @@ def served_metrics(
             )
             status, _, raw = response_parts(handler(event, context))
             if status != 200:
-                raise RuntimeError(f"predict answered {status}: {raw[:300]!r}")
+                raise PredictError(status, raw.decode("utf-8", "replace")[:300])
             outputs: list[dict[str, Any]] = json.loads(raw)["outputs"]
             return outputs
 
+        yield manifest, predict
+
+
+class PredictError(RuntimeError):
+    """The function answered a predict request with an error status."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"predict answered {status}: {body}")
+        self.status, self.body = status, body
+
+
+def served_metrics(
+    name: str, store: ArtifactStore, *, alias: str = "latest", data: str | None = None
+) -> dict[str, tuple[float, float]]:
+    """Metric name -> (as the manifest records it, as recomputed through the handler).
+
+    `alias` is an alias or a version; `data` the data root training read.
+    """
+    from training.recipe import load_data
+
+    entry = load_registry().get(name)
+    if entry.imported:
+        raise RegistryError(
+            f"{name} was imported (models.toml imported = true): modelfn holds no data set of its "
+            "own to score it on; give your own labelled data with --data PATH (user_data_metrics)"
+        )
+    with served(name, store, alias=alias) as (manifest, predict):
         dataset = load_data(entry, data)
         if manifest.task == "language-modeling":
-            served = {"test_sentence_perplexity": _perplexity(predict, dataset)}
+            found = {"test_sentence_perplexity": _perplexity(predict, dataset)}
         else:
-            served = _classification(predict, dataset, manifest.task)
-        return {k: (manifest.metrics[k], v) for k, v in served.items() if k in manifest.metrics}
+            found = _classification(predict, dataset, manifest.task)
+        return {k: (manifest.metrics[k], v) for k, v in found.items() if k in manifest.metrics}
 
 
 def _perplexity(predict: Callable[..., list[dict[str, Any]]], data: Any) -> float:

@@ -1,7 +1,8 @@
 """The handler most tutorials and AWS's container-image inference samples deploy, as a peer.
 
 A FastAPI app behind Mangum that imports torch, rebuilds the eager model from the artifact's
-safetensors weights at init (never a pickle) and runs it per request. Pre- and post-processing
+safetensors weights at init (never a pickle) and runs it per request; an imported torch module is
+rebuilt with its user's own factory, as that user's handler would. Pre- and post-processing
 are modelfn's own task adapters with a torch runner in place of onnxruntime, so the two
 servers differ only in the engine and in what they import: the comparison the benchmark makes.
 
@@ -27,7 +28,7 @@ from functions.errors import BadInput
 from functions.predict_schemas import PredictResponse
 from functions.settings import FunctionSettings
 from functions.tasks import load_task
-from modelfn.artifact import read_manifest
+from modelfn.artifact import WEIGHTS_FILE, ArtifactError, Manifest, read_manifest
 from modelfn.store import open_store
 from modelfn.store.transfer import fetch_artifact
 
@@ -57,12 +58,35 @@ def fetch_version(settings: FunctionSettings) -> Path:
     return folder
 
 
+def eager_model(folder: Path, manifest: Manifest) -> torch.nn.Module:
+    """The eager model a hand-written handler runs: a built-in architecture rebuilt from the
+    manifest, or an imported torch module built as its user's code builds it (the import record's
+    factory and arguments, e.g. tests.support.resnet:resnet18) with the version's own weights.
+    The factory's package must be importable here, as it is in that user's container image."""
+    record = manifest.imported
+    if record is None:
+        return load_torch_model(folder)
+    if record.source != "torch-module":
+        raise ArtifactError(
+            f"{manifest.name} {manifest.version} was imported from an ONNX file: there is no torch "
+            "module to rebuild, so the torch handler cannot serve it"
+        )
+    from safetensors.torch import load_file
+
+    from importing.torch_module import build_module, load_weights
+
+    module = build_module(record.reference, record.options.get("factory_args") or {})
+    weights = folder / WEIGHTS_FILE  # fetch_artifact verified its sha256
+    load_weights(module, load_file(str(weights)), str(weights))
+    return module.eval()
+
+
 def eager_predictor(folder: Path) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
     """`predict(inputs, parameters)` -> modelfn's PredictResponse body, over the eager model."""
     manifest = read_manifest(folder)
     task = load_task(manifest, folder)
     run = torch_runner(
-        load_torch_model(folder),
+        eager_model(folder, manifest),
         [t.name for t in manifest.inputs],
         [t.name for t in manifest.outputs],
     )

@@ -14,6 +14,7 @@ import pytest
 
 from bench import cost, stats
 from bench.agreement import SCORE_TOLERANCE, disagreement
+from bench.peers.imported_resnet import DATA_SUBDIR, IMPORTED_RESNET, REFERENCE, import_resnet
 from bench.report import write_markdown
 from bench.results import model_result, targets
 from bench.run import model_events, probe
@@ -126,7 +127,9 @@ def result_from_the_harness(manifest: Any) -> dict[str, Any]:
 def assert_the_shape_other_tools_read(results: dict[str, Any]) -> None:
     assert {"machine", "commands", "models"} <= set(results)
     for name, m in results["models"].items():
-        assert name in load_registry().names()
+        # A model of models.toml, or the benchmark's own imported ResNet-18 with its origin.
+        assert name in load_registry().names() or (name == IMPORTED_RESNET and "imported" in m)
+        assert ("training" in m) != ("imported" in m), name
         assert set(m["rps"]) == {"c1", "c4", "c16"}
         for key in (
             "cold_start_s",
@@ -293,3 +296,78 @@ import time:    900000 |     950000 | functions.handler
         "functions",
         "functions/app.py",
     ]
+
+
+def test_the_imported_resnet_is_served_alike_by_both_handlers_and_gets_its_row(
+    tmp_path: Path,
+) -> None:
+    """The benchmark's imported subject: a ResNet-18 imported with modelfn import's code, which
+    modelfn serves from its graph and the torch handler from the module its user's factory
+    builds; both answer real CIFAR-10 test images alike, and its record says where it came from."""
+    from mangum import Mangum
+
+    from bench.peers.torch_handler import create_app as torch_app
+    from functions.app import create_app
+    from functions.settings import FunctionSettings
+    from modelfn.store import open_store
+    from modelfn.store.transfer import fetch_artifact
+
+    if not (REPO_ROOT.parent / "shared" / "data" / DATA_SUBDIR / "test_batch").is_file():
+        pytest.skip("CIFAR-10 not found in ../shared/data")
+    registry, store = import_resnet(tmp_path / "work", log=lambda _: None)
+    entry = registry.get(IMPORTED_RESNET)
+    assert entry.imported and entry.task == "image-classification"
+    assert "resnet18-imported" not in load_registry().names()  # models.toml stays as it was
+    manifest, folder = fetch_artifact(open_store(store), IMPORTED_RESNET, "latest", tmp_path / "f")
+    assert manifest.imported is not None and manifest.imported.reference == REFERENCE
+    settings = FunctionSettings(
+        model=IMPORTED_RESNET, store_uri=str(store), cache_dir=tmp_path / "cache"
+    )
+    servers = {
+        "modelfn": Mangum(create_app(settings), lifespan="off"),
+        "torch": Mangum(torch_app(folder), lifespan="off"),
+    }
+    events = model_events(IMPORTED_RESNET, "image-classification", DATA_SUBDIR)
+    bodies = {}
+    for server, handler in servers.items():
+        response = handler(events["batch16"], type("Context", (), {"function_name": "t"})())
+        assert response["statusCode"] == 200, response["body"]
+        bodies[server] = json.loads(response["body"])
+    assert len(bodies["modelfn"]["outputs"]) == 16
+    assert disagreement(bodies["torch"], bodies["modelfn"]) is None
+
+    result = result_from_the_harness(manifest)
+    assert result["imported"] == {"source": "torch-module", "reference": REFERENCE}
+    assert "training" not in result and result["training_throughput"] == {}
+    results = {
+        "machine": {"cpu": "x", "cores": 2, "load_avg_1m_start": 0.1, "load_avg_1m_end": 0.2,
+                    "os": "Linux", "python_modelfn": "3.12", "python_torch_handler": "3.11.7",
+                    "packages": {"onnxruntime": "1"}},
+        "date": "2026-11-29T00:00:00+00:00", "seconds": 1.0, "commands": ["make bench"],
+        "limits_mb": {"zip_unzipped": 250, "image": 10240},
+        "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON},
+        "models": {IMPORTED_RESNET: result},
+    }  # fmt: skip
+    assert_the_shape_other_tools_read(results)
+    page = tmp_path / "benchmarks.md"
+    write_markdown(results, page)
+    text = page.read_text()
+    assert f"## {IMPORTED_RESNET} (version {manifest.version}, 1024 MB)" in text
+    assert f"Imported with modelfn import (torch-module: {REFERENCE}); no training here" in text
+
+
+def test_the_probe_reports_its_own_peak_memory_not_its_parents() -> None:
+    """A process spawned by a large one (the bench, holding torch and a ResNet export) reports
+    its own peak: ru_maxrss would carry the parent's across fork and exec."""
+    import subprocess
+    import sys
+
+    held = bytearray(256 * 1024 * 1024)
+    held[::4096] = b"\1" * len(held[::4096])  # touch every page: resident, not just reserved
+    code = "import sys; sys.path.insert(0, 'bench'); from probe import peak_rss_mb; print(peak_rss_mb())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    own = float(done.stdout)
+    assert 1 < own < 100, own  # a bare interpreter: a few MB, far below the parent's 256
+    del held

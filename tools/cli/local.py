@@ -4,10 +4,11 @@ Lambda handler the deployment runs."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from modelfn.artifact import ArtifactError, is_version
 from modelfn.registry import load_registry
-from modelfn.store import open_store
+from modelfn.store import ArtifactStore, open_store
 from tools.cli.arguments import DATA_HELP, Subparsers, positive_int
 from tools.paths import SERVE_PORT
 
@@ -40,7 +41,20 @@ def register(sub: Subparsers) -> None:
     evaluate.add_argument("--version", help="a published version (default: the alias's)")
     evaluate.add_argument("--alias", default="latest", help="alias to evaluate (default: latest)")
     evaluate.add_argument("--store", help="store URI (default: model_artifacts/)")
-    evaluate.add_argument("--data", help=DATA_HELP)
+    evaluate.add_argument(
+        "--data",
+        help="a trained model: its data root (default: $MODELFN_DATA_DIR, then ../shared/data); "
+        "an imported model: your labelled data, PATH/<label>/*.png|jpg|jpeg for an image "
+        "classifier or a CSV of texts and labels for a text classifier",
+    )
+    evaluate.add_argument(
+        "--text-column", default="text", help="--data CSV: the column of texts (default: text)"
+    )
+    evaluate.add_argument(
+        "--label-column",
+        default="label",
+        help="--data CSV: the column of label names (default: label)",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser(
@@ -128,11 +142,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tools.evaluate import served_metrics
 
-    load_registry().get(args.model)
+    entry = load_registry().get(args.model)
     if args.version and not is_version(args.version):
         raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
     store = open_store(args.store)
     which = args.version or args.alias
+    if entry.imported:
+        return _evaluate_user_data(args, store, which)
     figures = served_metrics(args.model, store, alias=which, data=args.data)
     print(f"{args.model} ({which}), test split through the Lambda handler:")
     print(f"  {'metric':<26} {'recorded':>12} {'recomputed':>12}  relative difference")
@@ -144,6 +160,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # float32 graphs and a different summation order: agreement to 1e-4 is "the same".
     print("served equals trained" if worst <= 1e-4 else f"MISMATCH: up to {worst:.1e} relative")
     return 0 if worst <= 1e-4 else 1
+
+
+def _evaluate_user_data(args: argparse.Namespace, store: ArtifactStore, which: str) -> int:
+    """An imported model's figures on the user's labelled data, beside whatever it recorded."""
+    from tools.user_data import UserDataError
+    from tools.user_evaluation import user_data_metrics
+
+    if not args.data:
+        print(
+            f"error: {args.model} was imported, so modelfn holds no test data for it: give your "
+            "labelled data with --data PATH (a folder per label of .png/.jpg/.jpeg images for an "
+            "image classifier, a CSV of texts and labels for a text classifier)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        result = user_data_metrics(
+            args.model, store, args.data, alias=which,
+            text_column=args.text_column, label_column=args.label_column,
+        )  # fmt: skip
+    except UserDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.model} ({result.manifest.version}) on {result.data}, through the Lambda handler:")
+    recorded = result.manifest.metrics
+    print(f"  {'metric':<16} {'your data':>10} {'recorded':>10}")
+    for metric in ("accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        value = result.figures()[metric]
+        before = f"{recorded[metric]:>10.4f}" if metric in recorded else f"{'-':>10}"
+        print(f"  {metric:<16} {value:>10.4f} {before}")
+    report = result.report
+    print(f"  {'label':<16} {'examples':>8} {'precision':>10} {'recall':>10} {'f1':>10}")
+    for i, label in enumerate(result.manifest.labels):
+        if report.support[i] or report.confusion[:, i].sum():
+            print(
+                f"  {label:<16} {int(report.support[i]):>8} {report.precision[i]:>10.4f} "
+                f"{report.recall[i]:>10.4f} {report.f1[i]:>10.4f}"
+            )
+    if result.absent:
+        shown = ", ".join(result.absent[:10]) + (" ..." if len(result.absent) > 10 else "")
+        print(
+            f"  {len(result.absent)} of the model's {len(result.manifest.labels)} labels have no "
+            f"example here ({shown}); the macro figures count their recall as 0, as training's do; "
+            f"macro F1 over the {len(result.manifest.labels) - len(result.absent)} labels present: "
+            f"{result.present_macro_f1():.4f}"
+        )
+    if not recorded:
+        print(
+            "  recorded: nothing; an imported version records no test figures (its manifest "
+            "holds the import's parity check), so these are its first"
+        )
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

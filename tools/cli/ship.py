@@ -51,7 +51,9 @@ def register(sub: Subparsers) -> None:
     )
     edge.add_argument(
         "--data",
-        help="data root for the parity report (default: $MODELFN_DATA_DIR, then ../shared/data)",
+        help="a trained model: the data root for the parity report (default: $MODELFN_DATA_DIR, "
+        "then ../shared/data); an imported image classifier: your labelled images, "
+        "PATH/<label>/*.png|jpg|jpeg (a share is held out to calibrate int8 on)",
     )
     edge.set_defaults(func=cmd_export_edge)
 
@@ -98,23 +100,45 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
     import tempfile
 
     from edge.export import export_bundle, latency_record, parity_report
+    from edge.parity import TestData
     from edge.publish import publish_bundle
     from modelfn.store import fetch_artifact
-    from tools.edge_test_data import load_test_data
+    from tools.edge_test_data import load_test_data, user_test_data
+    from tools.user_data import UserDataError
     from training.errors import TrainingError
 
     entry = load_registry().get(args.model)
     if args.version and not is_version(args.version):
         raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
+    if entry.imported and entry.task != "image-classification":
+        print(
+            f"error: {args.model} is an imported {entry.task} model: an edge bundle's runner "
+            "takes images or texts, and a tensor graph declares no pre-processing for it to run; "
+            "serve it through the function (modelfn serve, make synth)",
+            file=sys.stderr,
+        )
+        return 2
+    if entry.imported and not args.data:
+        print(
+            f"error: {args.model} was imported, so modelfn holds no test data for its parity "
+            "report: give your labelled images with --data PATH (PATH/<label>/*.png|jpg|jpeg)",
+            file=sys.stderr,
+        )
+        return 2
     store = open_store(args.store)
+    data: TestData | None = None
     try:
-        data = load_test_data(entry, args.data)
-    except (TrainingError, FileNotFoundError) as exc:
+        if not entry.imported:  # read before the fetch: a missing data set fails in a second
+            data = load_test_data(entry, args.data)
+        with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as cache:
+            manifest, folder = fetch_artifact(
+                store, args.model, args.version or args.alias, Path(cache)
+            )
+            data = data or user_test_data(manifest, args.data)
+            result = export_bundle(folder, Path(args.out), entry, data)
+    except (TrainingError, FileNotFoundError, UserDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as cache:
-        _, folder = fetch_artifact(store, args.model, args.version or args.alias, Path(cache))
-        result = export_bundle(folder, Path(args.out), entry, data)
     latency = result.path.with_name(result.path.name.replace(".edge.tar.gz", ".latency.json"))
     latency.write_bytes(latency_record(result))
     print(parity_report(result))
