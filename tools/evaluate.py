@@ -15,10 +15,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import math
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +56,24 @@ def served(
     name: str, store: ArtifactStore, *, alias: str = "latest"
 ) -> Iterator[tuple[Manifest, Predict]]:
     """The version `alias` (an alias or a version) of `name` loaded by a real function app behind
-    Mangum, and `predict(inputs, parameters)` sending one API Gateway event to it."""
+    Mangum, and `predict(inputs, parameters)` sending one API Gateway event to it.
+
+    The function writes its JSON log and metrics lines to stdout, as Lambda wants them; here they
+    go to stderr, so a report printed on stdout stays readable (and `> report.txt` holds it alone).
+    """
     from mangum import Mangum
 
     from functions.app import create_app
+    from functions.log import logger
     from functions.settings import FunctionSettings
     from tools.local.events import http_api_event, response_parts
     from tools.local.lambda_context import LocalLambdaContext
 
     entry = load_registry().get(name)
-    with tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache:
+    with (
+        tempfile.TemporaryDirectory(prefix="modelfn-check-") as cache,
+        _function_output_to_stderr(logger.registered_handler),
+    ):
         settings = FunctionSettings(
             model=name, store_uri=store.uri, alias=alias, cache_dir=Path(cache)
         )
@@ -91,6 +101,20 @@ def served(
             return outputs
 
         yield manifest, predict
+
+
+@contextmanager
+def _function_output_to_stderr(log_handler: logging.Handler) -> Iterator[None]:
+    """The function's log handler (a StreamHandler holding the stdout it was made with) and its
+    metrics lines (written to sys.stdout) go to stderr for the duration."""
+    assert isinstance(log_handler, logging.StreamHandler)  # Powertools' default handler
+    previous = log_handler.setStream(sys.stderr)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if previous is not None:
+            log_handler.setStream(previous)
 
 
 class PredictError(RuntimeError):

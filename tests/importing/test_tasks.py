@@ -19,8 +19,10 @@ SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
     [
         (
             {"task": "language-modeling"},
-            "cannot be imported; use one of: image-classification, text-classification, "
-            "feature-extraction, tensor",
+            (
+                "cannot be imported; use one of: image-classification, text-classification, "
+                "feature-extraction, tensor"
+            ),
         ),
         (
             {"task": "feature-extraction"},
@@ -28,8 +30,10 @@ SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
         ),
         (
             {"task": "tensor", "text": TextOptions(max_length=64)},
-            "the text options (max length, truncation, pooling, normalisation) belong to a "
-            "Hugging Face folder",
+            (
+                "the text options (max length, truncation, pooling, normalisation) belong to a "
+                "Hugging Face folder"
+            ),
         ),
         (
             {"task": "tensor", "labels": ["a", "b"]},
@@ -52,8 +56,10 @@ SCHEME = ImageOptions(mean=(0.5,) * 3, std=(0.5,) * 3)
         ({"task": "tensor", "tolerance": 0.0}, "tolerance must be a positive number, got 0.0"),
         (
             {"task": "tensor", "source": "model.pt"},
-            "is neither a Hugging Face folder (save_pretrained's), an .onnx file nor "
-            "package.module:callable",
+            (
+                "is neither a Hugging Face folder (save_pretrained's), an .onnx file nor "
+                "package.module:callable"
+            ),
         ),
         ({"task": "tensor"}, "model.onnx does not exist; give the path of an .onnx file"),
     ],

@@ -125,7 +125,11 @@ def test_the_cli_prints_the_figures_beside_what_the_version_recorded(
     files = write_label_folders(tmp_path / "photos", images[keep], labels[keep], names)
     base = ["evaluate", "imported-vision", "--store", str(store.root)]
     assert main([*base, "--data", str(tmp_path / "photos")]) == 0
-    out = capsys.readouterr().out
+    printed = capsys.readouterr()
+    out = printed.out
+    # The report alone on stdout: the function's JSON log and metrics lines went to stderr.
+    assert out.startswith("imported-vision (") and '"level"' not in out and '"_aws"' not in out
+    assert '"message":"model loaded"' in printed.err
     expected = expected_figures(graph, files)
     assert f"  accuracy {expected['accuracy']:>18.4f} {'-':>10}" in out
     assert f"  macro_f1 {expected['macro_f1']:>18.4f} {'-':>10}" in out
