@@ -79,7 +79,7 @@ bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke chec
 	$(BIN)/python -m bench --quick
 
 # The Python trees, bottom floor first (docs/architecture.md), and the tests.
-CODE := modelfn architectures training importing functions infra edge tools bench tests
+CODE := modelfn architectures training importing functions infra edge tools bench tests examples
 
 lint: $(STAMP)  ## ruff (rules and format), then the floors' import contracts (pyproject [tool.importlinter])
 	$(BIN)/ruff check $(CODE)

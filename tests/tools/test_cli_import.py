@@ -48,7 +48,7 @@ def test_import_publishes_a_verified_version_and_registers_it(
     before = registry.read_text()
     assert main(import_argv(tmp_path, cnn_onnx)) == 0
     out = capsys.readouterr().out
-    assert "parity against onnxruntime at batch 1 on 2 input(s)" in out
+    assert "parity on 2 input(s), batches of 3 against batch 1 in onnxruntime" in out
     assert "published small-cnn " in out and f"added [models.small-cnn] to {registry}" in out
     store = LocalStore(tmp_path / "store")
     [model] = list_published(store)
