@@ -18,6 +18,7 @@ from modelfn.store.transfer import (
     list_published,
     publish_artifact,
     read_alias,
+    read_published_manifest,
     set_alias,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "open_store",
     "publish_artifact",
     "read_alias",
+    "read_published_manifest",
     "set_alias",
 ]
 

@@ -256,25 +256,7 @@ def fetch_artifact(
     refused with `IntegrityError` and never left in the cache. `pointer` is alias `ref` as the
     caller already read it (a warm function's conditional GET), so it is not read twice.
     """
-    # Both become path segments of the cache folder: refuse anything that is not a plain name.
-    if not is_model_name(model):
-        raise ArtifactError(f"{model!r} is not a model name (lower-case words joined by hyphens)")
-    if is_version(ref):
-        expected_manifest_sha = None
-        version = ref
-    elif not is_alias(ref):
-        raise ArtifactError(
-            f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name"
-        )
-    else:
-        if pointer is None:
-            pointer = read_alias(store, model, ref)
-        elif (pointer.model, pointer.alias) != (model, ref):
-            raise ArtifactError(
-                f"alias record {pointer.model}/{pointer.alias} given for {model}/{ref}"
-            )
-        expected_manifest_sha, version = pointer.manifest_sha256, pointer.version
-
+    version, expected_manifest_sha = _resolve(store, model, ref, pointer)
     target = cache_dir / model / version
     if target.is_dir():
         try:
@@ -285,6 +267,61 @@ def fetch_artifact(
             pass
         shutil.rmtree(target, ignore_errors=True)
 
+    manifest_bytes, manifest = _read_manifest(store, model, version, ref, expected_manifest_sha)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}-"))
+    try:
+        (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
+        for name in manifest.files:
+            store.download(file_key(model, version, name), staging / name)
+        verify_artifact(staging, manifest)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another process sharing the cache finished the same version first: use its copy.
+            if not target.is_dir():
+                raise
+            verify_artifact(target, manifest)
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest, target
+
+
+def read_published_manifest(store: ArtifactStore, model: str, ref: str) -> Manifest:
+    """The manifest of `model` at `ref` (an alias or a version), checked as a fetch checks it (the
+    alias's sha256, the name and version), without downloading the version's files."""
+    version, expected_manifest_sha = _resolve(store, model, ref, None)
+    return _read_manifest(store, model, version, ref, expected_manifest_sha)[1]
+
+
+def _resolve(
+    store: ArtifactStore, model: str, ref: str, pointer: Alias | None
+) -> tuple[str, str | None]:
+    """(the version `ref` names, the manifest sha256 its alias records or None for a version)."""
+    # Both become path segments of the cache folder: refuse anything that is not a plain name.
+    if not is_model_name(model):
+        raise ArtifactError(f"{model!r} is not a model name (lower-case words joined by hyphens)")
+    if is_version(ref):
+        return ref, None
+    if not is_alias(ref):
+        raise ArtifactError(
+            f"{ref!r} is neither a version (YYYYMMDDTHHMMSSZ-xxxxxxxx) nor an alias name"
+        )
+    if pointer is None:
+        pointer = read_alias(store, model, ref)
+    elif (pointer.model, pointer.alias) != (model, ref):
+        raise ArtifactError(f"alias record {pointer.model}/{pointer.alias} given for {model}/{ref}")
+    return pointer.version, pointer.manifest_sha256
+
+
+def _read_manifest(
+    store: ArtifactStore, model: str, version: str, ref: str, expected_manifest_sha: str | None
+) -> tuple[bytes, Manifest]:
+    """The version's manifest as stored, and parsed; IntegrityError where it is not the one the
+    alias recorded or describes another version."""
     manifest_key = file_key(model, version, MANIFEST_FILE)
     try:
         manifest_bytes = store.get_bytes(manifest_key)
@@ -308,26 +345,7 @@ def fetch_artifact(
             f"{store.uri}/{manifest_key} describes {manifest.name}/{manifest.version}, "
             f"expected {model}/{version}; refusing to load"
         )
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}-"))
-    try:
-        (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
-        for name in manifest.files:
-            store.download(file_key(model, version, name), staging / name)
-        verify_artifact(staging, manifest)
-        try:
-            staging.rename(target)
-        except OSError:
-            # Another process sharing the cache finished the same version first: use its copy.
-            if not target.is_dir():
-                raise
-            verify_artifact(target, manifest)
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest, target
+    return manifest_bytes, manifest
 
 
 def list_published(store: ArtifactStore) -> list[PublishedModel]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from importing import ImageOptions, ImportRefused, import_model
-from importing.budget import BASE_MB, SESSION_FACTOR, check_budget
+from importing.budget import check_budget
+from modelfn.budget import BASE_MB, SESSION_FACTOR
 from modelfn.registry import ServingEntry
 from tests.support.import_sources import nothing_written
 
@@ -33,7 +34,8 @@ def test_tmp_too_small_names_the_setting_and_a_value_that_works() -> None:
     assert "needs about 600 MB of /tmp (400 MB of files and 200 MB for onnxruntime's" in message
     assert "over serving.ephemeral_storage_mb = 512" in message
     assert "set serving.ephemeral_storage_mb = 1216 in models.toml" in message
-    assert check(400, 200, ServingEntry(memory_mb=2048, ephemeral_storage_mb=1216)) == []
+    [init] = check(400, 200, ServingEntry(memory_mb=2048, ephemeral_storage_mb=1216))
+    assert "past the 10 s Lambda gives an on-demand init" in init  # 600 MB to fetch and load
 
 
 def test_room_for_one_version_but_not_two_is_a_warning() -> None:
@@ -76,3 +78,42 @@ def test_an_import_over_budget_writes_nothing(tmp_path: Path, small_cnn_onnx: Pa
             serving=ServingEntry(memory_mb=128),
         )
     assert nothing_written(out)
+
+
+def test_an_init_past_the_10_s_window_is_a_warning_that_names_the_warm_starts() -> None:
+    serving = ServingEntry(memory_mb=4096, ephemeral_storage_mb=2048)
+    [warning] = check(400, 200, serving)  # 0.6 s + 600 MB at 50 MB/s: about 13 s
+    assert warning.startswith(
+        "warning: a fresh environment's init takes about 13 s (0.6 s to start"
+    )
+    assert "within serving.timeout_s = 15, so every cold start answers its first request" in warning
+    # /tmp over 512 MB rules SnapStart out: provisioned concurrency is the one way named.
+    assert "provisioned_concurrency] min = 1" in warning and "snapstart" not in warning
+
+
+def test_snapstart_is_offered_where_the_function_can_have_it() -> None:
+    [warning] = check(250, 150, ServingEntry(memory_mb=2048))  # /tmp 512: 400 MB, one version
+    assert warning.startswith("warning: serving.ephemeral_storage_mb = 512 holds this version")
+    [init] = check(320, 180, ServingEntry(memory_mb=2048))[1:]  # about 10.6 s
+    assert "set serving.snapstart = true (init runs when a version is published)" in init
+
+
+def test_an_init_longer_than_the_timeout_is_refused() -> None:
+    serving = ServingEntry(memory_mb=4096, ephemeral_storage_mb=2048, timeout_s=10)
+    with pytest.raises(ImportRefused, match="so every cold start times out; set"):
+        check(400, 200, serving)
+
+
+def test_a_warm_start_setting_takes_init_out_of_the_request() -> None:
+    warm = {"min": 1, "max": 2}
+    serving = ServingEntry(
+        memory_mb=4096, ephemeral_storage_mb=2048, timeout_s=10, provisioned_concurrency=warm
+    )
+    assert check(400, 200, serving) == []
+    # Past even the 130 s that provisioned concurrency allows: refused, make it smaller.
+    with pytest.raises(ImportRefused, match="over the 130 s init that provisioned concurrency"):
+        check(
+            5000,  # about 151 s to fetch and load
+            2500,
+            serving.model_copy(update={"memory_mb": 10240, "ephemeral_storage_mb": 10240}),
+        )

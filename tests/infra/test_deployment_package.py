@@ -223,3 +223,51 @@ def test_an_unknown_model_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = package(capsys, "no-such-model")
     assert code == 2 and "unknown model 'no-such-model'" in err
     assert not (REPO_ROOT / "build" / "package" / "no-such-model-x86_64").exists()
+
+
+SMALL_MEMORY_REGISTRY = TORCH_REGISTRY.replace(
+    'serving = { runtime = "torch" }', "serving = { memory_mb = MEMORY }"
+)
+
+
+def test_the_published_versions_budget_is_checked_against_the_serving_settings(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cifar_artifact: Path,
+) -> None:
+    from modelfn.store import LocalStore, publish_artifact
+
+    monkeypatch.setattr(packaging, "pip_install", FakePip(10 * MIB))
+    monkeypatch.setattr(packaging, "LAYER_CACHE", tmp_path / "layers")
+    store = LocalStore(tmp_path / "store")
+    version = publish_artifact(store, cifar_artifact).version
+    registry = tmp_path / "models.toml"
+    monkeypatch.setenv("MODELFN_REGISTRY", str(registry))
+    args = ("cifar10-cnn", "--out", str(tmp_path / "out"), "--store", str(store.root))
+
+    registry.write_text(SMALL_MEMORY_REGISTRY.replace("MEMORY", "128"), encoding="utf-8")
+    code, out, err = package(capsys, *args)
+    assert code == 1, err
+    assert (
+        f"budget of cifar10-cnn {version} (alias latest in {store.uri}) against "
+        "[models.cifar10-cnn.serving]: /tmp " in out
+    )
+    assert "error: the loaded model needs about 14" in err  # 140 MB and the session's share
+    assert "over serving.memory_mb = 128; set serving.memory_mb = 192 in models.toml" in err
+
+    registry.write_text(SMALL_MEMORY_REGISTRY.replace("MEMORY", "256"), encoding="utf-8")
+    code, out, err = package(capsys, *args)
+    assert code == 0, err
+    assert "budget of cifar10-cnn" in out and "error" not in err
+
+
+def test_no_published_version_is_said_not_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(packaging, "pip_install", FakePip(10 * MIB))
+    monkeypatch.setattr(packaging, "LAYER_CACHE", tmp_path / "layers")
+    empty = tmp_path / "store"
+    code, out, _ = package(capsys, "cifar10-cnn", "--out", str(tmp_path), "--store", str(empty))
+    assert code == 0
+    assert "budget: cifar10-cnn has no version under alias 'latest' in file://" in out

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError, is_version
+from modelfn.artifact import ONNX_FILE, ArtifactError, is_version
 from modelfn.registry import load_registry
-from modelfn.store import open_store
+from modelfn.store import ArtifactStore, open_store
 from tools.cli.arguments import Subparsers
 from tools.paths import EDGE_DIR, PACKAGE_DIR
 
@@ -29,6 +29,11 @@ def register(sub: Subparsers) -> None:
         help="Lambda CPU (default: the model's serving.cpu in models.toml)",
     )
     package.add_argument("--out", default=str(PACKAGE_DIR), help="where <model>-<arch>/ is built")
+    package.add_argument(
+        "--store",
+        help="store URI holding the version the function will serve, whose /tmp, memory and "
+        "init budget is checked (default: model_artifacts/)",
+    )
     package.set_defaults(func=cmd_package)
 
     edge = sub.add_parser(
@@ -92,7 +97,42 @@ def cmd_package(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"within Lambda's {mib(package.limit)} limit")
-    return 0
+    return print_budget(args.model, open_store(args.store))
+
+
+def print_budget(model: str, store: ArtifactStore) -> int:
+    """The budget of the version `model`'s serving alias names in `store` (modelfn/budget.py)
+    against its serving settings; 1 where one does not fit, 0 otherwise (none published: 0)."""
+    from modelfn.budget import version_budget
+    from modelfn.store import NotFound, read_published_manifest
+
+    serving = load_registry().get(model).serving
+    alias = serving.alias
+    try:
+        manifest = read_published_manifest(store, model, alias)
+    except NotFound:
+        print(
+            f"budget: {model} has no version under alias {alias!r} in {store.uri}; its /tmp, "
+            "memory and init are checked here once one is published (and at modelfn import)"
+        )
+        return 0
+    if serving.runtime != "onnxruntime":
+        print(f"budget: not computed for runtime {serving.runtime} (onnxruntime sessions only)")
+        return 0
+    sizes = {name: entry.size for name, entry in manifest.files.items()}
+    graph = sum(size for name, size in sizes.items() if name.startswith(ONNX_FILE))
+    budget = version_budget(sizes, graph, serving)
+    print(
+        f"budget of {model} {manifest.version} (alias {alias} in {store.uri}) against "
+        f"[models.{model}.serving]: {budget.summary()}"
+    )
+    for finding in budget.findings:
+        stream = sys.stderr
+        print(
+            f"{'error' if finding.level == 'refused' else 'warning'}: {finding.message}",
+            file=stream,
+        )
+    return 1 if budget.refusals else 0
 
 
 def cmd_export_edge(args: argparse.Namespace) -> int:

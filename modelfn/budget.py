@@ -1,0 +1,238 @@
+"""Will a version fit the function that serves it? /tmp, memory and the init window, per model.
+
+One computation for every place that can say so before a function fails at 3 a.m.: `modelfn
+import` (before anything is written) and `modelfn package` (for the version the alias names).
+Each finding names the setting in models.toml and a value that would work.
+
+/tmp (`serving.ephemeral_storage_mb`) holds the fetched version (every file of it) and
+onnxruntime's optimised graph, which functions/onnx_session.py caches beside it and which is about
+the graph's size again (ResNet-18: 44.7 MB graph, 44.7 MB optimised). A live alias move fetches
+the next version while this one is still cached, so room for one version but not two is a
+warning.
+
+Memory (`serving.memory_mb`) holds the function process and the loaded session. Assumed, from
+measurements here (onnxruntime 1.32, CPU): the process without a model is about BASE_MB (the
+functions' peak RSS with their small graphs, docs/benchmarks.md: 127 to 144 MB), and a session
+costs SESSION_FACTOR x the graph's bytes at its peak (ResNet-18, 42.7 MiB graph read as the
+function reads it, then the session built and run once: 179 MiB more, 4.2x). Requests' tensors
+need the rest, so a version that leaves less than a quarter of the memory free is a warning.
+
+Init: Lambda gives an on-demand environment's init phase 10 s; past it, init is retried inside
+the first request, within the function's timeout. Provisioned concurrency and SnapStart are not
+held to the 10 s (their init may run for the larger of 130 s and the timeout). The estimate is
+BASE_INIT_S (the runtime, imports and app without the model) plus the version's bytes at
+FETCH_MB_S (S3 to the function) plus the graph's at SESSION_MB_S (onnxruntime builds the
+session). See the constants for where each number comes from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from modelfn.registry import ServingEntry
+
+MB = 1 << 20  # Lambda's "MB" settings are mebibytes
+BASE_MB = 140
+SESSION_FACTOR = 4
+HEADROOM = 0.75  # warn above this share of memory_mb
+LAMBDA_MAX_MB = 10240  # both memory and /tmp
+STEP_MB = 64  # suggested sizes are rounded up to this
+SNAPSTART_MAX_TMP_MB = 512  # SnapStart does not support more ephemeral storage
+
+INIT_WINDOW_S = 10.0  # an on-demand environment's init phase (Lambda's execution environment docs)
+WARM_START_INIT_S = 130.0  # provisioned concurrency and SnapStart: the larger of this and timeout_s
+# The cifar10-cnn function's cold start from its /tmp cache in `make bench` (docs/benchmarks.md:
+# 0.57 s), rounded up: runtime start, imports, the app, a 2 MB model.
+BASE_INIT_S = 0.6
+# S3 to a function, one GET stream at a time (what modelfn/store fetches with today). An
+# assumption, not a figure measured here (no AWS account on the build machines); issue 22's size
+# sweep measures fetch speed against the link it runs on.
+FETCH_MB_S = 50.0
+# onnxruntime 1.32 building a session from a 42.7 MiB ResNet-18 graph on the 2-core build
+# machine under load: 57 MB/s on the first load (0.75 s), faster once the file was cached.
+SESSION_MB_S = 50.0
+
+Level = Literal["refused", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    setting: str  # the models.toml key under [models.NAME.serving] that changes it
+    message: str  # says what, the figures and the value that would work
+    value: int | None = None  # the setting's value that would work, where one does
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the version needs of its function, and what does not fit."""
+
+    disk_mb: float  # /tmp: the version's files and the optimised-graph cache
+    memory_mb: float  # the process and the loaded session, at its peak
+    init_s: float  # the estimated init of a fresh environment that fetches the version
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def refusals(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "refused"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    def summary(self) -> str:
+        return (
+            f"/tmp {self.disk_mb:.0f} MB, memory about {self.memory_mb:.0f} MB, "
+            f"init about {self.init_s:.1f} s"
+        )
+
+
+def version_budget(
+    file_bytes: Mapping[str, int], graph_bytes: int, serving: ServingEntry
+) -> Budget:
+    """The budget of a version of these files (`graph_bytes`: the ONNX graph with any external
+    data) served with `serving`."""
+    version_mb = sum(file_bytes.values()) / MB
+    graph_mb = graph_bytes / MB
+    disk_mb = version_mb + graph_mb
+    memory_mb = BASE_MB + SESSION_FACTOR * graph_mb
+    init_s = BASE_INIT_S + version_mb / FETCH_MB_S + graph_mb / SESSION_MB_S
+    findings = [
+        *_tmp(disk_mb, version_mb, graph_mb, serving),
+        *_memory(memory_mb, graph_mb, serving),
+        *_init(init_s, version_mb, graph_mb, serving),
+    ]
+    return Budget(disk_mb, memory_mb, init_s, findings)
+
+
+def _tmp(
+    disk_mb: float, version_mb: float, graph_mb: float, serving: ServingEntry
+) -> list[Finding]:
+    storage = serving.ephemeral_storage_mb
+    value, change = _setting("ephemeral_storage_mb", 2 * disk_mb)
+    if disk_mb > storage:
+        return [
+            Finding(
+                "refused",
+                "ephemeral_storage_mb",
+                f"the version needs about {disk_mb:.0f} MB of /tmp ({version_mb:.0f} MB of files "
+                f"and {graph_mb:.0f} MB for onnxruntime's optimised-graph cache), over "
+                f"serving.ephemeral_storage_mb = {storage}; {change}",
+                value,
+            )
+        ]
+    if 2 * disk_mb > storage:
+        return [
+            Finding(
+                "warning",
+                "ephemeral_storage_mb",
+                f"serving.ephemeral_storage_mb = {storage} holds this version ({disk_mb:.0f} MB "
+                "with the graph cache) but not two: a live alias move fetches the next version "
+                f"beside it and the fetch fails for lack of room; {change}",
+                value,
+            )
+        ]
+    return []
+
+
+def _memory(memory_mb: float, graph_mb: float, serving: ServingEntry) -> list[Finding]:
+    memory = serving.memory_mb
+    assumed = (
+        f"about {memory_mb:.0f} MB: {BASE_MB} MB for the function process and "
+        f"{SESSION_FACTOR}x the {graph_mb:.0f} MB graph for the onnxruntime session"
+    )
+    value, change = _setting("memory_mb", memory_mb / HEADROOM)
+    if memory_mb > memory:
+        return [
+            Finding(
+                "refused",
+                "memory_mb",
+                f"the loaded model needs {assumed}, over serving.memory_mb = {memory}; {change}",
+                value,
+            )
+        ]
+    if memory_mb > HEADROOM * memory:
+        return [
+            Finding(
+                "warning",
+                "memory_mb",
+                f"the loaded model needs {assumed}, over {HEADROOM:.0%} of serving.memory_mb = "
+                f"{memory}, leaving little for requests' tensors; {change}",
+                value,
+            )
+        ]
+    return []
+
+
+def _init(
+    init_s: float, version_mb: float, graph_mb: float, serving: ServingEntry
+) -> list[Finding]:
+    if init_s <= INIT_WINDOW_S:
+        return []
+    estimate = (
+        f"a fresh environment's init takes about {init_s:.0f} s ({BASE_INIT_S} s to start, "
+        f"{version_mb:.0f} MB fetched at {FETCH_MB_S:.0f} MB/s, a {graph_mb:.0f} MB graph "
+        f"loaded at {SESSION_MB_S:.0f} MB/s)"
+    )
+    if serving.snapstart or serving.provisioned_concurrency is not None:
+        limit = max(WARM_START_INIT_S, serving.timeout_s)
+        if init_s <= limit:
+            return []
+        return [
+            Finding(
+                "refused",
+                "provisioned_concurrency" if not serving.snapstart else "snapstart",
+                f"{estimate}, over the {limit:.0f} s init that provisioned concurrency and "
+                "SnapStart allow: make the version smaller (fewer or smaller weights, fp16)",
+            )
+        ]
+    timeout = serving.timeout_s
+    past = (
+        f"{estimate}, past the {INIT_WINDOW_S:.0f} s Lambda gives an on-demand init; Lambda then "
+        f"retries init inside the first request, within serving.timeout_s = {timeout}"
+    )
+    if init_s > timeout:
+        return [
+            Finding(
+                "refused",
+                "provisioned_concurrency",
+                f"{past}, so every cold start times out; {_warm_start(serving)}",
+            )
+        ]
+    return [
+        Finding(
+            "warning",
+            "provisioned_concurrency",
+            f"{past}, so every cold start answers its first request about {init_s:.0f} s late; "
+            f"{_warm_start(serving)}",
+        )
+    ]
+
+
+def _warm_start(serving: ServingEntry) -> str:
+    """How to take init out of the request path with this function's settings."""
+    keep_warm = (
+        "set [models.NAME.serving.provisioned_concurrency] min = 1, max = 2 (environments "
+        "initialised before requests arrive, billed while idle)"
+    )
+    if serving.runtime == "onnxruntime" and serving.ephemeral_storage_mb <= SNAPSTART_MAX_TMP_MB:
+        return (
+            f"set serving.snapstart = true (init runs when a version is published), or {keep_warm}"
+        )
+    return keep_warm
+
+
+def _setting(key: str, wanted_mb: float) -> tuple[int | None, str]:
+    """(the value that would work or None past Lambda's limit, what to do)."""
+    value = max(
+        512 if key == "ephemeral_storage_mb" else 128, STEP_MB * math.ceil(wanted_mb / STEP_MB)
+    )
+    if value > LAMBDA_MAX_MB:
+        return None, (
+            f"that is more than Lambda's {LAMBDA_MAX_MB} MB, so this model is too large for a "
+            "function: make the graph smaller (fewer or smaller weights, fp16)"
+        )
+    return value, f"set serving.{key} = {value} in models.toml"
