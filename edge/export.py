@@ -34,7 +34,9 @@ from edge.bundle import (
 from edge.standalone_runner import Bundle
 from modelfn.artifact import (
     EXAMPLES_FILE,
+    EXTERNAL_DATA_THRESHOLD,
     MANIFEST_FILE,
+    ONNX_DATA_FILE,
     ONNX_FILE,
     ArtifactError,
     Manifest,
@@ -79,6 +81,16 @@ def export_bundle(
             f"{manifest.name} {manifest.version} is a {manifest.task} model with no declared "
             "pre-processing; an edge bundle's runner takes images or texts, so there is nothing "
             "it could feed the graph: serve it through the function instead"
+        )
+    if ONNX_DATA_FILE in manifest.files:
+        raise ArtifactError(
+            f"{manifest.name} {manifest.version} keeps its weights beside the graph in "
+            f"{ONNX_DATA_FILE} ({manifest.files[ONNX_DATA_FILE].size:,} bytes; a graph past "
+            f"{EXTERNAL_DATA_THRESHOLD:,} bytes is written so): an edge bundle ships one graph "
+            "file, which its runner and the int8 quantizer read whole, so external data is not "
+            "supported there; serve the model through the "
+            "function (`modelfn serve` here, the CDK app in the cloud), or import a smaller "
+            "model for the edge"
         )
     limits = limits or entry.edge
     mode = quantize.MODES[manifest.task]

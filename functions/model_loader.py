@@ -29,6 +29,7 @@ from functions.onnx_session import create_session
 from functions.settings import FunctionSettings
 from functions.tasks import Task, load_task
 from modelfn.artifact import (
+    ONNX_DATA_FILE,
     ONNX_FILE,
     Alias,
     ArtifactError,
@@ -89,7 +90,12 @@ def load_model(
     elif ONNX_FILE not in manifest.files:
         raise ArtifactError(f"{folder}: the manifest lists no {ONNX_FILE}; nothing to serve")
     else:
-        session = create_session(folder / ONNX_FILE, manifest.files[ONNX_FILE], settings.cache_dir)
+        session = create_session(
+            folder / ONNX_FILE,
+            manifest.files[ONNX_FILE],
+            settings.cache_dir,
+            external_data=ONNX_DATA_FILE in manifest.files,
+        )
     graph = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     declared = ([t.name for t in manifest.inputs], [t.name for t in manifest.outputs])
     if graph != declared:

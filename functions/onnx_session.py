@@ -12,6 +12,14 @@ it is used only if its bytes match the sha256 recorded when it was written; anyt
 refused, logged and rebuilt from the verified source graph. That catches a truncated or altered
 file. It cannot stop an attacker who can write /tmp, which only the function's own code can
 do in a Lambda sandbox; the artifact itself stays anchored to the store through its manifest.
+
+A graph whose weights are external data (`model.onnx.data`, past the contract's size threshold)
+is loaded with onnxruntime told the cache folder, so it finds the data file there and
+memory-maps it instead of copying it into the session; the graph's own bytes are still checked
+as they are handed over, and the data file was checked by the fetch that just ran
+(`fetch_artifact` verifies a cached copy again before reusing it: one read of the weights, not
+two). Such a graph is not cached optimised: the optimised copy would be a second file of the
+weights' size in /tmp, and loading it would read all of them again. The skip is logged.
 """
 
 from __future__ import annotations
@@ -84,15 +92,37 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def create_session(path: Path, expected: FileEntry, cache_dir: Path | None = None) -> Any:
+def create_session(
+    path: Path,
+    expected: FileEntry,
+    cache_dir: Path | None = None,
+    *,
+    external_data: bool = False,
+) -> Any:
     """An onnxruntime CPU session from the graph at `path`, whose bytes must match `expected`.
 
     With `cache_dir`, the optimised graph is reused from (or saved to) the graph cache. The source
     bytes are hashed as they are handed to onnxruntime, so a file changed after the fetch's
-    verification is still refused.
+    verification is still refused. `external_data`: the graph's weights are in the verified data
+    file beside it (`modelfn.artifact.ONNX_DATA_FILE`), which onnxruntime memory-maps.
     """
     import onnxruntime as ort
 
+    if external_data:
+        if cache_dir is not None:
+            logger.info(
+                "optimised graph not cached: the graph's weights are external data, and a "
+                "cached copy would write them to /tmp again",
+                extra={"path": str(path)},
+            )
+        options = session_options(ort, optimize=True)
+        # The graph comes as checked bytes, so onnxruntime has no path to resolve the data
+        # file's name against: this folder is where it looks.
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", str(path.parent)
+        )
+        graph = read_checked(path, expected)
+        return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
     cached = cached_graph_path(cache_dir, expected.sha256, ort.__version__) if cache_dir else None
     if cached is not None:
         data = read_cached_graph(cached)

@@ -1,10 +1,13 @@
-"""Export an imported torch module to one self-contained ONNX file with a dynamic batch axis.
+"""Export an imported torch module to the artifact's ONNX graph with a dynamic batch axis.
 
 The dynamo exporter (torch.export) is the one used; the legacy TorchScript exporter only when it
 fails, said in the log and recorded in the import's options, because tracing follows the one path
 the example takes through `forward` and the parity gate is then the only check of the others.
 This mirrors training/export_onnx.py, which floor 3 cannot import; the two differ in what they
-are told (a user's module and its declared tensors, not a task's GraphTensors).
+are told (a user's module and its declared tensors, not a task's GraphTensors). Both write the
+graph through `modelfn.onnx_graph.save_graph`: one file, or `model.onnx` + `model.onnx.data`
+past the contract's size threshold. The exporters write into a scratch folder (the legacy one
+names external data files after tensors), which save_graph turns into the contract's files.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr
@@ -23,6 +27,7 @@ from torch import nn
 
 from importing.errors import ImportRefused
 from modelfn.artifact import TensorSpec
+from modelfn.onnx_graph import save_graph
 
 Exporter = Literal["dynamo", "torchscript"]
 MAX_DIM = 65536  # upper bound of every dynamic dimension the exporter is told about
@@ -39,7 +44,8 @@ def export_module(
     log: Callable[[str], None],
     shared_axes: Mapping[int, tuple[str, int]] | None = None,
 ) -> Exporter:
-    """Write `module` to `path`; every -1 of `inputs` becomes a dynamic axis. Returns the exporter.
+    """Write `module` to `path` (with `path`.data beside it past the contract's threshold); every
+    -1 of `inputs` becomes a dynamic axis. Returns the exporter.
 
     Every dynamic axis of `example` must be at least 2: the exporter specialises a size of 1.
     `shared_axes` maps an axis to a (name, largest size) that every input's -1 on that axis
@@ -63,6 +69,29 @@ def export_module(
         {axis: dim(spec, axis) for axis, size in enumerate(spec.shape) if size == -1}
         for spec in inputs
     )
+    with tempfile.TemporaryDirectory(prefix="modelfn-export-") as scratch:
+        exported = Path(scratch) / path.name
+        exporter = _export(
+            module, example, exported, inputs, output_names, dynamic_shapes, opset, log, shared_axes
+        )
+        import onnx
+
+        save_graph(onnx.load(str(exported)), path)
+    return exporter
+
+
+def _export(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[TensorSpec],
+    output_names: list[str],
+    dynamic_shapes: tuple[dict[int, Any], ...],
+    opset: int | None,
+    log: Callable[[str], None],
+    shared_axes: Mapping[int, tuple[str, int]] | None,
+) -> Exporter:
+    """The exporters' own files at `path`: dynamo's, else the legacy TorchScript exporter's."""
     names = [spec.name for spec in inputs]
     _forget_cached_rnn_kernels()
     try:
@@ -75,12 +104,12 @@ def export_module(
                 output_names=output_names,
                 dynamic_shapes=dynamic_shapes,
                 opset_version=opset,
-                external_data=False,
                 verbose=False,
             )
         if program is None:
             raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
-        program.save(str(path), external_data=False)
+        # External data: a graph over 2 GiB cannot be one protobuf message.
+        program.save(str(path), external_data=True)
         return "dynamo"
     except Exception as dynamo_exc:  # noqa: BLE001 - torch.export fails in many exception types
         first = _first_line(dynamo_exc)

@@ -1,32 +1,36 @@
-"""An ONNX file given to `modelfn import`: its bytes as one self-contained graph.
+"""An ONNX file given to `modelfn import`: copied into the work folder as the contract's graph.
 
-The function downloads, verifies and hands onnxruntime exactly one graph file, so weights kept
-beside the graph (ONNX external data: torch.onnx.export writes `model.onnx.data` by default) are
-read in and stored inside it. Every file read is hashed for the import record.
+A graph up to the contract's threshold (`modelfn.artifact.EXTERNAL_DATA_THRESHOLD`) becomes one
+`model.onnx`, weights kept beside it (ONNX external data: torch.onnx.export writes
+`model.onnx.data` by default) read in and stored inside. A larger one keeps its weights as
+external data: one data file is copied as `model.onnx.data` and the graph's tensors renamed to
+it (their offsets unchanged, each checked to lie inside the file); weights spread over several
+files are gathered into that one by `modelfn.onnx_graph.save_graph`. Every file read is hashed
+for the import record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePath
+import shutil
+from pathlib import Path
 from typing import Any
 
 from importing.errors import ImportRefused
-from modelfn.artifact import sha256_bytes
+from modelfn import artifact
+from modelfn.artifact import ONNX_DATA_FILE, ONNX_FILE, sha256_bytes, sha256_file
+from modelfn.onnx_graph import (
+    external_field,
+    external_locations,
+    relocate_external_data,
+    save_graph,
+    tensors,
+)
 
-# protobuf refuses to serialise a message over 2 GiB, so a single-file graph cannot be larger.
-PROTOBUF_LIMIT = 2**31 - 1
 
-
-@dataclass(frozen=True)
-class OnnxGraph:
-    data: bytes  # the whole graph, weights inside
-    source_sha256: dict[str, str]  # every file read, by name: the graph and its external data
-
-
-def read_onnx(path: Path) -> OnnxGraph:
-    """The graph at `path` as one file; ImportRefused if it is not ONNX or its data is missing."""
+def copy_onnx(path: Path, work: Path) -> dict[str, str]:
+    """Write the graph at `path` into `work` as the contract's graph files; the sha256 of every
+    file read, by name. ImportRefused if it is not ONNX or its external data is missing or short.
+    """
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -34,7 +38,7 @@ def read_onnx(path: Path) -> OnnxGraph:
         raise ImportRefused(f"{path} does not exist; give the path of an .onnx file")
     raw = path.read_bytes()
     try:
-        model = onnx.load_model_from_string(raw)
+        model = onnx.load_model_from_string(raw)  # external data stays where it is, unread
     except (DecodeError, ValueError) as exc:
         raise ImportRefused(
             f"{path} is not an ONNX model ({exc}); export one with torch.onnx.export(..., "
@@ -45,10 +49,22 @@ def read_onnx(path: Path) -> OnnxGraph:
             f"{path} is not an ONNX model (no IR version or no graph outputs); export one with "
             "torch.onnx.export(..., dynamo=True)"
         )
-    locations = sorted({_location(t, path) for t in _tensors(model.graph) if _external(t)})
+    try:
+        locations = external_locations(model, path)
+    except ValueError as exc:
+        raise ImportRefused(
+            f"{exc}; re-save the model with onnx.save(..., save_as_external_data=True, "
+            "location='model.onnx.data') so its weights sit in one file next to it"
+        ) from None
     sources = {path.name: sha256_bytes(raw)}
+    graph = work / ONNX_FILE
     if not locations:
-        return OnnxGraph(data=raw, source_sha256=sources)
+        if len(raw) <= artifact.EXTERNAL_DATA_THRESHOLD:
+            graph.write_bytes(raw)  # the user's bytes, as they are
+        else:
+            save_graph(model, graph)
+        return sources
+    sizes = {}
     for location in locations:
         data_file = path.parent / location
         if not data_file.is_file():
@@ -56,47 +72,37 @@ def read_onnx(path: Path) -> OnnxGraph:
                 f"{path} keeps weights in {location}, which is not beside it at {data_file}; "
                 "put the data file next to the graph as it was exported"
             )
-        sources[location] = sha256_bytes(data_file.read_bytes())
+        sources[location] = sha256_file(data_file)
+        sizes[location] = data_file.stat().st_size
+    _check_extents(model, path, sizes)
+    if len(raw) + sum(sizes.values()) > artifact.EXTERNAL_DATA_THRESHOLD and len(locations) == 1:
+        # Kept as external data: the data file copied under the contract's name, not re-read.
+        shutil.copyfile(path.parent / locations[0], work / ONNX_DATA_FILE)
+        relocate_external_data(model, ONNX_DATA_FILE)
+        onnx.save_model(model, str(graph))
+        return sources
+    # One file (small enough), or one data file gathered from several.
     onnx.load_external_data_for_model(model, str(path.parent))
-    for tensor in _tensors(model.graph):  # now inside the graph: forget where they came from
-        if _external(tensor):
+    for tensor in tensors(model.graph):  # now in memory: forget where they came from
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
             tensor.data_location = onnx.TensorProto.DEFAULT
             del tensor.external_data[:]
-    if model.ByteSize() > PROTOBUF_LIMIT:
-        raise ImportRefused(
-            f"{path} with its external data is {model.ByteSize() / 2**30:.1f} GiB, over the "
-            "2 GiB a single-file ONNX graph can hold; modelfn serves one graph file, so this "
-            "model is too large for it"
-        )
-    return OnnxGraph(data=model.SerializeToString(), source_sha256=sources)
+    save_graph(model, graph)
+    return sources
 
 
-def _external(tensor: Any) -> bool:
-    import onnx
-
-    return bool(tensor.data_location == onnx.TensorProto.EXTERNAL)
-
-
-def _location(tensor: Any, path: Path) -> str:
-    """The external data file a tensor names: a plain name beside the graph, never a path out."""
-    location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-    if not location or PurePath(location).name != location:
-        raise ImportRefused(
-            f"{path}: tensor {tensor.name!r} names external data {location!r}, not a file "
-            "beside the graph; re-save the model with onnx.save(..., save_as_external_data=False)"
-        )
-    return str(location)
-
-
-def _tensors(graph: Any) -> Iterator[Any]:
-    """Every TensorProto of a graph: initializers and node attributes, subgraphs included."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _tensors(subgraph)
+def _check_extents(model: Any, path: Path, sizes: dict[str, int]) -> None:
+    """ImportRefused unless every external tensor's bytes lie inside its data file: a truncated
+    file fails here, naming it, not in onnxruntime at serving time."""
+    for tensor in tensors(model.graph):
+        location = external_field(tensor, "location")
+        if not location:
+            continue
+        offset = int(external_field(tensor, "offset") or 0)
+        length = int(external_field(tensor, "length") or 0)
+        if offset + length > sizes[location]:
+            raise ImportRefused(
+                f"{path}: tensor {tensor.name!r} lies at bytes {offset}..{offset + length} of "
+                f"{location}, which holds {sizes[location]} bytes: the data file is truncated or "
+                "belongs to another export; export the model again"
+            )

@@ -5,7 +5,9 @@ Every layer imports this module and nothing re-implements it. An artifact is the
 
 - `model.safetensors`: the trained weights (never a pickle), enough with `manifest.architecture`
   to rebuild the torch module;
-- `model.onnx`: the single-file ONNX graph the functions serve with onnxruntime;
+- `model.onnx`: the ONNX graph the functions serve with onnxruntime; a graph over
+  `EXTERNAL_DATA_THRESHOLD` keeps its weights beside it in `model.onnx.data` (ONNX external data),
+  a file of the version like any other (`graph_files`);
 - `vocab.json` (text models): the vocabulary, a JSON list of tokens whose index is the token id;
 - `tokenizer.json` (text models imported from Hugging Face): the tokenizer, as data;
 - `examples.json` (optional): a few real held-out inputs (`Examples`), as the friendly route takes
@@ -33,6 +35,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
+# A graph larger than EXTERNAL_DATA_THRESHOLD bytes as one file is written as ONNX_FILE plus its
+# weights in ONNX_DATA_FILE (ONNX external data, every tensor's `location` naming this file).
+# protobuf cannot serialise a message over 2 GiB, so one file cannot hold a larger model; and
+# onnxruntime memory-maps external initializers (onnxruntime PRs 11127, 11789) where it copies
+# the ones inside a graph it is handed: measured here on 512 MiB of weights, the function's
+# session peaks at 3.0x the weights' size from one file and 1.05x with external data
+# (`python -m bench.graph_rss`, docs/serving.md "Large graphs"). Up to 128 MiB a one-file graph's
+# extra copies stay under about 256 MiB and it keeps the optimised-graph cache, which
+# functions/onnx_session.py skips for external data; every graph of today's models (a few MB,
+# ResNet-18's 45 MB) stays one file. Tests set it lower; modelfn.onnx_graph.save_graph is the
+# one writer that reads it.
+ONNX_DATA_FILE = "model.onnx.data"
+EXTERNAL_DATA_THRESHOLD = 128 << 20
 VOCAB_FILE = "vocab.json"
 # A Hugging Face `tokenizers` tokenizer, as its library saves it (`TokenizerPreprocessing`).
 TOKENIZER_FILE = "tokenizer.json"
@@ -321,6 +336,12 @@ class Manifest(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _external_data_has_its_graph(self) -> Manifest:
+        if ONNX_DATA_FILE in self.files and ONNX_FILE not in self.files:
+            raise ValueError(f"files lists {ONNX_DATA_FILE} without the graph, {ONNX_FILE}")
+        return self
+
+    @model_validator(mode="after")
     def _vocabulary_is_a_file(self) -> Manifest:
         pre = self.preprocessing
         if isinstance(pre, TextPreprocessing) and pre.vocabulary not in self.files:
@@ -483,6 +504,12 @@ def parse_examples(data: bytes, source: str = EXAMPLES_FILE) -> Examples:
         return Examples.model_validate_json(data)
     except ValueError as exc:
         raise ArtifactError(f"{source} is not a valid modelfn examples file: {exc}") from exc
+
+
+def graph_files(manifest: Manifest) -> list[str]:
+    """The version's ONNX graph as files: ONNX_FILE, and ONNX_DATA_FILE where its weights are
+    external data. Empty for a version without a graph."""
+    return [name for name in (ONNX_FILE, ONNX_DATA_FILE) if name in manifest.files]
 
 
 def read_verified(folder: Path, manifest: Manifest, name: str) -> bytes:

@@ -1,23 +1,26 @@
-"""Export a trained module to one self-contained ONNX file and prove onnxruntime agrees with torch.
+"""Export a trained module to the artifact's ONNX graph and prove onnxruntime agrees with torch.
 
 Each task declares its graph as `GraphTensor`s: names, datatypes and dimensions, where a string
 dimension is dynamic and the same string means the same size across tensors (the "batch" of the
-LSTM's tokens and of its state). The weights are stored inside the file (external_data=False)
-because the function downloads and verifies exactly one graph file.
+LSTM's tokens and of its state). The graph is written by `modelfn.onnx_graph.save_graph`: one
+file, or `model.onnx` + `model.onnx.data` past the contract's size threshold.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from modelfn.artifact import TensorSpec
+from modelfn.onnx_graph import save_graph
 from training.errors import TrainingError
 
 # The image classifier's graph: "input" float32 [batch, 3, H, W] -> "logits" [batch, classes].
@@ -51,8 +54,10 @@ def export_onnx(
     *,
     inputs: list[GraphTensor],
     outputs: list[GraphTensor],
-) -> Path:
+) -> list[str]:
     """Write `model` (in eval mode) to `path`; `example` holds one tensor per input, in order.
+    Returns the names of the files written beside each other: the graph, and its external data
+    where the graph is over the contract's threshold.
 
     Every example dimension that `inputs` names must be at least 2: the exporter specialises a
     dimension of size 1 to a constant.
@@ -87,16 +92,22 @@ def export_onnx(
                 input_names=[t.name for t in inputs],
                 output_names=[t.name for t in outputs],
                 dynamic_shapes=dynamic_shapes,
-                external_data=False,
                 verbose=False,
             )
     finally:
         exporter_log.setLevel(level)
     if program is None:
         raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
-    program.save(str(path), external_data=False)
-    declare_output_shapes(path, outputs)
-    return path
+    import onnx
+
+    # Saved with external data first: a graph over 2 GiB cannot be one protobuf message, and
+    # the exporter's file names are its own; save_graph writes the contract's.
+    with tempfile.TemporaryDirectory(prefix="modelfn-export-") as scratch:
+        exported = Path(scratch) / path.name
+        program.save(str(exported), external_data=True)
+        graph = onnx.load(str(exported))
+    declare_output_shapes(graph, outputs)
+    return save_graph(graph, path)
 
 
 def _forget_cached_rnn_kernels() -> None:
@@ -112,7 +123,7 @@ def _forget_cached_rnn_kernels() -> None:
         op._dispatch_cache.clear()
 
 
-def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
+def declare_output_shapes(graph: Any, outputs: list[GraphTensor]) -> None:
     """Write the declared dimensions onto the graph's outputs, and drop inferred inner shapes.
 
     torch 2.13's exporter infers the LSTM's output as [batch, <example's time>, ...], a fixed time
@@ -120,9 +131,6 @@ def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
     then warns about on every call. The declaration is what the graph computes, so it replaces
     the inferred one; inner shape annotations are optional and onnxruntime infers its own.
     """
-    import onnx
-
-    graph = onnx.load(str(path))
     del graph.graph.value_info[:]
     by_name = {tensor.name: tensor for tensor in outputs}
     for value in graph.graph.output:
@@ -135,7 +143,6 @@ def declare_output_shapes(path: Path, outputs: list[GraphTensor]) -> None:
                 dim.dim_value = d
             else:
                 dim.dim_param = d
-    onnx.save(graph, str(path))
 
 
 def onnx_max_abs_diff(onnx_path: Path, model: nn.Module, feeds: dict[str, np.ndarray]) -> float:

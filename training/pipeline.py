@@ -193,7 +193,7 @@ def write_artifact(
             files[EXAMPLES_FILE] = examples.to_json()
         for filename, data in files.items():
             (staging / filename).write_bytes(data)
-        export_onnx(
+        graph_files = export_onnx(
             trained.model,
             trained.export_example,
             staging / ONNX_FILE,
@@ -224,7 +224,7 @@ def write_artifact(
             metrics=metrics,
             training=record,
             data=fingerprint,
-            files=describe_files(staging, [WEIGHTS_FILE, ONNX_FILE, *files, *report]),
+            files=describe_files(staging, [WEIGHTS_FILE, *graph_files, *files, *report]),
         )
         folder = commit_version(staging, manifest)
     except BaseException:

@@ -60,7 +60,9 @@ class TinyModel:
         return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def build_tiny_model(root: Path, seed: int = 0, name: str = MODEL) -> TinyModel:
+def build_tiny_model(
+    root: Path, seed: int = 0, name: str = MODEL, *, external_data: bool = False
+) -> TinyModel:
     rng = np.random.default_rng(seed)
     weight = rng.normal(0.0, 0.02, (3 * 32 * 32, 10)).astype(np.float32)
     bias = rng.normal(0.0, 0.1, (10,)).astype(np.float32)
@@ -69,6 +71,7 @@ def build_tiny_model(root: Path, seed: int = 0, name: str = MODEL) -> TinyModel:
         name=name,
         weights=save_safetensors({"weight": weight, "bias": bias}),
         onnx=linear_graph(weight, bias),
+        external_data=external_data,
     )
     return TinyModel(folder, read_manifest(folder), weight, bias)
 

@@ -1,5 +1,6 @@
-"""An ONNX file brought in as it is: the graph copied (its external data taken inside), its
-tensors read from onnxruntime, and the refusals that name what to re-export."""
+"""An ONNX file brought in as it is: the graph copied (its external data taken inside, or kept
+as the contract's `model.onnx.data` past the size threshold), its tensors read from onnxruntime,
+and the refusals that name what to re-export."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import torch
 from onnx import TensorProto, helper
 
 from importing import ImageOptions, ImportRefused, import_model
+from modelfn import artifact
 from modelfn.artifact import (
     EXAMPLES_FILE,
+    ONNX_DATA_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
+    TensorSpec,
     parse_examples,
     sha256_file,
     verify_artifact,
@@ -227,3 +231,75 @@ def test_a_tensor_model_with_an_npy_example(tmp_path: Path, small_cnn_onnx: Path
     manifest = verify_artifact(folder)
     assert manifest.imported is not None and manifest.imported.parity_inputs == "examples"
     assert manifest.imported.example_sha256 == [sha256_file(example)]
+
+
+def test_external_data_over_the_threshold_stays_external_under_the_contracts_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    torch.manual_seed(0)
+    export_onnx(
+        SmallCnn(), (torch.randn(2, 3, 8, 8),), source / "cnn.onnx", ["image"], external_data=True
+    )
+    [data_file] = [p for p in source.iterdir() if p.name != "cnn.onnx"]
+    # The graph and its weights (about 2 KB) over a lowered threshold, as a 3 GB model is.
+    monkeypatch.setattr(artifact, "EXTERNAL_DATA_THRESHOLD", 1000)
+    folder = import_model(
+        source / "cnn.onnx",
+        name="small-cnn",
+        task="image-classification",
+        out_dir=tmp_path / "out",
+        labels=LABELS,
+        image=SCHEME,
+    )
+    manifest = verify_artifact(folder)
+    assert set(manifest.files) == {ONNX_FILE, ONNX_DATA_FILE}
+    assert manifest.files[ONNX_DATA_FILE].sha256 == sha256_file(data_file)  # copied as it is
+    assert manifest.imported is not None
+    assert manifest.imported.source_sha256[data_file.name] == sha256_file(data_file)
+    graph = onnx.load(str(folder / ONNX_FILE), load_external_data=False)
+    locations = {
+        e.value for t in graph.graph.initializer for e in t.external_data if e.key == "location"
+    }
+    assert locations == {ONNX_DATA_FILE}
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    served = ort.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
+    reference = ort.InferenceSession(str(source / "cnn.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(served.run(None, {"image": x}), reference.run(None, {"image": x}))
+
+
+def test_truncated_external_data_is_refused_naming_the_file(tmp_path: Path) -> None:
+    export_onnx(
+        SmallCnn(), (torch.randn(2, 3, 8, 8),), tmp_path / "cnn.onnx", ["image"], external_data=True
+    )
+    [data_file] = [p for p in tmp_path.iterdir() if p.name != "cnn.onnx"]
+    with data_file.open("r+b") as fh:
+        fh.truncate(data_file.stat().st_size // 2)
+    message = refusal(tmp_path, tmp_path / "cnn.onnx")
+    assert data_file.name in message and "truncated" in message
+
+
+def test_a_torch_module_over_the_threshold_is_exported_with_external_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import save_model
+
+    weights = tmp_path / "regressor.safetensors"
+    save_model(regressor(features=300), str(weights))  # a 3 x 308 head: 3.7 KB of weights
+    monkeypatch.setattr(artifact, "EXTERNAL_DATA_THRESHOLD", 1000)
+    folder = import_model(
+        "tests.support.small_models:regressor",
+        name="wide-regressor",
+        task="tensor",
+        out_dir=tmp_path / "out",
+        weights=weights,
+        factory_args={"features": 300},
+        inputs=[
+            TensorSpec(name="x", datatype="FP32", shape=[-1, 300]),
+            TensorSpec(name="ids", datatype="INT64", shape=[-1, 4]),
+        ],
+    )
+    manifest = verify_artifact(folder)
+    assert {ONNX_FILE, ONNX_DATA_FILE} <= set(manifest.files)
+    assert (folder / ONNX_DATA_FILE).stat().st_size >= 3 * 308 * 4

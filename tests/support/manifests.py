@@ -42,13 +42,28 @@ def write_artifact(
     onnx: bytes = b"onnx-graph",
     labels: list[str] | None = None,
     created_at: datetime | None = None,
+    external_data: bool = False,
 ) -> Path:
-    """Write `root/<name>/<version>/` with the two files and a valid manifest; return the folder."""
+    """Write `root/<name>/<version>/` with the two files and a valid manifest; return the folder.
+
+    `external_data`: `onnx` (a real graph) is written as model.onnx + model.onnx.data, as
+    export writes a graph over the contract's threshold.
+    """
     labels = labels or CIFAR10_LABELS
     staging = root / name / "staging"
     staging.mkdir(parents=True)
     (staging / WEIGHTS_FILE).write_bytes(weights)
-    (staging / ONNX_FILE).write_bytes(onnx)
+    graph_files = [ONNX_FILE]
+    if external_data:
+        import onnx as onnx_lib
+
+        from modelfn.onnx_graph import save_graph
+
+        graph_files = save_graph(
+            onnx_lib.load_model_from_string(onnx), staging / ONNX_FILE, threshold=0
+        )
+    else:
+        (staging / ONNX_FILE).write_bytes(onnx)
     created = created_at or datetime.now(UTC)
     version = new_version(sha256_file(staging / WEIGHTS_FILE), created)
     folder = root / name / version
@@ -71,7 +86,7 @@ def write_artifact(
         data=DataFingerprint(
             dataset="cifar10", sha256="0" * 64, files=["data_batch_1"], examples={"train": 1}
         ),
-        files=describe_files(folder, [WEIGHTS_FILE, ONNX_FILE]),
+        files=describe_files(folder, [WEIGHTS_FILE, *graph_files]),
     )
     write_manifest(folder, manifest)
     return folder
