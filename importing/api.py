@@ -28,8 +28,6 @@ from importing.text_options import TextOptions
 from importing.writer import write_version
 from modelfn.artifact import (
     EXAMPLES_FILE,
-    ONNX_DATA_FILE,
-    ONNX_FILE,
     ImagePreprocessing,
     ImportRecord,
     TensorSpec,
@@ -237,7 +235,7 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
     if user is not None:
         (work / EXAMPLES_FILE).write_bytes(user.record.to_json())
     sizes = {p.name: p.stat().st_size for p in work.iterdir()}
-    check_budget(sizes, sizes[ONNX_FILE] + sizes.get(ONNX_DATA_FILE, 0), plan.serving, plan.log)
+    check_budget(sizes, plan.serving, plan.log)
     record = ImportRecord(
         source=built.source,  # type: ignore[arg-type]
         reference=built.reference_text,

@@ -13,13 +13,10 @@ FLAGS = {"memory_mb": "--memory-mb", "ephemeral_storage_mb": "--ephemeral-storag
 
 
 def check_budget(
-    file_bytes: Mapping[str, int],
-    graph_bytes: int,
-    serving: ServingEntry,
-    log: Callable[[str], None],
+    file_bytes: Mapping[str, int], serving: ServingEntry, log: Callable[[str], None]
 ) -> None:
     """ImportRefused at the first setting the version cannot fit; warnings via `log`."""
-    budget = version_budget(file_bytes, graph_bytes, serving)
+    budget = version_budget(file_bytes, serving)
     for refusal in budget.refusals:
         raise ImportRefused(_with_flag(refusal))
     for warning in budget.warnings:

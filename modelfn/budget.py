@@ -14,8 +14,12 @@ Memory (`serving.memory_mb`) holds the function process and the loaded session. 
 measurements here (onnxruntime 1.32, CPU): the process without a model is about BASE_MB (the
 functions' peak RSS with their small graphs, docs/benchmarks.md: 127 to 144 MB), and a session
 costs SESSION_FACTOR x the graph's bytes at its peak (ResNet-18, 42.7 MiB graph read as the
-function reads it, then the session built and run once: 179 MiB more, 4.2x). Requests' tensors
-need the rest, so a version that leaves less than a quarter of the memory free is a warning.
+function reads it, then the session built and run once: 179 MiB more, 4.2x). Weights kept as
+external data (`model.onnx.data`, graphs over the artifact's EXTERNAL_DATA_THRESHOLD) are
+memory-mapped, EXTERNAL_FACTOR x their bytes (512 MiB of weights: 1.05x, `python -m
+bench.graph_rss`, docs/serving.md), and such a graph gets no optimised-graph cache in /tmp.
+Requests' tensors need the rest, so a version that leaves less than a quarter of the memory free
+is a warning.
 
 Init: Lambda gives an on-demand environment's init phase 10 s; past it, init is retried inside
 the first request, within the function's timeout. Provisioned concurrency and SnapStart are not
@@ -32,11 +36,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from modelfn.artifact import ONNX_DATA_FILE, ONNX_FILE
 from modelfn.registry import ServingEntry
 
 MB = 1 << 20  # Lambda's "MB" settings are mebibytes
 BASE_MB = 140
 SESSION_FACTOR = 4
+EXTERNAL_FACTOR = 1.1  # 1.05x measured, rounded up
 HEADROOM = 0.75  # warn above this share of memory_mb
 LAMBDA_MAX_MB = 10240  # both memory and /tmp
 STEP_MB = 64  # suggested sizes are rounded up to this
@@ -90,26 +96,27 @@ class Budget:
         )
 
 
-def version_budget(
-    file_bytes: Mapping[str, int], graph_bytes: int, serving: ServingEntry
-) -> Budget:
-    """The budget of a version of these files (`graph_bytes`: the ONNX graph with any external
-    data) served with `serving`."""
+def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budget:
+    """The budget of a version of these files (name -> bytes, `model.onnx` among them, and
+    `model.onnx.data` where its weights are external) served with `serving`."""
     version_mb = sum(file_bytes.values()) / MB
-    graph_mb = graph_bytes / MB
-    disk_mb = version_mb + graph_mb
-    memory_mb = BASE_MB + SESSION_FACTOR * graph_mb
+    data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB
+    graph_mb = file_bytes.get(ONNX_FILE, 0) / MB + data_mb  # the graph with its weights
+    cache_mb = 0.0 if data_mb else graph_mb  # the optimised-graph cache, one-file graphs only
+    disk_mb = version_mb + cache_mb
+    session_mb = SESSION_FACTOR * (graph_mb - data_mb) + EXTERNAL_FACTOR * data_mb
+    memory_mb = BASE_MB + session_mb
     init_s = BASE_INIT_S + version_mb / FETCH_MB_S + graph_mb / SESSION_MB_S
     findings = [
-        *_tmp(disk_mb, version_mb, graph_mb, serving),
-        *_memory(memory_mb, graph_mb, serving),
+        *_tmp(disk_mb, version_mb, cache_mb, serving),
+        *_memory(memory_mb, session_mb, graph_mb, serving),
         *_init(init_s, version_mb, graph_mb, serving),
     ]
     return Budget(disk_mb, memory_mb, init_s, findings)
 
 
 def _tmp(
-    disk_mb: float, version_mb: float, graph_mb: float, serving: ServingEntry
+    disk_mb: float, version_mb: float, cache_mb: float, serving: ServingEntry
 ) -> list[Finding]:
     storage = serving.ephemeral_storage_mb
     value, change = _setting("ephemeral_storage_mb", 2 * disk_mb)
@@ -119,7 +126,7 @@ def _tmp(
                 "refused",
                 "ephemeral_storage_mb",
                 f"the version needs about {disk_mb:.0f} MB of /tmp ({version_mb:.0f} MB of files "
-                f"and {graph_mb:.0f} MB for onnxruntime's optimised-graph cache), over "
+                f"and {cache_mb:.0f} MB for onnxruntime's optimised-graph cache), over "
                 f"serving.ephemeral_storage_mb = {storage}; {change}",
                 value,
             )
@@ -138,11 +145,16 @@ def _tmp(
     return []
 
 
-def _memory(memory_mb: float, graph_mb: float, serving: ServingEntry) -> list[Finding]:
+def _memory(
+    memory_mb: float, session_mb: float, graph_mb: float, serving: ServingEntry
+) -> list[Finding]:
     memory = serving.memory_mb
+    share = f"{session_mb / graph_mb:.1f}x" if graph_mb else "nothing for"
+    if graph_mb and session_mb == SESSION_FACTOR * graph_mb:
+        share = f"{SESSION_FACTOR}x"  # a one-file graph: the factor as the docs state it
     assumed = (
         f"about {memory_mb:.0f} MB: {BASE_MB} MB for the function process and "
-        f"{SESSION_FACTOR}x the {graph_mb:.0f} MB graph for the onnxruntime session"
+        f"{share} the {graph_mb:.0f} MB graph for the onnxruntime session"
     )
     value, change = _setting("memory_mb", memory_mb / HEADROOM)
     if memory_mb > memory:

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ONNX_FILE, ArtifactError, is_version
+from modelfn.artifact import ArtifactError, is_version
 from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore, open_store
 from tools.cli.arguments import Subparsers
@@ -120,8 +120,7 @@ def print_budget(model: str, store: ArtifactStore) -> int:
         print(f"budget: not computed for runtime {serving.runtime} (onnxruntime sessions only)")
         return 0
     sizes = {name: entry.size for name, entry in manifest.files.items()}
-    graph = sum(size for name, size in sizes.items() if name.startswith(ONNX_FILE))
-    budget = version_budget(sizes, graph, serving)
+    budget = version_budget(sizes, serving)
     print(
         f"budget of {model} {manifest.version} (alias {alias} in {store.uri}) against "
         f"[models.{model}.serving]: {budget.summary()}"
