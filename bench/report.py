@@ -56,8 +56,10 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             "response with the artifact in the function's cache, median of the runs, the servers "
             "interleaved; warm latency goes through each Lambda handler with a payload-2.0 event "
             "(warm-ups excluded); the floor is the bare onnxruntime `session.run` on the same graph "
-            "inputs; peak RSS is the function process's; cost uses the warm p50 at the registry's "
-            f"memory size and {results['prices']['source']}, read on {results['prices']['read_on']}."
+            "inputs (tokenisation excluded, for the text models); peak RSS is the function "
+            "process's (VmHWM); cost uses the warm p50 at the registry's memory size and "
+            f"{results['prices']['source']}, read on {results['prices']['read_on']}."
+            f"{_package_parts(results)}"
         ),
         "",
     ]
@@ -164,6 +166,19 @@ def _origin(r: dict[str, Any]) -> str:
     return (
         f"Training throughput of this version ({t['preset']} preset, {t['epochs']} epochs, "
         f"{t['seconds']:.0f} s): {value:,.0f} {unit.replace('_per_s', '')}/s."
+    )
+
+
+def _package_parts(results: dict[str, Any]) -> str:
+    """What modelfn's deployment size is made of, where the run recorded it."""
+    parts = results.get("package_parts_mb")  # runs before issue 21 did not record it
+    if not parts:
+        return ""
+    return (
+        f" modelfn's deployment is the code asset ({parts['code']:.1f} MB) and the dependency "
+        f"layer ({parts['layer']:.1f} MB, tokenizers' {parts['tokenizers']:.1f} MB in it) as "
+        "infra/ builds them for x86_64; the torch handler's is what its image installs, "
+        "transformers too for a Hugging Face model."
     )
 
 

@@ -4,10 +4,11 @@
 
 Servers: modelfn, the torch handler (bench/peers/torch_handler.py) and BentoML serving the ONNX
 graph and the torch model (bench/peers/bentoml_service.py, bench/bentoml_peer.py; left out of
-`--quick`). The models: those trained here, published in the store, and a ResNet-18 imported
-with `modelfn import`'s code at the start of the run (bench/peers/imported_resnet.py; the torch
-handler rebuilds it with its user's factory, BentoML is left out for it). Per model (`--quick`:
-cifar10-cnn only, fewer runs; `--models` picks) it measures, interleaving the
+`--quick`). The models: those trained here, published in the store, and two imported with
+`modelfn import`'s code at the start of the run (bench/peers/imported.py): a ResNet-18 torch
+module, which the torch handler rebuilds with its user's factory, and a BERT classifier from a
+Hugging Face folder, which it serves with transformers; BentoML is left out for both. Per model
+(`--quick`: cifar10-cnn only, fewer runs; `--models` picks) it measures, interleaving the
 servers run by run so a slow minute of the machine hits them all:
 - cold start: a new process to the first correct response, (a) with the artifact in the
   function's cache and (b) fetched from S3 (the local deployment's moto server, an empty cache
@@ -17,13 +18,18 @@ servers run by run so a slow minute of the machine hits them all:
   time. The torch handler runs in the project's venv (what its container image would carry);
 - warm latency for batch 1 and 16 (warm-ups excluded, and counted) through each Lambda handler,
   or over HTTP for BentoML, next to the bare onnxruntime `session.run` on the same graph
-  inputs: the compute floor; with no other function process running;
+  inputs (tokenisation excluded, for the text models): the compute floor; with no other
+  function process running;
 - throughput through the local gateway with 1, 4 and 16 clients;
-- peak RSS of each server; deployment size; cost per million predictions at the registry's
-  memory size; training throughput from the version's own training record.
+- peak RSS of each server; deployment size (modelfn: the code asset and the layer, tokenizers
+  in it; the torch handler: what its image installs, transformers too for a Hugging Face model);
+  cost per million predictions at the registry's memory size; training throughput from the
+  version's own training record.
 
 Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md (with bench/analysis.md,
-the hand-written reading, appended) and PNG charts in docs/benchmarks/.
+the hand-written reading, appended) and PNG charts in docs/benchmarks/. A run of some models
+(`--models`) or a quick one writes its figures to build/ instead: the published page holds every
+model of one run.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from typing import Any
 
 from bench import bentoml_peer, cost
 from bench.agreement import disagreement
-from bench.peers.imported_resnet import DATA_SUBDIR, IMPORTED_RESNET, REFERENCE, import_resnet
+from bench.peers.imported import IMPORTED, import_models
 from bench.report import write_charts, write_markdown
 from bench.results import TARGETS, model_result, targets
 from modelfn.registry import REPO_ROOT, Registry, load_registry
@@ -69,6 +75,8 @@ TORCH_HANDLER_REQUIREMENTS = (
     "numpy",
     "pydantic",
 )
+# What a Hugging Face model adds to it: transformers builds the model and runs the tokenizer.
+HUGGING_FACE_REQUIREMENTS = ("transformers",)
 
 
 # --- what is measured: the artifact, its inputs, the built assets ------------------------------
@@ -97,6 +105,35 @@ def built_assets() -> tuple[Path, Path]:
 
 def folder_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def layer_parts_mb(code: Path, layer: Path) -> dict[str, float]:
+    """modelfn's deployment in parts: the code asset, the layer, and the `tokenizers` package in
+    the layer (what an imported Hugging Face text model runs; issue 21 holds the whole at or
+    under 150 MB with it). SystemExit if the layer lacks it: the figure would not be the size
+    of a layer that serves those models."""
+    tokenizers = layer / "tokenizers"
+    if not tokenizers.is_dir():
+        raise SystemExit(
+            f"the dependency layer at {layer} has no tokenizers/: an imported Hugging Face text "
+            "model could not be served from it; check pyproject.toml's dependencies"
+        )
+    return {"code": folder_mb(code), "layer": folder_mb(layer), "tokenizers": folder_mb(tokenizers)}
+
+
+def package_mb(manifest: Any, package: dict[str, float]) -> dict[str, float]:
+    """The deployment sizes for one model: a Hugging Face import's torch handler also installs
+    transformers (it builds the model and runs the tokenizer)."""
+    if manifest.imported is None or manifest.imported.source != "huggingface":
+        return package
+    requirements = (*TORCH_HANDLER_REQUIREMENTS, *HUGGING_FACE_REQUIREMENTS)
+    return {**package, "torch-handler": installed_mb(requirements)}
+
+
+def unpublished_name(args: argparse.Namespace) -> str:
+    """The build/ file of a run that is not published: bench-quick.json, bench-<models>.json."""
+    picked = f"-{args.models.replace(',', '+')}" if args.models else ""
+    return f"bench-{'quick' if args.quick else 'full'}{picked}.json"
 
 
 def installed_mb(requirements: tuple[str, ...]) -> float:
@@ -452,8 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--models",
-        help=f"comma-separated: models trained here and/or {IMPORTED_RESNET} (default: every "
-        f"trained model and {IMPORTED_RESNET}; --quick: cifar10-cnn)",
+        help=f"comma-separated: models trained here and/or {', '.join(IMPORTED)} (default: every "
+        "trained model and the imported ones; --quick: cifar10-cnn)",
     )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
@@ -461,18 +498,19 @@ def main(argv: list[str] | None = None) -> int:
     warmup = 5 if args.quick else 20
     registry = load_registry()
     trained = [n for n in registry.names() if not registry.get(n).imported]
-    # The models trained here (each fed its own test split) and the benchmark's own imported
-    # ResNet-18 (bench/peers/imported_resnet.py, fed CIFAR-10 test images). Models a user imported
-    # into models.toml have no data set here, so they are left out, by name.
+    # The models trained here (each fed its own test split) and the benchmark's own imported ones
+    # (bench/peers/imported.py, fed their data sets' test inputs). Models a user imported into
+    # models.toml have no data set here, so they are left out, by name.
+    measurable = [*trained, *IMPORTED]
     if args.models:
         names = args.models.split(",")
     else:
-        names = ["cifar10-cnn"] if args.quick else [*trained, IMPORTED_RESNET]
+        names = ["cifar10-cnn"] if args.quick else measurable
     for name in names:
-        if name != IMPORTED_RESNET and name not in trained:
+        if name not in measurable:
             raise SystemExit(
-                f"--models: {name} is not a model trained here; measurable: "
-                f"{', '.join([*trained, IMPORTED_RESNET])}"
+                f"--models: {name} is not a model trained here nor one the benchmark imports; "
+                f"measurable: {', '.join(measurable)}"
             )
     skipped = [n for n in registry.names() if registry.get(n).imported]
     if skipped and not args.quick:
@@ -488,27 +526,28 @@ def main(argv: list[str] | None = None) -> int:
         "modelfn": folder_mb(code) + folder_mb(layer),
         "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS),
     }
+    layer_parts = layer_parts_mb(code, layer)
     started = time.perf_counter()
     models = {}
     from modelfn.store import open_store
     from tools.local.deployment import local_deployment
 
     # Each store with the registry that names its models: the published store with models.toml,
-    # and the imported ResNet-18's own store with models.toml plus its entry.
-    groups: list[tuple[Registry, Path, list[str], str | None]] = []
-    if any(n != IMPORTED_RESNET for n in names):
-        groups.append(
-            (registry, Path(args.store), [n for n in names if n != IMPORTED_RESNET], None)
-        )
-    if IMPORTED_RESNET in names:
-        print(f"{IMPORTED_RESNET}: importing {REFERENCE} with modelfn import's code")
-        imported_registry, imported_store = import_resnet(log=lambda line: print(f"  {line}"))
-        groups.append((imported_registry, imported_store, [IMPORTED_RESNET], DATA_SUBDIR))
-    for group_registry, store, group, data_subdir in groups:
-        subjects = {name: subject(name, store, group_registry, data_subdir) for name in group}
-        # BentoML's torch service rebuilds built-in architectures only: the imported model is
+    # and the imported models' own store with models.toml plus their entries.
+    groups: list[tuple[Registry, Path, list[str]]] = []
+    if any(n not in IMPORTED for n in names):
+        groups.append((registry, Path(args.store), [n for n in names if n not in IMPORTED]))
+    if any(n in IMPORTED for n in names):
+        imported = [n for n in names if n in IMPORTED]
+        imported_registry, imported_store = import_models(imported, log=lambda x: print(f"  {x}"))
+        groups.append((imported_registry, imported_store, imported))
+    for group_registry, store, group in groups:
+        # Each model's test inputs: its registry entry's data set, or an imported one's own.
+        data = {name: IMPORTED[name].data_subdir if name in IMPORTED else None for name in group}
+        subjects = {name: subject(name, store, group_registry, data[name]) for name in group}
+        # BentoML's torch service rebuilds built-in architectures only: the imported models are
         # measured against the torch handler alone.
-        peers = {name: () if name == IMPORTED_RESNET else http_peers for name in group}
+        peers = {name: () if name in IMPORTED else http_peers for name in group}
         warm = {
             name: measure_warm(s, peers[name], warmup=warmup, repeats=repeats)
             for name, s in subjects.items()
@@ -526,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                     repeats=repeats,
                     log=print,
                 )
-                models[name]["package_mb"] = package
+                models[name]["package_mb"] = package_mb(subjects[name].manifest, package)
                 models[name]["targets"] = targets(name, models[name])
     mach["load_avg_1m_end"] = os.getloadavg()[0]
     results: dict[str, Any] = {
@@ -534,11 +573,13 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "seconds": time.perf_counter() - started,
+        # The make target first where it is what ran (the page names it), then the exact command.
         "commands": [
-            " ".join(["make", "bench-quick" if args.quick else "bench"]),
+            *([] if args.models else ["make bench-quick" if args.quick else "make bench"]),
             "python -m bench " + " ".join(argv or sys.argv[1:]),
         ],
         "limits_mb": {"zip_unzipped": ZIP_LIMIT_MB, "image": IMAGE_LIMIT_MB},
+        "package_parts_mb": layer_parts,
         "prices": {
             "source": cost.SOURCE,
             "read_on": cost.READ_ON,
@@ -548,11 +589,13 @@ def main(argv: list[str] | None = None) -> int:
         "models": models,
     }
     text = json.dumps(results, indent=2)
-    # The quick smoke check's figures are not published: they go to build/.
-    out = REPO_ROOT / "build" / "bench-quick.json" if args.quick else RESULTS / "latest.json"
+    # The quick smoke check's figures, and a run of some of the models, are not published: they
+    # go to build/, so the page keeps every model of the last whole run.
+    published = not args.quick and not args.models
+    out = RESULTS / "latest.json" if published else REPO_ROOT / "build" / unpublished_name(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
-    if not args.quick:  # a dated copy beside latest.json, kept across runs
+    if published:  # a dated copy beside latest.json, kept across runs
         (RESULTS / f"{results['date'][:10]}.json").write_text(text + "\n")
         write_markdown(results, REPO_ROOT / "docs" / "benchmarks.md")
         write_charts(results, REPO_ROOT / "docs" / "benchmarks")

@@ -6,6 +6,12 @@ rebuilt with its user's own factory, as that user's handler would. Pre- and post
 are modelfn's own task adapters with a torch runner in place of onnxruntime, so the two
 servers differ only in the engine and in what they import: the comparison the benchmark makes.
 
+An imported Hugging Face text classifier is served as its user's torch handler serves one, with
+transformers: the model rebuilt by AutoModelForSequenceClassification from the version's
+config.json and model.safetensors, the texts tokenised by transformers' tokenizer over its
+tokenizer.json, the tensors passed straight to the model; only the answer's shape (label, score,
+top_k) is modelfn's adapter's. For it the two servers differ in the tokenizer's wrapper too.
+
     MODELFN_MODEL=cifar10-cnn MODELFN_STORE_URI=model_artifacts \
         python -c "from bench.peers.torch_lambda import handler"
 
@@ -27,8 +33,15 @@ from architectures import load_torch_model
 from functions.errors import BadInput
 from functions.predict_schemas import PredictResponse
 from functions.settings import FunctionSettings
-from functions.tasks import load_task
-from modelfn.artifact import WEIGHTS_FILE, ArtifactError, Manifest, read_manifest
+from functions.tasks import Runner, Task, load_task
+from functions.tasks.text_classification import TextClassifier
+from modelfn.artifact import (
+    WEIGHTS_FILE,
+    ArtifactError,
+    Manifest,
+    TokenizerPreprocessing,
+    read_manifest,
+)
 from modelfn.store import open_store
 from modelfn.store.transfer import fetch_artifact
 
@@ -66,7 +79,7 @@ def eager_model(folder: Path, manifest: Manifest) -> torch.nn.Module:
     record = manifest.imported
     if record is None:
         return load_torch_model(folder)
-    if record.source != "torch-module":
+    if record.source != "torch-module":  # a Hugging Face folder goes to eager_task's other arm
         raise ArtifactError(
             f"{manifest.name} {manifest.version} was imported from an ONNX file: there is no torch "
             "module to rebuild, so the torch handler cannot serve it"
@@ -81,15 +94,70 @@ def eager_model(folder: Path, manifest: Manifest) -> torch.nn.Module:
     return module.eval()
 
 
-def eager_predictor(folder: Path) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
-    """`predict(inputs, parameters)` -> modelfn's PredictResponse body, over the eager model."""
-    manifest = read_manifest(folder)
-    task = load_task(manifest, folder)
+def hugging_face_classifier(folder: Path, manifest: Manifest) -> tuple[Task, Runner]:
+    """An imported Hugging Face text classifier as transformers serves it: the task adapter
+    (texts -> transformers' tokenizer) and the runner (token tensors -> the model's logits).
+
+    The tokenizer is called as transformers' docs call it, with the version's settings: padding
+    to the batch's longest text, truncation at its max_length, its pad token and sides."""
+    from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
+
+    pre = manifest.preprocessing
+    if manifest.task != "text-classification" or not isinstance(pre, TokenizerPreprocessing):
+        raise ArtifactError(
+            f"{manifest.name} {manifest.version} is a Hugging Face {manifest.task} model: the "
+            "torch handler serves Hugging Face text classifiers only"
+        )
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(folder), local_files_only=True, trust_remote_code=False
+    ).eval()  # config.json and model.safetensors: fetch_artifact verified their sha256
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # unannotated
+        tokenizer_file=str(folder / pre.file),
+        padding_side=pre.padding_side,
+        truncation_side=pre.truncation_side,
+        # what the folder's tokenizer_config.json said: the tensors the model takes
+        model_input_names=[k for k, graph_input in pre.inputs.model_dump().items() if graph_input],
+    )
+    tokenizer.pad_token = tokenizer.convert_ids_to_tokens(pre.pad_id)
+
+    def encode(texts: list[Any], name: str) -> dict[str, np.ndarray]:
+        found = tokenizer(
+            texts,
+            padding="max_length" if pre.padding == "max_length" else True,
+            truncation=pre.truncation,
+            max_length=pre.max_length,
+            return_tensors="np",
+        )
+        return dict(found)
+
+    output = manifest.outputs[0].name
+
+    @torch.inference_mode()
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tensors = {name: torch.from_numpy(array) for name, array in feeds.items()}
+        return {output: model(**tensors).logits.numpy()}
+
+    return TextClassifier(manifest, encode), run
+
+
+def eager_task(folder: Path, manifest: Manifest) -> tuple[Task, Runner]:
+    """The task adapter and the runner over the eager model: modelfn's adapter with a torch
+    runner, or a Hugging Face classifier as transformers runs it."""
+    record = manifest.imported
+    if record is not None and record.source == "huggingface":
+        return hugging_face_classifier(folder, manifest)
     run = torch_runner(
         eager_model(folder, manifest),
         [t.name for t in manifest.inputs],
         [t.name for t in manifest.outputs],
     )
+    return load_task(manifest, folder), run
+
+
+def eager_predictor(folder: Path) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
+    """`predict(inputs, parameters)` -> modelfn's PredictResponse body, over the eager model."""
+    manifest = read_manifest(folder)
+    task, run = eager_task(folder, manifest)
 
     def predict(inputs: list[Any], parameters: dict[str, Any]) -> dict[str, Any]:
         outputs = task.predict(run, inputs, parameters)

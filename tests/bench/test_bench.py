@@ -14,10 +14,10 @@ import pytest
 
 from bench import cost, stats
 from bench.agreement import SCORE_TOLERANCE, disagreement
-from bench.peers.imported_resnet import DATA_SUBDIR, IMPORTED_RESNET, REFERENCE, import_resnet
+from bench.peers.imported import IMPORTED, import_models
 from bench.report import write_markdown
 from bench.results import model_result, targets
-from bench.run import model_events, probe
+from bench.run import layer_parts_mb, main, model_events, package_mb, probe
 from modelfn.registry import REPO_ROOT, load_registry
 
 
@@ -83,16 +83,57 @@ def test_targets_say_plainly_which_are_met(tmp_path: Path) -> None:
         "date": "2026-11-29T00:00:00+00:00", "seconds": 1.0, "commands": ["make bench"],
         "limits_mb": {"zip_unzipped": 250, "image": 10240},
         "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON}, "models": {"cifar10-cnn": result},
+        "package_parts_mb": {"code": 0.7, "layer": 139.9, "tokenizers": 11.3},
     }  # fmt: skip
     page = tmp_path / "benchmarks.md"
     write_markdown(results, page)
     text = page.read_text()
+    assert "dependency layer (139.9 MB, tokenizers' 11.3 MB in it)" in text
     assert (
         "| cold start, cached artifact (s, median) | 0.90 | 3.00 | 2.70 | 3.3x | 3.0x |  |" in text
     )
     assert "| warm p50, batch 1 (ms) | 1.00 | 3.50 |  | 3.5x |  | 0.50 |" in text
     assert "| warm_p50_ms | 1.00 | 1.25 | yes |" in text
     assert "| cold start, fetched from S3 (s, median) | 1.20 | 3.40 |  | 2.8x |  |  |" in text
+
+
+def test_the_deployment_figure_is_a_layer_with_tokenizers_in_it(tmp_path: Path) -> None:
+    """modelfn's size is the code asset plus the layer, tokenizers counted in the layer; a layer
+    without tokenizers could not serve an imported text model, so it is not measured."""
+    code, layer = tmp_path / "code", tmp_path / "layer" / "python"
+    for path, size in (
+        (code / "functions" / "app.py", 700_000),
+        (layer / "numpy" / "core.so", 20_000_000),
+        (layer / "tokenizers" / "tokenizers.abi3.so", 11_000_000),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * size)
+    assert layer_parts_mb(code, layer) == {"code": 0.7, "layer": 31.0, "tokenizers": 11.0}
+    (layer / "tokenizers" / "tokenizers.abi3.so").unlink()
+    (layer / "tokenizers").rmdir()
+    with pytest.raises(SystemExit, match="has no tokenizers/"):
+        layer_parts_mb(code, layer)
+
+
+def test_the_torch_handler_of_a_hugging_face_model_installs_transformers_too() -> None:
+    from types import SimpleNamespace
+
+    from bench.run import TORCH_HANDLER_REQUIREMENTS, installed_mb
+
+    package = {"modelfn": 140.0, "torch-handler": installed_mb(TORCH_HANDLER_REQUIREMENTS)}
+    trained = SimpleNamespace(imported=None)
+    module = SimpleNamespace(imported=SimpleNamespace(source="torch-module"))
+    folder = SimpleNamespace(imported=SimpleNamespace(source="huggingface"))
+    assert package_mb(trained, package) == package_mb(module, package) == package
+    with_transformers = package_mb(folder, package)
+    assert with_transformers["modelfn"] == 140.0
+    # transformers' own files (tens of MB) on top of the torch handler's image
+    assert with_transformers["torch-handler"] > package["torch-handler"] + 5
+
+
+def test_models_are_picked_by_name_from_the_trained_and_the_imported_ones() -> None:
+    with pytest.raises(SystemExit, match="measurable: .*resnet18-imported, bert-imported"):
+        main(["--quick", "--models", "cifar10-cnn,bert-base-uncased"])
 
 
 def result_from_the_harness(manifest: Any) -> dict[str, Any]:
@@ -127,8 +168,8 @@ def result_from_the_harness(manifest: Any) -> dict[str, Any]:
 def assert_the_shape_other_tools_read(results: dict[str, Any]) -> None:
     assert {"machine", "commands", "models"} <= set(results)
     for name, m in results["models"].items():
-        # A model of models.toml, or the benchmark's own imported ResNet-18 with its origin.
-        assert name in load_registry().names() or (name == IMPORTED_RESNET and "imported" in m)
+        # A model of models.toml, or one the benchmark imports itself, with its origin.
+        assert name in load_registry().names() or (name in IMPORTED and "imported" in m)
         assert ("training" in m) != ("imported" in m), name
         assert set(m["rps"]) == {"c1", "c4", "c16"}
         for key in (
@@ -298,12 +339,20 @@ import time:    900000 |     950000 | functions.handler
     ]
 
 
-def test_the_imported_resnet_is_served_alike_by_both_handlers_and_gets_its_row(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("name", "source", "data_file"),
+    [
+        ("resnet18-imported", "torch-module", "cifar-10-batches-py/test_batch"),
+        ("bert-imported", "huggingface", "imdb"),
+    ],
+)
+def test_an_imported_model_is_served_alike_by_both_handlers_and_gets_its_row(
+    name: str, source: str, data_file: str, tmp_path: Path
 ) -> None:
-    """The benchmark's imported subject: a ResNet-18 imported with modelfn import's code, which
-    modelfn serves from its graph and the torch handler from the module its user's factory
-    builds; both answer real CIFAR-10 test images alike, and its record says where it came from."""
+    """The benchmark's imported subjects, imported with modelfn import's code: modelfn serves
+    each from its graph, the torch handler from the module its user's factory builds (ResNet-18)
+    or from transformers' model and tokenizer (BERT); both answer the data set's real test
+    inputs alike, and the record says where the version came from."""
     from mangum import Mangum
 
     from bench.peers.torch_handler import create_app as torch_app
@@ -312,22 +361,21 @@ def test_the_imported_resnet_is_served_alike_by_both_handlers_and_gets_its_row(
     from modelfn.store import open_store
     from modelfn.store.transfer import fetch_artifact
 
-    if not (REPO_ROOT.parent / "shared" / "data" / DATA_SUBDIR / "test_batch").is_file():
-        pytest.skip("CIFAR-10 not found in ../shared/data")
-    registry, store = import_resnet(tmp_path / "work", log=lambda _: None)
-    entry = registry.get(IMPORTED_RESNET)
-    assert entry.imported and entry.task == "image-classification"
-    assert "resnet18-imported" not in load_registry().names()  # models.toml stays as it was
-    manifest, folder = fetch_artifact(open_store(store), IMPORTED_RESNET, "latest", tmp_path / "f")
-    assert manifest.imported is not None and manifest.imported.reference == REFERENCE
-    settings = FunctionSettings(
-        model=IMPORTED_RESNET, store_uri=str(store), cache_dir=tmp_path / "cache"
-    )
+    if not (REPO_ROOT.parent / "shared" / "data" / data_file).exists():
+        pytest.skip(f"{data_file} not found in ../shared/data")
+    imported = IMPORTED[name]
+    registry, store = import_models([name], tmp_path / "work", log=lambda _: None)
+    entry = registry.get(name)
+    assert entry.imported and entry.task == imported.task
+    assert name not in load_registry().names()  # models.toml stays as it was
+    manifest, folder = fetch_artifact(open_store(store), name, "latest", tmp_path / "f")
+    assert manifest.imported is not None and manifest.imported.reference == imported.reference
+    settings = FunctionSettings(model=name, store_uri=str(store), cache_dir=tmp_path / "cache")
     servers = {
         "modelfn": Mangum(create_app(settings), lifespan="off"),
         "torch": Mangum(torch_app(folder), lifespan="off"),
     }
-    events = model_events(IMPORTED_RESNET, "image-classification", DATA_SUBDIR)
+    events = model_events(name, imported.task, imported.data_subdir)
     bodies = {}
     for server, handler in servers.items():
         response = handler(events["batch16"], type("Context", (), {"function_name": "t"})())
@@ -337,7 +385,7 @@ def test_the_imported_resnet_is_served_alike_by_both_handlers_and_gets_its_row(
     assert disagreement(bodies["torch"], bodies["modelfn"]) is None
 
     result = result_from_the_harness(manifest)
-    assert result["imported"] == {"source": "torch-module", "reference": REFERENCE}
+    assert result["imported"] == {"source": source, "reference": imported.reference}
     assert "training" not in result and result["training_throughput"] == {}
     results = {
         "machine": {"cpu": "x", "cores": 2, "load_avg_1m_start": 0.1, "load_avg_1m_end": 0.2,
@@ -346,14 +394,16 @@ def test_the_imported_resnet_is_served_alike_by_both_handlers_and_gets_its_row(
         "date": "2026-11-29T00:00:00+00:00", "seconds": 1.0, "commands": ["make bench"],
         "limits_mb": {"zip_unzipped": 250, "image": 10240},
         "prices": {"source": cost.SOURCE, "read_on": cost.READ_ON},
-        "models": {IMPORTED_RESNET: result},
+        "models": {name: result},
     }  # fmt: skip
     assert_the_shape_other_tools_read(results)
     page = tmp_path / "benchmarks.md"
     write_markdown(results, page)
     text = page.read_text()
-    assert f"## {IMPORTED_RESNET} (version {manifest.version}, 1024 MB)" in text
-    assert f"Imported with modelfn import (torch-module: {REFERENCE}); no training here" in text
+    assert f"## {name} (version {manifest.version}, 1024 MB)" in text
+    assert (
+        f"Imported with modelfn import ({source}: {imported.reference}); no training here" in text
+    )
 
 
 def test_the_probe_reports_its_own_peak_memory_not_its_parents() -> None:

@@ -91,7 +91,7 @@ def save_bert(
 
     torch.manual_seed(seed)
     cls = BertForSequenceClassification if classifier else BertModel
-    model = cls(bert_config(**config)).eval()
+    model = cls(bert_config(**config)).eval()  # type: ignore[no-untyped-call]  # unannotated
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -112,7 +112,7 @@ def save_vit(folder: Path, seed: int = 0) -> Path:
         id2label=dict(enumerate(CIFAR_LABELS)),
         label2id={label: i for i, label in enumerate(CIFAR_LABELS)},
     )
-    ViTForImageClassification(config).eval().save_pretrained(folder)
+    ViTForImageClassification(config).eval().save_pretrained(folder)  # type: ignore[no-untyped-call]
     processor().save_pretrained(folder)
     return folder
 
