@@ -44,7 +44,7 @@ from functions.oip_inference import decode_inputs, run_inference
 from functions.oip_schemas import InferenceRequest, RequestInput
 from functions.settings import FunctionSettings
 from functions.tasks.image_classification import preprocess
-from functions.tasks.text_inputs import read_texts, texts_of
+from functions.tasks.text_inputs import load_tokenizer, read_texts, texts_of
 from functions.tensors import DATATYPE_NAMES, DATATYPES, to_binary
 from modelfn.artifact import ImagePreprocessing, TensorSpec
 from modelfn.store import LocalStore
@@ -272,8 +272,8 @@ def models(
 
 
 def tokenizer_of(model: LoadedModel) -> Tokenizer:
-    tokenizer: Tokenizer = model.task.tokenizer  # type: ignore[attr-defined]
-    return tokenizer
+    """The built-in text model's tokenizer, as its task adapter loads it from the version."""
+    return load_tokenizer(model.manifest, model.folder)
 
 
 @st.composite
