@@ -34,10 +34,11 @@ SUMS_FILE = "SHA256SUMS"
 MANIFEST_FILE = "manifest.json"
 LM_CHUNK = 64  # time steps per graph call: bounds the [batch, time, vocab] logits block
 # A self-test embedding agrees when its distance to the one recorded is at most this share of
-# the recorded one's length. Another CPU or onnxruntime moves an fp32 embedding by about 1e-6 of
-# it, another int8 kernel by at most int8's own error (0.6% for the imported 2-layer BERT of the
-# tests, fp32 against int8); two different IMDB reviews lie 7.7% apart or more even there, an
-# untrained encoder whose embeddings all point almost the same way.
+# the recorded one's length: another CPU or onnxruntime moves an fp32 embedding by about 1e-6 of
+# it. An int8 one may also move by twice int8's own error on that text (its recorded distance to
+# fp32's): x86 CPUs without VNNI saturate int16 sums that others do not, and ARM runs other
+# kernels, each its own rounding of fp32. int8's error is 0.3-2% of the length for the imported
+# 2-layer BERT encoders of docs/edge.md; two different IMDB test reviews lie 3.4% apart or more.
 EMBEDDING_TOLERANCE = 0.01
 EMBEDDING_DECIMALS = 6  # an embedding as the self-test records it
 
@@ -153,8 +154,11 @@ class TokenizerJson:
         self.spec, self.tokenizer = spec, tokenizer
 
     def encode(self, texts: list[str]) -> list[tuple[list[int], list[int]]]:
-        """Each text's ids and type ids, special tokens added; BundleError for a text over
-        max_length (only without truncation: the tokenizer cut the others)."""
+        """Each text's ids and type ids, special tokens added; BundleError for an empty text (the
+        function refuses it too) or one over max_length (only without truncation: the tokenizer
+        cut the others)."""
+        if any(not text.strip() for text in texts):
+            raise BundleError("an empty text; give at least one word")
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         for text, encoding in zip(texts, encodings, strict=True):
             if len(encoding.ids) > self.spec["max_length"]:
@@ -446,6 +450,12 @@ class Bundle:
         )
 
 
+def distance(vector: np.ndarray, reference: np.ndarray) -> float:
+    """|vector - reference| as a share of |reference|."""
+    gap = float(np.linalg.norm(vector - reference))
+    return gap / max(float(np.linalg.norm(reference)), 1e-12)
+
+
 def open_bundle(folder: Path, *, fp32: bool = False) -> Bundle:
     """Verify the extracted bundle in `folder`, then load its int8 graph (fp32 if told or alone)."""
     manifest = verify(folder)
@@ -462,12 +472,14 @@ def self_test(bundle: Bundle) -> list[str]:
         want = case["expected"][bundle.precision]
         if bundle.manifest["task"] == "feature-extraction":
             recorded = np.asarray(json.loads(want))
-            gap = float(np.linalg.norm(np.asarray(json.loads(got)) - recorded))
-            share = gap / max(float(np.linalg.norm(recorded)), 1e-12)
-            if share > EMBEDDING_TOLERANCE:
+            allowed = EMBEDDING_TOLERANCE
+            if bundle.precision == "int8":
+                allowed += 2 * distance(np.asarray(json.loads(case["expected"]["fp32"])), recorded)
+            moved = distance(np.asarray(json.loads(got)), recorded)
+            if moved > allowed:
                 problems.append(
-                    f"{case['input'][:40]!r}: embedding {share:.2%} of its length away from the "
-                    f"one recorded at export, over {EMBEDDING_TOLERANCE:.0%}"
+                    f"{case['input'][:40]!r}: embedding {moved:.2%} of its length away from the "
+                    f"one recorded at export, over the {allowed:.2%} allowed"
                 )
         elif got != want:
             problems.append(
