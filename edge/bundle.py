@@ -3,7 +3,7 @@
 A bundle is one gzip'd tar of a single folder `<model>-<version>/` holding `manifest.json` (an
 `EdgeManifest`), `SHA256SUMS` (sha256sum's format, over every other member), the runner `run.py`
 with its `requirements.txt`, `model.onnx` (fp32), `model.int8.onnx` where quantization paid, and the
-vocabulary for text models. The same members give the same bytes: fixed order, mtime 0, owner
+vocabulary for text models (a Hugging Face text model's `tokenizer.json`). The same members give the same bytes: fixed order, mtime 0, owner
 root:root, fixed modes, and a gzip header without name or time, so a re-export of an artifact is
 byte-identical and its sha256 names it.
 """
@@ -64,7 +64,9 @@ class SelfTestCase(_Strict):
     input: str = Field(description="Text, or a base64 PNG for images.")
     mode: str = "next-words"
     expected: dict[str, str] = Field(
-        description="Graph precision -> the answer recorded at export."
+        description="Graph precision -> the answer recorded at export: a label, a word, a "
+        "generation, or a feature extractor's embedding as a JSON list (run.py accepts one within "
+        "its EMBEDDING_TOLERANCE)."
     )
 
 

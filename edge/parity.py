@@ -5,7 +5,9 @@ loaders (tools/edge_test_data.py), so edge export stands beside training, not on
 
 The figures come from the runner's own code (`standalone_runner.Bundle`), so they describe what a
 device computes: test accuracy and label agreement for the classifiers, test perplexity for the
-language model. Sessions run on one thread so the figures repeat bit for bit (they go into the
+language model, and for a feature extractor, which has no answer to score, how close each int8
+embedding stays to fp32's (cosine similarity) and whether each text's nearest neighbour stays
+the same. Sessions run on one thread so the figures repeat bit for bit (they go into the
 bundle, which must be byte-identical on re-export); latency is measured too, but reported beside
 the bundle, never in it.
 """
@@ -57,7 +59,11 @@ def predicted_labels(bundle: Bundle, data: TestData) -> np.ndarray:
                 for i in range(0, len(data.images), 100)
             ]
         )
-    assert data.texts is not None and bundle.tokenizer is not None
+    assert data.texts is not None
+    if bundle.tokenizer_json is not None:
+        # One text a call, as run.py answers one line: no padding from a longer neighbour.
+        return np.asarray([int(bundle.classify_text(t).argmax()) for t in data.texts])
+    assert bundle.tokenizer is not None
     tokenizer = bundle.tokenizer
     # The whole review, as training scored it: no request-size limit applies here.
     return np.asarray(
@@ -99,12 +105,20 @@ def perplexity(bundle: Bundle, sentences: list[list[str]]) -> float:
     return math.exp(nll / targets.size)
 
 
+def embeddings(bundle: Bundle, texts: list[str]) -> np.ndarray:
+    """float32 [N, dimensions], one text a call as run.py embeds a line."""
+    return np.concatenate([bundle.embed([t]) for t in texts])
+
+
 def latency_ms(bundle: Bundle, data: TestData) -> float:
     """Median milliseconds of one single-input call (one image, one review, 35 words)."""
     call: Callable[[], Any]
     if data.images is not None:
         one = data.images[:1]
         call = lambda: bundle.classify_pixels(one)
+    elif data.texts is not None and bundle.tokenizer_json is not None:
+        feeds = bundle.tokenizer_json.feeds(data.texts[:1])
+        call = lambda: bundle.run(feeds)
     elif data.texts is not None:
         assert bundle.tokenizer is not None
         tokens = bundle.tokenizer.tokens(data.texts[0])
@@ -120,6 +134,79 @@ def latency_ms(bundle: Bundle, data: TestData) -> float:
         call()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The fp32 and int8 graphs side by side on the test data, and the verdict."""
+
+    scores: dict[str, float]  # each graph's headline figure, `fp32_...` and `int8_...`
+    agreement: dict[str, float]  # what compares the two answers, and how many examples
+    refused: str | None  # why int8 must not ship (it loses more than the threshold), or None
+    measured: str  # the figures the threshold reads, in words
+
+
+def compare(fp32: Bundle, int8: Bundle, data: TestData, task: str, limits: EdgeEntry) -> Comparison:
+    if task == "feature-extraction":
+        assert data.texts is not None
+        return _compare_embeddings(
+            embeddings(fp32, data.texts), embeddings(int8, data.texts), data.texts, limits
+        )
+    fp32_figures, fp32_labels = score(fp32, data)
+    int8_figures, int8_labels = score(int8, data)
+    agreement: dict[str, float] = {}
+    if fp32_labels is not None and int8_labels is not None:
+        agreement["label_agreement"] = round(float((fp32_labels == int8_labels).mean()), 6)
+        agreement["test_examples"] = len(fp32_labels)
+    return Comparison(
+        scores={
+            **{f"fp32_{k}": v for k, v in fp32_figures.items()},
+            **{f"int8_{k}": v for k, v in int8_figures.items()},
+        },
+        agreement=agreement,
+        refused=refusal(task, fp32_figures, int8_figures, limits),
+        measured=", ".join(f"{k} {v}" for k, v in int8_figures.items()),
+    )
+
+
+def _compare_embeddings(
+    fp32: np.ndarray, int8: np.ndarray, texts: list[str], limits: EdgeEntry
+) -> Comparison:
+    """Cosine similarity of each text's int8 embedding to its fp32 one (the lowest gates int8),
+    and the share of texts whose nearest other text is the same under both (what a search over
+    these texts would return first)."""
+    a, b = _unit(fp32.astype(np.float64)), _unit(int8.astype(np.float64))
+    cosine = (a * b).sum(axis=1)
+    worst = int(cosine.argmin())
+    agreement = {
+        "cosine_min": round(float(cosine.min()), 6),
+        "cosine_mean": round(float(cosine.mean()), 6),
+    }
+    if len(texts) >= 3:  # with two texts, each one's nearest other text is the other
+        agreement["neighbour_agreement"] = round(
+            float((_nearest_other(a) == _nearest_other(b)).mean()), 6
+        )
+    agreement["test_examples"] = len(texts)
+    refused = None
+    if cosine[worst] < limits.min_cosine_similarity:
+        refused = (
+            f"int8's embedding of test text {worst + 1} ({texts[worst][:40]!r}) has cosine "
+            f"similarity {cosine[worst]:.6f} to fp32's, under the limit of "
+            f"{limits.min_cosine_similarity}"
+        )
+    measured = ", ".join(f"{k} {v}" for k, v in agreement.items() if k != "test_examples")
+    return Comparison({}, agreement, refused, measured)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # type: ignore[no-any-return]
+
+
+def _nearest_other(unit: np.ndarray) -> np.ndarray:
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity.argmax(axis=1)  # type: ignore[no-any-return]
 
 
 def score(bundle: Bundle, data: TestData) -> tuple[dict[str, float], np.ndarray | None]:
@@ -153,6 +240,11 @@ def refusal(
 
 
 def threshold_words(task: str, limits: EdgeEntry) -> str:
+    if task == "feature-extraction":
+        return (
+            "cosine similarity of every test text's int8 embedding to its fp32 one at least "
+            f"{limits.min_cosine_similarity}"
+        )
     if task == "language-modeling":
         return f"test perplexity at most {limits.max_perplexity_increase:.2%} above fp32"
     return f"test accuracy at most {limits.max_accuracy_drop * 100:.2f} points below fp32"

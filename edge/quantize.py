@@ -1,7 +1,9 @@
 """fp32 ONNX graph -> int8 graph, the way each task's graph quantizes well on a CPU.
 
-- The LSTM language model and the n-gram classifier are MatMul/Gemm/LSTM/Gather graphs: dynamic
-  quantization (int8 weights, activations quantized per call) needs no calibration data.
+- The LSTM language model, the n-gram classifier and an imported Hugging Face text model are
+  MatMul/Gemm/LSTM/Gather graphs: dynamic quantization (int8 weights, activations quantized per
+  call) needs no calibration data. In a BERT the weight MatMuls become MatMulInteger and the
+  embedding tables int8; the attention's activation-by-activation MatMuls stay fp32.
 - The CNN is Conv-heavy: dynamically quantized Conv becomes ConvInteger, which onnxruntime's CPU
   provider does not run, so it gets static QDQ quantization, its activation ranges calibrated on
   real training images (never the test images the parity report scores).
@@ -19,6 +21,7 @@ Mode = Literal["dynamic", "static-qdq"]
 MODES: dict[str, Mode] = {
     "image-classification": "static-qdq",
     "text-classification": "dynamic",
+    "feature-extraction": "dynamic",
     "language-modeling": "dynamic",
 }
 CALIBRATION_BATCH = 32  # images per calibration call: ranges are the same, memory stays small
@@ -34,7 +37,8 @@ def prepared(source: Path, target: Path) -> Path:
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    # Symbolic shape inference is for transformer graphs; ours have plain dynamic dimensions.
+    # Symbolic shape inference feeds onnxruntime's transformer fusions, which do not run here;
+    # every graph, an imported BERT's too, folds and quantizes without it.
     quant_pre_process(source, target, skip_symbolic_shape=True)
     return target
 

@@ -1,17 +1,19 @@
 """The runner of an edge bundle, shipped in every bundle as `run.py`.
 
-It needs onnxruntime and numpy (Pillow for images) and nothing of modelfn: a device has only the
-bundle. Before it loads anything it checks every file of the bundle against `SHA256SUMS`, then it
+It needs onnxruntime and numpy (Pillow for images, `tokenizers` for a Hugging Face text model)
+and nothing of modelfn: a device has only the bundle. Before it loads anything it checks every file of the bundle against `SHA256SUMS`, then it
 reads the preprocessing, labels and graphs from `manifest.json`:
 
     python run.py cat.png                        # image classifier: top labels of each file
     echo "a truly wonderful film" | python run.py  # text classifier: text from stdin or args
+    python run.py --json "a truly wonderful film"  # feature extractor: the text's embedding
     python run.py --mode generate "the company said"  # language model: next-words or generate
     python run.py --json --fp32 cat.png          # machine-readable; full-precision graph
     python run.py --self-test                    # the examples recorded at export, re-run
 
 The text steps replay `modelfn.text.Tokenizer` (documented on `TextPreprocessing` in
-`modelfn/artifact.py`); a test holds the two equal on real text.
+`modelfn/artifact.py`), or run the version's `tokenizer.json` as `modelfn/tokenizer_file.py` does
+(`TokenizerPreprocessing`); tests hold each equal to modelfn's on real text.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ import numpy as np
 SUMS_FILE = "SHA256SUMS"
 MANIFEST_FILE = "manifest.json"
 LM_CHUNK = 64  # time steps per graph call: bounds the [batch, time, vocab] logits block
+# A self-test embedding agrees when its distance to the one recorded is at most this share of
+# the recorded one's length: another CPU or onnxruntime moves an fp32 embedding by about 1e-6 of
+# it. An int8 one may also move by twice int8's own error on that text (its recorded distance to
+# fp32's): x86 CPUs without VNNI saturate int16 sums that others do not, and ARM runs other
+# kernels, each its own rounding of fp32. On the 560 IMDB test reviews, the fine-tuned 2-layer
+# BERT encoder of docs/edge.md errs in int8 by 0.5% of the length (median; 1.9% at most), and
+# two different reviews lie 3.8% apart or more.
+EMBEDDING_TOLERANCE = 0.01
+EMBEDDING_DECIMALS = 6  # an embedding as the self-test records it
 
 
 class BundleError(Exception):
@@ -116,6 +127,67 @@ class Tokenizer:
                 if gram is not None:
                     ids.append(gram)
         return list(dict.fromkeys(ids)) if self.spec.get("binary") else ids
+
+
+# --- Hugging Face tokenizer (modelfn/tokenizer_file.py's steps) ---------------------------------
+
+
+class TokenizerJson:
+    """A manifest's `tokenizer` preprocessing plus its `tokenizer.json`, run by the `tokenizers`
+    library: the file's pipeline adds the special tokens; truncation and padding come from the
+    manifest, whatever the file's own sections say (as the function sets them)."""
+
+    def __init__(self, spec: dict[str, Any], data: str) -> None:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(data)
+        tokenizer.no_padding()  # padded below, to the batch's longest text or to max_length
+        if spec["truncation"]:
+            # transformers' `truncation=True, max_length=...`: special tokens kept, the text cut.
+            tokenizer.enable_truncation(
+                spec["max_length"],
+                stride=0,
+                strategy="longest_first",
+                direction=spec["truncation_side"],
+            )
+        else:
+            tokenizer.no_truncation()
+        self.spec, self.tokenizer = spec, tokenizer
+
+    def encode(self, texts: list[str]) -> list[tuple[list[int], list[int]]]:
+        """Each text's ids and type ids, special tokens added; BundleError for an empty text (the
+        function refuses it too) or one over max_length (only without truncation: the tokenizer
+        cut the others)."""
+        if any(not text.strip() for text in texts):
+            raise BundleError("an empty text; give at least one word")
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        for text, encoding in zip(texts, encodings, strict=True):
+            if len(encoding.ids) > self.spec["max_length"]:
+                raise BundleError(
+                    f"{len(encoding.ids)} tokens in {text[:40]!r}, over this model's maximum of "
+                    f"{self.spec['max_length']}; shorten the text or split it"
+                )
+        return [(list(e.ids), list(e.type_ids)) for e in encodings]
+
+    def feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The graph's int64 inputs for `texts`, padded with pad_id on padding_side."""
+        spec, encoded = self.spec, self.encode(texts)
+        longest = max((len(ids) for ids, _ in encoded), default=0)
+        width = spec["max_length"] if spec["padding"] == "max_length" else longest
+        ids = np.full((len(encoded), width), spec["pad_id"], dtype=np.int64)
+        mask, types = np.zeros_like(ids), np.zeros_like(ids)
+        for row, (tokens, type_ids) in enumerate(encoded):
+            start = 0 if spec["padding_side"] == "right" else width - len(tokens)
+            ids[row, start : start + len(tokens)] = tokens
+            mask[row, start : start + len(tokens)] = 1
+            types[row, start : start + len(tokens)] = type_ids
+        names = spec["inputs"]
+        feeds = {names["input_ids"]: ids}
+        if names.get("attention_mask") is not None:
+            feeds[names["attention_mask"]] = mask
+        if names.get("token_type_ids") is not None:
+            feeds[names["token_type_ids"]] = types
+        return feeds
 
 
 # --- image preprocessing (modelfn/images.py's steps) -------------------------------
@@ -233,13 +305,20 @@ class Bundle:
         )
         pre = manifest["preprocessing"]
         self.tokenizer = None
+        self.tokenizer_json = None
         if pre["kind"] == "text":
             vocabulary = json.loads((folder / pre["vocabulary"]).read_text(encoding="utf-8"))
             self.tokenizer = Tokenizer(pre, vocabulary)
+        elif pre["kind"] == "tokenizer":
+            self.tokenizer_json = TokenizerJson(pre, (folder / pre["file"]).read_text("utf-8"))
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, feeds), strict=True))
+
+    def first_output(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The graph's first output (logits, or embeddings), whatever its name."""
+        return self.run(feeds)[self.session.get_outputs()[0].name]
 
     # --- classifiers ---------------------------------------------------------------------------
 
@@ -253,7 +332,14 @@ class Bundle:
 
     def classify_text(self, text: str) -> np.ndarray:
         """One text -> logits [1, classes]."""
+        if self.tokenizer_json is not None:
+            return self.first_output(self.tokenizer_json.feeds([text]))
         return self.token_logits(self.text_tokens(text))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Texts -> embeddings float32 [N, dimensions] (the graph pools and normalises)."""
+        assert self.tokenizer_json is not None
+        return self.first_output(self.tokenizer_json.feeds(texts))
 
     def token_logits(self, tokens: list[str]) -> np.ndarray:
         """One text's tokens -> logits [1, classes] of its bag of n-grams."""
@@ -333,6 +419,12 @@ class Bundle:
                     {"word": w, "probability": p} for w, p in self.next_words(item, top_k)
                 ],
             }
+        if task == "feature-extraction":
+            vector = self.embed([item])[0]
+            return {
+                "input": item if len(item) < 200 else item[:197] + "...",
+                "embedding": [float(v) for v in vector],
+            }
         if task == "image-classification":
             data = read_image_item(item)
             logits = self.classify_pixels(load_image(data)[None])
@@ -347,13 +439,22 @@ class Bundle:
         }
 
     def answer(self, item: str, mode: str) -> str:
-        """The one value a self-test compares: the label, the top next word or the generation."""
+        """The one value a self-test compares: the label, the top next word, the generation, or
+        the embedding as JSON (rounded to EMBEDDING_DECIMALS)."""
         result = self.predict(item, mode=mode)
         if "label" in result:
             return str(result["label"])
+        if "embedding" in result:
+            return json.dumps([round(v, EMBEDDING_DECIMALS) for v in result["embedding"]])
         return (
             str(result["generated"]) if mode == "generate" else str(result["next_words"][0]["word"])
         )
+
+
+def distance(vector: np.ndarray, reference: np.ndarray) -> float:
+    """|vector - reference| as a share of |reference|."""
+    gap = float(np.linalg.norm(vector - reference))
+    return gap / max(float(np.linalg.norm(reference)), 1e-12)
 
 
 def open_bundle(folder: Path, *, fp32: bool = False) -> Bundle:
@@ -370,7 +471,18 @@ def self_test(bundle: Bundle) -> list[str]:
     for case in bundle.manifest["self_test"]:
         got = bundle.answer(case["input"], case["mode"])
         want = case["expected"][bundle.precision]
-        if got != want:
+        if bundle.manifest["task"] == "feature-extraction":
+            recorded = np.asarray(json.loads(want))
+            allowed = EMBEDDING_TOLERANCE
+            if bundle.precision == "int8":
+                allowed += 2 * distance(np.asarray(json.loads(case["expected"]["fp32"])), recorded)
+            moved = distance(np.asarray(json.loads(got)), recorded)
+            if moved > allowed:
+                problems.append(
+                    f"{case['input'][:40]!r}: embedding {moved:.2%} of its length away from the "
+                    f"one recorded at export, over the {allowed:.2%} allowed"
+                )
+        elif got != want:
             problems.append(
                 f"{case['input'][:40]!r} ({case['mode']}): got {got!r}, expected {want!r}"
             )
@@ -414,6 +526,13 @@ def main(argv: list[str] | None = None) -> int:
             elif "label" in result:
                 scores = ", ".join(f"{t['label']} {t['score']:.3f}" for t in result["top_k"])
                 print(f"{result['input']}: {result['label']} ({scores})")
+            elif "embedding" in result:
+                vector = result["embedding"]
+                shown = " ".join(f"{v:.4f}" for v in vector[:8])
+                more = " ..." if len(vector) > 8 else ""
+                print(
+                    f"{result['input']}: [{shown}{more}] ({len(vector)} dimensions; --json for all)"
+                )
             elif "generated" in result:
                 print(f"{result['input']} {result['generated']}")
             else:

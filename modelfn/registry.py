@@ -165,6 +165,8 @@ class EdgeEntry(BaseModel):
     max_accuracy_drop: float = Field(default=0.01, ge=0, le=1)
     # Language models: test perplexity, relative (0.02 = 2% higher).
     max_perplexity_increase: float = Field(default=0.02, ge=0)
+    # Feature extractors: the lowest cosine similarity of a test text's int8 embedding to fp32's.
+    min_cosine_similarity: float = Field(default=0.99, ge=-1, le=1)
 
 
 class TrainedEntry(NamedTuple):

@@ -1,6 +1,7 @@
 """The test split an edge bundle is scored on, handed to the edge exporter in the runner's input
 forms (`edge.parity.TestData`): a trained model's, read with training's loaders; an imported
-image classifier's, read from the user's own labelled folder (tools/user_data.py).
+model's, read from the user's own data (tools/user_data.py): a labelled image folder, or a CSV of
+texts with or without labels.
 
 It lives on the top floor because it joins floors that stand side by side: training knows how
 to read the data sets, edge/ how a device feeds a bundle.
@@ -13,9 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from edge.parity import TestData
-from modelfn.artifact import Manifest
+from modelfn.artifact import Manifest, TokenizerPreprocessing, read_manifest, read_verified
 from modelfn.registry import ModelEntry, RegistryError
-from tools.user_data import UserDataError, read_image_folder
+from modelfn.tokenizer_file import TokenizerFile
+from tools.user_data import (
+    UserDataError,
+    read_image_folder,
+    read_text_csv,
+    read_unlabelled_csv,
+)
 
 # An imported model has one labelled folder, not a training and a test split: a share of it is
 # held out to calibrate int8 on and never scored, as a trained CNN calibrates on training images
@@ -57,18 +64,61 @@ def load_test_data(
     return TestData(sentences=sentences, source=f"{split} ({len(sentences)} sentences)")
 
 
-def user_test_data(manifest: Manifest, path: str | Path, limit: int | None = None) -> TestData:
-    """An imported image classifier's test images and int8 calibration images, both from the
-    user's folder (`PATH/<label>/*.png|jpg|jpeg`) and disjoint; `limit` keeps the first test
-    images. Decoded as the bundle's runner decodes a file on a device."""
+def user_test_data(
+    folder: Path,
+    path: str | Path,
+    limit: int | None = None,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> TestData:
+    """An imported model's test data from the user's `path`, for the artifact in `folder`;
+    `limit` keeps the first test examples.
+
+    - image-classification: `PATH/<label>/*.png|jpg|jpeg`, test images and int8 calibration
+      images both from it and disjoint, decoded as the bundle's runner decodes a file;
+    - text-classification: a CSV of texts and label names (int8 is dynamic: no calibration);
+    - feature-extraction: a CSV with a text column; labels, if any, are not read.
+
+    Text is checked against the version's tokenizer here: without truncation a text longer than
+    the model takes is refused by row, before anything is quantized.
+    """
+    manifest = read_manifest(folder)
+    if manifest.task == "image-classification":
+        return _user_images(manifest, path, limit)
+    if manifest.task == "text-classification" and isinstance(
+        manifest.preprocessing, TokenizerPreprocessing
+    ):
+        labelled = read_text_csv(
+            path, manifest.labels, text_column=text_column, label_column=label_column
+        )
+        texts, rows = labelled.texts[:limit], labelled.rows[:limit]
+        _check_lengths(folder, manifest, texts, rows, labelled.source)
+        return TestData(
+            texts=texts,
+            labels=labelled.labels[:limit],
+            source=f"your data: {labelled.describe(name_only=True)}; {len(texts)} scored",
+        )
+    if manifest.task == "feature-extraction":
+        unlabelled = read_unlabelled_csv(path, text_column=text_column)
+        texts, rows = unlabelled.texts[:limit], unlabelled.rows[:limit]
+        _check_lengths(folder, manifest, texts, rows, unlabelled.source)
+        return TestData(
+            texts=texts,
+            source=f"your data: {unlabelled.describe(name_only=True)}; {len(texts)} embedded "
+            "by both graphs",
+        )
+    raise UserDataError(
+        f"{manifest.name} is a {manifest.task} model: export-edge --data reads your data for "
+        "imported image classifiers (a folder per label), Hugging Face text classifiers (a CSV "
+        "of texts and labels) and feature extractors (a CSV of texts); an edge bundle's runner "
+        "takes images or texts, and a tensor graph has no pre-processing for it to run"
+    )
+
+
+def _user_images(manifest: Manifest, path: str | Path, limit: int | None) -> TestData:
     from edge.standalone_runner import load_image
 
-    if manifest.task != "image-classification":
-        raise UserDataError(
-            f"{manifest.name} is a {manifest.task} model: export-edge --data reads a folder of "
-            "labelled images, for imported image classifiers; an edge bundle's runner takes "
-            "images or texts, and a tensor graph has no pre-processing for it to run"
-        )
     images = read_image_folder(path, manifest.labels)
     count = len(images.files)
     if count < 2:
@@ -90,3 +140,25 @@ def user_test_data(manifest: Manifest, path: str | Path, limit: int | None = Non
         source=f"your data: {images.describe(name_only=True)}; {len(scored)} scored, {len(calibrate)} held out "
         "to calibrate int8 (evenly spaced over the labels, never scored)",
     )
+
+
+def _check_lengths(
+    folder: Path, manifest: Manifest, texts: list[str], rows: list[int], source: Path
+) -> None:
+    """Refuse, by row, a text the model cannot take whole when it was imported without
+    truncation (the function answers such a text with a 400, the runner with an error)."""
+    pre = manifest.preprocessing
+    assert isinstance(pre, TokenizerPreprocessing)
+    if pre.truncation:
+        return
+    tokenizer = TokenizerFile(pre, read_verified(folder, manifest, pre.file))
+    lengths = tokenizer.encode(texts).lengths
+    over = [(row, n) for row, n in zip(rows, lengths, strict=True) if n > pre.max_length]
+    if over:
+        shown = ", ".join(f"row {row} ({n} tokens)" for row, n in over[:5])
+        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+        raise UserDataError(
+            f"{source}: {shown}{more} over {manifest.name}'s maximum of {pre.max_length} tokens; "
+            "it was imported without truncation (modelfn import --no-truncation), so a device "
+            "refuses such a text: shorten or remove those rows"
+        )

@@ -6,7 +6,8 @@ imported model on it (`modelfn evaluate NAME --data PATH`, `modelfn export-edge 
   model's labels; a label with no folder simply has no examples.
 - Texts: a CSV with a header, one example per row, a text column and a label column holding the
   label's name (`text` and `label` unless told otherwise; the Kaggle IMDB file is
-  `--text-column review --label-column sentiment`).
+  `--text-column review --label-column sentiment`). A feature extractor has no labels: its CSV
+  needs the text column only (`read_unlabelled_csv`).
 
 Nothing here knows a task's pre-processing: images stay the bytes of their files (what a client
 sends the function; the edge exporter decodes them as a device does) and texts stay text. Every
@@ -67,9 +68,27 @@ class LabelledTexts:
     label_names: list[str]
     rows: list[int]  # each text's row number in the file (the header is row 1)
 
-    def describe(self) -> str:
-        digest = hashlib.sha256(self.source.read_bytes()).hexdigest()
-        return f"{len(self.texts)} texts from {self.source} (sha256 {digest[:16]})"
+    def describe(self, *, name_only: bool = False) -> str:
+        return _describe_csv(self.source, len(self.texts), name_only)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Texts without labels (a feature extractor's), in the file's row order."""
+
+    source: Path
+    texts: list[str]
+    rows: list[int]  # each text's row number in the file (the header is row 1)
+
+    def describe(self, *, name_only: bool = False) -> str:
+        return _describe_csv(self.source, len(self.texts), name_only)
+
+
+def _describe_csv(source: Path, count: int, name_only: bool) -> str:
+    """How many texts, from which file, and the file's sha256; `name_only` as for images."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    where = source.name if name_only else str(source)
+    return f"{count} texts from {where} (sha256 {digest[:16]})"
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -78,12 +97,17 @@ class LabelledTexts:
 def read_image_folder(path: str | Path, labels: Sequence[str]) -> LabelledImages:
     """The images under `path/<label>/`; `labels` are the model's, in logit order.
 
-    Refused: a missing folder; a folder name that is not a label (named, with the labels, and a
+    Refused: a missing folder, or a file; a folder name that is not a label (named, with the labels, and a
     hint where only the case differs); an image file outside a label folder; a nested folder;
     a file that is not .png/.jpg/.jpeg; a file PIL cannot read; no image at all. Hidden files
     (`.DS_Store`) are skipped.
     """
     root = Path(path)
+    if root.is_file():
+        raise UserDataError(
+            f"--data {root} is a file; an image classifier's --data is a folder laid out as "
+            f"{IMAGE_LAYOUT} (a CSV is for text models)"
+        )
     if not root.is_dir():
         raise UserDataError(
             f"--data {root}: no such folder; give a folder laid out as {IMAGE_LAYOUT}"
@@ -174,54 +198,18 @@ def read_text_csv(
 ) -> LabelledTexts:
     """The rows of a CSV with a header: `text_column` the text, `label_column` its label's name.
 
-    Refused: a missing file; a file that is not UTF-8; either column absent (the header's columns
-    are named, with the flags); an empty text; a label that is not one of `labels` (the unknown
-    values are named, with the rows of the first); no row at all.
+    Refused: a missing file (or a folder); a file that is not UTF-8; either column absent (the
+    header's columns are named, with the flags); an empty text; a label that is not one of
+    `labels` (the unknown values are named, with the rows of the first); no row at all.
     """
     source = Path(path)
-    if not source.is_file():
-        raise UserDataError(
-            f"--data {source}: no such file; give a CSV with a header and the columns "
-            f"{text_column!r} and {label_column!r}"
-        )
-    # Reviews run long: the csv module's default limit (128 KiB a field) would cut nothing we
-    # serve (32 KiB a text) but refuses the whole file on one long field.
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    try:
-        # utf-8-sig: spreadsheet programs write a byte-order mark before the header.
-        with source.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            missing = [c for c in (text_column, label_column) if c not in header]
-            if missing:
-                raise UserDataError(
-                    f"{source}: no column {' or '.join(repr(c) for c in missing)} in the header "
-                    f"({', '.join(repr(c) for c in header) or 'empty'}); name the columns with "
-                    "--text-column and --label-column"
-                )
-            texts: list[str] = []
-            names: list[str] = []
-            rows: list[int] = []
-            for row in reader:
-                line = reader.line_num
-                text, name = (row.get(text_column) or "").strip(), (row.get(label_column) or "")
-                if not text:
-                    raise UserDataError(
-                        f"{source} row {line}: column {text_column!r} is empty; every row needs a text"
-                    )
-                texts.append(text)
-                names.append(name.strip())
-                rows.append(line)
-    except UnicodeDecodeError as exc:
-        raise UserDataError(f"{source}: not UTF-8 ({exc}); save it as UTF-8 CSV") from exc
-    except csv.Error as exc:
-        raise UserDataError(f"{source}: not a CSV file this reader can parse ({exc})") from exc
-    if not texts:
-        raise UserDataError(f"{source}: a header and no rows; add one row per text")
+    layout = f"a CSV with a header and the columns {text_column!r} and {label_column!r}"
+    rows = _csv_rows(source, layout, text_column, label_column)
+    names = [row.label for row in rows]
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({n for n in names if n not in index})
     if unknown:
-        first = [rows[i] for i, n in enumerate(names) if n == unknown[0]][:3]
+        first = [row.line for row in rows if row.label == unknown[0]][:3]
         raise UserDataError(
             f"{source}: column {label_column!r} holds {_few(unknown)}, not "
             f"{'a label' if len(unknown) == 1 else 'labels'} of this model (first {unknown[0]!r} at "
@@ -229,8 +217,76 @@ def read_text_csv(
             f"name as the model has it: {_few(list(labels))}"
         )
     return LabelledTexts(
-        source, texts, np.asarray([index[n] for n in names], np.int64), list(labels), rows
+        source,
+        [row.text for row in rows],
+        np.asarray([index[n] for n in names], np.int64),
+        list(labels),
+        [row.line for row in rows],
     )
+
+
+def read_unlabelled_csv(path: str | Path, *, text_column: str = "text") -> Texts:
+    """The texts of a CSV with a header, `text_column` one text a row; other columns (a label
+    column too) are ignored: a feature extractor's figures compare two graphs, not a label.
+
+    Refused as `read_text_csv` refuses: a missing file (or a folder), not UTF-8, no such column
+    (the header's columns named, and that the first line is read as the header), an empty text
+    (its row), no row.
+    """
+    source = Path(path)
+    rows = _csv_rows(source, f"a CSV with a header and a column {text_column!r}", text_column, None)
+    return Texts(source, [row.text for row in rows], [row.line for row in rows])
+
+
+@dataclass(frozen=True)
+class _Row:
+    text: str
+    label: str  # "" when no label column is read
+    line: int  # the row's number in the file (the header is row 1)
+
+
+def _csv_rows(source: Path, layout: str, text_column: str, label_column: str | None) -> list[_Row]:
+    if source.is_dir():
+        raise UserDataError(
+            f"--data {source} is a folder; for a text model give {layout} (a folder per label is "
+            "for image classifiers)"
+        )
+    if not source.is_file():
+        raise UserDataError(f"--data {source}: no such file; give {layout}")
+    columns = [text_column] + ([label_column] if label_column is not None else [])
+    flags = "--text-column and --label-column" if label_column is not None else "--text-column"
+    # Reviews run long: the csv module's default limit (128 KiB a field) would cut nothing we
+    # serve (32 KiB a text) but refuses the whole file on one long field.
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    rows: list[_Row] = []
+    try:
+        # utf-8-sig: spreadsheet programs write a byte-order mark before the header.
+        with source.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise UserDataError(
+                    f"{source}: no column {' or '.join(repr(c) for c in missing)} in the header "
+                    f"({_few([_short(c) for c in header]) or 'empty'}) on the file's first line; "
+                    f"name the columns with {flags}"
+                )
+            for row in reader:
+                text = (row.get(text_column) or "").strip()
+                if not text:
+                    raise UserDataError(
+                        f"{source} row {reader.line_num}: column {text_column!r} is empty; every "
+                        "row needs a text"
+                    )
+                label = (row.get(label_column) or "").strip() if label_column is not None else ""
+                rows.append(_Row(text, label, reader.line_num))
+    except UnicodeDecodeError as exc:
+        raise UserDataError(f"{source}: not UTF-8 ({exc}); save it as UTF-8 CSV") from exc
+    except csv.Error as exc:
+        raise UserDataError(f"{source}: not a CSV file this reader can parse ({exc})") from exc
+    if not rows:
+        raise UserDataError(f"{source}: a header and no rows; add one row per text")
+    return rows
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -238,6 +294,11 @@ def read_text_csv(
 
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
+
+
+def _short(name: str) -> str:
+    """A header cell as a message shows it: a file without a header has a text there."""
+    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def _few(names: Sequence[str]) -> str:

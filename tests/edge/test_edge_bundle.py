@@ -83,10 +83,13 @@ def test_manifest_names_its_source_and_figures(
     )
     assert (INT8_GRAPH in members) == manifest.quantization.shipped
     assert b"Pillow".lower() in members["requirements.txt"].lower()
+    # tokenizers only inside the Hugging Face tokenizer's class: a bundle of another model never
+    # reaches it, and only a Hugging Face text model's requirements.txt lists it.
     assert (
         runner_imports(members[RUNNER_FILE])
-        <= {"numpy", "onnxruntime", "PIL"} | sys.stdlib_module_names
+        <= {"numpy", "onnxruntime", "PIL", "tokenizers"} | sys.stdlib_module_names
     )
+    assert b"tokenizers" not in members["requirements.txt"]
 
 
 def runner_imports(source: bytes) -> set[str]:

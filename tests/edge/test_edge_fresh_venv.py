@@ -1,4 +1,5 @@
-"""Each bundle runs in a fresh virtual environment holding only its requirements.txt (from PyPI).
+"""Each bundle runs in a fresh virtual environment holding only its requirements.txt (from PyPI):
+Pillow for images, the pinned tokenizers for a Hugging Face text model, never modelfn or torch.
 
 About 15 s a model for the pip install (pip's cache helps on re-runs); skipped only where PyPI
 cannot be reached.
@@ -44,6 +45,9 @@ def fresh_venv(folder: Path, where: Path) -> Path:
         ("imdb_bundle", ["a truly wonderful film"]),
         ("ptb_bundle", ["--mode", "generate", "the company said"]),
         ("cifar_bundle", ["@image"]),
+        # Hugging Face text models: tokenizers (pinned) joins onnxruntime and numpy.
+        ("imported_text_bundle", ["a truly wonderful film"]),
+        ("imported_embedder_bundle", ["a truly wonderful film"]),
     ],
 )
 def test_bundle_runs_with_only_its_requirements(
@@ -78,4 +82,4 @@ def test_bundle_runs_with_only_its_requirements(
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert "label" in answer or "generated" in answer
+    assert "label" in answer or "generated" in answer or len(answer.get("embedding", [])) == 64

@@ -10,7 +10,12 @@ import pytest
 
 from tests.support.text_models import SHARED_DATA
 from tests.support.user_data import cifar_test_images, write_label_folders
-from tools.user_data import UserDataError, read_image_folder, read_text_csv
+from tools.user_data import (
+    UserDataError,
+    read_image_folder,
+    read_text_csv,
+    read_unlabelled_csv,
+)
 
 
 @pytest.fixture
@@ -93,6 +98,13 @@ def test_no_folder_and_no_images_say_what_layout_is_expected(tmp_path: Path) -> 
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     with pytest.raises(UserDataError, match=r"no .png, .jpg or .jpeg image in any label folder"):
         read_image_folder(tmp_path / "empty", ["cat"])
+    (tmp_path / "reviews.csv").write_text("text,label\nfine,cat\n")
+    with pytest.raises(
+        UserDataError,
+        match=r"reviews.csv is a file; an image classifier's --data is a folder laid out as "
+        r"PATH/<label>/.*\(a CSV is for text models\)",
+    ):
+        read_image_folder(tmp_path / "reviews.csv", ["cat"])
 
 
 def test_the_kaggle_imdb_csv_reads_with_its_own_column_names() -> None:
@@ -153,3 +165,63 @@ def test_a_csv_that_is_not_utf8_or_missing_is_refused(tmp_path: Path) -> None:
         read_text_csv(path, ["negative", "positive"])
     with pytest.raises(UserDataError, match=r"no such file; give a CSV with a header"):
         read_text_csv(tmp_path / "none.csv", ["negative", "positive"])
+
+
+def test_a_feature_extractors_csv_needs_the_text_column_only(tmp_path: Path) -> None:
+    csv_file = SHARED_DATA / "imdb" / "test.csv"
+    if not csv_file.is_file():
+        pytest.skip(f"{csv_file} not found")
+    data = read_unlabelled_csv(csv_file, text_column="review")  # its sentiment column unread
+    labelled = read_text_csv(
+        csv_file, ["negative", "positive"], text_column="review", label_column="sentiment"
+    )
+    assert data.texts == labelled.texts and data.rows == labelled.rows and len(data.texts) == 560
+    assert data.describe(name_only=True).startswith("560 texts from test.csv (sha256 ")
+    path = tmp_path / "sentences.csv"
+    path.write_text('text\n"one, with a comma"\ntwo\n')
+    plain = read_unlabelled_csv(path)
+    assert plain.texts == ["one, with a comma", "two"] and plain.rows == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "sentence\nfine\n",
+            (
+                r"no column 'text' in the header \('sentence'\) on the file's first line; name the "
+                r"columns with --text-column$"
+            ),
+        ),
+        (  # no header: the first text is read as one
+            "a very long first sentence that is no column name at all\nsecond\n",
+            r"header \('a very long first sentence that is no\.\.\.'\) on the file's first line",
+        ),
+        ('text\nfine\n""\n', r"row 3: column 'text' is empty; every row needs a text"),
+        ("text\n", r"a header and no rows"),
+    ],
+    ids=["column", "no-header", "empty-text", "no-rows"],
+)
+def test_an_unlabelled_csv_that_does_not_fit_is_refused_by_row(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "texts.csv"
+    path.write_text(content)
+    with pytest.raises(UserDataError, match=message):
+        read_unlabelled_csv(path)
+
+
+def test_a_folder_given_for_a_csv_says_which_layout_is_which(tmp_path: Path) -> None:
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    for read in (
+        lambda p: read_unlabelled_csv(p),
+        lambda p: read_text_csv(p, ["negative", "positive"]),
+    ):
+        with pytest.raises(
+            UserDataError,
+            match=r"photos is a folder; for a text model give a CSV with a header and .*"
+            r"\(a folder per label is for image classifiers\)",
+        ):
+            read(tmp_path / "photos")
+    with pytest.raises(UserDataError, match=r"no such file; give a CSV with a header and a column"):
+        read_unlabelled_csv(tmp_path / "none.csv")
