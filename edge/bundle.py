@@ -25,6 +25,7 @@ from modelfn.artifact import (
     ArtifactError,
     IntegrityError,
     Preprocessing,
+    Scores,
     TensorSpec,
     sha256_bytes,
 )
@@ -82,6 +83,7 @@ class EdgeManifest(_Strict):
     outputs: list[TensorSpec]
     preprocessing: Preprocessing
     labels: list[str]
+    scores: Scores = "softmax"  # a classifier's, as the function answers (modelfn.artifact)
     graphs: Graphs
     quantization: Quantization
     # Only figures that repeat exactly belong here (the bundle is byte-identical on re-export);

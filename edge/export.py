@@ -151,6 +151,7 @@ def export_bundle(
         outputs=manifest.outputs,
         preprocessing=manifest.preprocessing,
         labels=manifest.labels,
+        scores=manifest.scores,
         graphs=graphs,
         quantization=Quantization(
             mode=mode,

@@ -289,6 +289,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
+def scored(logits: np.ndarray, scores: str) -> np.ndarray:
+    """A classifier's logits as the scores its manifest declares (softmax, sigmoid, logits), as
+    the function answers them (functions/tasks/classification.py)."""
+    if scores == "sigmoid":
+        e = np.exp(-np.abs(logits))
+        return np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e))  # type: ignore[no-any-return]
+    if scores == "logits":
+        return logits
+    return softmax(logits)
+
+
 class Bundle:
     """One graph of a bundle, loaded, with the manifest's preprocessing."""
 
@@ -430,7 +441,7 @@ class Bundle:
             logits = self.classify_pixels(load_image(data)[None])
         else:
             logits = self.classify_text(item)
-        probabilities = softmax(logits[0].astype(np.float64))
+        probabilities = scored(logits[0].astype(np.float64), self.manifest.get("scores", "softmax"))
         best = np.argsort(-probabilities, kind="stable")[:top_k]
         return {
             "input": item if len(item) < 200 else item[:197] + "...",

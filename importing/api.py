@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from importing.budget import check_budget
 from importing.errors import ImportRefused
@@ -27,9 +27,11 @@ from importing.tasks import SourceKind, check_label_count, check_options
 from importing.text_options import TextOptions
 from importing.writer import write_version
 from modelfn.artifact import (
+    CLASSIFIER_TASKS,
     EXAMPLES_FILE,
     ImagePreprocessing,
     ImportRecord,
+    Scores,
     TensorSpec,
     is_model_name,
 )
@@ -45,6 +47,7 @@ def import_model(
     task: str,
     out_dir: Path,
     labels: Sequence[str] | None = None,
+    scores: Scores | None = None,
     image: ImageOptions | None = None,
     weights: str | Path | None = None,
     factory_args: Mapping[str, Any] | None = None,
@@ -65,6 +68,9 @@ def import_model(
         task: one of modelfn.registry.IMPORTABLE_TASKS; text-classification and
             feature-extraction from a Hugging Face folder only.
         labels: class names in logit order (classifiers; a folder's id2label by default).
+        scores: how a classifier's logits become its answered scores: "softmax" (one label per
+            input), "sigmoid" (multi-label) or "logits" (as the graph returns them). Default: a
+            folder's problem_type says (sigmoid for "multi_label_classification"), else softmax.
         image: the image scheme (image-classification from an ONNX file or a torch module;
             mean and std required). A folder's comes from its preprocessor_config.json.
         weights: the module's state dict, `.safetensors` or a `.pt`/`.pth` file (torch only).
@@ -103,6 +109,13 @@ def import_model(
     kind = source_kind(text_source)
     labels = list(labels or [])
     check_options(task, labels, image, kind, text)
+    if scores is not None and task not in CLASSIFIER_TASKS:
+        raise ImportRefused(
+            f"scores ({scores}) say how a classifier's logits are answered; a {task} model "
+            "serves its outputs as they are: drop --scores"
+        )
+    if scores is not None and scores not in get_args(Scores):
+        raise ImportRefused(f"scores must be one of {', '.join(get_args(Scores))}, got {scores!r}")
     if not (tolerance > 0 and math.isfinite(tolerance)):
         raise ImportRefused(f"tolerance must be a positive number, got {tolerance}")
     torch_only = {
@@ -126,10 +139,12 @@ def import_model(
         task=task,
         out_dir=out_dir,
         labels=labels,
+        scores=scores,
         examples=[Path(p) for p in examples],
         tolerance=tolerance,
         options={
             "labels": labels,
+            **({"scores": scores} if scores is not None else {}),
             **({"image": asdict(image)} if image is not None else {}),
             **({"text": asdict(text)} if text is not None else {}),
             **{k: _plain(v) for k, v in torch_only.items() if v is not None},
@@ -203,6 +218,7 @@ class _Plan:
     task: str
     out_dir: Path
     labels: list[str]
+    scores: Scores | None  # as asked; None: the source's, else softmax
     examples: list[Path]
     tolerance: float
     options: dict[str, Any]  # ImportRecord.options, as given
@@ -256,6 +272,7 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
         inputs=built.inputs,
         outputs=outputs,
         labels=labels,
+        scores=plan.scores or built.scores or "softmax",
         preprocessing=built.preprocessing,
         imported=record,
         log=plan.log,

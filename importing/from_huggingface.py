@@ -132,6 +132,9 @@ def build(
         options |= {"max_length": preprocessing.max_length, "truncation": text.truncation}
     if task == "feature-extraction":
         options |= {"pooling": text.pooling, "normalize": text.normalize}
+    # transformers trains a "multi_label_classification" head with a sigmoid per label, and
+    # serves its pipeline with one: so does the function, unless the import says otherwise.
+    multi_label = folder.config.get("problem_type") == "multi_label_classification"
     return Built(
         session=session,
         inputs=graph_inputs,
@@ -146,6 +149,7 @@ def build(
         options=options,
         labels=names,
         text=source,
+        scores="sigmoid" if multi_label and task != "feature-extraction" else None,
     )
 
 

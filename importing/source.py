@@ -9,7 +9,7 @@ from typing import Any
 
 from importing.hf_tokenizer import TextSource
 from importing.parity import Reference
-from modelfn.artifact import ImagePreprocessing, TensorSpec, TokenizerPreprocessing
+from modelfn.artifact import ImagePreprocessing, Scores, TensorSpec, TokenizerPreprocessing
 
 # Every import reads the graph with onnx, runs it with onnxruntime and the examples with numpy
 # and Pillow; a torch import also builds, exports and saves with torch and safetensors.
@@ -39,3 +39,4 @@ class Built:
     options: dict[str, Any] = field(default_factory=dict)  # what the source adds to the record
     labels: list[str] | None = None  # the source's own class names (config.json); None: given
     text: TextSource | None = None  # a text model's tokenizer and its reference
+    scores: Scores | None = None  # the source's own (a folder's problem_type); None: not said

@@ -17,6 +17,7 @@ from modelfn.artifact import (
     ImagePreprocessing,
     ImportRecord,
     Manifest,
+    Scores,
     TensorSpec,
     TokenizerPreprocessing,
     commit_version,
@@ -37,6 +38,7 @@ def write_version(
     inputs: list[TensorSpec],
     outputs: list[TensorSpec],
     labels: list[str],
+    scores: Scores,
     preprocessing: ImagePreprocessing | TokenizerPreprocessing | None,
     imported: ImportRecord,
     log: Callable[[str], None],
@@ -57,6 +59,7 @@ def write_version(
         inputs=inputs,
         outputs=outputs,
         labels=labels,
+        scores=scores,
         preprocessing=preprocessing,
         metrics={},  # nothing was evaluated here; the parity figures are in `imported`
         imported=imported,

@@ -96,6 +96,13 @@ class FileEntry(_Strict):
 
 CropRounding = Literal["round", "floor"]
 
+# How a classifier's logits become the scores it answers (functions/tasks/classification.py, the
+# edge runner): softmax, one label per input (the default); sigmoid, each label scored on its own
+# (multi-label: Hugging Face's problem_type "multi_label_classification"); logits, as the graph
+# returns them (a graph that ends in its own softmax, or scores another way).
+Scores = Literal["softmax", "sigmoid", "logits"]
+CLASSIFIER_TASKS = ("image-classification", "text-classification")
+
 
 class ImagePreprocessing(_Strict):
     """How serving turns an image into the graph's input tensor, one scheme for every model.
@@ -314,6 +321,11 @@ class Manifest(_Strict):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     labels: list[str] = Field(description="Class names, in logit order; empty for language models.")
+    scores: Scores = Field(
+        default="softmax",
+        description="Classifiers: how the logits become the answered scores (softmax, sigmoid "
+        "for multi-label, or the logits as they are).",
+    )
     preprocessing: Preprocessing | None = Field(
         default=None, description="None for the tensor task: OIP tensors in and out as they are."
     )
@@ -333,6 +345,12 @@ class Manifest(_Strict):
             raise ValueError("a version is either trained (training) or imported, exactly one")
         if trained and (self.data is None or self.architecture is None):
             raise ValueError("a trained version records its data and its architecture")
+        return self
+
+    @model_validator(mode="after")
+    def _scores_of_a_classifier(self) -> Manifest:
+        if self.scores != "softmax" and self.task not in CLASSIFIER_TASKS:
+            raise ValueError(f"scores {self.scores!r} applies to classifiers, not {self.task}")
         return self
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from functions.examples import describe, prompt, shipped_examples
 from functions.limits import MAX_NEW_TOKENS, MAX_TOP_K
 from functions.model_loader import LoadedModel
 from functions.tasks.tensor import example_inputs
-from modelfn.artifact import DataFingerprint, ImportRecord, TensorSpec, TrainingRecord
+from modelfn.artifact import DataFingerprint, ImportRecord, Scores, TensorSpec, TrainingRecord
 
 # The one figure the index shows per model: what each task's users compare versions by.
 HEADLINE_METRICS = {
@@ -88,6 +88,10 @@ class ModelCard(_Public):
     frameworks: dict[str, str]
     architecture: str | None = Field(description="The module in architectures/; None if imported.")
     labels: list[str]
+    scores: Scores = Field(
+        description="Classifiers: what `score` is, a softmax or sigmoid (multi-label) "
+        "probability, or the logit."
+    )
     headline: Headline | None
     metrics: dict[str, float] = Field(description="Overall figures on the held-out split.")
     per_class: list[ClassFigures]
@@ -115,6 +119,7 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
         frameworks=manifest.frameworks,
         architecture=manifest.architecture.module if manifest.architecture else None,
         labels=manifest.labels,
+        scores=manifest.scores,
         headline=Headline(name=headline, value=manifest.metrics[headline])
         if headline in manifest.metrics
         else None,

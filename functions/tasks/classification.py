@@ -1,4 +1,5 @@
-"""What every classifier answers, images and texts alike: labels ranked by softmax probability."""
+"""What every classifier answers, images and texts alike: labels ranked by score, the score as the
+manifest's `scores` says (softmax probability by default; sigmoid for multi-label; the logits)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.errors import BadInput
 from functions.tasks.runner import validate_parameters
-from modelfn.artifact import ArtifactError, Manifest
+from modelfn.artifact import ArtifactError, Manifest, Scores
 
 DEFAULT_TOP_K = 3
 
@@ -19,7 +20,11 @@ class ScoredLabel(BaseModel):
     model_config = ConfigDict(extra="forbid")  # the OpenAPI schema: no other keys
 
     label: str
-    score: float = Field(description="Softmax probability, 0..1.")
+    score: float = Field(
+        description="The label's score: its softmax probability, 0..1 (most models); its own "
+        "sigmoid probability, 0..1, for multi-label models; or its logit (the model card says "
+        "which)."
+    )
 
 
 class Classification(BaseModel):
@@ -70,19 +75,40 @@ def softmax(logits: NDArray[Any]) -> NDArray[np.float64]:
     return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
 
 
-def postprocess(logits: NDArray[Any], labels: list[str], top_k: int) -> list[Classification]:
-    """[N, num_labels] logits -> one Classification per row."""
+def sigmoid(logits: NDArray[Any]) -> NDArray[np.float64]:
+    """Element-wise logistic in float64, written so that neither tail overflows exp()."""
+    x = logits.astype(np.float64)
+    e = np.exp(-np.abs(x))
+    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
+
+
+def scored(logits: NDArray[Any], scores: Scores) -> NDArray[np.float64]:
+    """[N, num_labels] logits -> the scores a classifier answers with."""
+    if scores == "sigmoid":
+        return sigmoid(logits)
+    if scores == "logits":
+        return logits.astype(np.float64)
+    return softmax(logits)
+
+
+def postprocess(
+    logits: NDArray[Any], labels: list[str], top_k: int, scores: Scores = "softmax"
+) -> list[Classification]:
+    """[N, num_labels] logits -> one Classification per row, labels ranked by score."""
     results = []
-    for row in softmax(logits):
+    for row in scored(logits, scores):
         best = np.argsort(-row, kind="stable")[:top_k]
         ranked = [ScoredLabel(label=labels[i], score=float(row[i])) for i in best]
         results.append(Classification(label=ranked[0].label, score=ranked[0].score, top_k=ranked))
     return results
 
 
-def label_tensors(logits: NDArray[Any], labels: list[str]) -> dict[str, NDArray[Any]]:
-    """OIP outputs of a text classifier: best label (BYTES), its score, every probability."""
-    probabilities = softmax(logits)
+def label_tensors(
+    logits: NDArray[Any], labels: list[str], scores: Scores = "softmax"
+) -> dict[str, NDArray[Any]]:
+    """OIP outputs of a text classifier: best label (BYTES), its score, every label's score
+    (`probabilities`: softmax or sigmoid probabilities, or the logits where scores = logits)."""
+    probabilities = scored(logits, scores)
     best = probabilities.argmax(axis=1)
     return {
         "label": np.array([labels[i].encode() for i in best], dtype=np.object_),

@@ -3,8 +3,8 @@
 Pre-processing replays the scheme `manifest.preprocessing` (an ImagePreprocessing) records, for a
 model trained here or imported: RGB pixels (whole 0..255 levels, HxWx3 uint8) -> the scheme's
 geometry (resize straight to height x width, or the shorter side then a centre crop) -> scale,
-mean/std, channel order, layout (modelfn/images.py). Post-processing is a softmax
-over the graph's raw logits and the top k labels. Over the Open Inference Protocol the graph's
+mean/std, channel order, layout (modelfn/images.py). Post-processing scores the graph's raw
+logits as `manifest.scores` says (softmax by default) and ranks the top k labels. Over the Open Inference Protocol the graph's
 own tensors go in and out unchanged: clients send the normalised tensor the model metadata
 describes.
 
@@ -83,7 +83,8 @@ class ImageClassifier:
         options = parse_parameters(parameters, len(manifest.labels))
         batch = preprocess(inputs, self.spec)
         outputs = run({manifest.inputs[0].name: batch})
-        return postprocess(outputs[manifest.outputs[0].name], manifest.labels, options.top_k)
+        logits = outputs[manifest.outputs[0].name]
+        return postprocess(logits, manifest.labels, options.top_k, manifest.scores)
 
     def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         return list(self.manifest.inputs), list(self.manifest.outputs)

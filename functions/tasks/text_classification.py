@@ -58,7 +58,10 @@ class TextClassifier:
         self, run: Runner, inputs: list[Any], parameters: dict[str, Any]
     ) -> list[Classification]:
         options = parse_parameters(parameters, len(self.manifest.labels))
-        return postprocess(self.logits(run, inputs), self.manifest.labels, options.top_k)
+        manifest = self.manifest
+        return postprocess(
+            self.logits(run, inputs), manifest.labels, options.top_k, manifest.scores
+        )
 
     def signature(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         labels = len(self.manifest.labels)
@@ -73,7 +76,7 @@ class TextClassifier:
     ) -> dict[str, NDArray[Any]]:
         validate_parameters(NoParameters, parameters)
         logits = self.logits(run, texts_of(tensors[TEXT_INPUT]), TEXT_INPUT)
-        return label_tensors(logits, self.manifest.labels)
+        return label_tensors(logits, self.manifest.labels, self.manifest.scores)
 
 
 def load(manifest: Manifest, folder: Path) -> TextClassifier:

@@ -49,6 +49,13 @@ def register(sub: Subparsers) -> None:
     labels = cmd.add_mutually_exclusive_group()
     labels.add_argument("--labels", help="class names in logit order, comma-separated")
     labels.add_argument("--labels-file", type=Path, help="class names, one per line")
+    cmd.add_argument(
+        "--scores",
+        choices=["softmax", "sigmoid", "logits"],
+        help="a classifier's answered scores: softmax (one label per input), sigmoid (each "
+        "label on its own: multi-label) or the logits as they are (default: softmax, or sigmoid "
+        "for a Hugging Face folder whose problem_type is multi_label_classification)",
+    )
 
     torch = cmd.add_argument_group("torch modules")
     torch.add_argument("--weights", type=Path, help="state dict: .safetensors, .pt or .pth")
@@ -141,6 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             task=args.task,
             out_dir=Path(args.out),
             labels=_labels(args),
+            scores=args.scores,
             image=_image_options(args),
             weights=args.weights,
             factory_args=_factory_args(args.factory_args),
