@@ -115,7 +115,7 @@ class LocalStore:
                 writer.write_all(iter(lambda: reader.read(CHUNK_BYTES), b""))
             got = writer.entry()
             if expected is not None:
-                check_bytes(f"{self.uri}/{key}", got.size, got.sha256, expected)
+                check_bytes(f"{self.uri}/{key} -> {path}", got.size, got.sha256, expected)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

@@ -299,7 +299,8 @@ class S3Store:
         """One GET below `parallel_min_bytes` (or without `expected`, whose size decides), else
         parallel ranged GETs (`fetch_parts`); hashed as the bytes arrive, either way."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        where = f"s3://{self.bucket}/{self._key(key)}"
+        # The object and the file: the bytes that failed came from one into the other.
+        where = f"s3://{self.bucket}/{self._key(key)} -> {path}"
         try:
             with path.open("wb") as file:
                 if expected is not None and expected.size >= self.parallel_min_bytes:

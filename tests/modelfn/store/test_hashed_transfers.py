@@ -82,7 +82,9 @@ def test_wrong_bytes_are_refused_naming_the_file_and_leave_nothing(
     }[damage]
     store.put_bytes("m/v/model.onnx.data", bad)
     expected = "does not match manifest" if damage == "flipped" else "manifest says"
-    with pytest.raises(IntegrityError, match=rf"m/v/model\.onnx\.data: .*{expected}"):
+    with pytest.raises(
+        IntegrityError, match=rf"m/v/model\.onnx\.data -> {tmp_path / 'data'}: .*{expected}"
+    ):
         store.download("m/v/model.onnx.data", tmp_path / "data", entry_of(large))
     assert not (tmp_path / "data").exists()
 
