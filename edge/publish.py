@@ -19,6 +19,7 @@ from modelfn.artifact import (
     MODEL_NAME_PATTERN,
     VERSION_PATTERN,
     ArtifactError,
+    FileEntry,
     IntegrityError,
     edge_prefix,
     is_model_name,
@@ -98,11 +99,14 @@ def fetch_bundle(
     # Download beside the target and rename once verified: no half or bad bundle is left behind.
     with tempfile.TemporaryDirectory(dir=dest, prefix=".edge-") as tmp:
         staged = Path(tmp) / record.file
-        store.download(f"{prefix}/{record.file}", staged)
-        if staged.stat().st_size != record.size or sha256_file(staged) != record.sha256:
+        try:
+            store.download(
+                f"{prefix}/{record.file}", staged, FileEntry(sha256=record.sha256, size=record.size)
+            )
+        except IntegrityError:
             raise IntegrityError(
                 f"{store.uri}/{prefix}/{record.file}: bytes do not match {RECORD_FILE}'s sha256; refusing it"
-            )
+            ) from None
         manifest, _ = read_bundle(staged)
         target = dest / record.file
         staged.replace(target)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from modelfn.artifact import FileEntry
+
 
 class StoreError(Exception):
     """The store could not be reached or refused an operation; the message says which and where."""
@@ -53,7 +55,11 @@ class ArtifactStore(Protocol):
         else its bytes and new tag. A warm function re-reads its alias this way (HTTP 304)."""
         ...
 
-    def download(self, key: str, path: Path) -> None: ...
+    def download(self, key: str, path: Path, expected: FileEntry | None = None) -> FileEntry:
+        """Write `key`'s bytes to `path`, hashing them as they arrive (no second read of the
+        file); return their size and sha256. With `expected`, IntegrityError naming the key
+        unless they match it. A download that fails for any reason leaves nothing at `path`."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from modelfn.artifact import FileEntry, check_bytes
 from modelfn.store.base import Conflict, NotFound, StoreError, Tagged, check_conditions
+from modelfn.store.hashing import CHUNK_BYTES, HashingWriter
 
 
 class LocalStore:
@@ -102,12 +104,22 @@ class LocalStore:
         except FileNotFoundError:
             raise NotFound(f"{key} not found in {self.uri}") from None
 
-    def download(self, key: str, path: Path) -> None:
+    def download(self, key: str, path: Path, expected: FileEntry | None = None) -> FileEntry:
         source = self._path(key)
         if not source.is_file():
             raise NotFound(f"{key} not found in {self.uri}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, path)
+        try:
+            with source.open("rb") as reader, path.open("wb") as file:
+                writer = HashingWriter(file)
+                writer.write_all(iter(lambda: reader.read(CHUNK_BYTES), b""))
+            got = writer.entry()
+            if expected is not None:
+                check_bytes(f"{self.uri}/{key} -> {path}", got.size, got.sha256, expected)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return got
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -14,13 +14,21 @@ below.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import errno
+import hashlib
 import os
+import socket
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from modelfn.artifact import ArtifactError, FileEntry, check_bytes
 from modelfn.store.base import Conflict, NotFound, StoreError, Tagged, check_conditions
+from modelfn.store.hashing import CHUNK_BYTES, HashingWriter, MiB, byte_ranges, fetch_parts
 
 # Attempts per request, the first included: 3 attempts sleep at most 1 + 2 s between them, so a
 # throttled or flaky read gives up within a few seconds of the 10 s Lambda init instead of
@@ -32,6 +40,23 @@ RETRY_MODE = "standard"
 # 5 s only catches a stalled transfer, not a large one.
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 5.0
+# Large objects move as byte ranges on several connections at once, both ways. AWS's guidance for
+# S3 throughput is ranged GETs of 8 or 16 MB in parallel: one connection tops out near 90 MB/s,
+# and a Lambda function's link carries several. 8 MiB parts on 8 connections keep 80 MiB in
+# flight (the memory a download holds: fetch_parts' window, 10 parts) and give a 1 GiB file 128
+# parts, far under multipart's limit of 10,000.
+PART_BYTES = 8 * MiB
+PART_CONCURRENCY = 8
+# Below two parts, one GET (or one PUT): splitting a small file buys less than the extra request's
+# first byte costs, so today's 2 to 6 MB artifacts move exactly as before.
+PARALLEL_MIN_BYTES = 2 * PART_BYTES
+# Connections the client keeps: the parts of one file and the files fetch_artifact fetches beside
+# it (botocore's default, 10, would make the parts queue for a connection and reconnect).
+MAX_POOL_CONNECTIONS = 2 * PART_CONCURRENCY
+# A body that broke off (a connection reset, a read timeout, fewer bytes than Content-Length)
+# is not retried by botocore, which retries requests, not the bodies it already answered; the
+# download asks again for the bytes still missing, as s3transfer does for its own downloads.
+_BROKEN_OFF_NAMES = ("IncompleteReadError", "ReadTimeoutError", "ResponseStreamingError")
 # Errno values that mean the local file could not be written (the /tmp cache is full, or
 # read-only): the store answered, so these are not store errors and are raised as they are.
 _LOCAL_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
@@ -54,7 +79,15 @@ def client_config(environ: Mapping[str, str] | None = None) -> Any:
         retries={"mode": mode, "total_max_attempts": max(attempts, 1)},
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
     )
+
+
+def _broken_off() -> tuple[type[BaseException], ...]:
+    import botocore.exceptions
+
+    named = tuple(getattr(botocore.exceptions, name) for name in _BROKEN_OFF_NAMES)
+    return (*named, socket.timeout, ConnectionError)
 
 
 class S3Store:
@@ -69,26 +102,38 @@ class S3Store:
         endpoint_url: str | None = None,
         credentials: Mapping[str, str] | None = None,
         client: Any | None = None,
+        part_bytes: int = PART_BYTES,
+        part_concurrency: int = PART_CONCURRENCY,
+        parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     ) -> None:
         """`credentials` (boto3 client keyword arguments, e.g. for a local moto server) default to
-        boto3's own chain: environment, profile, instance or Lambda role."""
+        boto3's own chain: environment, profile, instance or Lambda role. The part settings are
+        for benchmarks and tests (S3 refuses parts under 5 MiB but the last); the defaults above
+        say why they are what they are."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or os.environ.get("MODELFN_S3_ENDPOINT_URL") or None
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._credentials = dict(credentials or {})
         self._client = client
+        self._client_lock = threading.Lock()  # fetch_artifact downloads files on several threads
+        self.part_bytes, self.part_concurrency = part_bytes, part_concurrency
+        self.parallel_min_bytes = max(parallel_min_bytes, part_bytes + 1)
 
     @property
     def client(self) -> Any:
         # boto3 is imported on first use: a local-folder store never pays for it.
-        if self._client is None:
-            import boto3
+        with self._client_lock:
+            if self._client is None:
+                import boto3
 
-            self._client = boto3.client(
-                "s3", endpoint_url=self.endpoint_url, config=client_config(), **self._credentials
-            )
-        return self._client
+                self._client = boto3.client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    config=client_config(),
+                    **self._credentials,
+                )
+            return self._client
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (local servers: moto, MinIO, LocalStack)."""
@@ -124,25 +169,72 @@ class S3Store:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in {"404", "NoSuchKey", "NotFound"}:
                 return NotFound(f"{where} not found")
+            if code in {"PreconditionFailed", "412"}:
+                return StoreError(
+                    f"{action} {where}: the object changed during the download (If-Match "
+                    "failed); fetch again"
+                )
             if code == "NoSuchBucket":
                 return StoreError(f"{action} {where}: bucket {self.bucket!r} does not exist")
             return StoreError(f"{action} {where}: {code} {exc}")
         return StoreError(f"{action} {where}: {exc}")
 
     def put_file(self, key: str, path: Path, *, if_none_match: bool = False) -> None:
+        """One PutObject below `parallel_min_bytes`, else a multipart upload; either way S3 checks
+        each request's bytes against the sha256 sent with it (ChecksumSHA256), and a create-only
+        write puts If-None-Match on the PUT or on CompleteMultipartUpload (s3transfer's
+        upload_file passes neither, so neither goes through it)."""
+        conditions = {"IfNoneMatch": "*"} if if_none_match else {}
         try:
-            if if_none_match:
-                # upload_file (s3transfer 0.19) passes no If-None-Match, so a create-only upload is
-                # one streamed PutObject: S3 takes up to 5 GiB in a single PUT, far above what a
-                # Lambda function can load (250 MB unzipped).
+            if path.stat().st_size < self.parallel_min_bytes:
                 with path.open("rb") as body:
                     self.client.put_object(
-                        Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*"
+                        Bucket=self.bucket,
+                        Key=self._key(key),
+                        Body=body,
+                        ChecksumAlgorithm="SHA256",
+                        **conditions,
                     )
             else:
-                self.client.upload_file(str(path), self.bucket, self._key(key))
+                self._upload_parts(key, path, conditions)
         except Exception as exc:
             raise self._write_fail("upload to", key, exc) from exc
+
+    def _upload_parts(self, key: str, path: Path, conditions: dict[str, str]) -> None:
+        where = {"Bucket": self.bucket, "Key": self._key(key)}
+        upload = self.client.create_multipart_upload(**where, ChecksumAlgorithm="SHA256")
+        upload_id = upload["UploadId"]
+        try:
+            with path.open("rb") as file:
+                fd = file.fileno()
+
+                def send(number: int, start: int, end: int) -> dict[str, Any]:
+                    data = os.pread(fd, end - start + 1, start)
+                    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+                    sent = self.client.upload_part(
+                        **where,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                        ChecksumSHA256=checksum,
+                    )
+                    return {"PartNumber": number, "ETag": sent["ETag"], "ChecksumSHA256": checksum}
+
+                parts = byte_ranges(0, os.fstat(fd).st_size, self.part_bytes)
+                with ThreadPoolExecutor(self.part_concurrency) as pool:
+                    # Each part is read when its thread starts it: memory is threads x part size.
+                    sent = list(pool.map(send, range(1, len(parts) + 1), *zip(*parts, strict=True)))
+            self.client.complete_multipart_upload(
+                **where, UploadId=upload_id, MultipartUpload={"Parts": sent}, **conditions
+            )
+        except BaseException:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            # Parts of an upload never completed are stored (and billed) until aborted; a failed
+            # abort is not reported over the error that got here.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self.client.abort_multipart_upload(**where, UploadId=upload_id)
+            raise
 
     def put_bytes(
         self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
@@ -203,26 +295,127 @@ class S3Store:
         except Exception as exc:
             raise self._fail("read", key, exc) from exc
 
-    def download(self, key: str, path: Path) -> None:
+    def download(self, key: str, path: Path, expected: FileEntry | None = None) -> FileEntry:
+        """One GET below `parallel_min_bytes` (or without `expected`, whose size decides), else
+        parallel ranged GETs (`fetch_parts`); hashed as the bytes arrive, either way."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        from boto3.s3.transfer import TransferConfig
-
-        # s3transfer re-reads a body that broke off (IncompleteReadError, a read timeout) on its
-        # own, on top of botocore's retries of each request: bound those attempts the same way.
-        attempts = (self.client.meta.config.retries or {}).get("total_max_attempts", MAX_ATTEMPTS)
+        # The object and the file: the bytes that failed came from one into the other.
+        where = f"s3://{self.bucket}/{self._key(key)} -> {path}"
         try:
-            self.client.download_file(
-                self.bucket,
-                self._key(key),
-                str(path),
-                Config=TransferConfig(num_download_attempts=attempts),
-            )
-        except OSError as exc:
-            if exc.errno in _LOCAL_WRITE_ERRNOS:
+            with path.open("wb") as file:
+                if expected is not None and expected.size >= self.parallel_min_bytes:
+                    got = self._download_parts(key, file, expected, where)
+                else:
+                    got = self._download_whole(key, file)
+            if expected is not None:
+                check_bytes(where, got.size, got.sha256, expected)
+            return got
+        except BaseException as exc:
+            path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in _LOCAL_WRITE_ERRNOS:
                 raise  # the cache could not be written: not the store's fault, not a NotFound
+            if isinstance(exc, (StoreError, ArtifactError)) or not isinstance(exc, Exception):
+                raise
             raise self._fail("download", key, exc) from exc
-        except Exception as exc:
-            raise self._fail("download", key, exc) from exc
+
+    def _get(
+        self, key: str, start: int = 0, end: int | None = None, etag: str | None = None
+    ) -> Any:
+        """GetObject of bytes [start, end] (end None: to the last); with `etag`, only while the
+        object is still that one (If-Match), so a download never mixes two objects' bytes."""
+        extra = {"IfMatch": etag} if etag else {}
+        if start or end is not None:
+            extra["Range"] = f"bytes={start}-{'' if end is None else end}"
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
+
+    def _attempts(self) -> int:
+        retries = self.client.meta.config.retries or {}
+        return int(retries.get("total_max_attempts", MAX_ATTEMPTS))
+
+    def _download_whole(self, key: str, file: BinaryIO) -> FileEntry:
+        # A body that breaks off is resumed from the bytes already written and hashed.
+        writer, etag, broken_off = HashingWriter(file), None, _broken_off()
+        error: BaseException | None = None
+        for _ in range(self._attempts()):
+            response = self._get(key, writer.size, None, etag)
+            etag = etag or response.get("ETag")
+            answered = response.get("ContentRange")
+            if writer.size and answered is None:  # the whole object again: start over
+                file.seek(0)
+                file.truncate()
+                writer = HashingWriter(file)
+            elif writer.size and not answered.startswith(f"bytes {writer.size}-"):
+                raise StoreError(
+                    f"download s3://{self.bucket}/{self._key(key)}: asked to resume at byte "
+                    f"{writer.size}, the endpoint answered {answered!r}; fetch again"
+                )
+            try:
+                writer.write_all(response["Body"].iter_chunks(CHUNK_BYTES))
+                return writer.entry()
+            except broken_off as exc:
+                error = exc
+        raise self._broken_off_fail(key, writer.size, error)
+
+    def _download_parts(
+        self, key: str, file: BinaryIO, expected: FileEntry, where: str
+    ) -> FileEntry:
+        from botocore.exceptions import ClientError
+
+        # The first part's answer says how large the object is (Content-Range) and which one it
+        # is (ETag): an object of the wrong size is refused before the rest is fetched.
+        try:
+            response = self._get(key, 0, self.part_bytes - 1)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InvalidRange":
+                raise
+            check_bytes(where, 0, None, expected)  # an empty object has no byte 0
+            raise
+        size = int(response["ContentRange"].rpartition("/")[2])
+        check_bytes(where, size, None, expected)
+        etag = response["ETag"]
+        first = self._read_body(key, response, 0, min(self.part_bytes, size) - 1, etag)
+
+        def read_part(start: int, end: int) -> bytes | bytearray:
+            return self._read_body(key, None, start, end, etag)
+
+        return fetch_parts(
+            read_part,
+            file.fileno(),
+            first,
+            size,
+            part_bytes=self.part_bytes,
+            concurrency=self.part_concurrency,
+        )
+
+    def _read_body(
+        self, key: str, response: Any, start: int, end: int, etag: str
+    ) -> bytes | bytearray:
+        """Bytes [start, end] of the object, from `response` if given; a body that breaks off
+        is asked for again from where it stopped."""
+        data, broken_off = bytearray(), _broken_off()
+        error: BaseException | None = None
+        for _ in range(self._attempts()):
+            if response is None:
+                response = self._get(key, start + len(data), end, etag)
+            try:
+                for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
+                    data += chunk
+            except broken_off as exc:
+                error, response = exc, None
+                continue
+            if len(data) != end - start + 1:
+                raise StoreError(
+                    f"download s3://{self.bucket}/{self._key(key)}: bytes {start}-{end} answered "
+                    f"{len(data)} bytes; the object changed during the download, fetch again"
+                )
+            return data
+        raise self._broken_off_fail(key, start + len(data), error)
+
+    def _broken_off_fail(self, key: str, at: int, error: BaseException | None) -> StoreError:
+        return StoreError(
+            f"download s3://{self.bucket}/{self._key(key)}: the body broke off "
+            f"{self._attempts()} times, the last at byte {at}: {error}; nothing was kept"
+        )
 
     def exists(self, key: str) -> bool:
         try:

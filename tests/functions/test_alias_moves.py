@@ -12,7 +12,7 @@ from mangum import Mangum
 from functions.app import create_app
 from functions.model_loader import ModelSlot, load_model
 from functions.settings import FunctionSettings
-from modelfn.artifact import ONNX_FILE, file_key
+from modelfn.artifact import ONNX_FILE, FileEntry, file_key
 from modelfn.store import ArtifactStore, LocalStore, publish_artifact, set_alias
 from modelfn.store.base import Tagged
 from tests.functions.conftest import MODEL, TinyModel, build_tiny_model, call, random_pixels
@@ -193,9 +193,9 @@ class DownloadRecorder:
     def __init__(self, inner: ArtifactStore, downloads: list[str]) -> None:
         self.inner, self.downloads = inner, downloads
 
-    def download(self, key: str, path: Path) -> None:
+    def download(self, key: str, path: Path, expected: FileEntry | None = None) -> FileEntry:
         self.downloads.append(key)
-        self.inner.download(key, path)
+        return self.inner.download(key, path, expected)
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)
