@@ -23,6 +23,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,19 +254,27 @@ def read_alias(store: ArtifactStore, model: str, alias: str) -> Alias:
 
 
 def fetch_artifact(
-    store: ArtifactStore, model: str, ref: str, cache_dir: Path, pointer: Alias | None = None
+    store: ArtifactStore,
+    model: str,
+    ref: str,
+    cache_dir: Path,
+    pointer: Alias | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[Manifest, Path]:
     """Download and verify `model` at `ref` (an alias or a version) into `cache_dir/<model>/<version>`.
 
     A folder already in the cache is re-verified and reused; anything that fails verification is
     refused with `IntegrityError` and never left in the cache. `pointer` is alias `ref` as the
-    caller already read it (a warm function's conditional GET), so it is not read twice.
+    caller already read it (a warm function's conditional GET), so it is not read twice. Files
+    named in `skip` are neither fetched nor checked: a reader that never opens them (the zip
+    function and the weights, the torch image and the graph) does not wait for their bytes. A
+    folder fetched with a skip lacks those files, so a reader that needs them fetches it again.
     """
     version, expected_manifest_sha = _resolve(store, model, ref, pointer)
     target = cache_dir / model / version
     if target.is_dir():
         try:
-            manifest = verify_artifact(target)
+            manifest = verify_artifact(target, skip=skip)
             if expected_manifest_sha in (None, sha256_bytes((target / MANIFEST_FILE).read_bytes())):
                 return manifest, target
         except ArtifactError:
@@ -278,14 +287,14 @@ def fetch_artifact(
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}-"))
     try:
         (staging / MANIFEST_FILE).write_bytes(manifest_bytes)
-        _download_files(store, manifest, staging)
+        _download_files(store, manifest, staging, skip)
         try:
             staging.rename(target)
         except OSError:
             # Another process sharing the cache finished the same version first: use its copy.
             if not target.is_dir():
                 raise
-            verify_artifact(target, manifest)
+            verify_artifact(target, manifest, skip=skip)
             shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -293,13 +302,16 @@ def fetch_artifact(
     return manifest, target
 
 
-def _download_files(store: ArtifactStore, manifest: Manifest, staging: Path) -> None:
+def _download_files(
+    store: ArtifactStore, manifest: Manifest, staging: Path, skip: Collection[str]
+) -> None:
     """Every file of the version into `staging`, each checked against the manifest by the store's
     download as its bytes arrive (no second read), FETCH_FILES_AT_ONCE at a time: the small files
     cost a round trip each, which they now spend beside the large one instead of after it. On a
     failure the others finish first (the caller then removes the folder) and the first failure,
     in the manifest's order, is raised."""
-    names = sorted(manifest.files, key=lambda name: -manifest.files[name].size)  # largest first
+    wanted = [name for name in manifest.files if name not in skip]
+    names = sorted(wanted, key=lambda name: -manifest.files[name].size)  # largest first
     with ThreadPoolExecutor(FETCH_FILES_AT_ONCE, thread_name_prefix="modelfn-fetch") as pool:
         done = {
             name: pool.submit(
@@ -310,7 +322,7 @@ def _download_files(store: ArtifactStore, manifest: Manifest, staging: Path) -> 
             )
             for name in names
         }
-    for name in manifest.files:
+    for name in wanted:
         done[name].result()
 
 

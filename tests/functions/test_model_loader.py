@@ -274,3 +274,28 @@ def test_an_unreachable_s3_endpoint_is_a_503_whose_log_names_the_endpoint(
     assert "not loaded: the artifact store could not be reached" in reply.json()["error"]
     assert_private(reply.body, "127.0.0.1", "artifacts", "StoreError")
     assert "127.0.0.1:9" in app.state.slot.error and "127.0.0.1:9" in caplog.text
+
+
+def test_the_zip_function_fetches_no_weights_it_never_reads(
+    cifar_artifact: Path, tmp_path: Path
+) -> None:
+    from modelfn.artifact import MANIFEST_FILE, WEIGHTS_FILE
+    from modelfn.store import fetch_artifact
+
+    store = LocalStore(tmp_path / "store")
+    manifest = publish_artifact(store, cifar_artifact)
+    assert WEIGHTS_FILE in manifest.files  # a trained version holds the weights beside the graph
+    settings = FunctionSettings(
+        model=manifest.name, store_uri=str(store.root), cache_dir=tmp_path / "cache"
+    )
+    model = load_model(settings)
+    fetched = {p.name for p in model.folder.iterdir()}
+    assert fetched == (set(manifest.files) - {WEIGHTS_FILE}) | {MANIFEST_FILE}
+    graph = model.folder / ONNX_FILE
+    graph.touch()
+    stamp = graph.stat().st_mtime_ns
+    # The next init of the same sandbox reuses that folder, checked without the weights.
+    assert load_model(settings).folder == model.folder and graph.stat().st_mtime_ns == stamp
+    # A reader of every file finds the weights missing and fetches the whole version again.
+    _, folder = fetch_artifact(store, manifest.name, "latest", settings.cache_dir)
+    assert folder == model.folder and (folder / WEIGHTS_FILE).is_file()
