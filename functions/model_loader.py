@@ -31,7 +31,7 @@ from functions.tasks import Task, load_task
 from modelfn.artifact import (
     ONNX_DATA_FILE,
     ONNX_FILE,
-    WEIGHTS_FILE,
+    UNREAD_BY,
     Alias,
     ArtifactError,
     IntegrityError,
@@ -65,14 +65,6 @@ class LoadedModel:
         return self.task.predict(self.run, inputs, parameters)
 
 
-# Files of a version each runtime never opens, so its cold start does not fetch them: the zip
-# function runs the ONNX graph and never reads the safetensors weights (as large as the graph
-# again), the torch image rebuilds the module from the weights and never reads the graph.
-NOT_READ: dict[Runtime, tuple[str, ...]] = {
-    "onnxruntime": (WEIGHTS_FILE,),
-    "torch": (ONNX_FILE, ONNX_DATA_FILE),
-}
-
 # Reads the alias (a version, its manifest's sha256) and returns the model it points at; the
 # slot passes the store it keeps open and the alias record it read (None: read it, or a version).
 Loader = Callable[[FunctionSettings, ArtifactStore, Alias | None], LoadedModel]
@@ -94,7 +86,7 @@ def load_model(
         settings.alias,
         settings.cache_dir,
         pointer=pointer,
-        skip=NOT_READ[settings.runtime],
+        skip=UNREAD_BY[settings.runtime],  # its cold start does not wait for them
     )
     task = load_task(manifest, folder)
     if settings.runtime == "torch":  # the container image; the zip function never imports torch

@@ -57,6 +57,14 @@ MANIFEST_FILE = "manifest.json"
 # The engines that serve an artifact: onnxruntime runs ONNX_FILE (the zip function); torch rebuilds
 # the eager model from WEIGHTS_FILE (the container image), for ops ONNX cannot express.
 Runtime = Literal["onnxruntime", "torch"]
+# Files of a version each runtime never opens, so a function does not fetch them
+# (functions/model_loader.py) and its budget does not count them (modelfn/budget.py): the zip
+# function runs the ONNX graph and never reads the safetensors weights (as large as the graph
+# again), the torch image rebuilds the module from the weights and never reads the graph.
+UNREAD_BY: Final[dict[Runtime, tuple[str, ...]]] = {
+    "onnxruntime": (WEIGHTS_FILE,),
+    "torch": (ONNX_FILE, ONNX_DATA_FILE),
+}
 VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
 # Names become S3 keys, URL path segments, cache folders and CloudFormation ids: lower-case words
 # joined by single hyphens (so no two names map to the same id), one path segment each.

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelfn.artifact import ONNX_DATA_FILE, ONNX_FILE
+from modelfn.artifact import ONNX_DATA_FILE, ONNX_FILE, UNREAD_BY
 from modelfn.registry import ServingEntry
 
 MB = 1 << 20  # Lambda's "MB" settings are mebibytes
@@ -98,8 +98,12 @@ class Budget:
 
 def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budget:
     """The budget of a version of these files (name -> bytes, `model.onnx` among them, and
-    `model.onnx.data` where its weights are external) served with `serving`."""
-    version_mb = sum(file_bytes.values()) / MB
+    `model.onnx.data` where its weights are external) served by an onnxruntime function with
+    `serving` (the torch image's session is eager torch: `modelfn package` says it is not
+    computed there)."""
+    # The files the function fetches into /tmp: not those its runtime never opens.
+    fetched = {k: v for k, v in file_bytes.items() if k not in UNREAD_BY[serving.runtime]}
+    version_mb = sum(fetched.values()) / MB
     data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB
     graph_mb = file_bytes.get(ONNX_FILE, 0) / MB + data_mb  # the graph with its weights
     cache_mb = 0.0 if data_mb else graph_mb  # the optimised-graph cache, one-file graphs only
