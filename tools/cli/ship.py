@@ -135,11 +135,8 @@ def print_budget(model: str, store: ArtifactStore) -> int:
         f"[models.{model}.serving]: {budget.summary()}"
     )
     for finding in budget.findings:
-        stream = sys.stderr
-        print(
-            f"{'error' if finding.level == 'refused' else 'warning'}: {finding.message}",
-            file=stream,
-        )
+        level = "error" if finding.level == "refused" else "warning"
+        print(f"{level}: {finding.message}", file=sys.stderr)
     return 1 if budget.refusals else 0
 
 
