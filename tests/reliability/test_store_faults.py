@@ -259,11 +259,13 @@ def test_backoff_is_jittered(fn: Function) -> None:
 
 
 def test_a_fault_that_clears_within_the_retries_is_invisible(fn: Function) -> None:
-    weights = fn.key(WEIGHTS_FILE)
-    fn.faults.inject("GetObject", weights, _times(MAX_ATTEMPTS - 1, TRANSIENT["SlowDown"]))
+    graph = fn.key(ONNX_FILE)
+    fn.faults.inject("GetObject", graph, _times(MAX_ATTEMPTS - 1, TRANSIENT["SlowDown"]))
     fn.init()
     assert_serves(fn)
-    assert fn.faults.count("GetObject", weights) == MAX_ATTEMPTS
+    assert fn.faults.count("GetObject", graph) == MAX_ATTEMPTS
+    # The zip function never opens the weights, so it never asks for them (UNREAD_BY).
+    assert fn.faults.count("GetObject", fn.key(WEIGHTS_FILE)) == 0
 
 
 def _times(n: int, fault: Callable[[AWSRequest], AWSResponse]) -> Callable[[AWSRequest], Any]:
@@ -315,13 +317,13 @@ def test_a_permanent_fault_is_not_retried(
 def test_a_download_that_breaks_off_is_reread_then_refused_then_recovers(
     fn: Function, caplog: pytest.LogCaptureFixture
 ) -> None:
-    weights = fn.key(WEIGHTS_FILE)
-    data = (fn.tiny.folder / WEIGHTS_FILE).read_bytes()
-    fn.faults.inject("GetObject", weights, body(data[: len(data) // 2], content_length=len(data)))
+    graph = fn.key(ONNX_FILE)
+    data = (fn.tiny.folder / ONNX_FILE).read_bytes()
+    fn.faults.inject("GetObject", graph, body(data[: len(data) // 2], content_length=len(data)))
     fn.init()
     # The store asks again for a body shorter than its Content-Length (from where it broke off, or
     # from the start where the answer is the whole object), as many times as botocore retries.
-    assert fn.faults.count("GetObject", weights) == MAX_ATTEMPTS
+    assert fn.faults.count("GetObject", graph) == MAX_ATTEMPTS
     assert f"the body broke off {MAX_ATTEMPTS} times" in caplog.text
     assert_not_ready(fn, "the artifact store could not be reached")
     assert _leftovers(fn) == []
@@ -330,11 +332,11 @@ def test_a_download_that_breaks_off_is_reread_then_refused_then_recovers(
     assert_serves(fn)
 
 
-@pytest.mark.parametrize("name", [WEIGHTS_FILE, ONNX_FILE])
 @pytest.mark.parametrize("damage", ["truncated", "flipped"])
 def test_bytes_that_differ_from_the_manifest_are_refused_and_never_cached(
-    fn: Function, name: str, damage: str, caplog: pytest.LogCaptureFixture
+    fn: Function, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    name = ONNX_FILE  # the file the function fetches (it never opens the weights)
     data = (fn.tiny.folder / name).read_bytes()
     bad = data[:-7] if damage == "truncated" else data[:-1] + bytes([data[-1] ^ 0x01])
     fn.faults.inject("GetObject", fn.key(name), body(bad))  # a consistent answer, just wrong
@@ -368,8 +370,8 @@ def test_a_full_tmp_is_a_503_and_recovers_once_space_is_freed(
     real_open = Path.open
 
     def open_(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        # The store's download writes the weights; /tmp is full by then.
-        if self.name == WEIGHTS_FILE and "w" in mode:
+        # The store's download writes the graph; /tmp is full by then.
+        if self.name == ONNX_FILE and "w" in mode:
             return _FullDisk(self, mode)
         return real_open(self, mode, *args, **kwargs)
 
@@ -403,7 +405,7 @@ def test_a_graph_cache_that_cannot_be_written_costs_only_the_head_start(
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "deleted"])
 def test_a_bad_file_in_the_cache_is_never_served(fn: Function, damage: str) -> None:
     fn.init()  # fills the cache, as an earlier init of this sandbox would
-    cached = fn.settings.cache_dir / MODEL / fn.tiny.manifest.version / WEIGHTS_FILE
+    cached = fn.settings.cache_dir / MODEL / fn.tiny.manifest.version / ONNX_FILE
     good = cached.read_bytes()
     if damage == "deleted":
         cached.unlink()
@@ -411,7 +413,7 @@ def test_a_bad_file_in_the_cache_is_never_served(fn: Function, damage: str) -> N
         cached.write_bytes(
             good[:-3] if damage == "truncated" else good[:-1] + bytes([good[-1] ^ 0x80])
         )
-    before = fn.faults.count("GetObject", fn.key(WEIGHTS_FILE))
+    before = fn.faults.count("GetObject", fn.key(ONNX_FILE))
 
     # While the store is down, the damaged copy is not served instead.
     fn.faults.inject("*", "", TRANSIENT["SlowDown"])
@@ -420,7 +422,7 @@ def test_a_bad_file_in_the_cache_is_never_served(fn: Function, damage: str) -> N
 
     fn.faults.clear()
     fn.init()  # the next cold start re-verifies, re-fetches and serves the verified bytes
-    assert fn.faults.count("GetObject", fn.key(WEIGHTS_FILE)) == before + 1
+    assert fn.faults.count("GetObject", fn.key(ONNX_FILE)) == before + 1
     assert cached.read_bytes() == good
     assert_serves(fn)
 
@@ -440,7 +442,6 @@ def test_mixed_faults_never_answer_500_and_always_recover(fn: Function) -> None:
     targets = [
         alias_key(MODEL, "latest"),
         fn.key(MANIFEST_FILE),
-        fn.key(WEIGHTS_FILE),
         fn.key(ONNX_FILE),
     ]
     for round_ in range(scaled(4, 100)):

@@ -189,7 +189,6 @@ def alias_malformed(fn: Function) -> str:
 
 
 CIFAR_CASES: dict[str, tuple[Callable[[Function], str], str]] = {
-    "weights": (file_changed(WEIGHTS_FILE), INTEGRITY),
     "graph": (file_changed(ONNX_FILE), INTEGRITY),
     "manifest-metrics": (manifest_metrics, INTEGRITY),
     "manifest-sha256-and-file": (manifest_sha_and_file, INTEGRITY),
@@ -245,7 +244,23 @@ def test_tampering_is_refused_logged_and_repairable(
     check_refused_then_repaired(cifar, tamper, reason, caplog)
 
 
-@pytest.mark.parametrize("name", [VOCAB_FILE, EXAMPLES_FILE, WEIGHTS_FILE])
+def test_weights_the_zip_function_never_opens_are_not_fetched_but_a_full_fetch_refuses_them(
+    cifar: Function, tmp_path: Path
+) -> None:
+    """The zip function serves the graph and never reads model.safetensors (UNREAD_BY), so
+    tampered weights in the store do not stop it; every reader that fetches them (the torch image,
+    export-edge, promote) still refuses them."""
+    from modelfn.artifact import IntegrityError
+    from modelfn.store import fetch_artifact
+
+    file_changed(WEIGHTS_FILE)(cifar)
+    cifar.init()
+    assert_serves(cifar)
+    with pytest.raises(IntegrityError, match=rf"{WEIGHTS_FILE}.*does not match manifest"):
+        fetch_artifact(cifar.store, cifar.name, "latest", tmp_path / "full")
+
+
+@pytest.mark.parametrize("name", [VOCAB_FILE, EXAMPLES_FILE, ONNX_FILE])
 def test_a_tampered_text_model_file_is_refused(
     imdb_artifact: Path, tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
