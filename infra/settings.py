@@ -108,6 +108,14 @@ class InfraSettings(BaseModel):
             "sends it on its calls) or none. iam is refused: a browser cannot sign a page load."
         )
     )
+    budget_store: str = Field(
+        alias="budget-store",
+        description=(
+            "The store whose served versions are checked against their functions' /tmp, memory "
+            "and init at synth (infra/budget_check.py): a folder (relative: the repository's), "
+            "s3://BUCKET[/PREFIX], or none."
+        ),
+    )
     # Absent from cdk.json, so no deployment emails anyone by surprise.
     alarm_email: str | None = Field(
         default=None, alias="alarm-email", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Annotations, Aws, CfnOutput, Stack, Token
 from constructs import Construct
 
+from infra.budget_check import check_budgets
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.edge_distribution import EdgeDistribution
@@ -77,6 +78,18 @@ class ModelfnStack(Stack):
         )
         for warning in checked.warnings:
             Annotations.of(self).add_warning_v2("modelfn:preflight", warning)
+        # The versions the functions will serve, against their settings: one that does not fit
+        # fails the synth here, naming the setting and a value that would.
+        budgets = check_budgets(
+            entries,
+            setting=settings.budget_store,
+            stage=settings.stage,
+            model_alias=settings.model_alias,
+        )
+        for warning in budgets.warnings:
+            Annotations.of(self).add_warning_v2("modelfn:budget", warning)
+        for line in [*budgets.checked.values(), *budgets.notes]:
+            Annotations.of(self).add_info(f"budget: {line}")
         # The zip functions of one CPU share one layer, and the torch functions of one CPU one
         # image: the same handler code serves every model, told which by its environment.
         zip_cpus = sorted(
