@@ -93,6 +93,16 @@ IAM_PAGE_PROBLEM = (
     "403 before the function runs"
 )
 
+# CORS, where a stage lists origins (cdk.json `cors-origins`): the API answers preflights itself
+# and adds the headers to its functions' answers. Browsers may call the routes' methods with JSON
+# bodies, SigV4 (IAM) and bearer tokens (JWT); a preflight answer may be reused for an hour.
+CORS_METHODS: tuple[str, ...] = ("GET", "POST")
+CORS_HEADERS: tuple[str, ...] = (
+    "content-type", "authorization", "x-amz-date", "x-amz-security-token",
+    "x-amz-content-sha256",
+)  # fmt: skip
+CORS_MAX_AGE_S = 3600
+
 
 def skips_authorizer(route: Route, auth: str) -> bool:
     """Whether `route` answers without the authorizer of a stage whose auth is `auth`.

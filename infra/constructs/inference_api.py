@@ -35,6 +35,9 @@ from constructs import Construct
 
 from infra.settings import InfraSettings
 from modelfn.api_routes import (
+    CORS_HEADERS,
+    CORS_MAX_AGE_S,
+    CORS_METHODS,
     MODEL_ROUTES,
     PLAYGROUND_ROUTES,
     SERVER_ROUTES,
@@ -64,12 +67,6 @@ ACCESS_LOG_FORMAT = {
     "authError": "$context.authorizer.error",
 }
 
-# Headers a browser may send cross-origin: JSON bodies, SigV4 (IAM) and bearer tokens (JWT).
-CORS_HEADERS = [
-    "content-type", "authorization", "x-amz-date", "x-amz-security-token",
-    "x-amz-content-sha256",
-]  # fmt: skip
-CORS_MAX_AGE = Duration.hours(1)  # how long a browser may reuse a preflight answer
 
 PAGE_FILES_ACKNOWLEDGMENT = (
     'playground "jwt": the page\'s own HTML, CSS and JS (the same for every model, no model data) '
@@ -133,9 +130,9 @@ class InferenceApi(Construct):
             cors_preflight=(
                 apigw.CorsPreflightOptions(
                     allow_origins=settings.cors_origins,
-                    allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST],
-                    allow_headers=CORS_HEADERS,
-                    max_age=CORS_MAX_AGE,
+                    allow_methods=[apigw.CorsHttpMethod(m) for m in CORS_METHODS],
+                    allow_headers=list(CORS_HEADERS),
+                    max_age=Duration.seconds(CORS_MAX_AGE_S),
                 )
                 if settings.cors_origins
                 else None

@@ -32,6 +32,11 @@ def register(sub: Subparsers) -> None:
         "or MODELFN_GATEWAY_ACCESS_KEY_ID/_SECRET_ACCESS_KEY), jwt (RS256 against a local key; a "
         "token is printed), none (default)",
     )  # fmt: skip
+    serve.add_argument(
+        "--cors-origin", action="append", default=[], metavar="ORIGIN", dest="cors_origins",
+        help="answer CORS for this browser origin as a stage with it in cdk.json's cors-origins "
+        "does (repeat for more; * for any); default: no CORS, as cdk.json ships",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
 
     evaluate = sub.add_parser(
@@ -99,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         models=models,
         authorizer=authorizer,
         playground=playground,
+        cors_origins=args.cors_origins,
     ) as deployment:
         print(
             f"local S3: {deployment.s3_endpoint} ({deployment.store_uri}, {deployment.seeded_objects} objects)"

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +64,7 @@ def local_deployment(
     log_dir: Path | None = DEFAULT_LOG_DIR,
     authorizer: Authorizer | None = None,
     playground: bool = True,
+    cors_origins: Sequence[str] = (),
 ) -> Iterator[LocalDeployment]:
     """Seed S3 from `source`, start a function per published model and the gateway; stop all on exit.
 
@@ -74,7 +75,8 @@ def local_deployment(
     `authorizer` (tools/local/auth.py) the gateway authorizes every route as the deployed API
     does; None leaves them open. With `playground` (the default here; a deployed function's is off)
     each function serves its model's page and card, and the gateway an index of them at `/`; an
-    IAM authorizer refuses it, as the synth refuses an IAM stage's playground.
+    IAM authorizer refuses it, as the synth refuses an IAM stage's playground. `cors_origins`
+    turns CORS on as a stage's `cors-origins` does (tools/local/cors.py).
     """
     if playground and authorizer is not None and authorizer.mode not in PAGE_AUTH_MODES:
         raise ValueError(
@@ -147,7 +149,11 @@ def local_deployment(
             list(pool.map(lambda f: f.wait_ready(), functions.values()))
 
         gateway = Gateway(
-            route_table(serve, playground=playground), functions, port=port, authorizer=authorizer
+            route_table(serve, playground=playground),
+            functions,
+            port=port,
+            authorizer=authorizer,
+            cors_origins=cors_origins,
         )
         gateway.start()
         stack.callback(gateway.stop)

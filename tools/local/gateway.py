@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modelfn.api_routes import PLAYGROUND_ROUTES, Route, find_route, skips_authorizer
-from tools.local import api_docs, playground
+from tools.local import api_docs, cors, playground
 from tools.local.auth import Answer, Authorizer
 from tools.local.events import http_api_event, response_parts
 from tools.local.worker import LocalFunction, WorkerError
@@ -66,8 +66,10 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 0,
         authorizer: Authorizer | None = None,
+        cors_origins: Sequence[str] = (),
     ) -> None:
         self.routes = list(routes)
+        self.cors_origins = list(cors_origins)  # [] (the default): no CORS, as on the API
         self.functions = dict(functions)
         self.authorizer = authorizer  # None: every route open (`modelfn:auth = "none"`)
         # The index is served where the models' pages are routed (`route_table(playground=True)`).
@@ -99,6 +101,16 @@ class Gateway:
             self._thread.join()
 
     def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The answer to any request, any method: CORS preflights are the API's own, and every
+        other answer carries the CORS headers the API adds."""
+        if cors.is_preflight(self.cors_origins, method, headers):
+            return cors.preflight_answer(self.cors_origins, headers)
+        status, out_headers, out_body = self._answer(method, target, headers, body)
+        return status, cors.with_cors(self.cors_origins, headers, out_headers), out_body
+
+    def _answer(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
@@ -215,9 +227,16 @@ def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     self.send_header(key, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # HEAD's answer is the headers alone (RFC 9110 9.3.2)
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+        def __getattr__(self, name: str) -> Any:
+            # http.server answers a method it has no do_<METHOD> for with its own 501 HTML page;
+            # the HTTP API matches every method against its routes and answers the rest with its
+            # 404 JSON, so every method goes through dispatch (TRACE, CONNECT, PROPFIND, ...).
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)
