@@ -7,7 +7,8 @@ Embedded Metric Format (EMF), namespace `modelfn`:
   flag, duration, inputs and the error type; never a request body, a text or an image;
 - metrics by service, model and route: `Latency` (ms), `Requests`, `Inputs` (per request, where
   the route takes inputs), `ColdStart` on a sandbox's first request; and for a failed request
-  `Errors` by service, model, status and error type.
+  `Errors` by service, model, status and error type, and for a 5xx answer `ServerErrors` by
+  service and model (what a code deploy's rollback alarm counts, infra/constructs/code_deploy.py).
 Events (model loaded, alias moved, failures with their traces) go through the Powertools Logger
 (functions/log.py), and `ModelLoadTime` (ms) through Powertools' `single_metric` whenever a
 version is loaded (`record_model_load`).
@@ -57,8 +58,8 @@ def request_line(
 ) -> dict[str, Any]:
     """One request as one JSON object: its structured log fields and its EMF metrics.
 
-    Two metric directives share the line: latency, requests, inputs and cold starts by model and
-    route; errors by model, status and error type.
+    Metric directives share the line: latency, requests, inputs and cold starts by model and
+    route; errors by model, status and error type; 5xx answers by model.
     """
     metrics = [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Requests", "Unit": "Count"}]
     line: dict[str, Any] = {
@@ -94,6 +95,18 @@ def request_line(
                 "Namespace": NAMESPACE,
                 "Dimensions": [["service", "model", "status_code", "error_type"]],
                 "Metrics": [{"Name": "Errors", "Unit": "Count"}],
+            }
+        )
+    if status >= 500:
+        # One series per model that an alarm can name (the Errors series split by status and
+        # error type cannot be summed by an alarm): the code deploy's rollback alarm counts
+        # the 5xx the app answers itself, which Lambda's own Errors never sees.
+        line["ServerErrors"] = 1
+        directives.append(
+            {
+                "Namespace": NAMESPACE,
+                "Dimensions": [["service", "model"]],
+                "Metrics": [{"Name": "ServerErrors", "Unit": "Count"}],
             }
         )
     line["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}

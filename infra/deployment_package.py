@@ -32,7 +32,7 @@ from infra.constructs.model_function import HANDLER
 from infra.packaging import BY_HASH, CpuArchitecture, PythonVersion, pip_install
 from modelfn.artifact import Runtime
 from modelfn.registry import Registry
-from modelfn.stages import cdk_json_context
+from modelfn.stages import CONTEXT_PREFIX, cdk_json_context
 
 # Lambda refuses a zip function whose code and layers unzip to 262,144,000 bytes or more (its
 # error message names that figure: 250 MiB). Above 150 MiB cold starts grow and the headroom for
@@ -113,6 +113,7 @@ def build_package(
     """
     import aws_cdk as cdk
 
+    from infra.budget_check import OFF as BUDGET_CHECK_OFF
     from infra.settings import settings_from_context
     from infra.stacks.modelfn_stack import ModelfnStack
 
@@ -123,7 +124,11 @@ def build_package(
         )
     arch = entry.serving.lambda_cpu
     folder = out_dir / f"{model}-{arch}"
-    app = cdk.App(context=cdk_json_context(), outdir=str(folder / "cdk.out"))
+    context = cdk_json_context()
+    # `modelfn package` checks the budget itself, against the store it is given (--store), after
+    # the size: the synth's own check (infra/budget_check.py) would read cdk.json's store instead.
+    context[f"{CONTEXT_PREFIX}budget-store"] = BUDGET_CHECK_OFF
+    app = cdk.App(context=context, outdir=str(folder / "cdk.out"))
     settings = settings_from_context(app.node)
     stack = ModelfnStack(
         app, "Package", registry=Registry(models={model: entry}), settings=settings

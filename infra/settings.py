@@ -45,6 +45,21 @@ LOG_RETENTION: dict[int, logs.RetentionDays] = {
 assert tuple(LOG_RETENTION) == LOG_RETENTION_DAYS  # one list of periods, two spellings
 
 
+# CodeDeploy's predefined Lambda configurations, by the names AWS gives them
+# (CodeDeployDefault.<name>): what cdk.json's `code-deploy` takes.
+CodeDeployConfig = Literal[
+    "LambdaAllAtOnce",
+    "LambdaCanary10Percent5Minutes",
+    "LambdaCanary10Percent10Minutes",
+    "LambdaCanary10Percent15Minutes",
+    "LambdaCanary10Percent30Minutes",
+    "LambdaLinear10PercentEvery1Minute",
+    "LambdaLinear10PercentEvery2Minutes",
+    "LambdaLinear10PercentEvery3Minutes",
+    "LambdaLinear10PercentEvery10Minutes",
+]
+
+
 class InfraSettings(BaseModel):
     """One stage of modelfn: a stack holding the bucket, the functions, the API and the alarms."""
 
@@ -107,6 +122,14 @@ class InfraSettings(BaseModel):
             "(the page's own HTML, CSS and JS open without a token; the page asks for one and "
             "sends it on its calls) or none. iam is refused: a browser cannot sign a page load."
         )
+    )
+    code_deploy: CodeDeployConfig = Field(
+        alias="code-deploy",
+        description=(
+            "How a deploy moves each function's stage alias to its new version: a CodeDeploy "
+            "predefined Lambda configuration (LambdaAllAtOnce, LambdaCanary10Percent5Minutes, "
+            "...), rolled back by the function's deploy alarms (infra/constructs/code_deploy.py)."
+        ),
     )
     budget_store: str = Field(
         alias="budget-store",

@@ -45,6 +45,7 @@ DURATION_DATAPOINTS_TO_ALARM = 2
 # cold start and well before most callers notice a broken model.
 API_5XX_RATE_THRESHOLD = 5.0  # percent
 API_5XX_PERIOD = Duration.minutes(5)
+DASHBOARD_PERIOD = Duration.minutes(5)  # the handler's metrics on the dashboard
 
 
 class Monitoring(Construct):
@@ -226,7 +227,7 @@ class Monitoring(Construct):
                 title=f"Latency p50 / p99 (ms), {PREDICT_ROUTE}",
                 width=width,
                 left=[
-                    _emf("Latency", name, statistic, route=PREDICT_ROUTE)
+                    emf_metric("Latency", name, statistic, route=PREDICT_ROUTE)
                     for name in names
                     for statistic in ("p50", "p99")
                 ],
@@ -265,7 +266,7 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="ModelLoadTime (ms)",
                 width=width,
-                left=[_emf("ModelLoadTime", name, "Maximum") for name in names],
+                left=[emf_metric("ModelLoadTime", name, "Maximum") for name in names],
             ),
         )
         self.dashboard.add_widgets(
@@ -277,8 +278,13 @@ class Monitoring(Construct):
         )
 
 
-def _emf(
-    metric_name: str, model: str, statistic: str, *, route: str | None = None
+def emf_metric(
+    metric_name: str,
+    model: str,
+    statistic: str,
+    *,
+    route: str | None = None,
+    period: Duration = DASHBOARD_PERIOD,
 ) -> cloudwatch.Metric:
     """A handler metric in namespace `modelfn`, with the dimensions observability.py gives it."""
     dimensions = {"service": f"modelfn-{model}", "model": model}
@@ -289,6 +295,6 @@ def _emf(
         metric_name=metric_name,
         dimensions_map=dimensions,
         statistic=statistic,
-        period=Duration.minutes(5),
+        period=period,
         label=f"{model} {statistic}",
     )

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.budget_check import check_budgets
 from infra.constructs.artifact_bucket import ArtifactBucket
+from infra.constructs.code_deploy import CodeDeploy
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.edge_distribution import EdgeDistribution
 from infra.constructs.inference_api import InferenceApi
@@ -165,6 +166,16 @@ class ModelfnStack(Stack):
             # Dashboard names are per account and region; the stack name is unique there too.
             dashboard_name=settings.stack_name,
             alarm_email=settings.alarm_email,
+        )
+        # Each function's alias moves to the version this deploy published through CodeDeploy,
+        # as the stage says (all at once in dev, a canary in prod), rolled back on its alarms.
+        self.code_deploy = CodeDeploy(
+            self,
+            "CodeDeploy",
+            aliases={name: fn.alias for name, fn in self.functions.items()},
+            timeouts_s={e.name: e.serving.timeout_s for e in entries},
+            config=settings.code_deploy,
+            topic=self.monitoring.topic,
         )
         self._add_outputs()
 

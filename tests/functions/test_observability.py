@@ -131,3 +131,22 @@ def test_no_request_content_reaches_any_log(
     everything = captured.out + captured.err + caplog.text
     assert secret not in everything
     assert image[:40] not in everything
+
+
+def test_a_5xx_answer_counts_in_the_models_server_errors_series() -> None:
+    record = observability.RequestRecord(
+        route="POST /models/{name}/predict", error_type="ModelUnavailable"
+    )
+    unavailable = observability.request_line(MODEL, 503, 3.0, record, False, "r-503")
+    series = {
+        d["Metrics"][0]["Name"]: d["Dimensions"] for d in unavailable["_aws"]["CloudWatchMetrics"]
+    }
+    # One series per model an alarm can name (infra/constructs/code_deploy.py), beside the
+    # Errors series by status and error type.
+    assert series["ServerErrors"] == [["service", "model"]]
+    assert unavailable["ServerErrors"] == 1 and unavailable["Errors"] == 1
+    refused = observability.request_line(MODEL, 400, 3.0, record, False, "r-400")
+    assert "ServerErrors" not in refused  # a client's mistake is no reason to roll back
+    assert "ServerErrors" not in [
+        d["Metrics"][0]["Name"] for d in refused["_aws"]["CloudWatchMetrics"]
+    ]
