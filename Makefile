@@ -25,6 +25,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# checkov (tests/infra/test_security_checks.py) runs from a venv of its own, installed by hash from
+# requirements-checkov.lock: its ~95 pinned dependencies stay out of the project's lock.
+CHECKOV_VENV := build/checkov-venv
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+$(CHECKOV_STAMP): requirements-checkov.lock
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
+	touch $@
+
 # Re-resolve requirements.lock after editing pyproject.toml's dependencies (needs the package index),
 # then rewrite the torch image's requirement files from it. The layer and the image install the
 # lock's versions by hash: uv lists the hash of every file of each version, the Lambda's cp312
@@ -33,6 +44,8 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra all --generate-hashes --find-links /opt/wheels \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
 	$(BIN)/python -m infra.container_image
+	$(BIN)/uv pip compile requirements-checkov.in --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet -o requirements-checkov.lock
 
 # Known vulnerabilities of every locked package, from the PyPI advisory database (needs pypi.org).
 audit: $(STAMP)
@@ -41,13 +54,13 @@ audit: $(STAMP)
 demo: $(STAMP)  ## train cifar10-cnn (smoke), publish, serve through the Lambda handler, query it
 	$(BIN)/modelfn demo
 
-test: $(STAMP) lint typecheck  ## lint, types, then the whole test suite, on the CPU
+test: $(STAMP) $(CHECKOV_STAMP) lint typecheck  ## lint, types, then the whole test suite, on the CPU
 	$(BIN)/pytest
 
 # The same suite in a shuffled order (seed printed at the top; rerun one with
 # RANDOM_ORDER_SEED=N), so no test leans on another having run first.
 RANDOM_ORDER_SEED ?= $(shell date +%s)
-test-random: $(STAMP)  ## the whole suite in a random order (pytest-random-order)
+test-random: $(STAMP) $(CHECKOV_STAMP)  ## the whole suite in a random order (pytest-random-order)
 	$(BIN)/pytest --random-order-seed=$(RANDOM_ORDER_SEED)
 
 soak: $(STAMP)  ## the reliability tests at full length: more fuzz cases, faults and requests (docs/reliability.md)

@@ -123,6 +123,13 @@ class InfraSettings(BaseModel):
             "sends it on its calls) or none. iam is refused: a browser cannot sign a page load."
         )
     )
+    log_encryption: Literal["cloudwatch", "kms"] = Field(
+        alias="log-encryption",
+        description=(
+            "Log groups at rest: cloudwatch (CloudWatch Logs' own key) or kms (a customer key the "
+            "stack creates, with rotation; $1 a month; infra/constructs/log_key.py)."
+        ),
+    )
     code_deploy: CodeDeployConfig = Field(
         alias="code-deploy",
         description=(

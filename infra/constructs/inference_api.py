@@ -28,6 +28,7 @@ from aws_cdk import (
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
@@ -103,6 +104,7 @@ class InferenceApi(Construct):
         functions: Mapping[str, lambda_.IFunction],
         health_model: str,
         settings: InfraSettings,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if health_model not in functions:
@@ -145,6 +147,7 @@ class InferenceApi(Construct):
             self,
             "AccessLogs",
             retention=settings.log_retention,
+            encryption_key=log_key,  # None: CloudWatch Logs' own key (`log-encryption`)
             removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
         )
         stage = self.http_api.default_stage

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Size, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -50,6 +51,7 @@ class ModelFunction(Construct):
         log_retention: logs.RetentionDays,
         retain: bool,
         playground: bool = False,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.model_name = entry.name
@@ -63,6 +65,7 @@ class ModelFunction(Construct):
             self,
             "Logs",
             retention=log_retention,
+            encryption_key=log_key,  # None: CloudWatch Logs' own key (`log-encryption`)
             # A stage that retains data keeps its logs past `cdk destroy` (an audit trail).
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )

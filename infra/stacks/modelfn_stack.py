@@ -14,6 +14,7 @@ from infra.constructs.code_deploy import CodeDeploy
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.edge_distribution import EdgeDistribution
 from infra.constructs.inference_api import InferenceApi
+from infra.constructs.log_key import log_key
 from infra.constructs.model_function import ModelFunction
 from infra.constructs.monitoring import Monitoring
 from infra.container_image import image_code
@@ -69,6 +70,12 @@ class ModelfnStack(Stack):
             retain=settings.retain_data,
         )
         entries = [registry.get(name) for name in registry.names()]
+        # Every log group of the stage under one customer key, where the stage asks for one.
+        self.log_key = (
+            log_key(self, "LogKey", retain=settings.retain_data)
+            if settings.log_encryption == "kms"
+            else None
+        )
         # Before any asset is built: a setting the region cannot honour fails the synth here.
         checked = preflight(
             stage=settings.stage,
@@ -131,6 +138,7 @@ class ModelfnStack(Stack):
                 ],
                 retain=settings.retain_data,
                 playground=settings.playground_on,
+                log_key=self.log_key,
             )
             for entry in entries
         }
@@ -142,6 +150,7 @@ class ModelfnStack(Stack):
             functions={name: fn.alias for name, fn in self.functions.items()},
             health_model=registry.names()[0],
             settings=settings,
+            log_key=self.log_key,
         )
         CfnOutput(
             self,

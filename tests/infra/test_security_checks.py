@@ -8,9 +8,11 @@ error in the template; every warning it still gives is listed, with why, in docs
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,9 @@ import aws_cdk as cdk
 import pytest
 
 from infra.app import build
+from infra.settings import InfraSettings
 from modelfn.registry import REPO_ROOT, Registry
-from tests.infra.conftest import stage_context
+from tests.infra.conftest import settings_for, stage_context
 
 DEPLOY_DOC = REPO_ROOT / "docs" / "deploy.md"
 
@@ -78,26 +81,28 @@ def cfn_lint(template: Path) -> list[dict[str, Any]]:
     return matches
 
 
+# Every option on at once, over cdk.json's staging settings.
+MIXED_OVERRIDES: dict[str, Any] = {
+    "bucket-encryption": "kms",
+    "bucket-access-logs": True,
+    "log-encryption": "kms",
+    "alarm-email": "oncall@example.com",
+    "auth": "jwt",
+    "jwt-issuer": "https://login.example.com/",
+    "jwt-audience": ["modelfn"],
+    "cors-origins": ["https://app.example.com"],
+    "domain-name": "api.example.com",
+    "certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
+    "edge-distribution": True,
+    # The page's files open without a token: APIG4 is acknowledged on those routes only.
+    "playground": "jwt",
+}
+
+
 @pytest.fixture(scope="module")
 def mixed(mixed_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synth_app(
-        tmp_path_factory.mktemp("cdk.out"),
-        mixed_registry,
-        {
-            "bucket-encryption": "kms",
-            "bucket-access-logs": True,
-            "alarm-email": "oncall@example.com",
-            "auth": "jwt",
-            "jwt-issuer": "https://login.example.com/",
-            "jwt-audience": ["modelfn"],
-            "cors-origins": ["https://app.example.com"],
-            "domain-name": "api.example.com",
-            "certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
-            "edge-distribution": True,
-            # The page's files open without a token: APIG4 is acknowledged on those routes only.
-            "playground": "jwt",
-        },
-        stage="staging",
+        tmp_path_factory.mktemp("cdk.out"), mixed_registry, MIXED_OVERRIDES, stage="staging"
     )
 
 
@@ -112,11 +117,19 @@ def assert_lint_clean(outdir: Path) -> None:
     assert not undocumented, f"cfn-lint warnings not explained in docs/deploy.md: {undocumented}"
 
 
-@pytest.fixture(scope="module", params=["dev", "staging", "prod"])
-def stage_outdir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+STAGES = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="module")
+def stage_outdirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """models.toml with cdk.json's settings for each stage: what `make synth-all` deploys.
     synth_app fails on any unacknowledged cdk-nag finding."""
-    return synth_app(tmp_path_factory.mktemp("cdk.out"), stage=request.param)
+    return {stage: synth_app(tmp_path_factory.mktemp("cdk.out"), stage=stage) for stage in STAGES}
+
+
+@pytest.fixture(params=STAGES)
+def stage_outdir(request: pytest.FixtureRequest, stage_outdirs: dict[str, Path]) -> Path:
+    return stage_outdirs[request.param]
 
 
 def test_every_stage_passes_cdk_nag_and_cfn_lint(stage_outdir: Path) -> None:
@@ -180,3 +193,94 @@ def test_turning_off_access_logs_is_a_finding(tmp_path: Path) -> None:
     # The checks really run: an opt-out of a security control fails the synth, naming it.
     with pytest.raises(NagFindings, match=r"AwsSolutions-S1 at \S+/Artifacts/Bucket/Resource"):
         synth_app(tmp_path, overrides={"bucket-access-logs": False})
+
+
+# --- checkov ----------------------------------------------------------------------------------
+
+CHECKOV = Path(os.environ.get("MODELFN_CHECKOV", REPO_ROOT / "build/checkov-venv/bin/checkov"))
+CHECKOV_CONFIG = REPO_ROOT / "infra" / "checkov.toml"
+
+
+def checkov(template: Path) -> list[tuple[str, str, str]]:
+    """(check id, resource type, logical id) of each failed check on `template`."""
+    if not CHECKOV.is_file():
+        pytest.skip(f"checkov is not installed at {CHECKOV}: `make test` installs it")
+    result = subprocess.run(
+        [str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "--quiet",
+         "--compact", "-o", "json"],
+        # BC_SKIP_MAPPING: no call to the vendor's API for guideline links (offline here).
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: some check failed
+    report = json.loads(result.stdout)
+    failed = report["results"]["failed_checks"] if report.get("results") else []
+    assert report["summary"]["passed"] > 50, report["summary"]  # it did read the resources
+    return [(f["check_id"], *f["resource"].split(".", 1)) for f in failed]
+
+
+def checkov_entries() -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = tomllib.loads(CHECKOV_CONFIG.read_text(encoding="utf-8"))[
+        "acknowledged"
+    ]
+    return entries
+
+
+def applies(entry: dict[str, Any], settings: InfraSettings) -> bool:
+    context = settings.model_dump(by_alias=True)
+    return all(context[key] == value for key, value in entry.get("where", {}).items())
+
+
+def covers(entry: dict[str, Any], check: str, kind: str, logical_id: str) -> bool:
+    return (
+        entry["check"] == check
+        and entry["type"] == kind
+        and (not entry.get("ids") or any(logical_id.startswith(i) for i in entry["ids"]))
+    )
+
+
+def test_checkov_finds_nothing_unacknowledged_in_any_template(
+    stage_outdirs: dict[str, Path], mixed: Path
+) -> None:
+    """Every stage's template and the one with every option on: each failed check is one
+    infra/checkov.toml acknowledges where it applies; and every entry is needed by some
+    template, so none outlives its reason."""
+    templates = {stage: (outdir, settings_for(stage)) for stage, outdir in stage_outdirs.items()}
+    templates["every option"] = (mixed, settings_for("staging", **MIXED_OVERRIDES))
+    entries = checkov_entries()
+    used: set[int] = set()
+    new = []
+    for name, (outdir, settings) in templates.items():
+        (template,) = outdir.glob("*.template.json")
+        for finding in checkov(template):
+            matches = [
+                i for i, e in enumerate(entries) if applies(e, settings) and covers(e, *finding)
+            ]
+            used.update(matches)
+            if not matches:
+                new.append(f"  {name}: {finding[0]} on {finding[1]} {finding[2]}")
+    assert not new, "checkov findings infra/checkov.toml does not acknowledge:\n" + "\n".join(new)
+    stale = [e["check"] for i, e in enumerate(entries) if i not in used]
+    assert not stale, f"infra/checkov.toml acknowledges checks no template fails: {stale}"
+
+
+def test_each_checkov_acknowledgment_says_why() -> None:
+    for entry in checkov_entries():
+        assert len(entry["reason"].split()) >= 15, entry["check"]
+        assert entry["type"].startswith("AWS::"), entry["check"]
+
+
+def test_prod_encrypts_every_log_group_with_its_key(stage_outdirs: dict[str, Path]) -> None:
+    (template,) = stage_outdirs["prod"].glob("*.template.json")
+    resources = json.loads(template.read_text(encoding="utf-8"))["Resources"]
+    [key_id] = [i for i in resources if i.startswith("LogKey")]
+    groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == 4  # three functions and the API's access logs
+    assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]} for g in groups)
+    key = resources[key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [logs] = [
+        s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowThisAccountsLogGroups"
+    ]
+    assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
+    assert resources[key_id]["DeletionPolicy"] == "Retain"  # prod retains its log groups
