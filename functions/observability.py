@@ -3,8 +3,9 @@
 `RequestTelemetryMiddleware` (the app's outermost layer) times every request and, when it ends,
 writes ONE JSON line to stdout that is both its structured log and its metrics in CloudWatch's
 Embedded Metric Format (EMF), namespace `modelfn`:
-- log fields: level, message, service, request id, route, status, model, version, cold-start
-  flag, duration, inputs and the error type; never a request body, a text or an image;
+- log fields: level, message, service, request id, trace id (functions/trace_context.py, also on
+  every event the request logs, and returned as `traceparent`), route, status, model, version,
+  cold-start flag, duration, inputs and the error type; never a request body, a text or an image;
 - metrics by service, model and route: `Latency` (ms), `Requests`, `Inputs` (per request, where
   the route takes inputs), `ColdStart` on a sandbox's first request; and for a failed request
   `Errors` by service, model, status and error type, and for a 5xx answer `ServerErrors` by
@@ -30,6 +31,9 @@ import pydantic_core
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.log import logger
+from functions.trace_context import trace_context
+
 NAMESPACE = "modelfn"
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "modelfn-function"
 
@@ -42,6 +46,7 @@ class RequestRecord:
     version: str | None = None
     inputs: int | None = None
     error_type: str | None = None
+    trace_id: str | None = None  # functions/trace_context.py
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("modelfn_request", default=None)
@@ -70,6 +75,7 @@ def request_line(
         "route": record.route,  # a template, so raw paths never become dimensions
         "status": status,
         "request_id": request_id,
+        "trace_id": record.trace_id,
         "version": record.version,
         "cold_start": cold,
         "duration_ms": round(ms, 3),
@@ -138,19 +144,28 @@ class RequestTelemetryMiddleware:
         global _cold
         cold, _cold = _cold, False
         started = time.perf_counter()
-        record = RequestRecord()
+        trace = trace_context(scope["headers"])
+        record = RequestRecord(trace_id=trace.trace_id)
         token = _current.set(record)
+        # The events the request logs (functions/log.py) name its trace too; one request at a
+        # time per sandbox, so the logger's keys are this request's until it ends.
+        logger.append_keys(trace_id=trace.trace_id)
         status = 500
+        answer_headers = [(b"traceparent", trace.traceparent().encode())]
+        if trace.tracestate is not None:
+            answer_headers.append((b"tracestate", trace.tracestate.encode("latin-1")))
 
         async def status_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), *answer_headers]
             await send(message)
 
         try:
             await self.app(scope, receive, status_send)
         finally:
+            logger.remove_keys(["trace_id"])
             _current.reset(token)
             ms = (time.perf_counter() - started) * 1000
             context = scope.get("aws.context")
