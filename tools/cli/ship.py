@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError, is_version
+from modelfn.artifact import INT8_ONNX_FILE, ArtifactError, is_version
 from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore, open_store
 from tools.cli.arguments import Subparsers, add_test_data_arguments, test_data_problem
@@ -114,6 +114,14 @@ def print_budget(model: str, store: ArtifactStore) -> int:
     if serving.runtime != "onnxruntime":
         print(f"budget: not computed for runtime {serving.runtime} (onnxruntime sessions only)")
         return 0
+    if serving.precision == "int8" and INT8_ONNX_FILE not in manifest.files:
+        print(
+            f"error: {model} {manifest.version} (alias {alias} in {store.uri}) has no "
+            f"{INT8_ONNX_FILE}, and [models.{model}.serving] precision is int8: its function "
+            f"would answer 503; publish one with `modelfn quantize {model}`",
+            file=sys.stderr,
+        )
+        return 1
     sizes = {name: entry.size for name, entry in manifest.files.items()}
     budget = version_budget(sizes, serving)
     print(
