@@ -134,3 +134,25 @@ def test_a_fresh_version_past_the_threshold_is_left_as_it_was(
         add_int8_graph(folder, entry, load_test_data(entry, SHARED_DATA, limit=REVIEWS))
     assert (folder / MANIFEST_FILE).read_bytes() == (imdb_artifact / MANIFEST_FILE).read_bytes()
     assert not (folder / INT8_ONNX_FILE).exists()
+
+
+def test_train_of_a_model_at_precision_int8_publishes_its_int8_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelfn.registry import REPO_ROOT
+
+    registry = tmp_path / "models.toml"
+    text = (REPO_ROOT / "models.toml").read_text()
+    serving = "[models.imdb-sentiment.serving]\n"
+    registry.write_text(text.replace(serving, serving + 'precision = "int8"\n'))
+    monkeypatch.setenv("MODELFN_REGISTRY", str(registry))
+    store = tmp_path / "store"
+    argv = ["train", "imdb-sentiment", "--data", str(SHARED_DATA), "--preset", "tiny"]
+    argv += ["--publish", str(store), "--out", str(tmp_path / "build"), "--quiet"]
+    argv += ["--runs", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    assert "int8 (dynamic" in capsys.readouterr().out
+    [model] = list_published(LocalStore(store))
+    manifest = verify_artifact(store / "imdb-sentiment" / model.versions[0])
+    assert manifest.quantization is not None and manifest.quantization.source_version is None
+    assert "imdb test split (560 texts)" in manifest.quantization.test_data
