@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick lock audit soak test-random
+.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick bench-int8 lock audit soak test-random
 
 # The deployment stage (cdk.json "modelfn:stages"): make synth STAGE=prod, make deploy STAGE=prod.
 STAGE ?= dev
@@ -90,6 +90,11 @@ bench: $(STAMP)  ## modelfn vs the torch handler on the published models: bench/
 
 bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
 	$(BIN)/python -m bench --quick
+
+# The int8 versions first: `modelfn quantize MODEL --alias int8` for each model (docs/serving.md).
+INT8_MODELS ?= imdb-sentiment,ptb-lstm
+bench-int8: $(STAMP)  ## fp32 vs int8 of the same version through the handler, against issue 22's targets
+	$(BIN)/python -m bench.int8 --alias int8 --models $(INT8_MODELS)
 
 # The Python trees, bottom floor first (docs/architecture.md), and the tests.
 CODE := modelfn architectures training importing functions infra edge tools bench tests examples

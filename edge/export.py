@@ -1,9 +1,9 @@
 """A verified artifact folder -> its edge bundle: quantize, score, decide, pack.
 
 Works from the artifact alone (no torch): the fp32 graph is the artifact's `model.onnx`, the int8
-graph is quantized from it (`quantize.py`), both are scored through the bundle's own runner on
-the shared real test data (`parity.py`), and the int8 graph ships only if it stays within the
-model's `[models.<name>.edge]` threshold in models.toml.
+graph is quantized from it and both are scored through the bundle's own runner on the shared real
+test data (`int8.py`, the code the cloud's `serving.precision = "int8"` runs too), and the int8
+graph ships only if it stays within the model's `[models.<name>.edge]` threshold in models.toml.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edge import parity, quantize
+from edge import parity
 from edge.bundle import (
     FP32_GRAPH,
     INT8_GRAPH,
@@ -31,16 +30,11 @@ from edge.bundle import (
     bundle_name,
     write_bundle,
 )
-from edge.standalone_runner import Bundle
+from edge.int8 import check_quantizable, quantize_and_score
 from modelfn.artifact import (
     EXAMPLES_FILE,
-    EXTERNAL_DATA_THRESHOLD,
     MANIFEST_FILE,
-    ONNX_DATA_FILE,
-    ONNX_FILE,
-    ArtifactError,
     Manifest,
-    TextPreprocessing,
     TokenizerPreprocessing,
     parse_examples,
     read_verified,
@@ -81,60 +75,21 @@ def export_bundle(
     data and these arguments.
     """
     manifest = verify_artifact(folder)
-    if manifest.preprocessing is None:
-        raise ArtifactError(
-            f"{manifest.name} {manifest.version} is a {manifest.task} model with no declared "
-            "pre-processing; an edge bundle's runner takes images or texts, so there is nothing "
-            "it could feed the graph: serve it through the function instead"
-        )
-    if ONNX_DATA_FILE in manifest.files:
-        raise ArtifactError(
-            f"{manifest.name} {manifest.version} keeps its weights beside the graph in "
-            f"{ONNX_DATA_FILE} ({manifest.files[ONNX_DATA_FILE].size:,} bytes; a graph past "
-            f"{EXTERNAL_DATA_THRESHOLD:,} bytes is written so): an edge bundle ships one graph "
-            "file, which its runner and the int8 quantizer read whole, so external data is not "
-            "supported there; serve the model through the "
-            "function (`modelfn serve` here, the CDK app in the cloud), or import a smaller "
-            "model for the edge"
-        )
+    check_quantizable(manifest)
+    assert manifest.preprocessing is not None  # check_quantizable refused a model without
     limits = limits or entry.edge
-    mode = quantize.MODES[manifest.task]
     with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as tmp:
-        stage = Path(tmp)
-        files = {FP32_GRAPH: read_verified(folder, manifest, ONNX_FILE)}
-        if isinstance(manifest.preprocessing, TextPreprocessing):
-            name = manifest.preprocessing.vocabulary
-            files[name] = read_verified(folder, manifest, name)
-        elif isinstance(manifest.preprocessing, TokenizerPreprocessing):
-            name = manifest.preprocessing.file
-            files[name] = read_verified(folder, manifest, name)
-        for name, content in files.items():
-            (stage / name).write_bytes(content)
-        _quantize(stage, manifest, mode, data)
-        draft = _runner_manifest(manifest, Graphs(int8=INT8_GRAPH))
-        fp32 = Bundle(stage, draft, "fp32", threads=1)
-        int8 = Bundle(stage, draft, "int8", threads=1)
-        comparison = parity.compare(fp32, int8, data, manifest.task, limits)
-        int8_bytes = (stage / INT8_GRAPH).read_bytes()
-        figures = {
-            **comparison.scores,
-            **{
-                f"server_{k}": round(v, 6)
-                for k, v in manifest.metrics.items()
-                if k in ("accuracy", "test_perplexity")
-            },
-            "fp32_graph_bytes": len(files[FP32_GRAPH]),
-            "int8_graph_bytes": len(int8_bytes),
-            "size_ratio": round(len(int8_bytes) / len(files[FP32_GRAPH]), 4),
-            **comparison.agreement,
+        scored = quantize_and_score(folder, manifest, data, limits, Path(tmp))
+        files = dict(scored.files)
+        latency = {
+            "fp32": parity.latency_ms(scored.fp32, data),
+            "int8": parity.latency_ms(scored.int8, data),
         }
-        latency = {"fp32": parity.latency_ms(fp32, data), "int8": parity.latency_ms(int8, data)}
-        shipped = comparison.refused is None
+        shipped = scored.refused is None
         if shipped:
-            files[INT8_GRAPH] = int8_bytes
-        reason = comparison.refused or f"int8 is within the threshold: {comparison.measured}"
+            files[INT8_GRAPH] = scored.graph
         graphs = Graphs(int8=INT8_GRAPH if shipped else None)
-        runners = [fp32, int8] if shipped else [fp32]
+        runners = [scored.fp32, scored.int8] if shipped else [scored.fp32]
         cases = [
             SelfTestCase(
                 input=item, mode=how, expected={r.precision: r.answer(item, how) for r in runners}
@@ -154,12 +109,9 @@ def export_bundle(
         scores=manifest.scores,
         graphs=graphs,
         quantization=Quantization(
-            mode=mode,
-            shipped=shipped,
-            reason=reason,
-            threshold=parity.threshold_words(manifest.task, limits),
+            mode=scored.mode, shipped=shipped, reason=scored.verdict, threshold=scored.threshold
         ),
-        parity=figures,
+        parity=scored.figures,
         test_data=data.source,
         self_test=cases,
     )
@@ -172,33 +124,6 @@ def export_bundle(
     files[REQUIREMENTS_FILE] = ("\n".join(requirements) + "\n").encode()
     path = write_bundle(out_dir / bundle_name(manifest.name, manifest.version), edge, files)
     return ExportResult(path, edge, latency)
-
-
-def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity.TestData) -> None:
-    source, target = stage / FP32_GRAPH, stage / INT8_GRAPH
-    if mode == "dynamic":
-        quantize.quantize_dynamic_graph(source, target)
-        return
-    from edge.standalone_runner import fit_pixels, image_tensor
-
-    assert data.calibration is not None
-    assert manifest.preprocessing is not None  # export_bundle refused a model without
-    pre = manifest.preprocessing.model_dump()
-    # Through the runner's scheme: an imported model's images are resized and cropped first.
-    calibration = np.concatenate([image_tensor(fit_pixels(p, pre), pre) for p in data.calibration])
-    quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
-
-
-def _runner_manifest(manifest: Manifest, graphs: Graphs) -> dict[str, Any]:
-    """The part of an edge manifest the runner reads, for scoring before the bundle exists."""
-    assert manifest.preprocessing is not None  # export_bundle refused a model without
-    return {
-        "task": manifest.task,
-        "labels": manifest.labels,
-        "inputs": [s.model_dump() for s in manifest.inputs],
-        "preprocessing": manifest.preprocessing.model_dump(),
-        "graphs": graphs.model_dump(),
-    }
 
 
 def _self_test_inputs(

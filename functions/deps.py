@@ -35,7 +35,8 @@ async def get_model(name: str, request: Request) -> LoadedModel:
     slot: ModelSlot = request.app.state.slot
     check_served(name, slot)
     model = slot.get()
-    current_request().version = model.manifest.version
+    record = current_request()
+    record.version, record.precision = model.manifest.version, model.precision
     return model
 
 

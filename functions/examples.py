@@ -315,7 +315,10 @@ def answer_predict(model: LoadedModel, request: dict[str, Any]) -> dict[str, Any
     body = PredictRequest.model_validate(request)
     outputs = model.predict(body.inputs, body.parameters)
     response = PredictResponse(
-        model=model.manifest.name, version=model.manifest.version, outputs=outputs
+        model=model.manifest.name,
+        version=model.manifest.version,
+        precision=model.precision,
+        outputs=outputs,
     )
     return response.model_dump(mode="json")
 

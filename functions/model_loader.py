@@ -29,17 +29,20 @@ from functions.onnx_session import create_session
 from functions.settings import FunctionSettings
 from functions.tasks import Task, load_task
 from modelfn.artifact import (
+    INT8_ONNX_FILE,
     ONNX_DATA_FILE,
     ONNX_FILE,
-    UNREAD_BY,
+    SERVED_GRAPH,
     Alias,
     ArtifactError,
     IntegrityError,
     Manifest,
+    Precision,
     Runtime,
     alias_key,
     is_version,
     parse_alias,
+    unread_by,
 )
 from modelfn.store import ArtifactStore, NotFound, StoreError, fetch_artifact, open_store
 
@@ -52,6 +55,7 @@ class LoadedModel:
     task: Task  # the task adapter bound to this version (its tokenizer, labels, ...)
     load_seconds: float = 0.0
     runtime: Runtime = "onnxruntime"  # the engine behind `session` (functions.torch_session)
+    precision: Precision = "fp32"  # the graph behind `session`: model.onnx or model.int8.onnx
 
     def run(
         self, feeds: dict[str, NDArray[Any]], outputs: list[str] | None = None
@@ -80,38 +84,59 @@ def load_model(
     """
     started = time.perf_counter()
     store = store or open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
+    precision = settings.precision if settings.runtime == "onnxruntime" else "fp32"
     manifest, folder = fetch_artifact(
         store,
         settings.model,
         settings.alias,
         settings.cache_dir,
         pointer=pointer,
-        skip=UNREAD_BY[settings.runtime],  # its cold start does not wait for them
+        # Its cold start does not wait for the files it never opens: the weights, and the graph
+        # of the other precision.
+        skip=unread_by(settings.runtime, precision),
     )
     task = load_task(manifest, folder)
+    graph_file = SERVED_GRAPH[precision]
     if settings.runtime == "torch":  # the container image; the zip function never imports torch
         from functions.torch_session import create_torch_session
 
         session: Any = create_torch_session(folder, manifest)
+    elif precision == "int8" and INT8_ONNX_FILE not in manifest.files:
+        raise NoInt8Graph(
+            f"{manifest.name} {manifest.version} has no {INT8_ONNX_FILE} and this function "
+            "serves int8 (MODELFN_PRECISION, models.toml serving.precision): publish a version "
+            f"with one (`modelfn quantize {manifest.name}`), or serve precision fp32"
+        )
     elif ONNX_FILE not in manifest.files:
         raise ArtifactError(f"{folder}: the manifest lists no {ONNX_FILE}; nothing to serve")
     else:
         session = create_session(
-            folder / ONNX_FILE,
-            manifest.files[ONNX_FILE],
+            folder / graph_file,
+            manifest.files[graph_file],
             settings.cache_dir,
-            external_data=ONNX_DATA_FILE in manifest.files,
+            # The int8 graph is always one file (the quantizer reads and writes whole graphs).
+            external_data=precision == "fp32" and ONNX_DATA_FILE in manifest.files,
         )
     graph = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     declared = ([t.name for t in manifest.inputs], [t.name for t in manifest.outputs])
     if graph != declared:
         raise ArtifactError(
-            f"{folder / ONNX_FILE}: graph inputs/outputs {graph} differ from the manifest's "
+            f"{folder / graph_file}: graph inputs/outputs {graph} differ from the manifest's "
             f"{declared}; the artifact was built wrong, re-export it"
         )
     return LoadedModel(
-        manifest, session, folder, task, time.perf_counter() - started, runtime=settings.runtime
+        manifest,
+        session,
+        folder,
+        task,
+        time.perf_counter() - started,
+        runtime=settings.runtime,
+        precision=precision,
     )
+
+
+class NoInt8Graph(ArtifactError):
+    """The function serves int8 and the version has no int8 graph (a fp32-only version)."""
 
 
 def public_reason(exc: Exception, settings: FunctionSettings) -> str:
@@ -124,6 +149,10 @@ def public_reason(exc: Exception, settings: FunctionSettings) -> str:
         if is_version(settings.alias):
             return f"version {settings.alias!r} is not published"
         return f"no version is published under alias {settings.alias!r}"
+    if isinstance(exc, NoInt8Graph):
+        return (
+            "the published version has no int8 graph (model.int8.onnx), which this function serves"
+        )
     if isinstance(exc, IntegrityError):
         return "the published artifact failed its integrity check"
     if isinstance(exc, ArtifactError):
@@ -265,6 +294,7 @@ class ModelSlot:
             extra={
                 "model": model.manifest.name,
                 "version": model.manifest.version,
+                "precision": model.precision,
                 "alias": self.settings.alias,
                 "seconds": round(model.load_seconds, 3),
                 **extra,

@@ -44,6 +44,7 @@ class RequestRecord:
 
     route: str = "unmatched"  # the route template ('POST /models/{name}/predict'), set on match
     version: str | None = None
+    precision: str | None = None  # the graph that answered (fp32 or int8), with the version
     inputs: int | None = None
     error_type: str | None = None
     trace_id: str | None = None  # functions/trace_context.py
@@ -77,6 +78,7 @@ def request_line(
         "request_id": request_id,
         "trace_id": record.trace_id,
         "version": record.version,
+        "precision": record.precision,
         "cold_start": cold,
         "duration_ms": round(ms, 3),
         "Latency": ms,

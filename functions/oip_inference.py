@@ -78,6 +78,7 @@ def run_inference(request: InferenceRequest, model: LoadedModel, binary: bytes) 
         model_version=manifest.version,
         # The spec has the server return the request's id; without one we make one to log against.
         id=request.id if request.id is not None else str(uuid.uuid4()),
+        parameters={"precision": model.precision},
         outputs=outputs,
     )
     header = response.model_dump_json(exclude_none=True).encode()

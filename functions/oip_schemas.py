@@ -111,6 +111,11 @@ class InferenceResponse(BaseModel):
     model_name: str
     model_version: str
     id: str
+    # OIP's optional response parameters; ours say which graph answered (fp32 or int8).
+    parameters: Annotated[
+        dict[str, Any],
+        WithJsonSchema(_object({"precision": {"type": "string", "enum": ["fp32", "int8"]}})),
+    ]
     outputs: list[ResponseOutput]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.tasks import TaskOutput
+from modelfn.artifact import Precision
 
 
 class PredictRequest(BaseModel):
@@ -42,4 +43,9 @@ class PredictResponse(BaseModel):
 
     model: str
     version: str
+    precision: Precision = Field(
+        default="fp32",
+        description="The graph that answered: the version's fp32 model.onnx or its int8 "
+        "model.int8.onnx (models.toml serving.precision).",
+    )
     outputs: list[TaskOutput] = Field(description="One per input, in order.")

@@ -13,6 +13,7 @@ order Powertools uses), and a missing required one fails the init with its varia
 | load_retry_s     | MODELFN_LOAD_RETRY_S      | 15             |
 | alias_ttl_s      | MODELFN_ALIAS_TTL_S       | 60             |
 | runtime          | MODELFN_RUNTIME           | "onnxruntime"  |
+| precision        | MODELFN_PRECISION         | "fp32"         |
 | playground       | MODELFN_PLAYGROUND        | False (off)    |
 """
 
@@ -25,7 +26,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from modelfn.artifact import MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime, is_alias, is_version
+from modelfn.artifact import (
+    MODEL_NAME_MAX,
+    MODEL_NAME_PATTERN,
+    Precision,
+    Runtime,
+    is_alias,
+    is_version,
+)
 
 ENV_VARS = {
     "model": "MODELFN_MODEL",
@@ -36,6 +44,7 @@ ENV_VARS = {
     "load_retry_s": "MODELFN_LOAD_RETRY_S",
     "alias_ttl_s": "MODELFN_ALIAS_TTL_S",
     "runtime": "MODELFN_RUNTIME",
+    "precision": "MODELFN_PRECISION",
     "playground": "MODELFN_PLAYGROUND",
 }
 
@@ -72,6 +81,9 @@ class FunctionSettings(BaseModel):
     # The engine: the zip function's onnxruntime, or eager torch from safetensors in the
     # container image (models.toml `serving.runtime`).
     runtime: Runtime = "onnxruntime"
+    # Which graph of the version the onnxruntime function serves (models.toml
+    # `serving.precision`): model.onnx, or model.int8.onnx, without fetching model.onnx.
+    precision: Precision = "fp32"
     # The model's page and card (modelfn.api_routes.PLAYGROUND_ROUTES): off unless a stage turns
     # it on, so a deployed function answers its API routes only; `modelfn serve` turns it on.
     playground: bool = False

@@ -8,6 +8,9 @@ Every layer imports this module and nothing re-implements it. An artifact is the
 - `model.onnx`: the ONNX graph the functions serve with onnxruntime; a graph over
   `EXTERNAL_DATA_THRESHOLD` keeps its weights beside it in `model.onnx.data` (ONNX external data),
   a file of the version like any other (`graph_files`);
+- `model.int8.onnx` (optional): the same graph quantized to int8 and scored against it, what a
+  function with `serving.precision = "int8"` serves instead (`Manifest.quantization` says how it
+  was made and what it lost);
 - `vocab.json` (text models): the vocabulary, a JSON list of tokens whose index is the token id;
 - `tokenizer.json` (text models imported from Hugging Face): the tokenizer, as data;
 - `examples.json` (optional): a few real held-out inputs (`Examples`), as the friendly route takes
@@ -54,17 +57,36 @@ VOCAB_FILE = "vocab.json"
 TOKENIZER_FILE = "tokenizer.json"
 EXAMPLES_FILE = "examples.json"
 MANIFEST_FILE = "manifest.json"
+# The int8 graph (issue 22): quantized from ONNX_FILE by the edge exporter's code and scored
+# against it under the registry's threshold before it became a file of the version. Always one
+# file: the quantizer reads and writes whole graphs, so a graph with external data gets none.
+INT8_ONNX_FILE = "model.int8.onnx"
 # The engines that serve an artifact: onnxruntime runs ONNX_FILE (the zip function); torch rebuilds
 # the eager model from WEIGHTS_FILE (the container image), for ops ONNX cannot express.
 Runtime = Literal["onnxruntime", "torch"]
+# Which of its graphs an onnxruntime function serves (models.toml `serving.precision`).
+Precision = Literal["fp32", "int8"]
+SERVED_GRAPH: Final[dict[Precision, str]] = {"fp32": ONNX_FILE, "int8": INT8_ONNX_FILE}
 # Files of a version each runtime never opens, so a function does not fetch them
 # (functions/model_loader.py) and its budget does not count them (modelfn/budget.py): the zip
-# function runs the ONNX graph and never reads the safetensors weights (as large as the graph
-# again), the torch image rebuilds the module from the weights and never reads the graph.
+# function runs one ONNX graph and never reads the safetensors weights (as large as the graph
+# again) nor the graph of the other precision, the torch image rebuilds the module from the
+# weights and never reads a graph. `unread_by` picks the zip function's by precision.
 UNREAD_BY: Final[dict[Runtime, tuple[str, ...]]] = {
-    "onnxruntime": (WEIGHTS_FILE,),
-    "torch": (ONNX_FILE, ONNX_DATA_FILE),
+    "onnxruntime": (WEIGHTS_FILE, INT8_ONNX_FILE),
+    "torch": (ONNX_FILE, ONNX_DATA_FILE, INT8_ONNX_FILE),
 }
+_UNREAD_AT_INT8: Final = (WEIGHTS_FILE, ONNX_FILE, ONNX_DATA_FILE)
+
+
+def unread_by(runtime: Runtime, precision: Precision = "fp32") -> tuple[str, ...]:
+    """The files a function of this runtime and precision never opens (and never fetches): an
+    int8 zip function reads `model.int8.onnx` alone, never the fp32 graph nor its weights."""
+    if runtime == "onnxruntime" and precision == "int8":
+        return _UNREAD_AT_INT8
+    return UNREAD_BY[runtime]
+
+
 VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
 # Names become S3 keys, URL path segments, cache folders and CloudFormation ids: lower-case words
 # joined by single hyphens (so no two names map to the same id), one path segment each.
@@ -307,6 +329,30 @@ class ImportRecord(_Strict):
     )
 
 
+class QuantizationRecord(_Strict):
+    """How `model.int8.onnx` was made from `model.onnx` and what it lost, as measured before it
+    became a file of the version (`modelfn quantize`, or `modelfn train` with
+    `serving.precision = "int8"`); the edge exporter's quantizer and parity code made both."""
+
+    mode: Literal["dynamic", "static-qdq"] = Field(
+        description="onnxruntime's dynamic int8, or static QDQ calibrated on real inputs."
+    )
+    threshold: str = Field(description="The registry's limit it was held to, in words.")
+    verdict: str = Field(description="The figures the threshold read, in words.")
+    figures: dict[str, float] = Field(
+        description="fp32 against int8 on the test data: each graph's score (fp32_accuracy, "
+        "int8_perplexity, ...), their agreement, the graphs' bytes and size_ratio."
+    )
+    test_data: str = Field(description="What the figures were measured on (and calibrated on).")
+    onnxruntime: str = Field(description="The onnxruntime version that quantized and scored it.")
+    source_version: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        description="The published version this one was derived from (its files and an int8 "
+        "graph); None when the version was quantized before it was first published.",
+    )
+
+
 class TrainingRecord(_Strict):
     preset: str
     epochs: int
@@ -343,6 +389,9 @@ class Manifest(_Strict):
     training: TrainingRecord | None = None
     data: DataFingerprint | None = None
     imported: ImportRecord | None = None
+    quantization: QuantizationRecord | None = Field(
+        default=None, description="Present exactly when files lists model.int8.onnx."
+    )
     files: dict[Annotated[str, Field(pattern=FILE_NAME_PATTERN)], FileEntry] = Field(
         description="Every file of the version except the manifest, by plain file name."
     )
@@ -369,6 +418,19 @@ class Manifest(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _int8_graph_has_its_record(self) -> Manifest:
+        if (INT8_ONNX_FILE in self.files) != (self.quantization is not None):
+            raise ValueError(
+                f"files lists {INT8_ONNX_FILE} without a quantization record, or the record "
+                "without the file: the two come together"
+            )
+        if self.quantization is not None and ONNX_FILE not in self.files:
+            raise ValueError(
+                f"files lists {INT8_ONNX_FILE} without the graph it was quantized from"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _vocabulary_is_a_file(self) -> Manifest:
         pre = self.preprocessing
         if isinstance(pre, TextPreprocessing) and pre.vocabulary not in self.files:
@@ -389,7 +451,10 @@ class Manifest(_Strict):
         return self
 
     def to_json(self) -> bytes:
-        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+        # A version without an int8 graph is written as before issue 22, so a function deployed
+        # from older code (extra="forbid") still reads the fp32 versions published by this one.
+        omit = {"quantization"} if self.quantization is None else None
+        return (self.model_dump_json(indent=2, exclude=omit) + "\n").encode("utf-8")
 
 
 class Example(_Strict):

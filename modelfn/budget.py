@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from modelfn.artifact import ONNX_DATA_FILE, ONNX_FILE, UNREAD_BY
+from modelfn.artifact import ONNX_DATA_FILE, SERVED_GRAPH, unread_by
 from modelfn.registry import ServingEntry
 
 MB = 1 << 20  # Lambda's "MB" settings are mebibytes
@@ -100,12 +100,15 @@ def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budg
     """The budget of a version of these files (name -> bytes, `model.onnx` among them, and
     `model.onnx.data` where its weights are external) served by an onnxruntime function with
     `serving` (the torch image's session is eager torch: `modelfn package` says it is not
-    computed there)."""
+    computed there). At `serving.precision = "int8"` the graph is `model.int8.onnx`, one file,
+    and the fp32 graph is neither fetched nor counted."""
     # The files the function fetches into /tmp: not those its runtime never opens.
-    fetched = {k: v for k, v in file_bytes.items() if k not in UNREAD_BY[serving.runtime]}
+    skip = unread_by(serving.runtime, serving.precision)
+    fetched = {k: v for k, v in file_bytes.items() if k not in skip}
     version_mb = sum(fetched.values()) / MB
-    data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB
-    graph_mb = file_bytes.get(ONNX_FILE, 0) / MB + data_mb  # the graph with its weights
+    # The graph it serves, with its weights; the int8 graph is always one file.
+    data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB if serving.precision == "fp32" else 0.0
+    graph_mb = file_bytes.get(SERVED_GRAPH[serving.precision], 0) / MB + data_mb
     cache_mb = 0.0 if data_mb else graph_mb  # the optimised-graph cache, one-file graphs only
     disk_mb = version_mb + cache_mb
     session_mb = SESSION_FACTOR * (graph_mb - data_mb) + EXTERNAL_FACTOR * data_mb

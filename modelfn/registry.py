@@ -14,7 +14,14 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from modelfn.artifact import ALIAS_MAX, ALIAS_PATTERN, MODEL_NAME_MAX, MODEL_NAME_PATTERN, Runtime
+from modelfn.artifact import (
+    ALIAS_MAX,
+    ALIAS_PATTERN,
+    MODEL_NAME_MAX,
+    MODEL_NAME_PATTERN,
+    Precision,
+    Runtime,
+)
 
 Task = Literal[
     "image-classification",
@@ -78,6 +85,10 @@ class ServingEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: Runtime = "onnxruntime"
+    # Which graph the zip function serves: the version's model.onnx, or its model.int8.onnx,
+    # quantized and held to the `edge` table's threshold before it was published (docs/serving.md,
+    # "Precision"); the function then never fetches the fp32 graph.
+    precision: Precision = "fp32"
     alias: str = Field(default="latest", pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
     # Lambda allows 128..10240 MB and 1..900 s; every function is served through the HTTP API,
     # whose integration waits at most 30 s (a quota that cannot be raised), so timeout_s stops
@@ -116,6 +127,12 @@ class ServingEntry(BaseModel):
                 "HTTP API, which waits at most 30 s for it (a quota that cannot be raised); past "
                 "that the caller gets a 503 while the function runs on, billed. Set timeout_s "
                 f"<= {API_TIMEOUT_MAX_S} and make the request cheaper (memory_mb buys CPU)"
+            )
+        if self.precision == "int8" and self.runtime != "onnxruntime":
+            raise ValueError(
+                f"precision int8 is served by the onnxruntime zip function (model.int8.onnx); "
+                f"runtime {self.runtime} rebuilds the eager model from its fp32 weights. Set "
+                'runtime = "onnxruntime", or precision = "fp32"'
             )
         # Lambda refuses these combinations at deploy time, minutes in; say why at load time.
         if self.snapstart and self.provisioned_concurrency is not None:
@@ -222,6 +239,16 @@ class ModelEntry(BaseModel):
                     f"a model trained here needs {', '.join(missing)} (or imported = true for a "
                     "model brought in with modelfn import)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _int8_can_be_scored(self) -> ModelEntry:
+        if self.serving.precision == "int8" and self.task == "tensor":
+            raise ValueError(
+                "serving.precision int8 needs test data the int8 graph is scored on before it "
+                "is published, and a tensor model declares no pre-processing to feed it: serve "
+                'it with precision = "fp32"'
+            )
         return self
 
     def trained(self) -> TrainedEntry:

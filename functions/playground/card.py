@@ -18,7 +18,15 @@ from functions.examples import describe, prompt, shipped_examples
 from functions.limits import MAX_NEW_TOKENS, MAX_TOP_K
 from functions.model_loader import LoadedModel
 from functions.tasks.tensor import example_inputs
-from modelfn.artifact import DataFingerprint, ImportRecord, Scores, TensorSpec, TrainingRecord
+from modelfn.artifact import (
+    DataFingerprint,
+    ImportRecord,
+    Precision,
+    QuantizationRecord,
+    Scores,
+    TensorSpec,
+    TrainingRecord,
+)
 
 # The one figure the index shows per model: what each task's users compare versions by.
 HEADLINE_METRICS = {
@@ -82,6 +90,10 @@ class Limits(_Public):
 class ModelCard(_Public):
     name: str
     version: str
+    precision: Precision = Field(description="The graph this function serves: fp32 or int8.")
+    quantization: QuantizationRecord | None = Field(
+        description="How the version's int8 graph was made and what it lost against fp32."
+    )
     alias: str
     task: str
     created_at: datetime
@@ -113,6 +125,8 @@ def model_card(model: LoadedModel, alias: str) -> ModelCard:
     return ModelCard(
         name=manifest.name,
         version=manifest.version,
+        precision=model.precision,
+        quantization=manifest.quantization,
         alias=alias,
         task=manifest.task,
         created_at=manifest.created_at,

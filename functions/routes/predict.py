@@ -24,7 +24,10 @@ async def predict(request: PredictRequest, model: ModelDep) -> Response:
     current_request().inputs = len(request.inputs)
     outputs = model.predict(request.inputs, request.parameters)
     answer = PredictResponse(
-        model=model.manifest.name, version=model.manifest.version, outputs=outputs
+        model=model.manifest.name,
+        version=model.manifest.version,
+        precision=model.precision,
+        outputs=outputs,
     )
     # Serialised here: FastAPI would validate the model it was just built from again first.
     # `response_model` still documents it.

@@ -89,6 +89,10 @@ class ModelFunction(Construct):
             # sets the same, so one CloudWatch query works for both.
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
         }
+        if serving.precision == "int8":
+            # The version's model.int8.onnx, and never its fp32 graph (models.toml
+            # serving.precision); unset, the function serves model.onnx as before.
+            environment["MODELFN_PRECISION"] = "int8"
         if playground:
             # The model's page and card (functions/playground/), routed only by such a stage.
             environment["MODELFN_PLAYGROUND"] = "1"

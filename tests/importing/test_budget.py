@@ -141,3 +141,17 @@ def test_weights_the_zip_function_never_opens_are_not_counted() -> None:
     sizes = {"model.onnx": 300 * MB, "model.safetensors": 300 * MB}
     budget = version_budget(sizes, ServingEntry(memory_mb=4096, ephemeral_storage_mb=2048))
     assert round(budget.disk_mb) == 600
+
+
+def test_an_int8_function_counts_its_int8_graph_not_the_fp32_one() -> None:
+    """At precision int8 the function fetches model.int8.onnx and never model.onnx (unread_by):
+    /tmp, memory and init follow the int8 graph."""
+    from modelfn.budget import version_budget
+
+    sizes = {"model.onnx": 400 * MB, "model.int8.onnx": 100 * MB, "model.safetensors": 400 * MB}
+    big = ServingEntry(memory_mb=4096, ephemeral_storage_mb=2048)
+    fp32 = version_budget(sizes, big)
+    int8 = version_budget(sizes, big.model_copy(update={"precision": "int8"}))
+    assert round(fp32.disk_mb) == 800 and round(int8.disk_mb) == 200  # the graph and its cache
+    assert round(int8.memory_mb) == round(BASE_MB + SESSION_FACTOR * 100)
+    assert int8.init_s < fp32.init_s

@@ -271,3 +271,29 @@ def test_no_published_version_is_said_not_failed(
     code, out, _ = package(capsys, "cifar10-cnn", "--out", str(tmp_path), "--store", str(empty))
     assert code == 0
     assert "budget: cifar10-cnn has no version under alias 'latest' in file://" in out
+
+
+def test_an_int8_model_whose_version_lacks_the_int8_graph_fails_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cifar_artifact: Path,
+) -> None:
+    """At serving.precision = "int8" the function would answer 503 for a fp32-only version:
+    `modelfn package` says so before a deployment does."""
+    from modelfn.store import LocalStore, publish_artifact
+
+    monkeypatch.setattr(packaging, "pip_install", FakePip(10 * MIB))
+    monkeypatch.setattr(packaging, "LAYER_CACHE", tmp_path / "layers")
+    store = LocalStore(tmp_path / "store")
+    version = publish_artifact(store, cifar_artifact).version
+    registry = tmp_path / "models.toml"
+    monkeypatch.setenv("MODELFN_REGISTRY", str(registry))
+    registry.write_text(
+        SMALL_MEMORY_REGISTRY.replace("memory_mb = MEMORY", 'precision = "int8"'), encoding="utf-8"
+    )
+    args = ("cifar10-cnn", "--out", str(tmp_path / "out"), "--store", str(store.root))
+    code, _, err = package(capsys, *args)
+    assert code == 1
+    assert f"cifar10-cnn {version} (alias latest in {store.uri}) has no model.int8.onnx" in err
+    assert "modelfn quantize cifar10-cnn" in err

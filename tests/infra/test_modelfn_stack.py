@@ -35,7 +35,7 @@ architecture = "cifar10_cnn"
 dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
-serving = { alias = "prod", memory_mb = 2048, timeout_s = 29, cpu = "x86_64", ephemeral_storage_mb = 2048, reserved_concurrency = 20, log_retention_days = 7 }
+serving = { alias = "prod", memory_mb = 2048, timeout_s = 29, cpu = "x86_64", ephemeral_storage_mb = 2048, reserved_concurrency = 20, log_retention_days = 7, precision = "int8" }
 
 [models.alpha-net]
 task = "image-classification"
@@ -296,6 +296,8 @@ def test_one_function_per_registry_entry_configured_from_it(
             "MODELFN_CACHE_DIR": "/tmp/modelfn",
             "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
             **({"MODELFN_PLAYGROUND": "1"} if settings.playground_on else {}),
+            # The int8 graph, where the entry serves it; unset, the function serves model.onnx.
+            **({"MODELFN_PRECISION": "int8"} if entry.serving.precision == "int8" else {}),
         }
         log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
         log_group = synth.resources("AWS::Logs::LogGroup")[log_group_id]
@@ -318,6 +320,8 @@ def test_two_model_registry_values_differ_per_function(synth_two: Synthesized) -
     )
     # staging serves its own model alias, whatever the entries' serving.alias says.
     assert zeta["Environment"]["Variables"]["MODELFN_ALIAS"] == "staging"
+    assert zeta["Environment"]["Variables"]["MODELFN_PRECISION"] == "int8"
+    assert "MODELFN_PRECISION" not in alpha["Environment"]["Variables"]
 
 
 @pytest.mark.parametrize(

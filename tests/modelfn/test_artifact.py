@@ -122,3 +122,26 @@ def test_an_image_scheme_crops_no_more_than_it_resizes() -> None:
     assert ImagePreprocessing.model_validate(base).resize is None  # the built-in scheme
     with pytest.raises(ValidationError, match="resize 200 is smaller than the 224x224 crop"):
         ImagePreprocessing.model_validate({**base, "resize": 200})
+
+
+def test_the_int8_graph_and_its_record_come_together(tmp_path: Path) -> None:
+    from modelfn.artifact import INT8_ONNX_FILE, FileEntry, QuantizationRecord, sha256_bytes
+
+    manifest = verify_artifact(write_artifact(tmp_path))
+    # A version without an int8 graph is written as before (older functions read it).
+    assert b"quantization" not in manifest.to_json()
+    record = QuantizationRecord(
+        mode="dynamic",
+        threshold="test accuracy at most 1.00 points below fp32",
+        verdict="int8 is within the threshold: accuracy 0.9",
+        figures={"fp32_accuracy": 0.9, "int8_accuracy": 0.9},
+        test_data="the imdb test split (560 texts)",
+        onnxruntime="1.23.0",
+    )
+    graph = FileEntry(sha256=sha256_bytes(b"int8"), size=4)
+    data = manifest.model_dump()
+    with_both = {**data, "files": {**data["files"], INT8_ONNX_FILE: graph}, "quantization": record}
+    assert parse_manifest(manifest.model_validate(with_both).to_json()).quantization == record
+    for half in ({**with_both, "quantization": None}, {**data, "quantization": record}):
+        with pytest.raises(ValueError, match="the two come together"):
+            manifest.model_validate(half)

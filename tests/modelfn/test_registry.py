@@ -153,3 +153,16 @@ def test_an_imported_model_needs_no_training_table() -> None:
 def test_trained_and_imported_entries_are_told_apart(text: str, reason: str) -> None:
     with pytest.raises(RegistryError, match=reason):
         parse_registry(text)
+
+
+def test_precision_defaults_to_fp32_and_int8_is_for_the_zip_function() -> None:
+    assert parse_registry(GOOD).get("m1").serving.precision == "fp32"
+    int8 = parse_registry(GOOD + '[models.m1.serving]\nprecision = "int8"\n').get("m1")
+    assert int8.serving.precision == "int8"
+    with pytest.raises(RegistryError, match=r"models\.m1\.serving\.precision"):
+        parse_registry(GOOD + '[models.m1.serving]\nprecision = "fp16"\n')
+    with pytest.raises(RegistryError, match="precision int8 is served by the onnxruntime zip"):
+        parse_registry(GOOD + '[models.m1.serving]\nprecision = "int8"\nruntime = "torch"\n')
+    # A tensor model has no pre-processing to feed the test data through: nothing to score int8 on.
+    with pytest.raises(RegistryError, match="a tensor model declares no pre-processing"):
+        parse_registry(IMPORTED + '[models.my-net.serving]\nprecision = "int8"\n')

@@ -203,3 +203,53 @@ def test_the_text_flags_on_an_onnx_file_are_refused(
     assert main([*import_argv(tmp_path, cnn_onnx), "--pooling", "cls"]) == 2
     assert "the text options (max length, truncation, pooling" in capsys.readouterr().err
     assert nothing_written(tmp_path / "build") and registry.read_text() == before
+
+
+# --- an entry at serving.precision = "int8": the version is published with its int8 graph ---------
+
+INT8_ENTRY = """
+[models.small-cnn]
+task = "image-classification"
+imported = true
+serving = { precision = "int8" }
+# An untrained CNN scored on random pictures: its accuracy is chance, so is int8's.
+edge = { max_accuracy_drop = 1.0 }
+"""
+
+
+def labelled_pictures(root: Path) -> Path:
+    """20 random pictures, five per label of the test CNN (ant, bee, cat, dog)."""
+    import numpy as np
+
+    from tests.support.user_data import write_label_folders
+
+    rng = np.random.default_rng(0)
+    pictures = rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    write_label_folders(root, pictures, np.arange(20) % 4, ["ant", "bee", "cat", "dog"])
+    return root
+
+
+def test_import_into_an_int8_entry_publishes_the_int8_graph(
+    tmp_path: Path, registry: Path, cnn_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.write_text(registry.read_text() + INT8_ENTRY)
+    argv = import_argv(tmp_path, cnn_onnx)
+    assert main(argv) == 2  # no data to score int8 on: refused before anything is exported
+    assert "give your labelled images with --data" in capsys.readouterr().err
+    assert nothing_written(tmp_path / "build") and not (tmp_path / "store").exists()
+
+    assert main([*argv, "--data", str(labelled_pictures(tmp_path / "pictures"))]) == 0
+    assert "int8 (static-qdq" in capsys.readouterr().out
+    [model] = list_published(LocalStore(tmp_path / "store"))
+    manifest = verify_artifact(tmp_path / "store" / "small-cnn" / model.versions[0])
+    assert "model.int8.onnx" in manifest.files and manifest.quantization is not None
+    assert manifest.quantization.test_data.startswith("your data: 20 images")
+
+
+def test_data_for_a_model_that_serves_fp32_is_refused(
+    tmp_path: Path, registry: Path, cnn_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*import_argv(tmp_path, cnn_onnx), "--data", str(tmp_path)]
+    assert main(argv) == 2
+    assert 'registered at serving.precision = "int8"' in capsys.readouterr().err
+    assert nothing_written(tmp_path / "build")

@@ -19,7 +19,13 @@ from modelfn.registry import (
     registry_path,
 )
 from modelfn.store import DEFAULT_LOCAL_STORE, open_store
-from tools.cli.arguments import Subparsers, check_aliases, positive_int
+from tools.cli.arguments import (
+    Subparsers,
+    add_test_data_arguments,
+    check_aliases,
+    positive_int,
+    test_data_problem,
+)
 from tools.paths import BUILD_DIR
 
 if TYPE_CHECKING:
@@ -111,6 +117,8 @@ def register(sub: Subparsers) -> None:
         "(default: the parity gate runs on generated inputs)",
     )
     check.add_argument("--tolerance", type=float, default=1e-4, help="largest difference (1e-4)")
+    # A registered entry at serving.precision = "int8": the int8 graph is scored on these.
+    add_test_data_arguments(check)
     check.add_argument("--memory-mb", type=positive_int, help="a new entry's serving.memory_mb")
     check.add_argument("--ephemeral-storage-mb", type=positive_int, help="a new entry's /tmp size")
 
@@ -133,10 +141,14 @@ def register(sub: Subparsers) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from importing import ImportRefused, import_model
     from modelfn.store import publish_artifact
+    from tools.user_data import UserDataError
 
     try:
         existing = None if args.no_registry else _existing_entry(args.name, args.task)
         serving = _serving(args, existing)
+        int8 = existing is not None and serving.precision == "int8"
+        if int8 or args.data or args.text_column or args.label_column:
+            _check_int8_data(args, existing if int8 else None)
         store = open_store(args.publish)  # a bad store URI fails before the export, not after
         check_aliases(args.alias)
         # As `python -m` and uvicorn do: the user's package is found from the current folder.
@@ -159,7 +171,21 @@ def cmd_import(args: argparse.Namespace) -> int:
             opset=args.opset,
             serving=serving,
         )
-    except ImportRefused as exc:
+        if int8:
+            # Its function serves model.int8.onnx: the graph becomes a file of the version
+            # before it is published, or, past the threshold, nothing is (Int8Refused).
+            from tools.edge_test_data import user_test_data
+            from tools.int8_version import add_int8_graph, describe
+
+            assert existing is not None
+            data = user_test_data(
+                folder,
+                args.data,
+                text_column=args.text_column or "text",
+                label_column=args.label_column or "label",
+            )
+            print(describe(add_int8_graph(folder, existing, data)))
+    except (ImportRefused, UserDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
@@ -174,6 +200,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         add_imported_entry(registry_path(), args.name, args.task, description, serving)
         print(f"added [models.{args.name}] to {registry_path()}")
     return 0
+
+
+def _check_int8_data(args: argparse.Namespace, entry: ModelEntry | None) -> None:
+    """ImportRefused unless --data is asked for by an int8 entry and fits it, before any export."""
+    from importing import ImportRefused
+
+    if entry is None:
+        raise ImportRefused(
+            "--data, --text-column and --label-column score the int8 graph of a model registered "
+            f'at serving.precision = "int8"; {args.name} is not: drop them (export-edge and '
+            "modelfn quantize take them too)"
+        )
+    args.model = args.name
+    problem = test_data_problem(entry, args)
+    if problem:
+        raise ImportRefused(
+            f"{problem} ({args.name} serves int8: serving.precision in models.toml)"
+        )
 
 
 def _existing_entry(name: str, task: str) -> ModelEntry | None:

@@ -7,10 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError, is_version
-from modelfn.registry import ModelEntry, load_registry
+from modelfn.artifact import INT8_ONNX_FILE, ArtifactError, is_version
+from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore, open_store
-from tools.cli.arguments import Subparsers
+from tools.cli.arguments import Subparsers, add_test_data_arguments, test_data_problem
 from tools.paths import EDGE_DIR, PACKAGE_DIR
 
 
@@ -54,21 +54,7 @@ def register(sub: Subparsers) -> None:
     edge.add_argument(
         "--store", help="store URI to read (and publish to) (default: model_artifacts/)"
     )
-    edge.add_argument(
-        "--data",
-        help="a trained model: the data root for the parity report (default: $MODELFN_DATA_DIR, "
-        "then ../shared/data); an imported model: your data, PATH/<label>/*.png|jpg|jpeg for an "
-        "image classifier (a share is held out to calibrate int8 on), a CSV of texts and labels "
-        "for a text classifier, a CSV of texts for a feature extractor",
-    )
-    edge.add_argument(
-        "--text-column",
-        help="--data CSV of an imported text model: the column of texts (default: text)",
-    )
-    edge.add_argument(
-        "--label-column",
-        help="--data CSV of an imported text classifier: the column of label names (default: label)",
-    )
+    add_test_data_arguments(edge)
     edge.set_defaults(func=cmd_export_edge)
 
     verify = sub.add_parser(
@@ -128,6 +114,14 @@ def print_budget(model: str, store: ArtifactStore) -> int:
     if serving.runtime != "onnxruntime":
         print(f"budget: not computed for runtime {serving.runtime} (onnxruntime sessions only)")
         return 0
+    if serving.precision == "int8" and INT8_ONNX_FILE not in manifest.files:
+        print(
+            f"error: {model} {manifest.version} (alias {alias} in {store.uri}) has no "
+            f"{INT8_ONNX_FILE}, and [models.{model}.serving] precision is int8: its function "
+            f"would answer 503; publish one with `modelfn quantize {model}`",
+            file=sys.stderr,
+        )
+        return 1
     sizes = {name: entry.size for name, entry in manifest.files.items()}
     budget = version_budget(sizes, serving)
     print(
@@ -155,7 +149,7 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
     entry = load_registry().get(args.model)
     if args.version and not is_version(args.version):
         raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
-    problem = _edge_request_problem(entry, args)
+    problem = test_data_problem(entry, args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -185,44 +179,6 @@ def cmd_export_edge(args: argparse.Namespace) -> int:
             f"published {record.file} (sha256 {record.sha256}) to {store.uri}/edge/{record.model}/{record.version}/"
         )
     return 0
-
-
-# What an imported model's --data holds, by task.
-USER_DATA = {
-    "image-classification": "your labelled images with --data PATH (PATH/<label>/*.png|jpg|jpeg)",
-    "text-classification": "your labelled texts with --data FILE.csv (a header, a text column "
-    "and a label column; --text-column, --label-column)",
-    "feature-extraction": "your texts with --data FILE.csv (a header and a text column, "
-    "--text-column; no labels needed)",
-}
-
-
-def _edge_request_problem(entry: ModelEntry, args: argparse.Namespace) -> str | None:
-    """Why export-edge cannot run as asked, in one line, before anything is fetched."""
-    name = args.model
-    if entry.imported and entry.task not in USER_DATA:
-        return (
-            f"{name} is an imported {entry.task} model: an edge bundle's runner takes images or "
-            "texts, and a tensor graph declares no pre-processing for it to run; serve it through "
-            "the function (modelfn serve, make synth)"
-        )
-    if entry.imported and not args.data:
-        return (
-            f"{name} was imported, so modelfn holds no test data for its parity report: give "
-            f"{USER_DATA[entry.task]}"
-        )
-    text_model = entry.imported and entry.task in ("text-classification", "feature-extraction")
-    if not text_model and (args.text_column or args.label_column):
-        return (
-            f"--text-column and --label-column name the columns of an imported text model's CSV; "
-            f"{name} reads {'images' if entry.imported else 'its own data set'}: drop them"
-        )
-    if entry.task == "feature-extraction" and args.label_column:
-        return (
-            f"{name} is a feature extractor: its figures compare the int8 embeddings with fp32's, "
-            "so its CSV needs texts only; drop --label-column"
-        )
-    return None
 
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:

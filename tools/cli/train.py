@@ -113,6 +113,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     if folder is None:
         return 0  # a torchrun rank other than 0: rank 0 writes and publishes
+    if entry.serving.precision == "int8":
+        # Its function serves model.int8.onnx: the graph becomes a file of the version before
+        # it is published, or, past the threshold, nothing is (Int8Refused, an ArtifactError).
+        from tools.edge_test_data import load_test_data
+        from tools.int8_version import add_int8_graph, describe
+
+        print(describe(add_int8_graph(folder, entry, load_test_data(entry, args.data))))
     manifest = publish_artifact(store, folder, aliases=tuple(args.alias))
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(manifest.metrics.items()))
     for headline in ("accuracy", "test_perplexity"):

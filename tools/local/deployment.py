@@ -124,6 +124,7 @@ def local_deployment(
                 "MODELFN_MODEL": name,
                 "MODELFN_STORE_URI": target.uri,
                 "MODELFN_ALIAS": entry.serving.alias,
+                "MODELFN_PRECISION": entry.serving.precision,
                 # Each sandbox has its own /tmp, so each process gets its own cache folder.
                 "MODELFN_CACHE_DIR": str(cache_root / name),
                 "MODELFN_S3_ENDPOINT_URL": endpoint,

@@ -30,7 +30,8 @@ def test_flat_data_gives_the_graph_logits(handler: Mangum, published: TinyModel)
     reply = call(handler, "POST", INFER, request)
     assert reply.status == 200
     body = reply.json()
-    assert body.keys() == {"model_name", "model_version", "id", "outputs"}
+    assert body.keys() == {"model_name", "model_version", "id", "parameters", "outputs"}
+    assert body["parameters"] == {"precision": "fp32"}
     assert (body["model_name"], body["model_version"], body["id"]) == (
         MODEL,
         published.manifest.version,
