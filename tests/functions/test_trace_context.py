@@ -5,6 +5,7 @@ ignored, never an error."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from mangum import Mangum
@@ -123,3 +124,34 @@ def test_an_error_answer_names_its_trace_too(
     assert reply.status == 400 and reply.headers["traceparent"].split("-")[1] == TRACE
     [line] = [row for row in log_lines(capsys.readouterr().out) if row.get("message") == "request"]
     assert line["trace_id"] == TRACE and line["status"] == 400
+
+
+def test_events_logged_during_a_request_name_its_trace() -> None:
+    import asyncio
+
+    from functions.log import logger
+    from functions.observability import RequestTelemetryMiddleware
+
+    inside: dict[str, object] = {}
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        # What every event the request logs through functions/log.py carries.
+        inside.update(logger.get_current_keys())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    middleware = RequestTelemetryMiddleware(app, model=MODEL)  # type: ignore[arg-type]
+    scope = {"type": "http", "headers": [(b"traceparent", GOOD.encode())]}
+    asyncio.run(middleware(scope, receive, send))  # type: ignore[arg-type]
+    assert inside["trace_id"] == TRACE
+    assert "trace_id" not in logger.get_current_keys()  # not the next request's
+    [(name, value)] = sent[0]["headers"]
+    assert name == b"traceparent" and value.decode().split("-")[1] == TRACE
