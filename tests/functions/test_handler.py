@@ -158,11 +158,13 @@ def test_an_unset_variable_fails_the_init_naming_it(monkeypatch: pytest.MonkeyPa
 def test_the_handler_imports_neither_torch_nor_onnx(
     published: TinyModel, store: LocalStore, tmp_path: Path
 ) -> None:
-    # A fresh interpreter, as a cold start: torch and onnx are not in the Lambda zip, and Pillow
-    # and boto3 are imported only when a request (or an S3 store) needs them.
+    # A fresh interpreter, as a cold start: torch and onnx are not in the Lambda zip, Pillow
+    # and boto3 are imported only when a request (or an S3 store) needs them, and the
+    # playground's page and card only when MODELFN_PLAYGROUND turns them on.
+    modules = ("torch", "onnx", "PIL", "boto3", "functions.playground")
     probe = (
         "import json, sys; from functions.handler import app; "
-        "print(json.dumps({m: m in sys.modules for m in ('torch', 'onnx', 'PIL', 'boto3')}))"
+        f"print(json.dumps({{m: m in sys.modules for m in {modules!r}}}))"
     )
     env = {
         **os.environ,
@@ -174,7 +176,7 @@ def test_the_handler_imports_neither_torch_nor_onnx(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     imported = json.loads(done.stdout.strip().splitlines()[-1])
-    assert imported == {"torch": False, "onnx": False, "PIL": False, "boto3": False}
+    assert imported == dict.fromkeys(modules, False)
     assert '"message":"model loaded"' in done.stdout + done.stderr
 
 
