@@ -101,14 +101,15 @@ def starts(store: Path, work: Path) -> dict[str, Command]:
     from modelfn.store import open_store
     from modelfn.store.transfer import fetch_artifact
 
-    alias = load_registry().get(MODEL).serving.alias
+    serving = load_registry().get(MODEL).serving
+    alias = serving.alias
     cache = work / "cache"
     fetch_artifact(open_store(store), MODEL, alias, cache)
     settings = {
         "MODELFN_MODEL": MODEL, "MODELFN_ALIAS": alias,
         "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache),
     }  # fmt: skip
-    argv, env = commands(settings)["modelfn"]
+    argv, env = commands(settings, serving.memory_mb)["modelfn"]
     code, _ = built_assets()
     stripped = without_bytecode(code, work / "code-without-bytecode")
     before = {**env, "PYTHONPATH": env["PYTHONPATH"].replace(str(code), str(stripped), 1)}

@@ -15,7 +15,8 @@ servers run by run so a slow minute of the machine hits them all:
   each run). modelfn runs as Lambda runs it: python3.12 importing only the built code asset and
   dependency layer as infra/ builds them for x86_64 (build/bench-package/) plus boto3 in place of the runtime's, with
   PYTHONDONTWRITEBYTECODE=1, so whatever the layer lacks in bytecode is compiled again each
-  time. The torch handler runs in the project's venv (what its container image would carry);
+  time. The torch handler runs in the project's venv (what its container image would carry).
+  Both get the registry's memory size in AWS_LAMBDA_FUNCTION_MEMORY_SIZE, as Lambda sets it;
 - warm latency for batch 1 and 16 (warm-ups excluded, and counted) through each Lambda handler,
   or over HTTP for BentoML, next to the bare onnxruntime `session.run` on the same graph
   inputs (tokenisation excluded, for the text models): the compute floor; with no other
@@ -239,15 +240,18 @@ def lambda_launch() -> tuple[list[str], dict[str, str], str]:
     return py312, pyenv, os.pathsep.join(map(str, (code, layer, runtime_packages())))
 
 
-def commands(settings: dict[str, str]) -> dict[str, Command]:
-    """How each server starts, with the function settings (MODELFN_* variables) in `settings`."""
+def commands(settings: dict[str, str], memory_mb: int) -> dict[str, Command]:
+    """How each server starts, with the function settings (MODELFN_* variables) in `settings`,
+    as a function of `memory_mb` (what Lambda tells each sandbox in its environment, and what
+    modelfn sizes its engine's threads by: functions/threads.py)."""
     py312, pyenv, pythonpath = lambda_launch()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MODELFN_", "AWS_"))}
+    lambda_env = {**settings, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
     modelfn_env = {
-        **base, **settings, **pyenv, "PYTHONPATH": pythonpath,
+        **base, **lambda_env, **pyenv, "PYTHONPATH": pythonpath,
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
     }  # fmt: skip
-    torch_env = {**base, **settings, "PYTHONPATH": str(REPO_ROOT)}
+    torch_env = {**base, **lambda_env, "PYTHONPATH": str(REPO_ROOT)}
     # -P: the probe's own folder (bench/) is not put on sys.path; only the assets are.
     return {
         "modelfn": ([*py312, "-P", str(PROBE), "functions.handler:handler"], modelfn_env),
@@ -349,7 +353,7 @@ def subject(
     events.write_text(json.dumps(requests))
     settings = {"MODELFN_MODEL": name, "MODELFN_ALIAS": entry.serving.alias}
     settings_cached = {**settings, "MODELFN_STORE_URI": str(store), "MODELFN_CACHE_DIR": str(cache)}
-    cached = commands(settings_cached)
+    cached = commands(settings_cached, entry.serving.memory_mb)
     for target in TARGETS:  # one uncounted start each: page cache, the function's /tmp cache
         probe(cached[target], events, 0, 0)
     return Subject(name, entry, manifest, work, events, requests, cached, settings_cached)
@@ -411,7 +415,10 @@ def measure_model(
             cold[target].append(seconds)
             bodies[target] = body
             # A new sandbox: an empty /tmp, so the version comes from S3 (the moto server).
-            fresh = commands({**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{target}-{run}")})
+            fresh = commands(
+                {**s3, "MODELFN_CACHE_DIR": str(work / f"s3-{target}-{run}")},
+                entry.serving.memory_mb,
+            )
             seconds, body, _ = probe(fresh[target], events, 0, 0)
             cold_s3[target].append(seconds)
             differs = disagreement(body, bodies[target])

@@ -10,7 +10,7 @@ from functions.model_loader import LoadedModel, ModelSlot
 from functions.observability import RequestTelemetryMiddleware
 from functions.openapi import install_openapi
 from functions.request_body import RequestBodyMiddleware
-from functions.routes import embeddings, health, infer, models, playground, predict
+from functions.routes import embeddings, health, infer, models, predict
 from functions.settings import FunctionSettings
 
 
@@ -49,6 +49,9 @@ def create_app(
     for router in (predict.router, infer.router, models.router, health.router, embeddings.router):
         app.include_router(router)
     if settings.playground:  # the model's page and card, where a stage turns them on
+        # Imported only then: a deployed function without them does not pay for it at init.
+        from functions.routes import playground
+
         app.include_router(playground.router)
     install_openapi(app)
     return app

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.log import logger
+from functions.threads import engine_threads
 from modelfn.artifact import FileEntry, read_checked, sha256_bytes
 
 GRAPH_CACHE = ".graphs"  # under the function's cache_dir
@@ -45,8 +46,9 @@ def session_options(ort: Any, *, optimize: bool) -> Any:
     )
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Lambda gives CPU in proportion to memory (1 vCPU at 1,769 MB) and bills busy time: one
-    # thread per visible core, one request at a time, and no spin-waiting between ops.
-    options.intra_op_num_threads = os.cpu_count() or 1
+    # thread per vCPU the memory buys (functions/threads.py), one request at a time, and no
+    # spin-waiting between ops.
+    options.intra_op_num_threads = engine_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only; warnings about unused initialisers are noise

@@ -13,7 +13,6 @@ never imports it (1.9 s of init and 750 MB it does not ship).
 from __future__ import annotations
 
 import inspect
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from functions.threads import engine_threads
 from modelfn.artifact import MANIFEST_FILE, WEIGHTS_FILE, ArtifactError, Manifest, read_checked
 
 if TYPE_CHECKING:
@@ -107,8 +107,8 @@ def create_torch_session(folder: Path, manifest: Manifest) -> TorchSession:
 def _one_request_threads(torch: Any) -> None:
     """Threads as the onnxruntime session sets them: a Lambda sandbox serves one request at a
     time and gets CPU in proportion to memory (1 vCPU at 1,769 MB), so one intra-op thread per
-    visible core and no inter-op pool."""
-    torch.set_num_threads(os.cpu_count() or 1)
+    vCPU the memory buys (functions/threads.py) and no inter-op pool."""
+    torch.set_num_threads(engine_threads())
     if torch.get_num_interop_threads() != 1:
         try:
             torch.set_num_interop_threads(1)

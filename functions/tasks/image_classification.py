@@ -208,8 +208,11 @@ def decoded_rgb(image: Image.Image, where: str) -> Image.Image:
     from PIL import ImageOps
 
     try:
-        image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
-        return image.convert("RGB")  # RGBA, LA, L, P and CMYK all become RGB
+        # Phone photos store their rotation in EXIF. In place: the image is this request's own,
+        # and the default would copy it even when there is nothing to turn.
+        ImageOps.exif_transpose(image, in_place=True)
+        # RGBA, LA, L, P and CMYK all become RGB; an RGB image is used as it is (convert copies).
+        return image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadInput(f"{where}: the image data is truncated or corrupt ({exc})") from None
 

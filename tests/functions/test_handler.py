@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gc
 import importlib
 import json
 import os
@@ -151,16 +152,19 @@ def test_an_unset_variable_fails_the_init_naming_it(monkeypatch: pytest.MonkeyPa
     with pytest.raises(SettingsError, match="MODELFN_MODEL is not set"):
         importlib.import_module("functions.handler")
     sys.modules.pop("functions.handler", None)
+    assert gc.isenabled()  # the init paused the garbage collector, and a failed one restores it
 
 
 def test_the_handler_imports_neither_torch_nor_onnx(
     published: TinyModel, store: LocalStore, tmp_path: Path
 ) -> None:
-    # A fresh interpreter, as a cold start: torch and onnx are not in the Lambda zip, and Pillow
-    # and boto3 are imported only when a request (or an S3 store) needs them.
+    # A fresh interpreter, as a cold start: torch and onnx are not in the Lambda zip, Pillow
+    # and boto3 are imported only when a request (or an S3 store) needs them, and the
+    # playground's page and card only when MODELFN_PLAYGROUND turns them on.
+    modules = ("torch", "onnx", "PIL", "boto3", "functions.playground")
     probe = (
         "import json, sys; from functions.handler import app; "
-        "print(json.dumps({m: m in sys.modules for m in ('torch', 'onnx', 'PIL', 'boto3')}))"
+        f"print(json.dumps({{m: m in sys.modules for m in {modules!r}}}))"
     )
     env = {
         **os.environ,
@@ -172,5 +176,32 @@ def test_the_handler_imports_neither_torch_nor_onnx(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     imported = json.loads(done.stdout.strip().splitlines()[-1])
-    assert imported == {"torch": False, "onnx": False, "PIL": False, "boto3": False}
+    assert imported == dict.fromkeys(modules, False)
     assert '"message":"model loaded"' in done.stdout + done.stderr
+
+
+def test_the_init_leaves_the_garbage_collector_on_and_its_objects_out_of_its_sight(
+    published: TinyModel, store: LocalStore, tmp_path: Path
+) -> None:
+    # The init runs with the collector paused and freezes what it allocated (functions/__init__):
+    # the collector must be on again, and still collect a cycle made after the init.
+    probe = (
+        "import gc, json; from functions.handler import app\n"
+        "frozen = gc.get_freeze_count()\n"
+        "cycle = []; cycle.append(cycle); del cycle\n"
+        "print(json.dumps({'enabled': gc.isenabled(), 'frozen': frozen, "
+        "'collected': gc.collect()}))"
+    )
+    env = {
+        **os.environ,
+        "MODELFN_MODEL": MODEL,
+        "MODELFN_STORE_URI": str(store.root),
+        "MODELFN_CACHE_DIR": str(tmp_path / "cold"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["enabled"]
+    assert found["frozen"] > 10_000  # FastAPI, pydantic, numpy, onnxruntime, the app and model
+    assert found["collected"] >= 1
