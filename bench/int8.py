@@ -87,7 +87,8 @@ def measure(
                     "MODELFN_PRECISION": p,
                     "MODELFN_STORE_URI": str(store),
                     "MODELFN_CACHE_DIR": str(work / f"cache-{p}"),
-                }
+                },
+                entry.serving.memory_mb,
             )["modelfn"]
             for p in PRECISIONS
         }
@@ -112,7 +113,8 @@ def measure(
                 cold[p].append(seconds)
                 fresh = work / f"s3-{p}-{run}"
                 command = commands(
-                    {**base, **s3, "MODELFN_PRECISION": p, "MODELFN_CACHE_DIR": str(fresh)}
+                    {**base, **s3, "MODELFN_PRECISION": p, "MODELFN_CACHE_DIR": str(fresh)},
+                    entry.serving.memory_mb,
                 )["modelfn"]
                 seconds, body, _ = probe(command, events, 0, 0)
                 cold_s3[p].append(seconds)
