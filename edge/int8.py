@@ -92,7 +92,7 @@ def quantize_and_score(
     for name, content in files.items():
         (stage / name).write_bytes(content)
     mode = quantize.MODES[manifest.task]
-    _quantize(stage, manifest, mode, data)
+    choice = _quantize(stage, manifest, mode, data)
     draft = runner_manifest(manifest, Graphs(int8=INT8_GRAPH))
     fp32 = Bundle(stage, draft, "fp32", threads=1)
     int8 = Bundle(stage, draft, "int8", threads=1)
@@ -109,6 +109,7 @@ def quantize_and_score(
         "int8_graph_bytes": len(graph),
         "size_ratio": round(len(graph) / len(files[FP32_GRAPH]), 4),
         **comparison.agreement,
+        **choice,
     }
     return Int8Graph(
         graph=graph,
@@ -122,11 +123,14 @@ def quantize_and_score(
     )
 
 
-def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity.TestData) -> None:
+def _quantize(
+    stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity.TestData
+) -> dict[str, float]:
+    """Write the int8 graph; what the quantizer chose on its own data, as figures."""
     source, target = stage / FP32_GRAPH, stage / INT8_GRAPH
     if mode == "dynamic":
         quantize.quantize_dynamic_graph(source, target)
-        return
+        return {}
     from edge.standalone_runner import fit_pixels, image_tensor
 
     assert data.calibration is not None
@@ -134,7 +138,7 @@ def _quantize(stage: Path, manifest: Manifest, mode: quantize.Mode, data: parity
     pre = manifest.preprocessing.model_dump()
     # Through the runner's scheme: an imported model's images are resized and cropped first.
     calibration = np.concatenate([image_tensor(fit_pixels(p, pre), pre) for p in data.calibration])
-    quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
+    return quantize.quantize_static_graph(source, target, manifest.inputs[0].name, calibration)
 
 
 def runner_manifest(manifest: Manifest, graphs: Graphs) -> dict[str, Any]:

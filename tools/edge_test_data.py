@@ -53,7 +53,8 @@ def load_test_data(
             labels=data.test.labels[:limit],
             calibration=data.train.images.transpose(0, 2, 3, 1),
             source=f"{split} ({len(images)} images); int8 calibrated on "
-            f"{len(data.train.images)} training images",
+            f"{len(data.train.images)} training images (a fifth held out to choose per-channel "
+            "or per-tensor weight scales)",
         )
     if entry.task == "text-classification":
         texts = data.test.texts[:limit]

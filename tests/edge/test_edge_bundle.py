@@ -82,6 +82,12 @@ def test_manifest_names_its_source_and_figures(
         manifest.parity
     )
     assert (INT8_GRAPH in members) == manifest.quantization.shipped
+    # The weight scales the quantizer kept agree with fp32 on at least as many held-out
+    # training images as the ones it dropped (edge/quantize.py).
+    parity = manifest.parity
+    chosen, other = ("per_channel", "per_tensor")[:: 1 if parity["per_channel"] else -1]
+    assert parity[f"held_out_agreement_{chosen}"] >= parity[f"held_out_agreement_{other}"]
+    assert parity["held_out_images"] > 0
     assert b"Pillow".lower() in members["requirements.txt"].lower()
     # tokenizers only inside the Hugging Face tokenizer's class: a bundle of another model never
     # reaches it, and only a Hugging Face text model's requirements.txt lists it.
