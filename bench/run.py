@@ -385,7 +385,7 @@ def measure_model(
     log: Any,
 ) -> dict[str, Any]:
     """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
-    from tools.local.s3_server import FAKE_AWS_ENV
+    from tools.local.s3_server import FAKE_AWS_ENV, MOTO_STORE_ENV
 
     name, entry, manifest, work, events, cached = (
         s.name,
@@ -399,6 +399,7 @@ def measure_model(
     s3 = {
         **settings,
         **FAKE_AWS_ENV,
+        **MOTO_STORE_ENV,
         "MODELFN_STORE_URI": deployment.store_uri,
         "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint,
     }
