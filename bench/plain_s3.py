@@ -8,7 +8,9 @@ into OUT_DIR, the files 4 at once (the function's FETCH_FILES_AT_ONCE), in one o
 - `get-object`: one GetObject per file, its body streamed to the file in 1 MiB pieces;
 - `transfer-one-get`: boto3's transfer manager (`download_file`) with a TransferConfig whose
   multipart threshold no file reaches: one GET per file, written by s3transfer's IO thread;
-- `transfer-ranged`: the transfer manager splitting each file into 4 ranged GETs on 4 threads.
+- `transfer-ranged`: the transfer manager splitting each file into 4 ranged GETs on 4 threads;
+- `get-object-sha256`: `get-object` with sha256 over each stream as it is written, what the
+  function's fetch must add (its manifest check); a reference beside the limit, not part of it.
 Prints one JSON line: the seconds from creating the client to the last file closed.
 
 `session`: a bare onnxruntime InferenceSession of FOLDER/model.onnx from local disk, with the
@@ -23,6 +25,7 @@ that completes it, which takes longer than the function client's 5 s read timeou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 WAYS = ("get-object", "transfer-one-get", "transfer-ranged")
+HASHED = "get-object-sha256"
 FILES_AT_ONCE = 4
 CHUNK = 1 << 20
 MiB = 1 << 20
@@ -54,11 +58,14 @@ def read(endpoint: str, bucket: str, out: Path, way: str, keys: list[str]) -> fl
 
     def one(key: str) -> None:
         target = out / key.rsplit("/", 1)[-1]
-        if way == "get-object":
+        if way in ("get-object", HASHED):
             body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            digest = hashlib.sha256() if way == HASHED else None
             with target.open("wb") as file:
                 for chunk in body.iter_chunks(CHUNK):
                     file.write(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
             return
         if way == "transfer-one-get":
             config = TransferConfig(multipart_threshold=1 << 50, io_chunksize=CHUNK)
@@ -105,8 +112,8 @@ def main() -> None:
     mode, *args = sys.argv[1:]
     if mode == "read":
         endpoint, bucket, out, way, *keys = args
-        if way not in WAYS:
-            raise SystemExit(f"way {way!r}: expected one of {', '.join(WAYS)}")
+        if way not in (*WAYS, HASHED):
+            raise SystemExit(f"way {way!r}: expected one of {', '.join((*WAYS, HASHED))}")
         seconds = read(endpoint, bucket, Path(out), way, keys)
     elif mode == "session":
         seconds = session(Path(args[0]))

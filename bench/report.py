@@ -226,6 +226,8 @@ def sweep_section(sweep: dict[str, Any]) -> list[str]:
             "4 ranged parts) plus a bare onnxruntime InferenceSession from that local copy with the "
             "function's options; it leaves out what every process pays (the interpreter, imports, "
             "the first request), so the ratio is modelfn's whole cold start over the bytes' floor. The "
+            "last column is the same GetObject read with sha256 over the bytes as they arrive: what "
+            "the function's manifest check adds to the read, shown beside the limit, not in it. The "
             "function reads moto with one GET per file (`MODELFN_S3_RANGED_GETS=0`), because moto "
             "reads the whole object for every ranged GET; on AWS S3 it fetches parts of 8 MiB on 8 "
             "connections, which is AWS's guidance and is not measured here. Peak RSS is the function "
@@ -247,9 +249,10 @@ def sweep_section(sweep: dict[str, Any]) -> list[str]:
                 "from S3 / limit",
                 "peak RSS (MiB)",
                 "peak RSS / graph",
+                "plain read + sha256 (s)",
             ]
         ),
-        _row(["---"] * 10),
+        _row(["---"] * 11),
     ]
     for p in sweep["points"]:
         c, lim = p["cold_start_s"], p["limit"]
@@ -259,6 +262,7 @@ def sweep_section(sweep: dict[str, Any]) -> list[str]:
             f"{lim['read_s'][lim['fastest_way']]:.2f} ({lim['fastest_way']})",
             f"{lim['session_s']:.2f}", f"{c['limit']:.2f}", f"{p['s3_to_limit']:.2f}x",
             f"{p['peak_rss_mib']['max']:.0f}", f"{p['peak_rss_to_graph']:.2f}x",
+                f"{p['hashed_read_s']:.2f}",
         ]))  # fmt: skip
     lines.append("")
     if sweep["fits"]:
