@@ -282,3 +282,32 @@ def test_a_ranged_gets_setting_that_is_not_0_or_1_is_refused_by_name(
     monkeypatch.setenv("MODELFN_S3_RANGED_GETS", value)
     with pytest.raises(StoreError, match=rf"MODELFN_S3_RANGED_GETS='{value}': expected 1 .* or 0"):
         S3Store("artifacts")
+
+
+def test_a_write_that_fails_midway_is_raised_and_nothing_after_it_is_written(
+    tmp_path: Path,
+) -> None:
+    """The one-GET writer hashes on a second thread: its error reaches the reader's thread."""
+    import errno
+
+    from modelfn.store.hashing import HashingWriter
+
+    class FullAfterTwo:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> int:
+            self.writes += 1
+            if self.writes > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+    file = FullAfterTwo()
+    writer = HashingWriter(file)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="No space left"):
+        writer.write_all(iter([b"a" * MiB] * 50))
+    assert writer.size == 2 * MiB and file.writes == 3  # the third failed; none after it
+    with (tmp_path / "f").open("wb") as target:
+        done = HashingWriter(target)
+        done.write_all(iter([b"x", b"yz"]))
+    assert done.entry() == entry_of(b"xyz") and (tmp_path / "f").read_bytes() == b"xyz"
