@@ -120,4 +120,4 @@ def test_the_page_keeps_the_sweep_section_and_the_main_figures_together(tmp_path
     assert "modelfn, from S3 76 MB/s" in text
     assert text.index("## cifar10-cnn") < text.index("## Size sweep")  # after the models
     write_markdown(latest, page)  # without a sweep: no section
-    assert "Size sweep" not in page.read_text()
+    assert "## Size sweep" not in page.read_text()
