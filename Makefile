@@ -85,11 +85,16 @@ synth-all: $(STAMP) node_modules/.bin/cdk  ## every stage, each into cdk.out/<st
 deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrapped account (docs/deploy.md)
 	npx cdk deploy -c stage=$(STAGE)
 
-bench: $(STAMP)  ## modelfn vs the torch handler on the published models: bench/results/, docs/benchmarks.md
+# Two benchmarks, one page: the servers on the published models (python -m bench), then the size
+# sweep from 10 MB to 2 GB against the limit (python -m bench.sweep, minutes, several GB of memory
+# and disk the first time it builds its models under build/sweep/).
+bench: $(STAMP)  ## modelfn vs the torch handler, then the size sweep: bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.sweep
 
-bench-quick: $(STAMP)  ## the same for cifar10-cnn with fewer runs, a smoke check (figures to build/)
+bench-quick: $(STAMP)  ## the same for cifar10-cnn, and the sweep to 1 GB, fewer runs, a smoke check (figures to build/)
 	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench.sweep --quick
 
 # The int8 versions first: `modelfn quantize MODEL --alias int8` for each model (docs/serving.md).
 INT8_MODELS ?= imdb-sentiment,ptb-lstm

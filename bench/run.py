@@ -27,8 +27,9 @@ servers run by run so a slow minute of the machine hits them all:
   cost per million predictions at the registry's memory size; training throughput from the
   version's own training record.
 
-Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md (with bench/analysis.md,
-the hand-written reading, appended) and PNG charts in docs/benchmarks/. A run of some models
+Writes bench/results/latest.json (and a dated copy), docs/benchmarks.md (with the size sweep's
+section from bench/results/sweep.json, bench/sweep.py's, and bench/analysis.md, the hand-written
+reading, appended) and PNG charts in docs/benchmarks/. A run of some models
 (`--models`) or a quick one writes its figures to build/ instead: the published page holds every
 model of one run.
 """
@@ -60,6 +61,7 @@ from modelfn.registry import REPO_ROOT, Registry, load_registry
 
 PROBE = REPO_ROOT / "bench" / "probe.py"
 RESULTS = REPO_ROOT / "bench" / "results"
+SWEEP_JSON = RESULTS / "sweep.json"  # bench/sweep.py's; its section of the page is kept
 BENCH_PACKAGE_DIR = REPO_ROOT / "build" / "bench-package"
 LAMBDA_PYTHON = "3.12"
 # Lambda's limits: 250 MB unzipped for a zip function with its layers, 10 GB for an image.
@@ -389,7 +391,7 @@ def measure_model(
     log: Any,
 ) -> dict[str, Any]:
     """The cold starts (cached and from S3, interleaved) and the gateway, then every figure."""
-    from tools.local.s3_server import FAKE_AWS_ENV
+    from tools.local.s3_server import FAKE_AWS_ENV, MOTO_STORE_ENV
 
     name, entry, manifest, work, events, cached = (
         s.name,
@@ -403,6 +405,7 @@ def measure_model(
     s3 = {
         **settings,
         **FAKE_AWS_ENV,
+        **MOTO_STORE_ENV,
         "MODELFN_STORE_URI": deployment.store_uri,
         "MODELFN_S3_ENDPOINT_URL": deployment.s3_endpoint,
     }
@@ -604,7 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text + "\n")
     if published:  # a dated copy beside latest.json, kept across runs
         (RESULTS / f"{results['date'][:10]}.json").write_text(text + "\n")
-        write_markdown(results, REPO_ROOT / "docs" / "benchmarks.md")
+        sweep = json.loads(SWEEP_JSON.read_text()) if SWEEP_JSON.is_file() else None
+        write_markdown(results, REPO_ROOT / "docs" / "benchmarks.md", sweep=sweep)
         write_charts(results, REPO_ROOT / "docs" / "benchmarks")
     print(f"wrote {out} in {results['seconds']:.0f} s")
     return 0

@@ -3,6 +3,11 @@
 A store's `download` writes the object's bytes to the file and feeds the same bytes, from memory,
 to sha256 on the way, so checking them against the manifest needs no second read of the file.
 
+One stream (`HashingWriter.write_all`, S3's one GET) is read on the calling thread while a second
+thread writes and hashes what already arrived: done in turn, a 1 GB GET from the local moto server
+took 4.96 s (median of 5) against 3.65 s for the bare stream, and 3.90 s with the second thread
+(client in its own process, runs interleaved, load average 3.5 to 4 on 2 cores).
+
 sha256 is a chain over the bytes in order and cannot be split across threads. `fetch_parts` has a
 pool of threads fetch the byte ranges, each writing its part straight to its offset in the file,
 while the calling thread hashes the parts in order as they complete (hashlib releases the GIL, so
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +32,9 @@ MiB = 1 << 20
 # Reads and writes of a stream in 1 MiB pieces: large enough that per-call overhead vanishes,
 # small enough that a resumed download re-requests little.
 CHUNK_BYTES = MiB
+
+# Chunks read ahead of the writer and hasher: memory held is at most this many CHUNK_BYTES.
+CHUNKS_AHEAD = 8
 
 # (start, end) of a part, both inclusive, as an HTTP Range names them.
 ByteRange = tuple[int, int]
@@ -42,8 +52,33 @@ class HashingWriter:
         self.size += len(chunk)
 
     def write_all(self, chunks: Iterable[bytes]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
+        """Write and hash `chunks` on a second thread while this one reads the next (hashlib and
+        file writes release the GIL). On return or raise, every chunk read was written and
+        hashed, so `size` is where a resumed download starts; a write's error (a full /tmp) is
+        raised over the reader's."""
+        ahead: queue.Queue[bytes | None] = queue.Queue(CHUNKS_AHEAD)
+        failed: list[BaseException] = []
+
+        def drain() -> None:
+            while (chunk := ahead.get()) is not None:
+                if not failed:  # after a failure, drop the rest so the reader never blocks
+                    try:
+                        self.write(chunk)
+                    except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread
+                        failed.append(exc)
+
+        writer = threading.Thread(target=drain, name="modelfn-hash", daemon=True)
+        writer.start()
+        try:
+            for chunk in chunks:
+                if failed:
+                    break
+                ahead.put(chunk)
+        finally:
+            ahead.put(None)
+            writer.join()
+            if failed:
+                raise failed[0]
 
     def entry(self) -> FileEntry:
         return FileEntry(sha256=self._digest.hexdigest(), size=self.size)

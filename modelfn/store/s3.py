@@ -50,6 +50,13 @@ PART_CONCURRENCY = 8
 # Below two parts, one GET (or one PUT): splitting a small file buys less than the extra request's
 # first byte costs, so today's 2 to 6 MB artifacts move exactly as before.
 PARALLEL_MIN_BYTES = 2 * PART_BYTES
+# Downloads in ranged parts, as a function setting: "0" fetches every file with one GET, whatever
+# its size (uploads keep their parts). For endpoints that serve a range by reading the whole
+# object: moto does (its `_handle_range_header` slices the full value for every ranged GET), so
+# the 128 parts of a 1 GiB file read 128 GiB there, and a 256 MiB file came down 12x slower in
+# parts than in one GET (bench/fetch.py). The local deployment sets it to "0"
+# (tools/local/s3_server.MOTO_STORE_ENV). On AWS S3 a ranged GET reads only its range.
+RANGED_GETS_ENV = "MODELFN_S3_RANGED_GETS"
 # Connections the client keeps: the parts of one file and the files fetch_artifact fetches beside
 # it (botocore's default, 10, would make the parts queue for a connection and reconnect).
 MAX_POOL_CONNECTIONS = 2 * PART_CONCURRENCY
@@ -83,6 +90,19 @@ def client_config(environ: Mapping[str, str] | None = None) -> Any:
     )
 
 
+def ranged_gets_setting(environ: Mapping[str, str] | None = None) -> bool:
+    """$MODELFN_S3_RANGED_GETS: "1" (the default, unset or empty) or "0"."""
+    env = os.environ if environ is None else environ
+    text = env.get(RANGED_GETS_ENV, "").strip()
+    if text not in {"", "0", "1"}:
+        raise StoreError(
+            f"{RANGED_GETS_ENV}={text!r}: expected 1 (large files in parallel ranged GETs, for "
+            "S3) or 0 (one GET per file, for a server that reads the whole object per range, "
+            "such as moto); unset it for 1"
+        )
+    return text != "0"
+
+
 def _broken_off() -> tuple[type[BaseException], ...]:
     import botocore.exceptions
 
@@ -105,11 +125,13 @@ class S3Store:
         part_bytes: int = PART_BYTES,
         part_concurrency: int = PART_CONCURRENCY,
         parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+        ranged_gets: bool | None = None,
     ) -> None:
         """`credentials` (boto3 client keyword arguments, e.g. for a local moto server) default to
-        boto3's own chain: environment, profile, instance or Lambda role. The part settings are
-        for benchmarks and tests (S3 refuses parts under 5 MiB but the last); the defaults above
-        say why they are what they are."""
+        boto3's own chain: environment, profile, instance or Lambda role. `ranged_gets` is the
+        argument, then $MODELFN_S3_RANGED_GETS, then on. The part settings are for benchmarks
+        and tests (S3 refuses parts under 5 MiB but the last); the defaults above say why they
+        are what they are."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or os.environ.get("MODELFN_S3_ENDPOINT_URL") or None
@@ -119,6 +141,7 @@ class S3Store:
         self._client_lock = threading.Lock()  # fetch_artifact downloads files on several threads
         self.part_bytes, self.part_concurrency = part_bytes, part_concurrency
         self.parallel_min_bytes = max(parallel_min_bytes, part_bytes + 1)
+        self.ranged_gets = ranged_gets_setting() if ranged_gets is None else ranged_gets
 
     @property
     def client(self) -> Any:
@@ -296,14 +319,16 @@ class S3Store:
             raise self._fail("read", key, exc) from exc
 
     def download(self, key: str, path: Path, expected: FileEntry | None = None) -> FileEntry:
-        """One GET below `parallel_min_bytes` (or without `expected`, whose size decides), else
-        parallel ranged GETs (`fetch_parts`); hashed as the bytes arrive, either way."""
+        """One GET below `parallel_min_bytes` (or without `expected`, whose size decides, or with
+        ranged GETs off), else parallel ranged GETs (`fetch_parts`); hashed as the bytes arrive,
+        either way."""
         path.parent.mkdir(parents=True, exist_ok=True)
         # The object and the file: the bytes that failed came from one into the other.
         where = f"s3://{self.bucket}/{self._key(key)} -> {path}"
         try:
             with path.open("wb") as file:
-                if expected is not None and expected.size >= self.parallel_min_bytes:
+                large = expected is not None and expected.size >= self.parallel_min_bytes
+                if self.ranged_gets and expected is not None and large:
                     got = self._download_parts(key, file, expected, where)
                 else:
                     got = self._download_whole(key, file)

@@ -24,6 +24,7 @@ from tools.local.s3_server import (
     FAKE_AWS_ENV,
     FAKE_CREDENTIALS,
     LOCAL_BUCKET,
+    MOTO_STORE_ENV,
     moto_s3_server,
     seed,
 )
@@ -133,8 +134,8 @@ def local_deployment(
                 "POWERTOOLS_SERVICE_NAME": f"modelfn-{name}",
                 "MODELFN_PLAYGROUND": "1" if playground else "0",
             }
-            if fake_credentials:
-                env.update(FAKE_AWS_ENV)
+            if fake_credentials:  # our own moto server
+                env.update({**FAKE_AWS_ENV, **MOTO_STORE_ENV})
             log_path = None
             if log_dir is not None:
                 log_dir.mkdir(parents=True, exist_ok=True)

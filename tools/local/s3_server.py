@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from modelfn.store import ArtifactStore, S3Store
+from modelfn.store.s3 import RANGED_GETS_ENV
 
 LOCAL_BUCKET = "modelfn-artifacts"
 # moto accepts any credentials; these keep boto3 from looking for real ones (or using them).
@@ -21,6 +22,11 @@ FAKE_CREDENTIALS = {  # the same, as boto3 client arguments
     "aws_session_token": FAKE_AWS_ENV["AWS_SESSION_TOKEN"],
     "region_name": FAKE_AWS_ENV["AWS_DEFAULT_REGION"],
 }
+
+# What a function reading from the moto server sets: one GET per file. moto answers a ranged GET
+# by reading the whole object and slicing it, so parallel ranges of a large file cost their count
+# times its size (modelfn/store/s3.py, RANGED_GETS_ENV); AWS S3 does not, and keeps the default.
+MOTO_STORE_ENV = {RANGED_GETS_ENV: "0"}
 
 
 @contextmanager

@@ -246,3 +246,68 @@ def test_a_multipart_upload_is_create_only_and_aborted_when_it_fails(
             store.put_file("m/v/other", tmp_path / "big", if_none_match=True)
         assert not store.exists("m/v/other")
         assert store.client.list_multipart_uploads(Bucket="artifacts").get("Uploads", []) == []
+
+
+# --- one GET per file, for servers that read the whole object per range (moto) -------------------
+
+
+def test_with_ranged_gets_off_a_large_file_comes_in_one_get_and_resumes_where_it_broke(
+    s3: S3Store, large: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELFN_S3_RANGED_GETS", "0")
+    one_get = S3Store("artifacts", "team/models", **PARTS)  # type: ignore[arg-type]
+    one_get.put_bytes("m/v/big", large)
+    real, ranges = one_get.client.get_object, []
+
+    def get_object(**kwargs: Any) -> Any:
+        ranges.append(kwargs.get("Range", ""))
+        response = real(**kwargs)
+        if len(ranges) == 1:  # the first answer breaks off half a MiB in
+            response["Body"] = _BreaksOff(response["Body"], MiB // 2)
+        return response
+
+    one_get.client.get_object = get_object
+    assert one_get.download("m/v/big", tmp_path / "big", entry_of(large)) == entry_of(large)
+    assert ranges == ["", f"bytes={MiB // 2}-"]  # the whole object, then only what was missing
+    assert (tmp_path / "big").read_bytes() == large
+    # The argument wins over the setting; uploads keep their parts either way.
+    assert S3Store("artifacts", ranged_gets=True).ranged_gets
+    assert one_get.parallel_min_bytes == PARTS["parallel_min_bytes"]
+
+
+@pytest.mark.parametrize("value", ["no", "2", "off"])
+def test_a_ranged_gets_setting_that_is_not_0_or_1_is_refused_by_name(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELFN_S3_RANGED_GETS", value)
+    with pytest.raises(StoreError, match=rf"MODELFN_S3_RANGED_GETS='{value}': expected 1 .* or 0"):
+        S3Store("artifacts")
+
+
+def test_a_write_that_fails_midway_is_raised_and_nothing_after_it_is_written(
+    tmp_path: Path,
+) -> None:
+    """The one-GET writer hashes on a second thread: its error reaches the reader's thread."""
+    import errno
+
+    from modelfn.store.hashing import HashingWriter
+
+    class FullAfterTwo:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> int:
+            self.writes += 1
+            if self.writes > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+    file = FullAfterTwo()
+    writer = HashingWriter(file)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="No space left"):
+        writer.write_all(iter([b"a" * MiB] * 50))
+    assert writer.size == 2 * MiB and file.writes == 3  # the third failed; none after it
+    with (tmp_path / "f").open("wb") as target:
+        done = HashingWriter(target)
+        done.write_all(iter([b"x", b"yz"]))
+    assert done.entry() == entry_of(b"xyz") and (tmp_path / "f").read_bytes() == b"xyz"
