@@ -132,6 +132,19 @@ def test_external_weights_are_memory_mapped_and_get_no_graph_cache() -> None:
     assert round(budget.memory_mb) == round(BASE_MB + SESSION_FACTOR + EXTERNAL_FACTOR * 1000)
     one_file = version_budget({"model.onnx": 1001 * MB}, serving)
     assert round(one_file.disk_mb) == 2002 and one_file.memory_mb > 4 * 1000
+    # Mapped weights load faster than a graph parsed whole (the size sweep's bare session).
+    from modelfn.budget import (
+        BASE_INIT_S,
+        EXTERNAL_SESSION_MB_S,
+        FETCH_MB_S,
+        SESSION_MB_S,
+    )
+
+    fetch_s = budget.disk_mb / FETCH_MB_S
+    assert budget.init_s == pytest.approx(
+        BASE_INIT_S + fetch_s + 1 / SESSION_MB_S + 1000 / EXTERNAL_SESSION_MB_S, rel=1e-3
+    )
+    assert one_file.init_s > budget.init_s
 
 
 def test_weights_the_zip_function_never_opens_are_not_counted() -> None:
