@@ -122,6 +122,30 @@ def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budg
     return Budget(disk_mb, memory_mb, init_s, findings)
 
 
+def canary_memory_mb(
+    stable: Mapping[str, int], canary: Mapping[str, int], serving: ServingEntry
+) -> float:
+    """The memory of a function that holds two versions (a canary rollout, docs/serving.md): one
+    process, and the session of each (files as in `version_budget`)."""
+    both = version_budget(stable, serving).memory_mb + version_budget(canary, serving).memory_mb
+    return both - BASE_MB
+
+
+def canary_refusal(
+    stable: Mapping[str, int], canary: Mapping[str, int], serving: ServingEntry
+) -> str | None:
+    """Why a function with `serving` cannot hold both versions at once, or None where it can."""
+    needed = canary_memory_mb(stable, canary, serving)
+    if needed <= serving.memory_mb:
+        return None
+    return (
+        f"the stable and canary versions together need about {needed:.0f} MB of memory "
+        f"(the process, {BASE_MB} MB, and both sessions), over serving.memory_mb = "
+        f"{serving.memory_mb}; {_setting('memory_mb', needed / HEADROOM)[1]}, "
+        "or move the alias to the version whole"
+    )
+
+
 def _tmp(
     disk_mb: float, version_mb: float, cache_mb: float, serving: ServingEntry
 ) -> list[Finding]:
