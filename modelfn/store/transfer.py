@@ -85,7 +85,8 @@ class AliasSeen(NamedTuple):
 class PublishedModel(BaseModel):
     name: str
     versions: list[str]
-    aliases: dict[str, str]  # alias -> version
+    aliases: dict[str, str]  # alias -> version (its stable one during a canary rollout)
+    canaries: dict[str, str] = {}  # alias -> its canary version, while it names one
 
 
 def publish_artifact(
@@ -431,7 +432,10 @@ def list_published(store: ArtifactStore) -> list[PublishedModel]:
         model, middle, leaf = parts
         entry = models.setdefault(model, PublishedModel(name=model, versions=[], aliases={}))
         if middle == "aliases" and leaf.endswith(".json"):
-            entry.aliases[leaf[: -len(".json")]] = parse_alias(store.get_bytes(key)).version
+            name, record = leaf[: -len(".json")], parse_alias(store.get_bytes(key))
+            entry.aliases[name] = record.version
+            if record.canary is not None:
+                entry.canaries[name] = record.canary.version
         elif leaf == MANIFEST_FILE and is_version(middle):
             entry.versions.append(middle)
     for entry in models.values():

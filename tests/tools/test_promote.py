@@ -328,6 +328,8 @@ def test_promote_with_a_canary_keeps_the_stable_and_promote_or_rollback_ends_it(
     record = read_alias(local, MODEL, "prod")
     assert record.version == v1
     assert record.canary is not None and (record.canary.version, record.canary.weight) == (v2, 10)
+    assert main(["list", "--store", str(local.root)]) == 0
+    assert f"prod -> {v1} + canary {v2}" in capsys.readouterr().out
 
     assert main(["promote", MODEL, v2, *flags, "--canary", "50"]) == 0  # a larger share
     assert read_alias(local, MODEL, "prod").canary.weight == 50  # type: ignore[union-attr]

@@ -94,7 +94,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not published:
         print(f"nothing published in {store.uri}")
     for model in published:
-        aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(model.aliases.items()))
+        aliases = ", ".join(
+            f"{a} -> {v}" + (f" + canary {model.canaries[a]}" if a in model.canaries else "")
+            for a, v in sorted(model.aliases.items())
+        )
         print(f"{model.name}: {len(model.versions)} version(s); {aliases or 'no aliases'}")
         for version in model.versions:
             print(f"  {version}")
