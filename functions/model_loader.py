@@ -345,6 +345,7 @@ class ModelSlot:
                     )
         except Exception as exc:  # noqa: BLE001 - a canary that fails to load is not served
             refusal = f"it failed to load: {type(exc).__name__}: {exc}"
+            self._alias_etag = None  # the next alias check reads the record again and retries
         if refusal is not None:
             self.canary_refused = refusal
             logger.warning(

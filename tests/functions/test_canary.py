@@ -15,6 +15,7 @@ from mangum import Mangum
 from functions.app import create_app
 from functions.model_loader import ModelSlot
 from functions.settings import FunctionSettings
+from modelfn.artifact import ONNX_FILE, file_key
 from modelfn.store import LocalStore, publish_artifact, set_alias
 from tests.functions.conftest import MODEL, TinyModel, build_tiny_model, call, random_pixels
 
@@ -151,3 +152,27 @@ def test_the_function_follows_a_canary_starting_and_ending(
     }
     assert versions == {canary.manifest.version}
     assert slot.canary is None
+
+
+def test_a_canary_that_fails_to_load_leaves_the_stable_serving_and_is_retried(
+    stable_and_canary: tuple[TinyModel, TinyModel], store: LocalStore, settings: FunctionSettings
+) -> None:
+    stable, canary = stable_and_canary
+    graph = store.root / file_key(MODEL, canary.manifest.version, ONNX_FILE)
+    good = graph.read_bytes()
+    graph.write_bytes(b"not the graph the manifest describes")
+    handler, slot = handler_with(settings.model_copy(update={"alias_ttl_s": 0}))
+    assert slot.canary is None
+    assert slot.canary_refused is not None and "IntegrityError" in slot.canary_refused
+    versions = {
+        call(handler, "POST", PREDICT, {"inputs": [image.tolist()]}).json()["version"]
+        for image in random_pixels(20, seed=8)
+    }
+    assert versions == {stable.manifest.version}
+
+    graph.write_bytes(good)  # repaired: the next alias check loads it
+    versions = {
+        call(handler, "POST", PREDICT, {"inputs": [image.tolist()]}).json()["version"]
+        for image in random_pixels(40, seed=9)
+    }
+    assert versions == {stable.manifest.version, canary.manifest.version}
