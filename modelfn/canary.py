@@ -1,9 +1,10 @@
 """A canary rollout judged: per-version figures from the function's request lines, and the
 decision a checker takes on them (docs/serving.md, "Canary rollouts").
 
-Pure code, no AWS and no clock of its own: `modelfn rollout` feeds it the local function logs,
-and the figures it prints; the checker (`modelfn rollout --check`, and the stage's scheduled
-checker) decides with `decide` and moves the alias by compare-and-swap.
+No AWS and no clock of its own: `modelfn rollout` feeds it the local function logs (or
+CloudWatch's figures, functions/canary_checker.py), and `check_alias` is the checker, the same
+code over either: it reads the alias, decides with `decide`, and moves the alias by
+compare-and-swap against the record it decided on, so a user's promote in between wins.
 
 The rules, in order, over the requests the canary answered since the alias was written:
 1. fewer than `min_requests`: hold (too few to judge a limit or a bake by);
@@ -17,13 +18,15 @@ Client errors (4xx: a malformed image, an unknown route) are the caller's, not t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from modelfn.artifact import Alias
 from modelfn.registry import CanaryEntry
+from modelfn.store import ArtifactStore, NotFound, set_alias
+from modelfn.store.transfer import read_alias_seen
 
 Action = Literal["hold", "rollback", "promote"]
 
@@ -124,3 +127,42 @@ def decide(
         f"canary {canary.version} is within its limits after {seen.requests} requests; "
         f"{(bake - baked).total_seconds() / 60:.1f} min of its bake left",
     )
+
+
+def check_alias(
+    store: ArtifactStore,
+    model: str,
+    alias: str,
+    limits: CanaryEntry,
+    stats_of: Callable[[Alias], Mapping[str, VersionStats]],
+    now: datetime,
+) -> tuple[Alias, Decision]:
+    """The checker: decide on the canary `alias` names, from the figures `stats_of` gives for
+    the record as read, and roll it back or promote it. Returns the record decided on and the
+    decision; AliasMoved (nothing written) where another writer moved the alias meanwhile."""
+    seen = read_alias_seen(store, model, alias)
+    if seen.record is None:
+        raise NotFound(f"model {model!r} has no alias {alias!r} in {store.uri}")
+    record = seen.record
+    if record.canary is None:
+        return record, decide(record, {}, limits, now)
+    decision = decide(record, stats_of(record), limits, now)
+    if decision.action != "hold":
+        to = record.version if decision.action == "rollback" else record.canary.version
+        set_alias(store, model, alias, to, seen=seen)
+    return record, decision
+
+
+def decision_line(record: Alias, decision: Decision, now: datetime) -> dict[str, Any]:
+    """One decision as a JSON object: its log line and its alarm-topic message alike."""
+    return {
+        "message": "canary decision",
+        "time": now.isoformat(),
+        "model": record.model,
+        "alias": record.alias,
+        "stable": record.version,
+        "canary": record.canary.version if record.canary else None,
+        "weight": record.canary.weight if record.canary else None,
+        "action": decision.action,
+        "reason": decision.reason,
+    }

@@ -202,6 +202,11 @@ class CanaryEntry(BaseModel):
     min_requests: int = Field(default=100, ge=1)
 
 
+def service_name(model: str) -> str:
+    """The `service` of a deployed model function's logs and metrics (POWERTOOLS_SERVICE_NAME)."""
+    return f"modelfn-{model}"
+
+
 class TrainedEntry(NamedTuple):
     """A trained model's entry fields, present for sure (`ModelEntry.trained`)."""
 

@@ -3,8 +3,7 @@
 The figures come from the function's request lines (functions/observability.py), which
 `modelfn serve` appends to `build/logs/<model>.log` as Lambda sends them to CloudWatch; only lines
 written since the alias was last moved count (the rollout began then). The checker is
-modelfn/canary.py's `decide`, and its decision moves the alias by compare-and-swap against the
-record it decided on: a user's promote meanwhile wins, and the checker's move is refused.
+modelfn/canary.py's `check_alias`, the code the stage's checker runs over CloudWatch's figures.
 Every decision is printed and appended, as one JSON line, to the decisions log beside the
 function logs (`canary-decisions.log`, the local stand-in for the stage's alarm topic).
 """
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from modelfn.artifact import Alias
-from modelfn.canary import Decision, VersionStats, decide, stats_from_lines
+from modelfn.canary import Decision, VersionStats, check_alias, decision_line, stats_from_lines
 from modelfn.registry import ModelEntry
-from modelfn.store import ArtifactStore, set_alias
+from modelfn.store import ArtifactStore
 from modelfn.store.base import NotFound
 from modelfn.store.transfer import AliasSeen, describe_alias, read_alias_seen
 
@@ -92,32 +91,24 @@ def check(
     now: datetime | None = None,
     decisions_log: Path | None = None,
 ) -> Decision:
-    """Decide on the alias's canary from the log, and roll it back or promote it (the alias moves
-    only from the record decided on); the decision is returned and appended to `decisions_log`."""
-    rollout = read_rollout(store, entry, alias, log_path)
-    record = rollout.record
-    decision = decide(record, rollout.stats, entry.canary, now or datetime.now(UTC))
-    if decision.action != "hold":
-        assert record.canary is not None  # decide holds an alias without a canary
-        to = record.version if decision.action == "rollback" else record.canary.version
-        set_alias(store, entry.name, alias, to, seen=rollout.seen)
+    """modelfn/canary.py's checker over the local function log: the decision is returned, and
+    appended to `decisions_log`."""
+    now = now or datetime.now(UTC)
+
+    def from_log(record: Alias) -> dict[str, VersionStats]:
+        return stats_from_lines(read_log_lines(log_path), since=record.updated_at)
+
+    record, decision = check_alias(store, entry.name, alias, entry.canary, from_log, now)
     if decisions_log is not None:
         decisions_log.parent.mkdir(parents=True, exist_ok=True)
         with decisions_log.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(decision_line(record, decision)) + "\n")
+            fh.write(json.dumps(decision_line(record, decision, now)) + "\n")
     return decision
 
 
-def decision_line(record: Alias, decision: Decision) -> dict[str, Any]:
-    """One decision as a JSON object: the log line and the alarm topic's message alike."""
-    return {
-        "message": "canary decision",
-        "time": datetime.now(UTC).isoformat(),
-        "model": record.model,
-        "alias": record.alias,
-        "stable": record.version,
-        "canary": record.canary.version if record.canary else None,
-        "weight": record.canary.weight if record.canary else None,
-        "action": decision.action,
-        "reason": decision.reason,
-    }
+def cloudwatch_client() -> Any:
+    """A CloudWatch client for `modelfn rollout --stage` (boto3 only there: local runs never
+    import it)."""
+    import boto3
+
+    return boto3.client("cloudwatch")

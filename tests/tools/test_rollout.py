@@ -214,3 +214,36 @@ def test_a_good_canary_is_held_through_its_bake_and_then_promoted(
     assert [d["action"] for d in decisions(logs)] == ["hold", "promote"]
     answers = send_real_images(handler, 50, log, capsys)
     assert {(a["status"], a["version"]) for a in answers} == {(200, good_v)}
+
+
+def test_rollout_on_a_stage_reads_cloudwatch_and_checks_as_the_stage_checker(
+    registry: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.functions.test_canary_checker import FakeCloudWatch
+
+    store = LocalStore(tmp_path / "store")
+    stable = publish_artifact(
+        store, write_artifact(tmp_path / "a", weights=b"a"), aliases=("prod",)
+    )
+    canary = publish_artifact(store, write_artifact(tmp_path / "b", weights=b"b"), aliases=())
+    flags = ["--stage", "prod", "--store", str(store.root)]
+    assert main(["promote", MODEL, canary.version, *flags, "--canary", "5"]) == 0
+    cloudwatch = FakeCloudWatch(
+        {stable.version: (1900, 0, 11.0, 40.0), canary.version: (100, 7, 12.0, 41.0)}
+    )
+    monkeypatch.setattr("tools.rollout.cloudwatch_client", lambda: cloudwatch)
+    capsys.readouterr()
+
+    assert main(["rollout", MODEL, *flags]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [stable.version, "stable", "1900", "0", "11.0", "40.0"] in rows
+    assert [canary.version, "canary", "100", "7", "12.0", "41.0"] in rows
+    assert read_alias(store, MODEL, "prod").canary is not None
+
+    assert main(["rollout", MODEL, *flags, "--check"]) == 0
+    assert "rollback: canary" in capsys.readouterr().out
+    record = read_alias(store, MODEL, "prod")
+    assert (record.version, record.canary) == (stable.version, None)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.registry import load_registry
+from modelfn.registry import ModelEntry, load_registry
 from modelfn.store import open_store
 from tools.cli.arguments import Subparsers, canary_percent, check_aliases
 from tools.paths import LOG_DIR
@@ -66,9 +66,14 @@ def register(sub: Subparsers) -> None:
         help="the alias (default: the model's serving.alias)",
     )
     rollout.add_argument(
+        "--stage",
+        help="a deployed stage from cdk.json: its store (the stack's StoreUri), its alias, and "
+        "the figures from CloudWatch instead of the local logs",
+    )
+    rollout.add_argument(
         "--store",
-        help="store URI (default: model_artifacts/; `modelfn serve`'s functions follow "
-        "s3://modelfn-artifacts at the local S3 endpoint it prints)",
+        help="store URI (default: model_artifacts/, or the stage's; `modelfn serve`'s functions "
+        "follow s3://modelfn-artifacts at the local S3 endpoint it prints)",
     )
     rollout.add_argument(
         "--logs",
@@ -167,6 +172,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from tools.rollout import DECISIONS_LOG, check, read_rollout, report
 
     entry = load_registry().get(args.model)
+    if args.stage:
+        return _stage_rollout(args, entry)
     alias = args.alias_name or entry.serving.alias
     check_aliases([alias])
     store = open_store(args.store)
@@ -176,4 +183,41 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return 0
     decision = check(store, entry, alias, log_path, decisions_log=args.logs / DECISIONS_LOG)
     print(f"{decision.action}: {decision.reason}")
+    return 0
+
+
+def _stage_rollout(args: argparse.Namespace, entry: ModelEntry) -> int:
+    """`rollout --stage`: the figures from CloudWatch, and --check as the stage's checker does
+    (without the alarm topic: the decision is printed)."""
+    from datetime import UTC, datetime
+
+    from functions.canary_checker import check_stage, cloudwatch_stats
+    from modelfn.registry import service_name
+    from modelfn.stages import StageError, stage_target
+    from modelfn.store import NotFound
+    from modelfn.store.transfer import read_alias_seen
+    from tools.promote import stage_store_uri
+    from tools.rollout import Rollout, cloudwatch_client, report
+
+    try:
+        target = stage_target(args.stage)
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uri = stage_store_uri(target, args.store)
+    store, alias, now = open_store(uri), target.alias_for(entry), datetime.now(UTC)
+    service = service_name(entry.name)
+    seen = read_alias_seen(store, entry.name, alias)
+    if seen.record is None:
+        raise NotFound(f"model {entry.name!r} has no alias {alias!r} in {store.uri}")
+    cloudwatch = cloudwatch_client()
+    print("\n".join(report(Rollout(seen, cloudwatch_stats(cloudwatch, service, seen.record, now)))))
+    if not args.check:
+        return 0
+    spec = {"alias": alias, "service": service, "limits": entry.canary.model_dump()}
+    lines = check_stage(uri, {entry.name: spec}, cloudwatch, None, None, now)
+    if not lines:
+        print("error: the check failed; its trace is logged above", file=sys.stderr)
+        return 1
+    print(f"{lines[0]['action']}: {lines[0]['reason']}")
     return 0
