@@ -23,15 +23,17 @@ from typing import Any, Protocol
 from functions.log import logger
 from functions.observability import NAMESPACE
 from modelfn.artifact import Alias
-from modelfn.canary import VersionStats, check_alias, decision_line
-from modelfn.registry import CanaryEntry
+from modelfn.canary import (
+    MODELS_ENV,
+    STORE_ENV,
+    TOPIC_ENV,
+    CanaryEntry,
+    VersionStats,
+    check_alias,
+    decision_line,
+)
 from modelfn.store import open_store
 
-# What the checker's function is told, by its environment (infra/): the stage's store, its alarm
-# topic, and per model {"alias": ..., "service": ..., "limits": {CanaryEntry's keys}}.
-MODELS_ENV = "MODELFN_CANARY_MODELS"
-TOPIC_ENV = "MODELFN_ALARM_TOPIC_ARN"
-STORE_ENV = "MODELFN_STORE_URI"
 # GetMetricData periods are whole minutes; one period spans the whole rollout so far.
 PERIOD_STEP_S = 60
 

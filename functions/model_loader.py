@@ -51,8 +51,6 @@ from modelfn.artifact import (
     sha256_file,
     unread_by,
 )
-from modelfn.budget import canary_refusal
-from modelfn.registry import ServingEntry
 from modelfn.store import ArtifactStore, NotFound, StoreError, fetch_artifact, open_store
 from modelfn.store.transfer import read_alias
 
@@ -376,17 +374,16 @@ class ModelSlot:
         """Why this function's memory cannot hold `version` beside `stable` (None: it can)."""
         if self.settings.memory_mb is None:
             return None
+        # Here, not at the top: only a canary rollout pays for its import.
+        from modelfn.budget import canary_refusal
+
         key = file_key(self.settings.model, version, MANIFEST_FILE)
         manifest = parse_manifest(self.open_store().get_bytes(key), source=key)
-        serving = ServingEntry(
-            runtime=self.settings.runtime,
-            precision=self.settings.precision if self.settings.runtime == "onnxruntime" else "fp32",
-            memory_mb=self.settings.memory_mb,
-        )
         return canary_refusal(
             {name: f.size for name, f in stable.manifest.files.items()},
             {name: f.size for name, f in manifest.files.items()},
-            serving,
+            stable.precision,
+            self.settings.memory_mb,
         )
 
     def _names(self) -> dict[str, str]:

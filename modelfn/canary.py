@@ -23,12 +23,36 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from modelfn.artifact import Alias
-from modelfn.registry import CanaryEntry
 from modelfn.store import ArtifactStore, NotFound, set_alias
 from modelfn.store.transfer import read_alias_seen
 
 Action = Literal["hold", "rollback", "promote"]
+
+
+class CanaryEntry(BaseModel):
+    """When a canary version is rolled back or promoted with nobody watching (docs/serving.md,
+    "Canary rollouts"): the canary's limits over the requests it answered since the rollout began."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Server errors (5xx answers) per request the canary answered, as a fraction (0.01 = 1%).
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    # The canary's 99th-percentile latency through the function, in ms; None: no latency limit.
+    max_p99_ms: float | None = Field(default=None, gt=0)
+    # How long the canary serves within its limits before it is promoted to every request.
+    bake_minutes: float = Field(default=30, ge=0)
+    # Fewer requests than this are too few to judge a limit or a bake by: the checker holds.
+    min_requests: int = Field(default=100, ge=1)
+
+
+# The stage checker's environment, which infra/ writes and functions/canary_checker.py reads: the
+# stage's store, its alarm topic, and per model {"alias", "service", "limits" (CanaryEntry)}.
+STORE_ENV = "MODELFN_STORE_URI"
+TOPIC_ENV = "MODELFN_ALARM_TOPIC_ARN"
+MODELS_ENV = "MODELFN_CANARY_MODELS"
 
 
 @dataclass(frozen=True)

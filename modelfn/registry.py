@@ -22,6 +22,7 @@ from modelfn.artifact import (
     Precision,
     Runtime,
 )
+from modelfn.canary import CanaryEntry
 
 Task = Literal[
     "image-classification",
@@ -184,22 +185,6 @@ class EdgeEntry(BaseModel):
     max_perplexity_increase: float = Field(default=0.02, ge=0)
     # Feature extractors: the lowest cosine similarity of a test text's int8 embedding to fp32's.
     min_cosine_similarity: float = Field(default=0.99, ge=-1, le=1)
-
-
-class CanaryEntry(BaseModel):
-    """When a canary version is rolled back or promoted with nobody watching (docs/serving.md,
-    "Canary rollouts"): the canary's limits over the requests it answered since the rollout began."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Server errors (5xx answers) per request the canary answered, as a fraction (0.01 = 1%).
-    max_error_rate: float = Field(default=0.01, ge=0, le=1)
-    # The canary's 99th-percentile latency through the function, in ms; None: no latency limit.
-    max_p99_ms: float | None = Field(default=None, gt=0)
-    # How long the canary serves within its limits before it is promoted to every request.
-    bake_minutes: float = Field(default=30, ge=0)
-    # Fewer requests than this are too few to judge a limit or a bake by: the checker holds.
-    min_requests: int = Field(default=100, ge=1)
 
 
 def service_name(model: str) -> str:

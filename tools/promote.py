@@ -83,8 +83,12 @@ def move_alias(
                 "another version"
             )
         stable, canary_version = current.version, version
+        serving = entry.serving
         refusal = canary_refusal(
-            _file_sizes(store, model, stable), _file_sizes(store, model, version), entry.serving
+            _file_sizes(store, model, stable),
+            _file_sizes(store, model, version),
+            serving.precision if serving.runtime == "onnxruntime" else "fp32",
+            serving.memory_mb,
         )
         if refusal is not None:
             raise CanaryRefused(
