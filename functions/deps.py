@@ -26,7 +26,8 @@ SlotDep = Annotated[ModelSlot, Depends(get_slot)]
 
 
 async def get_model(name: str, request: Request) -> LoadedModel:
-    """The served model if `name` is it (else 404); 503 while it is not loaded.
+    """The served model if `name` is it (else 404); 503 while it is not loaded. During a canary
+    rollout, the version that answers this request: the canary for its share, else the stable.
 
     The slot comes straight from the app, not through `SlotDep`: one level of dependencies
     fewer for FastAPI to solve on every request (too small to separate from this machine's
@@ -34,10 +35,17 @@ async def get_model(name: str, request: Request) -> LoadedModel:
     """
     slot: ModelSlot = request.app.state.slot
     check_served(name, slot)
-    model = slot.get()
+    model = slot.choose(slot.get())
+    answered_by(model, slot)
+    return model
+
+
+def answered_by(model: LoadedModel, slot: ModelSlot) -> None:
+    """Name the version that answers in the request's log line (and, during a canary, in its
+    per-version metrics)."""
     record = current_request()
     record.version, record.precision = model.manifest.version, model.precision
-    return model
+    record.canary_live = slot.canary is not None
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
@@ -50,14 +58,22 @@ def check_served(name: str, slot: ModelSlot) -> None:
         raise UnknownModel(f"model {name!r} is not served here; this function serves {served!r}")
 
 
-async def get_model_version(version: str, model: ModelDep) -> LoadedModel:
-    """The served model if `version` is the loaded version (OIP's /versions/{version} paths)."""
-    loaded = model.manifest.version
-    if version != loaded:
-        raise UnknownModel(
-            f"version {version!r} of {model.manifest.name!r} is not loaded here; "
-            f"this function serves version {loaded!r}"
+async def get_model_version(name: str, version: str, request: Request) -> LoadedModel:
+    """The served model if `version` is a loaded version (OIP's /versions/{version} paths): the
+    stable one, or during a canary rollout the canary, asked for by name and not by weight."""
+    slot: ModelSlot = request.app.state.slot
+    check_served(name, slot)
+    stable = slot.get()
+    model = slot.loaded(version)
+    if model is None:
+        served = " and ".join(
+            repr(m.manifest.version) for m in (stable, slot.canary) if m is not None
         )
+        raise UnknownModel(
+            f"version {version!r} of {stable.manifest.name!r} is not loaded here; "
+            f"this function serves version {served}"
+        )
+    answered_by(model, slot)
     return model
 
 

@@ -6,13 +6,16 @@ read into onnxruntime, and builds the CPU session (functions/onnx_session.py, wh
 optimised graph). `ModelSlot` keeps either the loaded model or the reason it failed; a failed slot
 answers 503 and retries at most once every `load_retry_s`, so a model published after the
 function started is picked up without a redeploy, and a loaded slot follows its alias (promote,
-rollback) within `alias_ttl_s`. Nothing here unpickles: onnxruntime never reads the
+rollback) within `alias_ttl_s`. While the alias names a canary (docs/serving.md, "Canary
+rollouts"), the slot holds that version too, where the memory holds both, and `choose` sends each
+request to one of the two by the canary's weight. Nothing here unpickles: onnxruntime never reads the
 weights, and the container's torch runtime parses them as safetensors (functions/torch_session).
 """
 
 from __future__ import annotations
 
 import errno
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ from functions.settings import FunctionSettings
 from functions.tasks import Task, load_task
 from modelfn.artifact import (
     INT8_ONNX_FILE,
+    MANIFEST_FILE,
     ONNX_DATA_FILE,
     ONNX_FILE,
     SERVED_GRAPH,
@@ -40,11 +44,15 @@ from modelfn.artifact import (
     Precision,
     Runtime,
     alias_key,
+    file_key,
     is_version,
     parse_alias,
+    parse_manifest,
+    sha256_file,
     unread_by,
 )
 from modelfn.store import ArtifactStore, NotFound, StoreError, fetch_artifact, open_store
+from modelfn.store.transfer import read_alias
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class LoadedModel:
     load_seconds: float = 0.0
     runtime: Runtime = "onnxruntime"  # the engine behind `session` (functions.torch_session)
     precision: Precision = "fp32"  # the graph behind `session`: model.onnx or model.int8.onnx
+    # The alias record it was loaded for (None: a pinned version), with the canary it names.
+    pointer: Alias | None = None
 
     def run(
         self, feeds: dict[str, NDArray[Any]], outputs: list[str] | None = None
@@ -85,6 +95,8 @@ def load_model(
     started = time.perf_counter()
     store = store or open_store(settings.store_uri, endpoint_url=settings.s3_endpoint_url)
     precision = settings.precision if settings.runtime == "onnxruntime" else "fp32"
+    if pointer is None and not is_version(settings.alias):
+        pointer = read_alias(store, settings.model, settings.alias)
     manifest, folder = fetch_artifact(
         store,
         settings.model,
@@ -132,6 +144,7 @@ def load_model(
         time.perf_counter() - started,
         runtime=settings.runtime,
         precision=precision,
+        pointer=pointer,
     )
 
 
@@ -188,6 +201,13 @@ class ModelSlot:
     _alias_etag: str | None = None  # the alias object's ETag as last read: the conditional GET's
     _alias_checked: float | None = None  # when the alias was last read; None: read it next time
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The canary version the alias names, loaded beside `model`, and its percent of requests.
+    canary: LoadedModel | None = None
+    canary_weight: int = 0
+    # Why the alias's canary is not loaded (memory, a failed load); None: it is, or there is none.
+    canary_refused: str | None = None
+    # Chooses each request's version; a seed makes a test's routing repeatable.
+    rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def holding(cls, model: LoadedModel, settings: FunctionSettings) -> ModelSlot:
@@ -256,15 +276,17 @@ class ModelSlot:
         # The loader read the alias; its ETag comes with the first check, one TTL from now.
         self._alias_etag, self._alias_checked = None, self.clock()
         self._serve(model, "model loaded")
+        self._follow_canary(model.pointer, model)
 
     def refresh(self) -> None:
         """Follow the alias if it moved; the old model keeps serving until the new one is ready."""
         current = self.model
         try:
             pointer = self.read_alias()
-            if pointer is None or (
-                current is not None and pointer.version == current.manifest.version
-            ):
+            if pointer is None:
+                return
+            if current is not None and pointer.version == current.manifest.version:
+                self._follow_canary(pointer, current)
                 return
             model = self.loader(self.settings, self.open_store(), pointer)
         except Exception:  # noqa: BLE001 - a failed move keeps the version that works
@@ -283,6 +305,104 @@ class ModelSlot:
             "alias moved: now serving its new version",
             previous_version=current.manifest.version if current else None,
         )
+        self._follow_canary(pointer, model)
+
+    def _follow_canary(self, pointer: Alias | None, stable: LoadedModel) -> None:
+        """Hold the canary `pointer` names beside `stable` (or drop the one held, when it names
+        none): loaded only where the memory holds both; any failure leaves the stable serving
+        every request, with the reason logged and kept in `canary_refused`."""
+        wanted = pointer.canary if pointer is not None else None
+        if wanted is None:
+            if self.canary is not None:
+                logger.info(
+                    "canary ended: serving one version",
+                    extra={
+                        **self._names(),
+                        "version": stable.manifest.version,
+                        "canary_version": self.canary.manifest.version,
+                    },
+                )
+            self.canary, self.canary_weight, self.canary_refused = None, 0, None
+            return
+        if self.canary is not None and self.canary.manifest.version == wanted.version:
+            self.canary_weight = wanted.weight
+            return
+        self.canary, self.canary_weight = None, 0  # the stable answers until the new one is ready
+        try:
+            refusal = self._canary_memory_refusal(stable, wanted.version)
+            if refusal is None:
+                canary = self.loader(
+                    self.settings.model_copy(update={"alias": wanted.version}),
+                    self.open_store(),
+                    None,
+                )
+                if sha256_file(canary.folder / MANIFEST_FILE) != wanted.manifest_sha256:
+                    raise IntegrityError(
+                        f"{self.settings.model} {wanted.version}: its manifest is not the one "
+                        f"alias {self.settings.alias!r} records"
+                    )
+        except Exception as exc:  # noqa: BLE001 - a canary that fails to load is not served
+            refusal = f"it failed to load: {type(exc).__name__}: {exc}"
+            self._alias_etag = None  # the next alias check reads the record again and retries
+        if refusal is not None:
+            self.canary_refused = refusal
+            logger.warning(
+                f"canary {wanted.version} not served; the stable version answers every request: "
+                f"{refusal}",
+                extra={
+                    **self._names(),
+                    "version": stable.manifest.version,
+                    "canary_version": wanted.version,
+                    "canary_refused": refusal,
+                },
+            )
+            return
+        self.canary, self.canary_weight, self.canary_refused = canary, wanted.weight, None
+        record_model_load(canary.manifest.name, canary.manifest.version, canary.load_seconds)
+        logger.info(
+            "canary loaded: serving two versions",
+            extra={
+                **self._names(),
+                "version": stable.manifest.version,
+                "canary_version": wanted.version,
+                "canary_weight": wanted.weight,
+                "seconds": round(canary.load_seconds, 3),
+            },
+        )
+
+    def _canary_memory_refusal(self, stable: LoadedModel, version: str) -> str | None:
+        """Why this function's memory cannot hold `version` beside `stable` (None: it can)."""
+        if self.settings.memory_mb is None:
+            return None
+        # Here, not at the top: only a canary rollout pays for its import.
+        from modelfn.budget import canary_refusal
+
+        key = file_key(self.settings.model, version, MANIFEST_FILE)
+        manifest = parse_manifest(self.open_store().get_bytes(key), source=key)
+        return canary_refusal(
+            {name: f.size for name, f in stable.manifest.files.items()},
+            {name: f.size for name, f in manifest.files.items()},
+            stable.precision,
+            self.settings.memory_mb,
+        )
+
+    def _names(self) -> dict[str, str]:
+        return {"model": self.settings.model, "alias": self.settings.alias}
+
+    def choose(self, stable: LoadedModel) -> LoadedModel:
+        """The version that answers this request: the canary for its weight's share of requests
+        (while one is held), else `stable`, the model `get` returned."""
+        canary = self.canary
+        if canary is not None and self.rng.random() * 100 < self.canary_weight:
+            return canary
+        return stable
+
+    def loaded(self, version: str) -> LoadedModel | None:
+        """The held model of `version` (the stable or the canary), else None."""
+        for model in (self.model, self.canary):
+            if model is not None and model.manifest.version == version:
+                return model
+        return None
 
     def _serve(self, model: LoadedModel, message: str, **extra: Any) -> None:
         """Swap `model` in (one assignment: requests hold the model they started with), clear any

@@ -9,7 +9,10 @@ Embedded Metric Format (EMF), namespace `modelfn`:
 - metrics by service, model and route: `Latency` (ms), `Requests`, `Inputs` (per request, where
   the route takes inputs), `ColdStart` on a sandbox's first request; and for a failed request
   `Errors` by service, model, status and error type, and for a 5xx answer `ServerErrors` by
-  service and model (what a code deploy's rollback alarm counts, infra/constructs/code_deploy.py).
+  service and model (what a code deploy's rollback alarm counts, infra/constructs/code_deploy.py);
+- while a canary rollout is live (docs/serving.md), the request metrics and `ServerErrors` by
+  service, model and version as well, what `modelfn rollout` and the canary checker read. Only
+  then: a version dimension on every request would add a metric series per version for good.
 Events (model loaded, alias moved, failures with their traces) go through the Powertools Logger
 (functions/log.py), and `ModelLoadTime` (ms) through Powertools' `single_metric` whenever a
 version is loaded (`record_model_load`).
@@ -48,6 +51,8 @@ class RequestRecord:
     inputs: int | None = None
     error_type: str | None = None
     trace_id: str | None = None  # functions/trace_context.py
+    # A canary rollout is live: the request's metrics are also split by version (see request_line).
+    canary_live: bool = False
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("modelfn_request", default=None)
@@ -90,8 +95,15 @@ def request_line(
     if cold:
         metrics.append({"Name": "ColdStart", "Unit": "Count"})
         line["ColdStart"] = 1
+    # During a canary, the same values by version too (one more dimension set, no more values).
+    by_version = record.canary_live and record.version is not None
+    version_set = [["service", "model", "version"]] if by_version else []
     directives = [
-        {"Namespace": NAMESPACE, "Dimensions": [["service", "model", "route"]], "Metrics": metrics}
+        {
+            "Namespace": NAMESPACE,
+            "Dimensions": [["service", "model", "route"], *version_set],
+            "Metrics": metrics,
+        }
     ]
     if status >= 400:
         line["level"] = "WARNING" if status < 500 else "ERROR"
@@ -113,7 +125,7 @@ def request_line(
         directives.append(
             {
                 "Namespace": NAMESPACE,
-                "Dimensions": [["service", "model"]],
+                "Dimensions": [["service", "model"], *version_set],
                 "Metrics": [{"Name": "ServerErrors", "Unit": "Count"}],
             }
         )

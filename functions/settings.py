@@ -15,6 +15,10 @@ order Powertools uses), and a missing required one fails the init with its varia
 | runtime          | MODELFN_RUNTIME           | "onnxruntime"  |
 | precision        | MODELFN_PRECISION         | "fp32"         |
 | playground       | MODELFN_PLAYGROUND        | False (off)    |
+| memory_mb        | AWS_LAMBDA_FUNCTION_MEMORY_SIZE | None (not limited) |
+
+`memory_mb` is the function's memory as Lambda sets it (`modelfn serve` sets it from models.toml):
+a canary version is loaded beside the stable one only where both fit it (modelfn/budget.py).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ENV_VARS = {
     "runtime": "MODELFN_RUNTIME",
     "precision": "MODELFN_PRECISION",
     "playground": "MODELFN_PLAYGROUND",
+    "memory_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
 }
 
 _HINTS = {
@@ -87,6 +92,9 @@ class FunctionSettings(BaseModel):
     # The model's page and card (modelfn.api_routes.PLAYGROUND_ROUTES): off unless a stage turns
     # it on, so a deployed function answers its API routes only; `modelfn serve` turns it on.
     playground: bool = False
+    # Lambda's memory setting (MB); None: not limited (a test or a plain process), so a canary's
+    # version is always loaded beside the stable one.
+    memory_mb: int | None = Field(default=None, ge=128)
 
     @field_validator("alias")
     @classmethod

@@ -114,6 +114,10 @@ FUNCTION_SOURCES = (
     "modelfn/__init__.py",
     "modelfn/api_routes.py",
     "modelfn/artifact.py",
+    # A canary rollout: the memory two versions need (the function), and the checker's rules
+    # and limits (functions/canary_checker.py).
+    "modelfn/budget.py",
+    "modelfn/canary.py",
     "modelfn/images.py",
     "modelfn/store",
     "modelfn/text.py",

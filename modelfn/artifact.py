@@ -476,17 +476,40 @@ class Examples(_Strict):
         return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
 
 
+class Canary(_Strict):
+    """A second version an alias sends a share of its requests to, while it proves itself."""
+
+    version: str = Field(pattern=VERSION_PATTERN)
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # Percent of requests, whole: 0 and 100 are not canaries (serve one version: move the alias).
+    weight: int = Field(ge=1, le=99)
+
+
 class Alias(_Strict):
-    """A movable pointer (`latest`, later `prod`) at one immutable version."""
+    """A movable pointer (`latest`, later `prod`) at one immutable version, the stable one, and
+    during a canary rollout at a second version with its share of requests (docs/serving.md)."""
 
     model: str = Field(pattern=MODEL_NAME_PATTERN, max_length=MODEL_NAME_MAX)
     alias: str = Field(pattern=ALIAS_PATTERN, max_length=ALIAS_MAX)
     version: str = Field(pattern=VERSION_PATTERN)
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     updated_at: datetime
+    canary: Canary | None = None
+
+    @model_validator(mode="after")
+    def _canary_is_another_version(self) -> Alias:
+        if self.canary is not None and self.canary.version == self.version:
+            raise ValueError(
+                f"the canary version {self.version} is the stable version; "
+                "a canary is a second version"
+            )
+        return self
 
     def to_json(self) -> bytes:
-        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+        # An alias without a canary is written as before issue 23, so a function deployed from
+        # older code (extra="forbid") still reads every plain alias written by this one.
+        omit = {"canary"} if self.canary is None else None
+        return (self.model_dump_json(indent=2, exclude=omit) + "\n").encode("utf-8")
 
 
 # --- keys inside a store ---------------------------------------------------------------------

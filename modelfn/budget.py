@@ -35,10 +35,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from modelfn.artifact import ONNX_DATA_FILE, SERVED_GRAPH, unread_by
-from modelfn.registry import ServingEntry
+from modelfn.artifact import ONNX_DATA_FILE, SERVED_GRAPH, Precision, unread_by
+
+if TYPE_CHECKING:  # the function ships this module for canary_refusal, not the registry
+    from modelfn.registry import ServingEntry
 
 MB = 1 << 20  # Lambda's "MB" settings are mebibytes
 BASE_MB = 140
@@ -113,11 +115,10 @@ def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budg
     fetched = {k: v for k, v in file_bytes.items() if k not in skip}
     version_mb = sum(fetched.values()) / MB
     # The graph it serves, with its weights; the int8 graph is always one file.
-    data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB if serving.precision == "fp32" else 0.0
-    graph_mb = file_bytes.get(SERVED_GRAPH[serving.precision], 0) / MB + data_mb
+    graph_mb, data_mb = _graph_mb(file_bytes, serving.precision)
     cache_mb = 0.0 if data_mb else graph_mb  # the optimised-graph cache, one-file graphs only
     disk_mb = version_mb + cache_mb
-    session_mb = SESSION_FACTOR * (graph_mb - data_mb) + EXTERNAL_FACTOR * data_mb
+    session_mb = session_memory_mb(file_bytes, serving.precision)
     memory_mb = BASE_MB + session_mb
     load_s = (graph_mb - data_mb) / SESSION_MB_S + data_mb / EXTERNAL_SESSION_MB_S
     init_s = BASE_INIT_S + version_mb / FETCH_MB_S + load_s
@@ -127,6 +128,41 @@ def version_budget(file_bytes: Mapping[str, int], serving: ServingEntry) -> Budg
         *_init(init_s, version_mb, graph_mb, load_s, serving),
     ]
     return Budget(disk_mb, memory_mb, init_s, findings)
+
+
+def _graph_mb(file_bytes: Mapping[str, int], precision: Precision) -> tuple[float, float]:
+    """(the served graph with its weights, the weights kept as external data), in MB."""
+    data_mb = file_bytes.get(ONNX_DATA_FILE, 0) / MB if precision == "fp32" else 0.0
+    return file_bytes.get(SERVED_GRAPH[precision], 0) / MB + data_mb, data_mb
+
+
+def session_memory_mb(file_bytes: Mapping[str, int], precision: Precision) -> float:
+    """The loaded session of a version of these files, at its peak (the module docstring)."""
+    graph_mb, data_mb = _graph_mb(file_bytes, precision)
+    return SESSION_FACTOR * (graph_mb - data_mb) + EXTERNAL_FACTOR * data_mb
+
+
+def canary_memory_mb(
+    stable: Mapping[str, int], canary: Mapping[str, int], precision: Precision
+) -> float:
+    """The memory of a function that holds two versions (a canary rollout, docs/serving.md): one
+    process, and the session of each."""
+    return BASE_MB + session_memory_mb(stable, precision) + session_memory_mb(canary, precision)
+
+
+def canary_refusal(
+    stable: Mapping[str, int], canary: Mapping[str, int], precision: Precision, memory_mb: int
+) -> str | None:
+    """Why a function of `memory_mb` cannot hold both versions at once, or None where it can."""
+    needed = canary_memory_mb(stable, canary, precision)
+    if needed <= memory_mb:
+        return None
+    return (
+        f"the stable and canary versions together need about {needed:.0f} MB of memory "
+        f"(the process, {BASE_MB} MB, and both sessions), over serving.memory_mb = "
+        f"{memory_mb}; {_setting('memory_mb', needed / HEADROOM)[1]}, "
+        "or move the alias to the version whole"
+    )
 
 
 def _tmp(

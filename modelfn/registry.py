@@ -22,6 +22,7 @@ from modelfn.artifact import (
     Precision,
     Runtime,
 )
+from modelfn.canary import CanaryEntry
 
 Task = Literal[
     "image-classification",
@@ -186,6 +187,11 @@ class EdgeEntry(BaseModel):
     min_cosine_similarity: float = Field(default=0.99, ge=-1, le=1)
 
 
+def service_name(model: str) -> str:
+    """The `service` of a deployed model function's logs and metrics (POWERTOOLS_SERVICE_NAME)."""
+    return f"modelfn-{model}"
+
+
 class TrainedEntry(NamedTuple):
     """A trained model's entry fields, present for sure (`ModelEntry.trained`)."""
 
@@ -212,6 +218,7 @@ class ModelEntry(BaseModel):
     training: TrainingEntry | None = None
     serving: ServingEntry = ServingEntry()
     edge: EdgeEntry = EdgeEntry()
+    canary: CanaryEntry = CanaryEntry()
 
     @model_validator(mode="after")
     def _trained_or_imported(self) -> ModelEntry:

@@ -13,4 +13,7 @@ EDGE_DIR = BUILD / "edge"  # `modelfn export-edge` output: one .edge.tar.gz per 
 DOWNLOAD_DIR = BUILD / "data"  # the demo's CIFAR-10 download, only where no data folder exists
 # A real CIFAR-10 test image of a cat the demo writes, for the README's curl example.
 DEMO_IMAGE = BUILD / "demo" / "cat.png"
+# Where `modelfn serve` and the demo write each function's log (`<model>.log`), like CloudWatch,
+# and where `modelfn rollout` reads them.
+LOG_DIR = BUILD / "logs"
 SERVE_PORT = 8080  # `modelfn serve`'s gateway (`make serve`); the demo points at it when done

@@ -2,7 +2,9 @@
 
 A deployed function re-reads its alias within `MODELFN_ALIAS_TTL_S` (60 s by default), so moving
 the alias in the stage's store is the whole promotion: no redeploy. Rollback is promoting the
-version the alias pointed at before. Each stage has its own bucket, so a version trained into
+version the alias pointed at before. `--canary PERCENT` moves only that share of requests to the
+version, beside the stable one the alias keeps (docs/serving.md, "Canary rollouts"); promoting
+either version without it ends the canary (the stable: a rollback; the canary: its completion). Each stage has its own bucket, so a version trained into
 dev's store is first copied into the target store (fetched and sha256-verified from the source,
 published with no alias), and only then is the stage's alias moved.
 """
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from modelfn.artifact import MANIFEST_FILE, ArtifactError, file_key, is_version
+from modelfn.artifact import MANIFEST_FILE, ArtifactError, file_key, is_version, parse_manifest
+from modelfn.budget import canary_refusal
 from modelfn.registry import ModelEntry
 from modelfn.stages import StageTarget
 from modelfn.store import (
@@ -25,7 +28,7 @@ from modelfn.store import (
     publish_artifact,
     set_alias,
 )
-from modelfn.store.transfer import read_alias_seen
+from modelfn.store.transfer import AliasSeen, describe_alias, read_alias_seen
 
 # The CloudFormation output infra/ gives every stage's stack: s3://<artifact bucket>.
 STORE_OUTPUT = "StoreUri"
@@ -38,13 +41,78 @@ class Promotion(BaseModel):
     stage: str
     alias: str
     store: str  # the target store's URI
-    version: str
+    version: str  # the stable version the alias serves now
     previous: str | None  # the version the alias pointed at before; None: the alias is new
     copied_from: str | None = None  # the source store's URI when the version was copied
+    canary: str | None = None  # the canary version the alias names now, and its percent
+    weight: int | None = None
+    before: str = "(none)"  # what the alias served before, in words (a canary too)
+    moved: bool = True  # False: the alias already served this; nothing was written
 
-    @property
-    def moved(self) -> bool:
-        return self.previous != self.version
+
+class CanaryRefused(ArtifactError):
+    """A canary this alias cannot take: no stable version, the same version, or no memory for two."""
+
+
+def move_alias(
+    store: ArtifactStore,
+    entry: ModelEntry,
+    alias: str,
+    version: str,
+    *,
+    canary: int | None = None,
+    seen: AliasSeen | None = None,
+) -> tuple[AliasSeen, bool]:
+    """Serve published `version` under `alias`: whole, or with `canary` (percent) beside the
+    version the alias serves now, which stays its stable one. A compare-and-swap against `seen`
+    (default: read here); returns it and whether anything was written (not when already so)."""
+    model = entry.name
+    seen = seen or read_alias_seen(store, model, alias)
+    current = seen.record
+    if canary is None:
+        stable, canary_version = version, None
+    else:
+        if current is None:
+            raise CanaryRefused(
+                f"alias {alias!r} of {model} serves no version yet, so there is no stable version "
+                f"to keep beside a canary; point it at a version first (without --canary)"
+            )
+        if current.version == version:
+            raise CanaryRefused(
+                f"{version} is the stable version alias {alias!r} of {model} serves; a canary is "
+                "another version"
+            )
+        stable, canary_version = current.version, version
+        serving = entry.serving
+        refusal = canary_refusal(
+            _file_sizes(store, model, stable),
+            _file_sizes(store, model, version),
+            serving.precision if serving.runtime == "onnxruntime" else "fp32",
+            serving.memory_mb,
+        )
+        if refusal is not None:
+            raise CanaryRefused(
+                f"{model}'s function cannot hold {stable} and canary {version} at once: {refusal}"
+            )
+    now_canary = current.canary if current else None
+    if (
+        current is not None
+        and current.version == stable
+        and (now_canary.version if now_canary else None) == canary_version
+        and (now_canary.weight if now_canary else None) == canary
+    ):
+        return seen, False
+    set_alias(store, model, alias, stable, seen=seen, canary=canary_version, weight=canary)
+    return seen, True
+
+
+def _file_sizes(store: ArtifactStore, model: str, version: str) -> dict[str, int]:
+    key = file_key(model, version, MANIFEST_FILE)
+    try:
+        manifest = parse_manifest(store.get_bytes(key), source=f"{store.uri}/{key}")
+    except NotFound:
+        raise StoreError(f"{model} version {version} is not published in {store.uri}") from None
+    return {name: f.size for name, f in manifest.files.items()}
 
 
 def stage_store_uri(target: StageTarget, store: str | None = None) -> str:
@@ -91,8 +159,10 @@ def promote(
     target: StageTarget,
     *,
     source: ArtifactStore | None = None,
+    canary: int | None = None,
 ) -> Promotion:
-    """Point `target`'s alias for `entry` at `version` in `store`, copying it from `source` if absent.
+    """Point `target`'s alias for `entry` at `version` in `store`, copying it from `source` if absent;
+    with `canary`, send that percent of requests to `version` and the rest to the stable version.
 
     An alias already at `version` is left as it is (no write, so warm functions see no change).
     The move is a compare-and-swap against the alias as read here, before any copy: if another
@@ -124,16 +194,19 @@ def promote(
         _copy_version(source, store, model, version)
         copied_from = source.uri
 
-    if previous != version:
-        set_alias(store, model, alias, version, seen=seen)
+    _, moved = move_alias(store, entry, alias, version, canary=canary, seen=seen)
     return Promotion(
         model=model,
         stage=target.stage,
         alias=alias,
         store=store.uri,
-        version=version,
+        version=version if canary is None else str(previous),
         previous=previous,
         copied_from=copied_from,
+        canary=version if canary is not None else None,
+        weight=canary,
+        before=describe_alias(seen.record),
+        moved=moved,
     )
 
 

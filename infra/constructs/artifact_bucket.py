@@ -126,3 +126,16 @@ class ArtifactBucket(Construct):
         )
         if self.bucket.encryption_key is not None:
             self.bucket.encryption_key.grant_decrypt(grantee)
+
+    def grant_write_aliases(self, grantee: iam.IGrantable, model: str) -> None:
+        """Let `grantee` move `model`'s aliases (`<model>/aliases/*`, a compare-and-swap PUT) and
+        write nothing else: no version's files, no other model, no delete."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{model}/aliases/*")],
+            )
+        )
+        if self.bucket.encryption_key is not None:
+            # A one-part PUT under SSE-KMS: a data key to encrypt it with, named (no wildcard).
+            self.bucket.encryption_key.grant(grantee, "kms:GenerateDataKey")

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.packaging import LAMBDA_ARCHITECTURES, LAMBDA_PYTHONS, PythonVersion
-from modelfn.registry import ModelEntry
+from modelfn.registry import ModelEntry, service_name
 
 HANDLER = "functions.handler.handler"
 # Lambda's only writable disk; artifacts are fetched here once per execution environment.
@@ -87,7 +87,7 @@ class ModelFunction(Construct):
             "MODELFN_CACHE_DIR": CACHE_DIR,
             # The `service` key of every log line (functions/log.py); the local deployment
             # sets the same, so one CloudWatch query works for both.
-            "POWERTOOLS_SERVICE_NAME": f"modelfn-{entry.name}",
+            "POWERTOOLS_SERVICE_NAME": service_name(entry.name),
         }
         if serving.precision == "int8":
             # The version's model.int8.onnx, and never its fp32 graph (models.toml

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.budget_check import check_budgets
 from infra.constructs.artifact_bucket import ArtifactBucket
+from infra.constructs.canary_checker import CanaryChecker
 from infra.constructs.code_deploy import CodeDeploy
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.edge_distribution import EdgeDistribution
@@ -185,6 +186,29 @@ class ModelfnStack(Stack):
             timeouts_s={e.name: e.serving.timeout_s for e in entries},
             config=settings.code_deploy,
             topic=self.monitoring.topic,
+        )
+        # Canary model versions (docs/serving.md): rolled back or promoted by the models'
+        # [canary] limits. It runs the zip functions' code and layer; a stage of torch functions
+        # only has no layer to run it on.
+        self.canary_checker = (
+            CanaryChecker(
+                self,
+                "CanaryChecker",
+                entries=entries,
+                aliases={e.name: settings.model_alias or e.serving.alias for e in entries},
+                artifacts=self.artifacts,
+                code=code,
+                layer=self.dependency_layers[zip_cpus[0]].layer,
+                architecture=zip_cpus[0],
+                python=settings.python_version,
+                topic=self.monitoring.topic,
+                topic_key=self.monitoring.topic_key,
+                log_retention=LOG_RETENTION[settings.log_retention_days],
+                retain=settings.retain_data,
+                log_key=self.log_key,
+            )
+            if zip_cpus
+            else None
         )
         self._add_outputs()
 

@@ -35,6 +35,7 @@ from modelfn.artifact import (
     MANIFEST_FILE,
     Alias,
     ArtifactError,
+    Canary,
     FileEntry,
     IntegrityError,
     Manifest,
@@ -84,7 +85,8 @@ class AliasSeen(NamedTuple):
 class PublishedModel(BaseModel):
     name: str
     versions: list[str]
-    aliases: dict[str, str]  # alias -> version
+    aliases: dict[str, str]  # alias -> version (its stable one during a canary rollout)
+    canaries: dict[str, str] = {}  # alias -> its canary version, while it names one
 
 
 def publish_artifact(
@@ -165,31 +167,64 @@ def _point_alias_at_newly_published(
 
 
 def set_alias(
-    store: ArtifactStore, model: str, alias: str, version: str, *, seen: AliasSeen | None = None
+    store: ArtifactStore,
+    model: str,
+    alias: str,
+    version: str,
+    *,
+    seen: AliasSeen | None = None,
+    canary: str | None = None,
+    weight: int | None = None,
 ) -> Alias:
-    """Point `alias` at an already-published `version` (e.g. promote a version to `prod`).
+    """Point `alias` at an already-published `version` (e.g. promote a version to `prod`), and
+    with `canary` (another published version) send `weight` percent of its requests to that one.
 
     `seen` is the alias as the caller read it when it decided (`read_alias_seen`); without it the
     alias is read here. If another writer moved the alias since, nothing is written and AliasMoved
     says where it points now: the caller decided on a state that no longer holds.
     """
+    manifest_sha = _published_manifest_sha(store, model, version)
+    canary_record = None
+    if canary is not None:
+        if weight is None:
+            raise ValueError("a canary needs its weight (percent of requests)")
+        canary_record = Canary(
+            version=canary,
+            manifest_sha256=_published_manifest_sha(store, model, canary),
+            weight=weight,
+        )
+    if seen is None:
+        seen = read_alias_seen(store, model, alias)
+    try:
+        return _write_alias(store, model, alias, version, manifest_sha, seen, canary_record)
+    except Conflict:
+        now = read_alias_seen(store, model, alias).record
+        change = version if canary is None else f"{version} + canary {canary} at {weight}%"
+        raise AliasMoved(
+            f"alias {alias!r} of {model} in {store.uri} was moved by another writer (from "
+            f"{describe_alias(seen.record)} to {describe_alias(now, gone='(deleted)')}) while "
+            f"this change to {change} ran; it was left as it is. Check `modelfn list` and run "
+            f"again if {change} should still replace {describe_alias(now, gone='it')}"
+        ) from None
+
+
+def describe_alias(record: Alias | None, gone: str = "(none)") -> str:
+    """What an alias serves, in one phrase: a version, or a version and a canary with its weight."""
+    if record is None:
+        return gone
+    if record.canary is None:
+        return record.version
+    return f"{record.version} + canary {record.canary.version} at {record.canary.weight}%"
+
+
+def _published_manifest_sha(store: ArtifactStore, model: str, version: str) -> str:
+    """The sha256 of a published version's (valid) manifest, which its alias records."""
     try:
         manifest_bytes = store.get_bytes(file_key(model, version, MANIFEST_FILE))
     except NotFound:
         raise StoreError(f"{model} version {version} is not published in {store.uri}") from None
     parse_manifest(manifest_bytes, source=f"{model}/{version}/{MANIFEST_FILE}")
-    if seen is None:
-        seen = read_alias_seen(store, model, alias)
-    try:
-        return _write_alias(store, model, alias, version, sha256_bytes(manifest_bytes), seen)
-    except Conflict:
-        now = read_alias_seen(store, model, alias).version
-        raise AliasMoved(
-            f"alias {alias!r} of {model} in {store.uri} was moved by another writer (from "
-            f"{seen.version or '(none)'} to {now or '(deleted)'}) while this change to {version} "
-            "ran; it was left as it is. Check `modelfn list` and run again if "
-            f"{version} should still replace {now or 'it'}"
-        ) from None
+    return sha256_bytes(manifest_bytes)
 
 
 def read_alias_seen(store: ArtifactStore, model: str, alias: str) -> AliasSeen:
@@ -210,14 +245,17 @@ def _write_alias(
     version: str,
     manifest_sha: str,
     seen: AliasSeen | None = None,
+    canary: Canary | None = None,
 ) -> Alias:
-    """Swap the alias from `seen` (default: as read now) to `version`; Conflict if it moved since."""
+    """Swap the alias from `seen` (default: as read now) to `version` (and `canary`, if any);
+    Conflict if it moved since."""
     record = Alias(
         model=model,
         alias=alias,
         version=version,
         manifest_sha256=manifest_sha,
         updated_at=datetime.now(UTC),
+        canary=canary,
     )
     key, data = alias_key(model, alias), record.to_json()
     if not supports_conditional_writes(store):
@@ -394,7 +432,10 @@ def list_published(store: ArtifactStore) -> list[PublishedModel]:
         model, middle, leaf = parts
         entry = models.setdefault(model, PublishedModel(name=model, versions=[], aliases={}))
         if middle == "aliases" and leaf.endswith(".json"):
-            entry.aliases[leaf[: -len(".json")]] = parse_alias(store.get_bytes(key)).version
+            name, record = leaf[: -len(".json")], parse_alias(store.get_bytes(key))
+            entry.aliases[name] = record.version
+            if record.canary is not None:
+                entry.canaries[name] = record.canary.version
         elif leaf == MANIFEST_FILE and is_version(middle):
             entry.versions.append(middle)
     for entry in models.values():

@@ -22,6 +22,7 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Match
 from constructs import Construct
 
+from infra.constructs.canary_checker import HANDLER as CHECKER_HANDLER
 from infra.stacks.modelfn_stack import model_construct_id
 from modelfn.api_routes import PLAYGROUND_ROUTES
 from modelfn.artifact import MODEL_NAME_PATTERN
@@ -265,6 +266,15 @@ def test_kms_and_access_log_settings_reach_the_bucket(synth_two: Synthesized) ->
 # --- model functions -------------------------------------------------------------------------
 
 
+def model_functions(synth: Synthesized) -> dict[str, Any]:
+    """The stack's model functions: every Lambda function but the canary checker."""
+    return {
+        k: v
+        for k, v in synth.resources("AWS::Lambda::Function").items()
+        if v["Properties"].get("Handler") != CHECKER_HANDLER
+    }
+
+
 @pytest.mark.parametrize("which", ["synth", "synth_two"])
 def test_one_function_per_registry_entry_configured_from_it(
     which: str, request: pytest.FixtureRequest
@@ -273,7 +283,7 @@ def test_one_function_per_registry_entry_configured_from_it(
     registry: Registry = request.getfixturevalue("registry" if which == "synth" else "two_registry")
     context = cdk_json_context()
     settings = synth.stack.settings
-    functions = synth.resources("AWS::Lambda::Function")
+    functions = model_functions(synth)
     assert len(functions) == len(registry.names())
     bucket_id = logical_id(synth.stack.artifacts.bucket)
     for name in registry.names():
@@ -599,8 +609,7 @@ def test_the_playground_is_routed_and_switched_on_only_where_the_stage_asks(
 def test_the_shipped_registry_deploys_the_three_reference_models(synth: Synthesized) -> None:
     # The founding brief's three models: each its own function, with every model route.
     models = ["cifar10-cnn", "ptb-lstm", "imdb-sentiment"]
-    functions = synth.resources("AWS::Lambda::Function")
-    assert {function_id(synth, name) for name in models} == set(functions)
+    assert {function_id(synth, name) for name in models} == set(model_functions(synth))
     targets = route_targets(synth)
     for name in models:
         own = {key for key in targets if name in key.split("/")}
@@ -633,7 +642,12 @@ def test_api_is_http_api_and_every_route_may_invoke_its_function(synth: Synthesi
         {"IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0"},
     )
     api_id = logical_id(synth.stack.api.http_api)
-    permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
+    permissions = [
+        p["Properties"]
+        for p in synth.resources("AWS::Lambda::Permission").values()
+        # the canary checker's schedule has its own (tests/infra/test_canary_checker.py)
+        if p["Properties"]["Principal"] != "events.amazonaws.com"
+    ]
     # One per function's stage alias, for any route of this API: a route's SourceArn would
     # carry "{version}".
     assert sorted(alias_function(synth, p["FunctionName"]["Ref"]) for p in permissions) == sorted(

@@ -275,7 +275,7 @@ def test_prod_encrypts_every_log_group_with_its_key(stage_outdirs: dict[str, Pat
     resources = json.loads(template.read_text(encoding="utf-8"))["Resources"]
     [key_id] = [i for i in resources if i.startswith("LogKey")]
     groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 4  # three functions and the API's access logs
+    assert len(groups) == 5  # three functions, the canary checker and the API's access logs
     assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]} for g in groups)
     key = resources[key_id]["Properties"]
     assert key["EnableKeyRotation"] is True

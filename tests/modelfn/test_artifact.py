@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -6,11 +7,13 @@ from modelfn.artifact import (
     MANIFEST_FILE,
     ONNX_FILE,
     WEIGHTS_FILE,
+    Alias,
     ArtifactError,
     Example,
     Examples,
     IntegrityError,
     is_version,
+    parse_alias,
     parse_examples,
     parse_manifest,
     read_manifest,
@@ -145,3 +148,45 @@ def test_the_int8_graph_and_its_record_come_together(tmp_path: Path) -> None:
     for half in ({**with_both, "quantization": None}, {**data, "quantization": record}):
         with pytest.raises(ValueError, match="the two come together"):
             manifest.model_validate(half)
+
+
+# --- aliases with a canary ---------------------------------------------------------------------
+
+STABLE, CANARY = "20261201T000000Z-aaaaaaaa", "20261202T000000Z-bbbbbbbb"
+
+
+def _alias(**extra: object) -> Alias:
+    return Alias.model_validate(
+        {
+            "model": "m",
+            "alias": "prod",
+            "version": STABLE,
+            "manifest_sha256": "a" * 64,
+            "updated_at": "2026-12-07T12:00:00Z",
+            **extra,
+        }
+    )
+
+
+def test_an_alias_without_a_canary_is_written_as_before() -> None:
+    # Exactly the fields a function from before issue 23 reads (its Alias forbids others).
+    plain = json.loads(_alias().to_json())
+    assert set(plain) == {"model", "alias", "version", "manifest_sha256", "updated_at"}
+
+
+def test_an_alias_with_a_canary_round_trips() -> None:
+    record = _alias(canary={"version": CANARY, "manifest_sha256": "b" * 64, "weight": 10})
+    again = parse_alias(record.to_json())
+    assert again == record
+    assert again.canary is not None and (again.canary.version, again.canary.weight) == (CANARY, 10)
+
+
+@pytest.mark.parametrize("weight", [0, 100])
+def test_a_canary_weight_is_a_share_strictly_between_none_and_all(weight: int) -> None:
+    with pytest.raises(ValueError, match="weight"):
+        _alias(canary={"version": CANARY, "manifest_sha256": "b" * 64, "weight": weight})
+
+
+def test_a_canary_is_another_version() -> None:
+    with pytest.raises(ValueError, match="is the stable version"):
+        _alias(canary={"version": STABLE, "manifest_sha256": "a" * 64, "weight": 10})

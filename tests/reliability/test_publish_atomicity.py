@@ -251,6 +251,32 @@ def test_a_promote_that_read_a_moved_alias_writes_nothing(
     assert read_alias(store, MODEL, "prod").version == v2
 
 
+def test_a_canary_change_that_read_a_moved_alias_writes_nothing(
+    backend: tuple[str, str, str], tmp_path: Path
+) -> None:
+    store = open_backend(*backend)
+    rng = random.Random(8)
+    v1, v2 = (
+        publish_artifact(store, artifact(tmp_path / f"c{i}", rng), aliases=()).version
+        for i in range(2)
+    )
+    set_alias(store, MODEL, "prod", v1, canary=v2, weight=10)
+    seen = read_alias_seen(store, MODEL, "prod")  # a user reads the canary at 10% ...
+    set_alias(store, MODEL, "prod", v1, seen=seen)  # ... the checker rolls it back meanwhile ...
+    # ... and the user's raise of the canary's weight must not bring the rolled-back version back.
+    with pytest.raises(AliasMoved, match=f"from {v1} \\+ canary {v2} at 10% to {v1}\\) while"):
+        set_alias(store, MODEL, "prod", v1, seen=seen, canary=v2, weight=50)
+    now = read_alias(store, MODEL, "prod")
+    assert (now.version, now.canary) == (v1, None)
+    # The other way round: a stale rollback must not undo a promotion to the canary.
+    set_alias(store, MODEL, "prod", v1, canary=v2, weight=10)
+    stale = read_alias_seen(store, MODEL, "prod")
+    set_alias(store, MODEL, "prod", v2, seen=stale)
+    with pytest.raises(AliasMoved):
+        set_alias(store, MODEL, "prod", v1, seen=stale)
+    assert read_alias(store, MODEL, "prod").version == v2
+
+
 def test_concurrent_publishes_leave_complete_versions_and_one_alias(
     backend: tuple[str, str, str], tmp_path: Path
 ) -> None:

@@ -308,3 +308,78 @@ def test_promote_returns_what_it_did(local: LocalStore, tmp_path: Path) -> None:
         None,
     )
     assert not promote(local, entry, v2, target).moved
+
+
+# --- canary rollouts ---------------------------------------------------------------------------
+
+
+def test_promote_with_a_canary_keeps_the_stable_and_promote_or_rollback_ends_it(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v1 = _publish(local, tmp_path / "b1", b"one")
+    v2 = _publish(local, tmp_path / "b2", b"two", aliases=())
+    flags = ["--stage", "prod", "--store", str(local.root)]
+    assert main(["promote", MODEL, v1, *flags]) == 0
+
+    assert main(["promote", MODEL, v2, *flags, "--canary", "10"]) == 0
+    out = capsys.readouterr().out
+    assert f"prod {v1} -> {v1} + canary {v2} at 10%" in out
+    assert f"roll it back: modelfn promote {MODEL} {v1} --stage prod" in out
+    record = read_alias(local, MODEL, "prod")
+    assert record.version == v1
+    assert record.canary is not None and (record.canary.version, record.canary.weight) == (v2, 10)
+    assert main(["list", "--store", str(local.root)]) == 0
+    assert f"prod -> {v1} + canary {v2}" in capsys.readouterr().out
+
+    assert main(["promote", MODEL, v2, *flags, "--canary", "50"]) == 0  # a larger share
+    assert read_alias(local, MODEL, "prod").canary.weight == 50  # type: ignore[union-attr]
+
+    # Promoting the stable version is the rollback: the canary ends, though the version is the same.
+    assert main(["promote", MODEL, v1, *flags]) == 0
+    assert f"prod {v1} + canary {v2} at 50% -> {v1}" in capsys.readouterr().out
+    record = read_alias(local, MODEL, "prod")
+    assert (record.version, record.canary) == (v1, None)
+    assert b"canary" not in local.get_bytes(alias_key(MODEL, "prod"))  # a plain alias again
+
+    # ... and promoting the canary completes it.
+    assert main(["promote", MODEL, v2, *flags, "--canary", "10"]) == 0
+    assert main(["promote", MODEL, v2, *flags]) == 0
+    record = read_alias(local, MODEL, "prod")
+    assert (record.version, record.canary) == (v2, None)
+
+
+def test_a_canary_needs_a_stable_version_and_another_version(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v1 = _publish(local, tmp_path / "b1", b"one", aliases=())
+    flags = ["--stage", "prod", "--store", str(local.root), "--canary", "10"]
+    assert main(["promote", MODEL, v1, *flags]) == 2
+    assert "serves no version yet" in capsys.readouterr().err
+    assert main(["promote", MODEL, v1, "--stage", "prod", "--store", str(local.root)]) == 0
+    assert main(["promote", MODEL, v1, *flags]) == 2
+    assert "a canary is another version" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["promote", MODEL, v1, *flags[:-1], "100"])
+
+
+def test_a_canary_the_function_memory_cannot_hold_is_refused_with_the_figures(
+    local: LocalStore, tmp_path: Path
+) -> None:
+    # Two versions whose graphs of 40 MB each need 140 + 2 x 4 x 40 MB: over memory_mb = 256.
+    graph = b"\0" * (40 << 20)
+    v1 = _publish(local, tmp_path / "b1", b"one", aliases=("prod",))
+    v2 = publish_artifact(
+        local, write_artifact(tmp_path / "b2", weights=b"two", onnx=graph), aliases=()
+    ).version
+    entry = load_registry().get(MODEL)
+    small = entry.model_copy(
+        update={"serving": entry.serving.model_copy(update={"memory_mb": 256})}
+    )
+    from tools.promote import CanaryRefused
+
+    with pytest.raises(
+        CanaryRefused, match=r"need about \d+ MB of memory .* serving.memory_mb = 256"
+    ):
+        promote(local, small, v2, stage_target("prod"), canary=10)
+    assert read_alias(local, MODEL, "prod").version == v1  # nothing written
+    assert read_alias(local, MODEL, "prod").canary is None

@@ -29,6 +29,20 @@ def check_aliases(aliases: list[str]) -> None:
             )
 
 
+def canary_percent(value: str) -> int:
+    """--canary's value: a whole percent of requests, 1 to 99."""
+    try:
+        percent = int(value)
+    except ValueError:
+        percent = 0
+    if not 1 <= percent <= 99:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a percent of requests from 1 to 99 (0 and 100 serve one version: "
+            "move the alias without --canary)"
+        )
+    return percent
+
+
 def add_test_data_arguments(parser: argparse._ActionsContainer) -> None:
     """--data, --text-column, --label-column: what fp32 and int8 are scored on."""
     parser.add_argument(

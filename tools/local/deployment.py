@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelfn.api_routes import IAM_PAGE_PROBLEM, PAGE_AUTH_MODES, route_table
-from modelfn.registry import REPO_ROOT, Registry
+from modelfn.registry import Registry
 from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
 from tools.local.auth import Authorizer
 from tools.local.gateway import Gateway
@@ -29,14 +29,14 @@ from tools.local.s3_server import (
     seed,
 )
 from tools.local.worker import LocalFunction
+from tools.paths import LOG_DIR
 
 
 class NothingToServe(StoreError):
     """No registry model has its serving alias published in the store."""
 
 
-# Where `modelfn serve` and the demo write each function's log (`<model>.log`), like CloudWatch.
-DEFAULT_LOG_DIR = REPO_ROOT / "build" / "logs"
+DEFAULT_LOG_DIR = LOG_DIR
 
 
 @dataclass
