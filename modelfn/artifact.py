@@ -36,6 +36,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelfn.reference_stats import ReferenceStats
+
 SCHEMA_VERSION: Final = 1
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
@@ -392,6 +394,11 @@ class Manifest(_Strict):
     quantization: QuantizationRecord | None = Field(
         default=None, description="Present exactly when files lists model.int8.onnx."
     )
+    reference: ReferenceStats | None = Field(
+        default=None,
+        description="Its inputs' and answers' statistics on held-out data, which `modelfn drift` "
+        "compares captured requests against (modelfn/reference_stats.py).",
+    )
     files: dict[Annotated[str, Field(pattern=FILE_NAME_PATTERN)], FileEntry] = Field(
         description="Every file of the version except the manifest, by plain file name."
     )
@@ -451,10 +458,10 @@ class Manifest(_Strict):
         return self
 
     def to_json(self) -> bytes:
-        # A version without an int8 graph is written as before issue 22, so a function deployed
-        # from older code (extra="forbid") still reads the fp32 versions published by this one.
-        omit = {"quantization"} if self.quantization is None else None
-        return (self.model_dump_json(indent=2, exclude=omit) + "\n").encode("utf-8")
+        # A version without an int8 graph or reference statistics is written as before issues
+        # 22 and 23, so a function deployed from older code (extra="forbid") still reads it.
+        omit = {name for name in ("quantization", "reference") if getattr(self, name) is None}
+        return (self.model_dump_json(indent=2, exclude=omit or None) + "\n").encode("utf-8")
 
 
 class Example(_Strict):

@@ -23,6 +23,7 @@ from modelfn.artifact import (
     Runtime,
 )
 from modelfn.canary import CanaryEntry
+from modelfn.capture import CaptureEntry
 
 Task = Literal[
     "image-classification",
@@ -219,6 +220,7 @@ class ModelEntry(BaseModel):
     serving: ServingEntry = ServingEntry()
     edge: EdgeEntry = EdgeEntry()
     canary: CanaryEntry = CanaryEntry()
+    capture: CaptureEntry = CaptureEntry()  # off unless sample_rate is set (modelfn/capture.py)
 
     @model_validator(mode="after")
     def _trained_or_imported(self) -> ModelEntry:

@@ -1,0 +1,81 @@
+"""What capture records and drift compares about each input: a few numbers, never the input.
+
+One definition, used by the function when it captures a request (functions/capture.py) and by
+training and `modelfn import --examples` when they record a version's reference statistics
+(modelfn/reference_stats.py), so the two sides of a drift report are measured the same way:
+
+- an image: its size as sent (`width`, `height`, pixels) and, over the pixels the model sees (after
+  the version's resize and crop, 0..255 levels), the mean luma (`brightness`) and each channel's
+  mean and standard deviation;
+- a text: its length in characters and in the version's tokens, and the fraction of those tokens
+  the vocabulary does not know (`oov_rate`; 0 for a tokenizer that has no unknown token).
+
+`KINDS` says which are continuous (a Kolmogorov-Smirnov test applies) and which discrete.
+numpy only: this runs inside the function, on the request's own arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Kind = Literal["continuous", "discrete"]
+
+IMAGE_KINDS: dict[str, Kind] = {
+    "width": "discrete",
+    "height": "discrete",
+    "brightness": "continuous",
+    "mean_r": "continuous",
+    "mean_g": "continuous",
+    "mean_b": "continuous",
+    "std_r": "continuous",
+    "std_g": "continuous",
+    "std_b": "continuous",
+}
+TEXT_KINDS: dict[str, Kind] = {"chars": "discrete", "tokens": "discrete", "oov_rate": "continuous"}
+KINDS: dict[str, Kind] = {**IMAGE_KINDS, **TEXT_KINDS}
+
+# ITU-R BT.601 luma weights: brightness as people see it, not the plain channel mean.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+def image_features(
+    sizes: Sequence[tuple[int, int]], pixels: NDArray[Any]
+) -> list[dict[str, float]]:
+    """One dict per image: `sizes` are (width, height) as sent; `pixels` the [N, H, W, 3] batch
+    of 0..255 RGB levels the model sees (any dtype)."""
+    batch = np.asarray(pixels, dtype=np.float64)
+    if batch.ndim != 4 or batch.shape[-1] != 3 or len(batch) != len(sizes):
+        raise ValueError(
+            f"image_features: pixels {list(batch.shape)} is not [{len(sizes)}, H, W, 3]"
+        )
+    means = batch.mean(axis=(1, 2))  # [N, 3]
+    stds = batch.std(axis=(1, 2))
+    brightness = means @ _LUMA  # the mean of a linear map is the map of the means
+    return [
+        {
+            "width": float(width),
+            "height": float(height),
+            "brightness": round(float(brightness[i]), 4),
+            "mean_r": round(float(means[i, 0]), 4),
+            "mean_g": round(float(means[i, 1]), 4),
+            "mean_b": round(float(means[i, 2]), 4),
+            "std_r": round(float(stds[i, 0]), 4),
+            "std_g": round(float(stds[i, 1]), 4),
+            "std_b": round(float(stds[i, 2]), 4),
+        }
+        for i, (width, height) in enumerate(sizes)
+    ]
+
+
+def text_features(text: str, tokens: int, unknown: int) -> dict[str, float]:
+    """One text: `tokens` it became under the version's tokenizer, `unknown` of them out of
+    vocabulary."""
+    return {
+        "chars": float(len(text)),
+        "tokens": float(tokens),
+        "oov_rate": round(unknown / tokens, 6) if tokens else 0.0,
+    }
