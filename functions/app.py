@@ -45,7 +45,12 @@ def create_app(
     install_error_handlers(app, settings.model)
     app.add_middleware(RequestBodyMiddleware)
     # Added last, so it runs first: it times everything, the 500s of CatchAllMiddleware included.
-    app.add_middleware(RequestTelemetryMiddleware, model=settings.model)
+    app.add_middleware(
+        RequestTelemetryMiddleware,
+        model=settings.model,
+        capture_rate=settings.capture_sample_rate,
+        capture_raw=settings.capture_raw,
+    )
     for router in (predict.router, infer.router, models.router, health.router, embeddings.router):
         app.include_router(router)
     if settings.playground:  # the model's page and card, where a stage turns them on

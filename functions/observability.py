@@ -34,6 +34,7 @@ import pydantic_core
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.capture import CaptureDraft, capture_line, sample
 from functions.log import logger
 from functions.trace_context import trace_context
 
@@ -53,6 +54,8 @@ class RequestRecord:
     trace_id: str | None = None  # functions/trace_context.py
     # A canary rollout is live: the request's metrics are also split by version (see request_line).
     canary_live: bool = False
+    # Drawn for capture (functions/capture.py): the adapters and routes fill it in as they run.
+    capture: CaptureDraft | None = None
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("modelfn_request", default=None)
@@ -62,6 +65,12 @@ _cold = True  # the sandbox's first request is its cold start
 def current_request() -> RequestRecord:
     """The record of the request being served (a throwaway one outside a request)."""
     return _current.get() or RequestRecord()
+
+
+def capture_draft() -> CaptureDraft | None:
+    """The record of the request being served, where it was drawn for capture; else None."""
+    record = _current.get()
+    return None if record is None else record.capture
 
 
 def request_line(
@@ -147,9 +156,13 @@ def record_model_load(model: str, version: str, seconds: float) -> None:
 class RequestTelemetryMiddleware:
     """Times each HTTP request and writes its log line and metrics once it is answered."""
 
-    def __init__(self, app: ASGIApp, model: str) -> None:
+    def __init__(
+        self, app: ASGIApp, model: str, capture_rate: float = 0.0, capture_raw: bool = False
+    ) -> None:
         self.app = app
         self.model = model
+        self.capture_rate = capture_rate
+        self.capture_raw = capture_raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,7 +172,9 @@ class RequestTelemetryMiddleware:
         cold, _cold = _cold, False
         started = time.perf_counter()
         trace = trace_context(scope["headers"])
-        record = RequestRecord(trace_id=trace.trace_id)
+        record = RequestRecord(
+            trace_id=trace.trace_id, capture=sample(self.capture_rate, self.capture_raw)
+        )
         token = _current.set(record)
         # The events the request logs (functions/log.py) name its trace too; one request at a
         # time per sandbox, so the logger's keys are this request's until it ends.
@@ -188,4 +203,23 @@ class RequestTelemetryMiddleware:
             # Written straight to stdout, the way Powertools writes EMF: the Logger and the
             # metrics provider together cost 126 us per request here, this line 6 us
             # (pydantic-core's encoder: 3.8 us, json.dumps 13.5 us).
-            sys.stdout.write(pydantic_core.to_json(line).decode() + "\n")
+            text = pydantic_core.to_json(line).decode() + "\n"
+            draft = record.capture
+            took_inputs = record.inputs is not None or (draft and draft.features is not None)
+            if draft is not None and took_inputs and status < 400 and record.version is not None:
+                # The record follows its request line in the same write: one call, and a sandbox
+                # frozen after answering has already handed both to the log stream.
+                captured = capture_line(
+                    draft,
+                    service=SERVICE,
+                    model=self.model,
+                    version=record.version,
+                    precision=record.precision,
+                    route=record.route,
+                    status=status,
+                    latency_ms=ms,
+                    request_id=request_id,
+                    trace_id=record.trace_id,
+                )
+                text += pydantic_core.to_json(captured).decode() + "\n"
+            sys.stdout.write(text)

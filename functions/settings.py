@@ -16,6 +16,8 @@ order Powertools uses), and a missing required one fails the init with its varia
 | precision        | MODELFN_PRECISION         | "fp32"         |
 | playground       | MODELFN_PLAYGROUND        | False (off)    |
 | memory_mb        | AWS_LAMBDA_FUNCTION_MEMORY_SIZE | None (not limited) |
+| capture_sample_rate | MODELFN_CAPTURE_SAMPLE_RATE | 0 (off)      |
+| capture_raw      | MODELFN_CAPTURE_RAW       | False          |
 
 `memory_mb` is the function's memory as Lambda sets it (`modelfn serve` sets it from models.toml):
 a canary version is loaded beside the stable one only where both fit it (modelfn/budget.py).
@@ -38,6 +40,7 @@ from modelfn.artifact import (
     is_alias,
     is_version,
 )
+from modelfn.capture import RAW_ENV, SAMPLE_RATE_ENV
 
 ENV_VARS = {
     "model": "MODELFN_MODEL",
@@ -51,6 +54,8 @@ ENV_VARS = {
     "precision": "MODELFN_PRECISION",
     "playground": "MODELFN_PLAYGROUND",
     "memory_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "capture_sample_rate": SAMPLE_RATE_ENV,
+    "capture_raw": RAW_ENV,
 }
 
 _HINTS = {
@@ -95,6 +100,10 @@ class FunctionSettings(BaseModel):
     # Lambda's memory setting (MB); None: not limited (a test or a plain process), so a canary's
     # version is always loaded beside the stable one.
     memory_mb: int | None = Field(default=None, ge=128)
+    # Sampled capture (models.toml [models.X.capture], modelfn/capture.py): the share of answered
+    # requests recorded, and whether their inputs are recorded as sent.
+    capture_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    capture_raw: bool = False
 
     @field_validator("alias")
     @classmethod

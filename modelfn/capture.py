@@ -62,7 +62,7 @@ class CaptureRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     level: Literal["INFO"] = "INFO"
-    message: Literal["capture"] = CAPTURE_MESSAGE
+    message: Literal["capture"] = "capture"  # CAPTURE_MESSAGE, what the log filter matches
     service: str
     request_id: str
     trace_id: str | None = None

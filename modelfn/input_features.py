@@ -79,3 +79,10 @@ def text_features(text: str, tokens: int, unknown: int) -> dict[str, float]:
         "tokens": float(tokens),
         "oov_rate": round(unknown / tokens, 6) if tokens else 0.0,
     }
+
+
+def token_text_features(text: str, tokens: Sequence[Any], unknown: Any | None) -> dict[str, float]:
+    """One text from its tokens (words or ids) and the token that stands for an unknown one
+    (None: the tokenizer has none)."""
+    unknowns = sum(1 for t in tokens if t == unknown) if unknown is not None else 0
+    return text_features(text, len(tokens), unknowns)

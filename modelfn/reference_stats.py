@@ -16,6 +16,7 @@ A few kilobytes per version, whatever the data set's size.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,12 +82,17 @@ def feature_reference(values: Sequence[float], kind: Kind) -> FeatureReference:
     return FeatureReference(
         kind=kind,
         count=int(array.size),
-        mean=float(array.mean()),
-        std=float(array.std()),
-        cuts=cuts,
+        mean=_short(array.mean()),
+        std=_short(array.std()),
+        cuts=cuts,  # exact: the counts were taken against them
         counts=bin_counts(cuts, array),
-        quantiles=[float(q) for q in np.quantile(array, np.linspace(0, 1, QUANTILE_POINTS))],
+        quantiles=[_short(q) for q in np.quantile(array, np.linspace(0, 1, QUANTILE_POINTS))],
     )
+
+
+def _short(value: float) -> float:
+    """Six significant digits: the manifest stays small, and a KS test reads percentiles."""
+    return float(f"{float(value):.6g}")
 
 
 def confidence_counts(scores: Sequence[float]) -> list[int]:
@@ -125,4 +131,3 @@ def reference_stats(
         labels=label_counts,
         confidence=None if scores is None else confidence_counts(scores),
     )
-

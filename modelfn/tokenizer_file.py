@@ -62,6 +62,10 @@ class TokenizerFile:
             tokenizer.no_truncation()
         self.spec = spec
         self._tokenizer: Any = tokenizer
+        # The id out-of-vocabulary text becomes (WordPiece's [UNK]); None for a tokenizer that
+        # has none (byte-level BPE spells every text in known tokens).
+        unk = getattr(tokenizer.model, "unk_token", None)
+        self.unknown_id: int | None = tokenizer.token_to_id(unk) if unk else None
 
     def encode(self, texts: list[str]) -> Encoded:
         """Each text's ids and type ids, special tokens added, truncated if the spec says so.

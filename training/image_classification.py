@@ -24,6 +24,7 @@ from training.export_onnx import INPUT_NAME, OUTPUT_NAME, GraphTensor
 from training.loop import evaluate, make_optimizer, train_one_epoch
 from training.metrics import classification_report
 from training.progress import Progress
+from training.reference import image_reference
 from training.run import Run
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
@@ -165,4 +166,5 @@ def train_image_classifier(
             ),
         ),
         examples=image_examples(data.test.images, data.test.labels, data.label_names, held),
+        reference=image_reference(data.test.images, logits.numpy(), data.label_names, held),
     )

@@ -44,6 +44,7 @@ from training.loop import (
     train_bptt_epoch,
 )
 from training.progress import Progress
+from training.reference import text_reference
 from training.run import Run
 from training.trained_model import Evaluation, TrainedModel
 
@@ -275,4 +276,5 @@ def train_language_model(
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
         evaluation=Evaluation(history=history, by_length=perplexity_by_length(nll, lengths)),
         examples=sentence_examples(data.test, pre.unknown_token, "test"),
+        reference=text_reference([" ".join(s) for s in data.test], tokenizer, "test"),
     )

@@ -222,6 +222,7 @@ def write_artifact(
             labels=trained.labels,
             preprocessing=trained.preprocessing,
             metrics=metrics,
+            reference=trained.reference,
             training=record,
             data=fingerprint,
             files=describe_files(staging, [WEIGHTS_FILE, *graph_files, *files, *report]),

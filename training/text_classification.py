@@ -35,6 +35,7 @@ from training.export_onnx import OUTPUT_NAME, GraphTensor
 from training.loop import StepHook, autocast, lr_at, make_optimizer, optimizer_step
 from training.metrics import classification_report
 from training.progress import Progress
+from training.reference import text_reference
 from training.run import Run
 from training.trained_model import Evaluation, TrainedModel, most_confident_mistakes
 
@@ -235,6 +236,9 @@ def train_text_classifier(
         files={VOCAB_FILE: vocabulary_json(vocabulary)},
         evaluation=evaluation,
         examples=review_examples(data.test.texts, test_y, data.label_names, "test"),
+        reference=text_reference(
+            data.test.texts, tokenizer, "test", logits.numpy(), data.label_names
+        ),
     )
 
 

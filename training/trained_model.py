@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from modelfn.artifact import Example, ImagePreprocessing, TextPreprocessing
+from modelfn.reference_stats import ReferenceStats
 from training.errors import TrainingError
 from training.export_onnx import GraphTensor
 from training.metrics import ClassificationReport
@@ -55,6 +56,8 @@ class TrainedModel:
     evaluation: Evaluation = field(default_factory=Evaluation)
     # Real held-out inputs for the version's examples.json (training/examples.py).
     examples: list[Example] = field(default_factory=list)
+    # The held-out inputs' and answers' statistics, for `modelfn drift` (training/reference.py).
+    reference: ReferenceStats | None = None
 
     def architecture_config(self) -> dict[str, Any]:
         """The model's constructor arguments, as the manifest records them: every architecture

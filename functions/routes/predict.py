@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from functions.capture import captured_output, note_raw
 from functions.deps import ModelDep
 from functions.errors import error_responses
 from functions.observability import current_request
@@ -21,8 +22,12 @@ router = APIRouter(tags=["predict"], route_class=JsonRoute)
 )
 async def predict(request: PredictRequest, model: ModelDep) -> Response:
     """Predict one output per input with the served model."""
-    current_request().inputs = len(request.inputs)
+    record = current_request()
+    record.inputs = len(request.inputs)
     outputs = model.predict(request.inputs, request.parameters)
+    if record.capture is not None:  # a sampled request (functions/capture.py)
+        record.capture.outputs = [captured_output(o) for o in outputs]
+        note_raw(record.capture, request.inputs)
     answer = PredictResponse(
         model=model.manifest.name,
         version=model.manifest.version,

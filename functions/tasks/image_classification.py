@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from functions.errors import BadInput
 from functions.limits import MAX_BATCH, MAX_PIXELS, MAX_TOTAL_PIXELS
+from functions.observability import capture_draft
 from functions.tasks.classification import (
     Classification,
     check_logits,
@@ -35,6 +36,7 @@ from functions.tasks.classification import (
 from functions.tasks.runner import Runner
 from modelfn.artifact import ArtifactError, ImagePreprocessing, Manifest, TensorSpec
 from modelfn.images import fit, normalise
+from modelfn.input_features import image_features
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -125,8 +127,11 @@ def preprocess(inputs: list[Any], spec: ImagePreprocessing) -> NDArray[np.float3
             f"{MAX_TOTAL_PIXELS} per request; send fewer images per request, or downscale them "
             f"(the model sees {spec.width}x{spec.height})"
         )
-    pixels = [fit_pixels(item, spec, f"inputs[{i}]") for i, item in enumerate(opened)]
-    return normalise(np.stack(pixels), spec)
+    pixels = np.stack([fit_pixels(item, spec, f"inputs[{i}]") for i, item in enumerate(opened)])
+    draft = capture_draft()
+    if draft is not None:  # a sampled request: what the model saw, measured once it is in hand
+        draft.features = image_features([sent_size(item) for item in opened], pixels)
+    return normalise(pixels, spec)
 
 
 # An input item once opened: an image whose header is read but whose pixels are not decoded yet,
@@ -151,6 +156,14 @@ def decoded_pixels(item: Opened) -> int:
         return int(item.shape[0] * item.shape[1])
     width, height = item.size
     return width * height
+
+
+def sent_size(item: Opened) -> tuple[int, int]:
+    """(width, height) of an opened item: an array's, or the size an image decodes at."""
+    if isinstance(item, np.ndarray):
+        return int(item.shape[1]), int(item.shape[0])
+    width, height = item.size
+    return width, height
 
 
 def fit_pixels(item: Opened, spec: ImagePreprocessing, where: str) -> NDArray[np.uint8]:

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from functions.errors import BadInput
 from functions.limits import MAX_BATCH, MAX_TEXT_BYTES, MAX_TOTAL_TOKENS
+from functions.observability import capture_draft
 from modelfn.artifact import (
     ArtifactError,
     Manifest,
@@ -23,6 +24,7 @@ from modelfn.artifact import (
     parse_vocabulary,
     read_verified,
 )
+from modelfn.input_features import token_text_features
 from modelfn.text import Tokenizer
 
 TEXT_INPUT = "text"  # the OIP input of every text task: BYTES [batch], one UTF-8 text each
@@ -81,6 +83,13 @@ def read_texts(inputs: list[Any], tokenizer: Tokenizer, name: str = "inputs") ->
             f"{name}: {total:,} tokens in all, over the limit of {MAX_TOTAL_TOKENS:,} per request; "
             "send fewer texts per request"
         )
+    draft = capture_draft()
+    if draft is not None:  # a sampled request: lengths and unknown words, never the words
+        unknown = tokenizer.spec.unknown_token
+        draft.features = [
+            token_text_features(text, tokens, unknown)
+            for text, tokens in zip(inputs, texts, strict=True)
+        ]
     return texts
 
 

@@ -17,7 +17,9 @@ from numpy.typing import NDArray
 
 from functions.errors import BadInput
 from functions.limits import MAX_BATCH, MAX_TEXT_BYTES, MAX_TOTAL_TOKENS
+from functions.observability import capture_draft
 from modelfn.artifact import ArtifactError, Manifest, TokenizerPreprocessing, read_verified
+from modelfn.input_features import token_text_features
 from modelfn.tokenizer_file import TokenizerFile
 
 
@@ -82,4 +84,10 @@ def encode_texts(
             f"{name}: {total:,} tokens in all, over the limit of {MAX_TOTAL_TOKENS:,} per request; "
             "send fewer texts per request"
         )
+    draft = capture_draft()
+    if draft is not None:  # a sampled request: lengths and unknown tokens, never the words
+        draft.features = [
+            token_text_features(text, ids, tokenizer.unknown_id)
+            for text, ids in zip(inputs, encoded.ids, strict=True)
+        ]
     return TokenizedTexts(tokenizer.feeds(encoded), total)

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelfn.api_routes import IAM_PAGE_PROBLEM, PAGE_AUTH_MODES, route_table
+from modelfn.capture import RAW_ENV, SAMPLE_RATE_ENV
 from modelfn.registry import Registry
 from modelfn.store import ArtifactStore, S3Store, StoreError, list_published
 from tools.local.auth import Authorizer
+from tools.local.capture_delivery import CaptureDelivery
 from tools.local.gateway import Gateway
 from tools.local.s3_server import (
     FAKE_AWS_ENV,
@@ -77,7 +79,9 @@ def local_deployment(
     does; None leaves them open. With `playground` (the default here; a deployed function's is off)
     each function serves its model's page and card, and the gateway an index of them at `/`; an
     IAM authorizer refuses it, as the synth refuses an IAM stage's playground. `cors_origins`
-    turns CORS on as a stage's `cors-origins` does (tools/local/cors.py).
+    turns CORS on as a stage's `cors-origins` does (tools/local/cors.py). A model whose entry
+    turns capture on has its records delivered from its log to `source` as a deployed stage's
+    Firehose stream delivers them to its bucket (tools/local/capture_delivery.py).
     """
     if playground and authorizer is not None and authorizer.mode not in PAGE_AUTH_MODES:
         raise ValueError(
@@ -136,6 +140,9 @@ def local_deployment(
             }
             if fake_credentials:  # our own moto server
                 env.update({**FAKE_AWS_ENV, **MOTO_STORE_ENV})
+            if entry.capture.enabled:
+                env[SAMPLE_RATE_ENV] = str(entry.capture.sample_rate)
+                env[RAW_ENV] = "1" if entry.capture.raw else "0"
             log_path = None
             if log_dir is not None:
                 log_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +153,15 @@ def local_deployment(
             functions[name] = fn
             stack.callback(fn.stop)
             fn.start()
+        captured = [
+            fn.log_path
+            for name, fn in functions.items()
+            if registry.get(name).capture.enabled and fn.log_path is not None
+        ]
+        if captured:
+            delivery = CaptureDelivery(source, captured)
+            delivery.start()
+            stack.callback(delivery.stop)
         # Cold starts overlap, as they would for separate Lambda functions.
         with ThreadPoolExecutor(max_workers=len(functions)) as pool:
             list(pool.map(lambda f: f.wait_ready(), functions.values()))
