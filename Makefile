@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick bench-int8 lock audit soak test-random
+.PHONY: demo test synth synth-all deploy lint typecheck serve clean bench bench-quick bench-int8 bench-capture lock audit soak test-random
 
 # The deployment stage (cdk.json "modelfn:stages"): make synth STAGE=prod, make deploy STAGE=prod.
 STAGE ?= dev
@@ -88,9 +88,13 @@ deploy: $(STAMP) node_modules/.bin/cdk  ## needs AWS credentials and a bootstrap
 # Two benchmarks, one page: the servers on the published models (python -m bench), then the size
 # sweep from 10 MB to 2 GB against the limit (python -m bench.sweep, minutes, several GB of memory
 # and disk the first time it builds its models under build/sweep/).
-bench: $(STAMP)  ## modelfn vs the torch handler, then the size sweep: bench/results/, docs/benchmarks.md
+bench: $(STAMP)  ## modelfn vs the torch handler, the size sweep, then what capture costs: bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.capture
+
+bench-capture: $(STAMP)  ## capture off against every request captured, through the handler (build/bench-capture.json)
+	$(BIN)/python -m bench.capture
 
 bench-quick: $(STAMP)  ## the same for cifar10-cnn, and the sweep to 1 GB, fewer runs, a smoke check (figures to build/)
 	$(BIN)/python -m bench --quick

@@ -118,7 +118,12 @@ FUNCTION_SOURCES = (
     # and limits (functions/canary_checker.py).
     "modelfn/budget.py",
     "modelfn/canary.py",
+    # Sampled capture: the record's contract and the features of the inputs (functions/capture.py);
+    # the manifest's reference statistics (modelfn/artifact.py reads their schema).
+    "modelfn/capture.py",
     "modelfn/images.py",
+    "modelfn/input_features.py",
+    "modelfn/reference_stats.py",
     "modelfn/store",
     "modelfn/text.py",
     "modelfn/tokenizer_file.py",

@@ -47,13 +47,25 @@ def image_features(
 ) -> list[dict[str, float]]:
     """One dict per image: `sizes` are (width, height) as sent; `pixels` the [N, H, W, 3] batch
     of 0..255 RGB levels the model sees (any dtype)."""
-    batch = np.asarray(pixels, dtype=np.float64)
+    batch = np.asarray(pixels)
     if batch.ndim != 4 or batch.shape[-1] != 3 or len(batch) != len(sizes):
         raise ValueError(
             f"image_features: pixels {list(batch.shape)} is not [{len(sizes)}, H, W, 3]"
         )
-    means = batch.mean(axis=(1, 2))  # [N, 3]
-    stds = batch.std(axis=(1, 2))
+    # Channels first and contiguous, then whole-number sums: numpy's reductions over the two
+    # middle axes of an [N, H, W, 3] array stride by 3 and took 1.2 ms for 16 CIFAR images;
+    # this takes about 0.1 ms, exact for 0..255 levels (bench/capture.py times it).
+    planes = np.ascontiguousarray(batch.reshape(len(batch), -1, 3).transpose(0, 2, 1))
+    pixels_per_image = planes.shape[2]
+    if planes.dtype.kind in "ui":
+        sums = planes.sum(axis=2, dtype=np.int64)
+        wide = planes.astype(np.int64)
+        squares = np.einsum("ncp,ncp->nc", wide, wide)
+    else:
+        wide = planes.astype(np.float64)
+        sums, squares = wide.sum(axis=2), np.einsum("ncp,ncp->nc", wide, wide)
+    means = sums / pixels_per_image  # [N, 3]
+    stds = np.sqrt(np.maximum(squares / pixels_per_image - means * means, 0.0))
     brightness = means @ _LUMA  # the mean of a linear map is the map of the means
     return [
         {
