@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, get_args
 
+import numpy as np
+
 from importing.budget import check_budget
 from importing.errors import ImportRefused
 from importing.examples import UserExamples, image_examples, tensor_examples, text_examples
@@ -35,6 +37,7 @@ from modelfn.artifact import (
     TensorSpec,
     is_model_name,
 )
+from modelfn.reference_stats import ReferenceStats, classifier_answers, reference_stats
 from modelfn.registry import ServingEntry
 
 Log = Callable[[str], None]
@@ -262,6 +265,7 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
         tolerance=plan.tolerance,
         example_sha256=user.sha256 if user is not None else [],
     )
+    scores = plan.scores or built.scores or "softmax"
     return write_version(
         work,
         plan.out_dir,
@@ -272,10 +276,35 @@ def _check_and_write(built: Built, work: Path, plan: _Plan) -> Path:
         inputs=built.inputs,
         outputs=outputs,
         labels=labels,
-        scores=plan.scores or built.scores or "softmax",
+        scores=scores,
         preprocessing=built.preprocessing,
         imported=record,
         log=plan.log,
+        reference=_reference(built, user, plan.task, labels, scores),
+    )
+
+
+def _reference(
+    built: Built, user: UserExamples | None, task: str, labels: list[str], scores: Scores
+) -> ReferenceStats | None:
+    """The reference statistics of the user's examples, as the function will capture their like
+    (modelfn/reference_stats.py): their features and, for a classifier, its answers on them.
+    None without examples (generated inputs say nothing of the real ones) or for tensors."""
+    if user is None or not user.features:
+        return None
+    predicted = confidence = None
+    if task in ("image-classification", "text-classification"):
+        logits = np.concatenate([built.session.run(None, c.feeds)[0] for c in user.cases])
+        predicted, top = classifier_answers(logits, labels)
+        # The best label is the highest logit whatever the scores; its softmax probability is
+        # a confidence only where the model answers softmax scores.
+        confidence = top if scores == "softmax" else None
+    return reference_stats(
+        user.features,
+        data=f"the {len(user.features)} examples given to modelfn import",
+        labels=labels or None,
+        predicted=predicted,
+        scores=confidence,
     )
 
 

@@ -27,6 +27,8 @@ from importing.image_scheme import preprocess_image
 from importing.parity import Case
 from importing.tensors import fits, numpy_dtype, shape_text
 from modelfn.artifact import Example, Examples, ImagePreprocessing, TensorSpec, sha256_bytes
+from modelfn.images import fit
+from modelfn.input_features import image_features, token_text_features
 from modelfn.tokenizer_file import TokenizerFile
 
 DATASET = "user examples"
@@ -39,6 +41,9 @@ class UserExamples:
     cases: list[Case]
     record: Examples
     sha256: list[str]  # of each file as given, in order
+    # Each input's features as the function will capture them (modelfn/input_features.py), for
+    # the version's reference statistics; empty for tensors, which have none.
+    features: list[dict[str, float]]
 
 
 def image_examples(
@@ -47,7 +52,7 @@ def image_examples(
     """Decode each image file, preprocess it with the scheme, keep it as a PNG for the docs."""
     from PIL import Image, UnidentifiedImageError
 
-    cases, examples, hashes = [], [], []
+    cases, examples, hashes, features = [], [], [], []
     for i, path in enumerate(paths):
         raw = _read(path)
         try:
@@ -64,19 +69,20 @@ def image_examples(
                 f"takes image files (PNG, JPEG, ...) as examples{kind}"
             ) from exc
         cases.append(Case(name=path.name, feeds={input_name: preprocess_image(image, spec)}))
+        features += image_features([image.size], fit(image, spec)[None])
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         examples.append(
             Example(input=base64.b64encode(buffer.getvalue()).decode("ascii"), split=SPLIT, index=i)
         )
         hashes.append(sha256_bytes(raw))
-    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
+    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes, features)
 
 
 def text_examples(paths: Sequence[Path], tokenizer: TokenizerFile) -> UserExamples:
     """Each `.txt` file is one example text (its whole content, UTF-8, trimmed), tokenised by the
     function's tokenizer; examples.json keeps the text, as the friendly route takes it."""
-    cases, examples, hashes = [], [], []
+    cases, examples, hashes, features = [], [], [], []
     for i, path in enumerate(paths):
         raw = _read(path)
         if path.suffix != ".txt":
@@ -99,7 +105,8 @@ def text_examples(paths: Sequence[Path], tokenizer: TokenizerFile) -> UserExampl
         cases.append(Case(name=path.name, feeds=tokenizer.feeds(encoded), text=text))
         examples.append(Example(input=text, split=SPLIT, index=i))
         hashes.append(sha256_bytes(raw))
-    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
+        features.append(token_text_features(text, encoded.ids[0], tokenizer.unknown_id))
+    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes, features)
 
 
 def tensor_examples(paths: Sequence[Path], inputs: list[TensorSpec]) -> UserExamples:
@@ -126,7 +133,7 @@ def tensor_examples(paths: Sequence[Path], inputs: list[TensorSpec]) -> UserExam
         cases.append(Case(name=path.name, feeds=feeds))
         examples.append(Example(input=_predict_input(feeds), split=SPLIT, index=i))
         hashes.append(sha256_bytes(raw))
-    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes)
+    return UserExamples(cases, Examples(dataset=DATASET, examples=examples), hashes, [])
 
 
 def _read(path: Path) -> bytes:

@@ -25,6 +25,7 @@ from modelfn.artifact import (
     framework_versions,
     new_version,
 )
+from modelfn.reference_stats import ReferenceStats
 
 
 def write_version(
@@ -42,6 +43,7 @@ def write_version(
     preprocessing: ImagePreprocessing | TokenizerPreprocessing | None,
     imported: ImportRecord,
     log: Callable[[str], None],
+    reference: ReferenceStats | None = None,
 ) -> Path:
     """Every file of `work` plus the manifest, as `<out_dir>/<name>/<version>/`; that folder.
 
@@ -63,6 +65,7 @@ def write_version(
         preprocessing=preprocessing,
         metrics={},  # nothing was evaluated here; the parity figures are in `imported`
         imported=imported,
+        reference=reference,
         files=files,
     )
     model_root = out_dir / name

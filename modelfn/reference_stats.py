@@ -102,6 +102,16 @@ def confidence_counts(scores: Sequence[float]) -> list[int]:
     return [int(n) for n in np.bincount(where, minlength=CONFIDENCE_BINS)]
 
 
+def classifier_answers(logits: np.ndarray, labels: Sequence[str]) -> tuple[list[str], list[float]]:
+    """Each row's predicted label and its softmax probability (what a softmax classifier
+    answers), for a reference measured outside the function (training, import)."""
+    z = np.asarray(logits, dtype=np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    best = p.argmax(axis=1)
+    return [labels[i] for i in best], [float(p[row, i]) for row, i in enumerate(best)]
+
+
 def reference_stats(
     features: Sequence[Mapping[str, float]],
     *,

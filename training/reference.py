@@ -12,19 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from modelfn.input_features import image_features, token_text_features
-from modelfn.reference_stats import ReferenceStats, reference_stats
+from modelfn.reference_stats import ReferenceStats, classifier_answers, reference_stats
 from modelfn.text import Tokenizer
 
 _CHUNK = 1000  # images per pass: 10,000 CIFAR images at once would be 245 MB of float64
-
-
-def softmax_answers(logits: np.ndarray, labels: Sequence[str]) -> tuple[list[str], list[float]]:
-    """Each row's predicted label and its softmax probability (what the function answers)."""
-    z = np.asarray(logits, dtype=np.float64)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    best = p.argmax(axis=1)
-    return [labels[i] for i in best], [float(p[row, i]) for row, i in enumerate(best)]
 
 
 def image_reference(
@@ -36,7 +27,7 @@ def image_reference(
         chunk = images_nchw[start : start + _CHUNK].transpose(0, 2, 3, 1)  # to [N, H, W, 3]
         height, width = chunk.shape[1:3]
         features += image_features([(width, height)] * len(chunk), chunk)
-    predicted, scores = softmax_answers(logits, labels)
+    predicted, scores = classifier_answers(logits, labels)
     return reference_stats(
         features,
         data=f"the {split} split: {len(features)} images",
@@ -56,7 +47,7 @@ def text_reference(
     """Texts as clients send them; a classifier's `logits` [N, labels] where it has answers."""
     unknown = tokenizer.spec.unknown_token
     features = [token_text_features(t, tokenizer.tokens(t), unknown) for t in texts]
-    predicted, scores = softmax_answers(logits, labels) if logits is not None else (None, None)
+    predicted, scores = classifier_answers(logits, labels) if logits is not None else (None, None)
     return reference_stats(
         features,
         data=f"the {split} split: {len(features)} texts",
