@@ -11,6 +11,7 @@ RUNS_DIR = BUILD / "runs"  # a folder per training run: its epoch checkpoints
 PACKAGE_DIR = BUILD / "package"  # `modelfn package` output, a folder per model and CPU
 EDGE_DIR = BUILD / "edge"  # `modelfn export-edge` output: one .edge.tar.gz per version
 DOWNLOAD_DIR = BUILD / "data"  # the demo's CIFAR-10 download, only where no data folder exists
+DRIFT_DIR = BUILD / "drift"  # `modelfn drift` output: a folder per model, drift.md and its plots
 # A real CIFAR-10 test image of a cat the demo writes, for the README's curl example.
 DEMO_IMAGE = BUILD / "demo" / "cat.png"
 # Where `modelfn serve` and the demo write each function's log (`<model>.log`), like CloudWatch,

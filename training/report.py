@@ -9,13 +9,13 @@ matplotlib on its file-only backend, so the report builds on a machine without a
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Any
 
 import numpy as np
 
+from training.figures import png, use_file_backend
 from training.trained_model import Evaluation
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -31,10 +31,7 @@ def report_files(
     name: str, labels: list[str], metrics: dict[str, float], evaluation: Evaluation
 ) -> dict[str, bytes]:
     """File name -> bytes of every report file of one run."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-
+    use_file_backend()
     files: dict[str, bytes] = {}
     if evaluation.history:
         files[CURVES_PNG] = _learning_curves(name, evaluation.history)
@@ -142,17 +139,6 @@ def _markdown(summary: dict[str, Any], plots: list[str]) -> str:
 # --- plots ---------------------------------------------------------------------------------------
 
 
-def _png(figure: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    # metadata={"Software": None}: no matplotlib version in the file, so the bytes depend on the
-    # figures alone.
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def _learning_curves(name: str, history: list[dict[str, float]]) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -184,7 +170,7 @@ def _learning_curves(name: str, history: list[dict[str, float]]) -> bytes:
         ax.set_title(f"{name}: {title}")
         ax.legend()
         ax.grid(alpha=0.3)
-    return _png(figure)
+    return png(figure)
 
 
 def _confusion(confusion: np.ndarray, labels: list[str]) -> bytes:
@@ -198,7 +184,7 @@ def _confusion(confusion: np.ndarray, labels: list[str]) -> bytes:
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    return _png(figure)
+    return png(figure)
 
 
 def _mistake_thumbnails(evaluation: Evaluation) -> bytes:
@@ -217,7 +203,7 @@ def _mistake_thumbnails(evaluation: Evaluation) -> bytes:
             f"#{mistake.index} {mistake.true}\n-> {mistake.predicted} {mistake.confidence:.2f}",
             fontsize=7,
         )
-    return _png(figure)
+    return png(figure)
 
 
 def _by_length(rows: list[tuple[str, int, int, float]]) -> bytes:
@@ -228,4 +214,4 @@ def _by_length(rows: list[tuple[str, int, int, float]]) -> bytes:
     ax.set_xlabel("sentence length (words)")
     ax.set_ylabel("perplexity")
     ax.grid(alpha=0.3, axis="y")
-    return _png(figure)
+    return png(figure)

@@ -19,6 +19,7 @@ from modelfn.artifact import (
     sha256_file,
     write_manifest,
 )
+from modelfn.reference_stats import ReferenceStats
 
 CIFAR10_LABELS = [
     "airplane",
@@ -43,11 +44,13 @@ def write_artifact(
     labels: list[str] | None = None,
     created_at: datetime | None = None,
     external_data: bool = False,
+    reference: ReferenceStats | None = None,
 ) -> Path:
     """Write `root/<name>/<version>/` with the two files and a valid manifest; return the folder.
 
     `external_data`: `onnx` (a real graph) is written as model.onnx + model.onnx.data, as
-    export writes a graph over the contract's threshold.
+    export writes a graph over the contract's threshold. `reference`: the version's reference
+    statistics, as training records them.
     """
     labels = labels or CIFAR10_LABELS
     staging = root / name / "staging"
@@ -87,6 +90,7 @@ def write_artifact(
             dataset="cifar10", sha256="0" * 64, files=["data_batch_1"], examples={"train": 1}
         ),
         files=describe_files(folder, [WEIGHTS_FILE, *graph_files]),
+        reference=reference,
     )
     write_manifest(folder, manifest)
     return folder

@@ -3,8 +3,9 @@
 Each module here adds its sub-commands (`register`) and runs them (`cmd_*`): train.py trains on
 this machine, import_model.py brings in a model trained elsewhere, quantize.py derives a version
 with an int8 graph, versions.py moves aliases in a store, local.py runs the functions here,
-ship.py builds what leaves the machine. Heavy imports (torch, moto, boto3) happen inside the
-sub-command that needs them, so `modelfn --help` and `modelfn list` start fast.
+ship.py builds what leaves the machine, drift.py compares captured requests with a version's
+reference statistics. Heavy imports (torch, moto, boto3) happen inside the sub-command that needs
+them, so `modelfn --help` and `modelfn list` start fast.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import sys
 from modelfn.artifact import ArtifactError
 from modelfn.registry import RegistryError, UnknownModelError
 from modelfn.store import StoreError
-from tools.cli import import_model, local, quantize, ship, train, versions
+from tools.cli import drift, import_model, local, quantize, ship, train, versions
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelfn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for commands in (train, import_model, quantize, versions, local, ship):
+    for commands in (train, import_model, quantize, versions, drift, local, ship):
         commands.register(sub)
     return parser
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import timedelta
 from typing import TypeAlias
 
 from modelfn.artifact import ArtifactError, is_alias
@@ -18,6 +20,20 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
     return value
+
+
+_DURATION = re.compile(r"(\d+)([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(text: str) -> timedelta:
+    """A span of time as `30m`, `24h` or `7d`: a whole number of minutes, hours or days."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: a whole number >= 1 and m, h or d (30m, 24h, 7d)"
+        )
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
 def check_aliases(aliases: list[str]) -> None:
