@@ -118,7 +118,12 @@ FUNCTION_SOURCES = (
     # and limits (functions/canary_checker.py).
     "modelfn/budget.py",
     "modelfn/canary.py",
+    # Sampled capture (issue 23 items 4-5): the record the function writes and the features it
+    # keeps of each input; the manifest (artifact.py) carries a version's reference statistics.
+    "modelfn/capture.py",
     "modelfn/images.py",
+    "modelfn/input_features.py",
+    "modelfn/reference_stats.py",
     "modelfn/store",
     "modelfn/text.py",
     "modelfn/tokenizer_file.py",
