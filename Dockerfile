@@ -35,7 +35,7 @@ COPY --from=builder /deps ${LAMBDA_TASK_ROOT}
 COPY --from=builder /torch ${LAMBDA_TASK_ROOT}
 # The code: infra.container_image.IMAGE_SOURCES (tests/infra checks these lines against it).
 COPY functions ${LAMBDA_TASK_ROOT}/functions
-COPY modelfn/__init__.py modelfn/api_routes.py modelfn/artifact.py modelfn/budget.py modelfn/canary.py modelfn/images.py modelfn/text.py modelfn/tokenizer_file.py ${LAMBDA_TASK_ROOT}/modelfn/
+COPY modelfn/__init__.py modelfn/api_routes.py modelfn/artifact.py modelfn/budget.py modelfn/canary.py modelfn/capture.py modelfn/images.py modelfn/input_features.py modelfn/reference_stats.py modelfn/text.py modelfn/tokenizer_file.py ${LAMBDA_TASK_ROOT}/modelfn/
 COPY modelfn/store ${LAMBDA_TASK_ROOT}/modelfn/store
 COPY architectures ${LAMBDA_TASK_ROOT}/architectures
 

@@ -118,8 +118,8 @@ FUNCTION_SOURCES = (
     # and limits (functions/canary_checker.py).
     "modelfn/budget.py",
     "modelfn/canary.py",
-    # Sampled capture: the record's contract and the features of the inputs (functions/capture.py);
-    # the manifest's reference statistics (modelfn/artifact.py reads their schema).
+    # Sampled capture (issue 23 items 4-5): the record the function writes and the features it
+    # keeps of each input; the manifest (artifact.py) carries a version's reference statistics.
     "modelfn/capture.py",
     "modelfn/images.py",
     "modelfn/input_features.py",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
@@ -139,3 +140,25 @@ class ArtifactBucket(Construct):
         if self.bucket.encryption_key is not None:
             # A one-part PUT under SSE-KMS: a data key to encrypt it with, named (no wildcard).
             self.bucket.encryption_key.grant(grantee, "kms:GenerateDataKey")
+
+    def grant_deliver(self, grantee: iam.IGrantable, prefixes: Sequence[str]) -> None:
+        """Let a delivery service's role (Firehose) add objects under `prefixes` (`capture`, ...)
+        and do nothing else: no read, no list, no delete, no other prefix.
+
+        Firehose writes large objects in parts, so it may abort an upload it gave up on, and under
+        SSE-KMS a part needs kms:Decrypt besides kms:GenerateDataKey (S3 decrypts the upload's
+        data key for each part). s3:GetBucketLocation tells it the bucket's region, nothing else.
+        """
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects(f"{prefix}/*") for prefix in prefixes],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation"], resources=[self.bucket.bucket_arn]
+            )
+        )
+        if self.bucket.encryption_key is not None:
+            self.bucket.encryption_key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt")

@@ -21,6 +21,7 @@ from constructs import Construct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.packaging import LAMBDA_ARCHITECTURES, LAMBDA_PYTHONS, PythonVersion
+from modelfn.capture import RAW_ENV, SAMPLE_RATE_ENV
 from modelfn.registry import ModelEntry, service_name
 
 HANDLER = "functions.handler.handler"
@@ -93,6 +94,12 @@ class ModelFunction(Construct):
             # The version's model.int8.onnx, and never its fp32 graph (models.toml
             # serving.precision); unset, the function serves model.onnx as before.
             environment["MODELFN_PRECISION"] = "int8"
+        if entry.capture.enabled:
+            # The share of answered requests the function records as capture lines, and whether
+            # they hold the raw inputs (models.toml [capture]; infra/constructs/capture_delivery.py
+            # delivers them). Unset, the function records nothing.
+            environment[SAMPLE_RATE_ENV] = str(entry.capture.sample_rate)
+            environment[RAW_ENV] = "1" if entry.capture.raw else "0"
         if playground:
             # The model's page and card (functions/playground/), routed only by such a stage.
             environment["MODELFN_PLAYGROUND"] = "1"

@@ -11,6 +11,7 @@ from constructs import Construct
 from infra.budget_check import check_budgets
 from infra.constructs.artifact_bucket import ArtifactBucket
 from infra.constructs.canary_checker import CanaryChecker
+from infra.constructs.capture_delivery import CaptureDelivery, refuse_unprotected_raw
 from infra.constructs.code_deploy import CodeDeploy
 from infra.constructs.dependency_layer import DependencyLayer
 from infra.constructs.edge_distribution import EdgeDistribution
@@ -87,6 +88,13 @@ class ModelfnStack(Stack):
         )
         for warning in checked.warnings:
             Annotations.of(self).add_warning_v2("modelfn:preflight", warning)
+        # Raw inputs in capture records only where the bucket and the log groups are under KMS.
+        refuse_unprotected_raw(
+            entries,
+            stage=settings.stage,
+            bucket_encryption=settings.bucket_encryption,
+            log_encryption=settings.log_encryption,
+        )
         # The versions the functions will serve, against their settings: one that does not fit
         # fails the synth here, naming the setting and a value that would.
         budgets = check_budgets(
@@ -143,6 +151,22 @@ class ModelfnStack(Stack):
             )
             for entry in entries
         }
+        # Sampled requests of the models that opt in ([models.X.capture]), from their log groups
+        # to capture/<model>/<version>/... in the bucket; no stream where no model captures.
+        captured = [self.functions[e.name] for e in entries if e.capture.enabled]
+        self.capture = (
+            CaptureDelivery(
+                self,
+                "Capture",
+                functions=captured,
+                artifacts=self.artifacts,
+                log_retention=LOG_RETENTION[settings.log_retention_days],
+                retain=settings.retain_data,
+                log_key=self.log_key,
+            )
+            if captured
+            else None
+        )
         self.api = InferenceApi(
             self,
             "Api",
@@ -246,6 +270,13 @@ class ModelfnStack(Stack):
                 "AccessLogBucketName",
                 value=self.artifacts.access_log_bucket.bucket_name,
                 description="S3 server access logs of the artifact bucket",
+            )
+        if self.capture is not None:
+            CfnOutput(
+                self,
+                "CaptureStreamName",
+                value=self.capture.stream.ref,
+                description="Firehose stream writing captured requests to capture/ in the bucket",
             )
         if self.edge is not None:
             CfnOutput(

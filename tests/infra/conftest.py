@@ -82,8 +82,8 @@ def registry_from(text: str, folder: Path) -> Registry:
     return load_registry(path)
 
 
-# A SnapStart zip function beside a traced torch container function on arm64 with provisioned
-# concurrency, with settings unlike models.toml's.
+# A SnapStart zip function that captures a sample of its requests, beside a traced torch
+# container function on arm64 with provisioned concurrency, with settings unlike models.toml's.
 MIXED = """
 [models.zip-net]
 task = "image-classification"
@@ -92,6 +92,7 @@ dataset = "cifar10"
 data_subdir = "cifar-10-batches-py"
 training = { config = "training/configs/cifar10-cnn.toml" }
 serving = { snapstart = true }
+capture = { sample_rate = 0.1 }
 
 [models.torch-net]
 task = "image-classification"
