@@ -131,11 +131,15 @@ def read_captured(
     version: str | None = None,
 ) -> list[CaptureRecord]:
     """Every record captured for `model` (one version's, where given) at or after `since`, oldest
-    first. Objects may be gzip-compressed (a Firehose stream set to compress) or plain."""
+    first. Objects may be gzip-compressed (a Firehose stream set to compress) or plain.
+
+    The version is read from each record, not from its key: a stream partitions a batch of log
+    events by its first record's keys if it does not split batches (unverified without a deploy,
+    docs/deploy.md), and a batch written across an alias move names two versions."""
     prefix = capture_prefix(model)
     first_day = since.astimezone(UTC).strftime("%Y/%m/%d") if since else None
     records: list[CaptureRecord] = []
-    for key in store.list_keys(capture_prefix(model, version)):
+    for key in store.list_keys(prefix):
         day = _day_of(key, prefix)
         if day is None or (first_day is not None and day < first_day):
             continue  # whole days before `since` are never read
@@ -145,6 +149,9 @@ def read_captured(
         for text in data.decode("utf-8").splitlines():
             if text.strip():
                 records.extend(records_in_lines([json.loads(text)]))
-    if since is not None:
-        records = [r for r in records if r.time >= since]
+    records = [
+        r
+        for r in records
+        if (since is None or r.time >= since) and (version is None or r.version == version)
+    ]
     return sorted(records, key=lambda r: r.time)

@@ -95,3 +95,14 @@ def test_gzip_objects_as_a_compressing_stream_writes_them_are_read(s3: S3Store) 
     assert key == capture_key("cifar10-cnn", VERSION, when, "stream-1.jsonl")
     s3.put_bytes(key.replace(".jsonl", ".gz"), gzip.compress(body))
     assert read_captured(s3, "cifar10-cnn") == records
+
+
+def test_a_record_filed_under_another_version_is_read_as_its_own(tmp_path: Path) -> None:
+    """A batch that a stream filed by its first record's version still reads right."""
+    store = LocalStore(tmp_path / "store")
+    when = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    mixed = [record(when, n=1), record(when, OTHER, n=2)]
+    body = "".join(line(r) for r in mixed).encode()
+    store.put_bytes(capture_key("cifar10-cnn", VERSION, when, "batch.jsonl"), body)
+    assert read_captured(store, "cifar10-cnn", version=OTHER) == [mixed[1]]
+    assert read_captured(store, "cifar10-cnn", version=VERSION) == [mixed[0]]
