@@ -19,35 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
+from examples.walkthrough.send_traffic import inputs_of
 from modelfn.artifact import read_manifest
 from modelfn.capture import CaptureEntry, read_captured
 from modelfn.registry import Registry, load_registry
 from modelfn.store import LocalStore, publish_artifact
 from tests.support.text_models import SHARED_DATA
 from tools.cli import main
-from tools.evaluate import png_base64
 from tools.local.deployment import local_deployment
 
 BATCH = 16
 
 
-@pytest.fixture(scope="module")
-def data() -> dict[str, Any]:
+@pytest.fixture(scope="module", autouse=True)
+def data() -> None:
     for needed in ("cifar-10-batches-py", "imdb", "ptb"):
         if not (SHARED_DATA / needed).is_dir():
             pytest.skip(f"{SHARED_DATA / needed} not found: the capture test sends real inputs")
-    from training.data.cifar10 import load_cifar10
-    from training.data.imdb import load_imdb
-    from training.data.ptb import load_ptb
-
-    return {
-        "images": load_cifar10(SHARED_DATA / "cifar-10-batches-py").test.images,
-        "reviews": load_imdb(SHARED_DATA / "imdb").test.texts,
-        "sentences": [" ".join(s) for s in load_ptb(SHARED_DATA / "ptb").test[:300]],
-    }
 
 
 def capturing_registry() -> Registry:
@@ -111,23 +101,21 @@ def psi_of(report: dict[str, Any]) -> dict[str, float]:
 
 
 def test_the_test_split_is_captured_as_training_measured_it_and_brighter_images_drift(
-    cifar_artifact: Path, imdb_artifact: Path, data: dict[str, Any], tmp_path: Path
+    cifar_artifact: Path, imdb_artifact: Path, tmp_path: Path
 ) -> None:
     reference = read_manifest(cifar_artifact).reference
     assert reference is not None
-    images = data["images"]
-    assert len(images) == reference.examples  # the very inputs the reference was measured on
-    same = [png_base64(image) for image in images]
-    brighter = [
-        png_base64(np.clip(image.astype(int) + 50, 0, 255).astype(np.uint8)) for image in images
-    ]
+    # The script docs/serving.md runs: the test split, then the same 50 levels brighter.
+    same = inputs_of("cifar10-cnn", 10_000, brighter=0, ptb=False)
+    assert len(same) == reference.examples  # the very inputs the reference was measured on
+    brighter = inputs_of("cifar10-cnn", 10_000, brighter=50, ptb=False)
 
     plain = store_with(tmp_path / "plain", cifar_artifact, imdb_artifact)
     with served(plain, tmp_path / "logs-plain") as url:
         send(url, "cifar10-cnn", same)
     # Delivered when the deployment stopped: one record per request, every input's features.
     records = read_captured(plain, "cifar10-cnn")
-    assert sum(len(r.features) for r in records) == len(images)
+    assert sum(len(r.features) for r in records) == len(same)
     assert all(r.version == cifar_artifact.name and r.outputs for r in records)
     status, report = drift("cifar10-cnn", plain, tmp_path / "drift-plain")
     assert status == 0 and report["verdict"] == "stable", report["flagged"]
@@ -148,12 +136,13 @@ def test_the_test_split_is_captured_as_training_measured_it_and_brighter_images_
 
 
 def test_reviews_are_captured_as_training_measured_them_and_news_sentences_drift(
-    cifar_artifact: Path, imdb_artifact: Path, data: dict[str, Any], tmp_path: Path
+    cifar_artifact: Path, imdb_artifact: Path, tmp_path: Path
 ) -> None:
     reference = read_manifest(imdb_artifact).reference
     assert reference is not None
-    reviews = data["reviews"]
+    reviews = inputs_of("imdb-sentiment", 100_000, brighter=0, ptb=False)
     assert len(reviews) == reference.examples
+    sentences = inputs_of("imdb-sentiment", 300, brighter=0, ptb=True)
 
     plain = store_with(tmp_path / "plain", cifar_artifact, imdb_artifact)
     with served(plain, tmp_path / "logs-plain") as url:
@@ -164,9 +153,9 @@ def test_reviews_are_captured_as_training_measured_them_and_news_sentences_drift
 
     shifted = store_with(tmp_path / "shifted", cifar_artifact, imdb_artifact)
     with served(shifted, tmp_path / "logs-shifted") as url:
-        send(url, "imdb-sentiment", data["sentences"])
+        send(url, "imdb-sentiment", sentences)
     status, report = drift("imdb-sentiment", shifted, tmp_path / "drift-shifted")
     assert status == 3 and {"chars", "tokens"} <= set(report["flagged"])
     # No text reached a record or the log: lengths and rates only.
     logged = (tmp_path / "logs-shifted" / "imdb-sentiment.log").read_text()
-    assert all(sentence not in logged for sentence in data["sentences"][:20])
+    assert all(sentence not in logged for sentence in sentences[:20])
