@@ -115,6 +115,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  POST {deployment.url}/v2/models/{name}/infer")
             if playground:
                 print(f"  page {page_url(deployment.url, name)}")
+            capture = registry.get(name).capture
+            if capture.enabled:  # delivered to the local store as a stage's stream delivers them
+                raw = ", raw inputs" if capture.raw else ""
+                print(
+                    f"  capture: {capture.sample_rate:.0%} of answered requests{raw} -> "
+                    f"{source.uri}/capture/{name}/ (modelfn drift {name})"
+                )
         print(f"API docs: {deployment.url}/docs (OpenAPI: {deployment.url}/openapi.json)")
         if not playground:
             print(
