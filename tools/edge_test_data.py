@@ -9,6 +9,9 @@ to read the data sets, edge/ how a device feeds a bundle.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ import numpy as np
 from edge.parity import TestData
 from modelfn.artifact import Manifest, TokenizerPreprocessing, read_manifest, read_verified
 from modelfn.registry import ModelEntry, RegistryError
+from modelfn.store import ArtifactStore, fetch_artifact
 from modelfn.tokenizer_file import TokenizerFile
 from tools.user_data import (
     UserDataError,
@@ -23,6 +27,7 @@ from tools.user_data import (
     read_text_csv,
     read_unlabelled_csv,
 )
+from training.errors import TrainingError
 
 # An imported model has one labelled folder, not a training and a test split: a share of it is
 # held out to calibrate int8 on and never scored, as a trained CNN calibrates on training images
@@ -30,6 +35,39 @@ from tools.user_data import (
 # (MinMax calibration: the extremes of a few batches).
 CALIBRATION_SHARE = 5  # one image in 5, evenly spaced in the reader's order (label, file name)
 CALIBRATION_MAX = 100
+
+# What a bad --data (or a missing data set) raises: the commands print it and exit 2.
+DATA_ERRORS = (TrainingError, FileNotFoundError, UserDataError)
+
+
+@contextmanager
+def version_with_test_data(
+    store: ArtifactStore,
+    entry: ModelEntry,
+    ref: str,
+    data_dir: str | Path | None,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    prefix: str = "modelfn-",
+) -> Iterator[tuple[Manifest, Path, TestData]]:
+    """`entry`'s version or alias `ref`, fetched into a temporary folder for the block, with the
+    test data its int8 graph is scored on (export-edge, quantize): a trained model's data set, read
+    before the fetch so a missing one fails in a second; an imported model's `data_dir`, read
+    against the fetched version (its labels, its tokenizer). Raises one of DATA_ERRORS for data
+    that cannot be read."""
+    data = None if entry.imported else load_test_data(entry, data_dir)
+    with tempfile.TemporaryDirectory(prefix=prefix) as cache:
+        manifest, folder = fetch_artifact(store, entry.name, ref, Path(cache))
+        if data is None:
+            assert data_dir is not None  # test_data_problem asks an imported model for --data
+            data = user_test_data(
+                folder,
+                data_dir,
+                text_column=text_column or "text",
+                label_column=label_column or "label",
+            )
+        yield manifest, folder, data
 
 
 def load_test_data(

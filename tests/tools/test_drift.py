@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelfn.input_features import image_features, text_features
+from modelfn.input_features import image_features, token_text_features
 from modelfn.reference_stats import reference_stats
 from modelfn.registry import REPO_ROOT
 from modelfn.store import LocalStore
@@ -64,12 +64,8 @@ def imdb_measure() -> Any:
     tokenizer = Tokenizer.build(PREPROCESSING, build_vocabulary(data.train.texts, PREPROCESSING, 1))
 
     def measure(texts: list[str]) -> list[dict[str, float]]:
-        rows = []
-        for text in texts:
-            tokens = tokenizer.tokens(text)
-            unknown = sum(token == PREPROCESSING.unknown_token for token in tokens)
-            rows.append(text_features(text, len(tokens), unknown))
-        return rows
+        unknown = PREPROCESSING.unknown_token
+        return [token_text_features(t, tokenizer.tokens(t), unknown) for t in texts]
 
     return measure, data
 

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import TypeAlias
 
-from modelfn.artifact import ArtifactError, is_alias
+from modelfn.artifact import ArtifactError, is_alias, is_version
 from modelfn.registry import ModelEntry
 
 # What add_subparsers() returns; each command module adds its sub-commands to it.
@@ -89,9 +89,11 @@ USER_DATA = {
 
 
 def test_data_problem(entry: ModelEntry, args: argparse.Namespace) -> str | None:
-    """Why int8 cannot be scored on the data asked for (export-edge, quantize), in one line,
-    before anything is fetched."""
+    """Why int8 cannot be scored on the version and data asked for (export-edge, quantize), in
+    one line, before anything is fetched."""
     name = args.model
+    if args.version and not is_version(args.version):
+        return f"--version {args.version!r} is not a version (see modelfn list)"
     if entry.imported and entry.task not in USER_DATA:
         return (
             f"{name} is an imported {entry.task} model: an edge bundle's runner takes images or "

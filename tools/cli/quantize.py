@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from modelfn.artifact import ArtifactError, is_version
 from modelfn.registry import load_registry
 from modelfn.store import DEFAULT_LOCAL_STORE, open_store
 from tools.cli.arguments import (
@@ -52,37 +50,29 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from edge.parity import TestData
-    from modelfn.store import fetch_artifact, publish_artifact
-    from tools.edge_test_data import load_test_data, user_test_data
+    from modelfn.store import publish_artifact
+    from tools.edge_test_data import DATA_ERRORS, version_with_test_data
     from tools.int8_version import derive_int8_version, describe
-    from tools.user_data import UserDataError
-    from training.errors import TrainingError
 
     entry = load_registry().get(args.model)
-    if args.version and not is_version(args.version):
-        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
     problem = test_data_problem(entry, args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     store = open_store(args.store)
     check_aliases(args.alias)
-    data: TestData | None = None
     try:
-        if not entry.imported:  # read before the fetch: a missing data set fails in a second
-            data = load_test_data(entry, args.data)
-        with tempfile.TemporaryDirectory(prefix="modelfn-quantize-") as cache:
-            source = args.version or entry.serving.alias
-            source_manifest, folder = fetch_artifact(store, args.model, source, Path(cache))
-            data = data or user_test_data(
-                folder,
-                args.data,
-                text_column=args.text_column or "text",
-                label_column=args.label_column or "label",
-            )
+        with version_with_test_data(
+            store,
+            entry,
+            args.version or entry.serving.alias,
+            args.data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            prefix="modelfn-quantize-",
+        ) as (source_manifest, folder, data):
             derived = derive_int8_version(folder, entry, data, Path(args.out))
-    except (TrainingError, FileNotFoundError, UserDataError) as exc:
+    except DATA_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest = publish_artifact(store, derived, aliases=tuple(args.alias))

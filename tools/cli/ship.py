@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelfn.artifact import INT8_ONNX_FILE, ArtifactError, is_version
+from modelfn.artifact import INT8_ONNX_FILE
 from modelfn.registry import load_registry
 from modelfn.store import ArtifactStore, open_store
 from tools.cli.arguments import Subparsers, add_test_data_arguments, test_data_problem
@@ -136,38 +136,28 @@ def print_budget(model: str, store: ArtifactStore) -> int:
 
 def cmd_export_edge(args: argparse.Namespace) -> int:
     """Fetch MODEL's version, build its edge bundle, print the parity report, optionally publish."""
-    import tempfile
-
     from edge.export import export_bundle, latency_record, parity_report
-    from edge.parity import TestData
     from edge.publish import publish_bundle
-    from modelfn.store import fetch_artifact
-    from tools.edge_test_data import load_test_data, user_test_data
-    from tools.user_data import UserDataError
-    from training.errors import TrainingError
+    from tools.edge_test_data import DATA_ERRORS, version_with_test_data
 
     entry = load_registry().get(args.model)
-    if args.version and not is_version(args.version):
-        raise ArtifactError(f"--version {args.version!r} is not a version (see modelfn list)")
     problem = test_data_problem(entry, args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     store = open_store(args.store)
-    data: TestData | None = None
     try:
-        if not entry.imported:  # read before the fetch: a missing data set fails in a second
-            data = load_test_data(entry, args.data)
-        with tempfile.TemporaryDirectory(prefix="modelfn-edge-") as cache:
-            _, folder = fetch_artifact(store, args.model, args.version or args.alias, Path(cache))
-            data = data or user_test_data(
-                folder,
-                args.data,
-                text_column=args.text_column or "text",
-                label_column=args.label_column or "label",
-            )
+        with version_with_test_data(
+            store,
+            entry,
+            args.version or args.alias,
+            args.data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            prefix="modelfn-edge-",
+        ) as (_, folder, data):
             result = export_bundle(folder, Path(args.out), entry, data)
-    except (TrainingError, FileNotFoundError, UserDataError) as exc:
+    except DATA_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     latency = result.path.with_name(result.path.name.replace(".edge.tar.gz", ".latency.json"))
