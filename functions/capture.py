@@ -49,11 +49,11 @@ def sample(rate: float, raw: bool) -> CaptureDraft | None:
 def captured_output(output: Any) -> Any:
     """An answer as its record keeps it: a classifier's label and score (its top_k is the
     caller's choice, not the model's), another task's answer whole."""
+    label, score = getattr(output, "label", None), getattr(output, "score", None)
+    if isinstance(label, str) and isinstance(score, float):  # read, not dumped: 3 us for 16
+        return {"label": label, "score": score}
     if isinstance(output, BaseModel):
-        data = output.model_dump(mode="json")
-        if "label" in data and "score" in data:
-            return {"label": data["label"], "score": data["score"]}
-        return data
+        return output.model_dump(mode="json")
     return output
 
 
