@@ -2,7 +2,7 @@
 item 4).
 
     python -m bench.capture [--store DIR] [--alias ALIAS] [--models A,B] [--rounds N]
-                            [--warmup N] [--repeats N]
+                            [--warmup N] [--repeats N] [--pairs N]
 
 Per model, the same version is served by the zip function as bench/run.py runs it (python3.12
 importing only the built code asset and dependency layer) with capture off and with every
@@ -10,16 +10,15 @@ request captured (MODELFN_CAPTURE_SAMPLE_RATE=1, the most a model can be set to)
 processes each, alternating, so a busy minute of the machine lands on both. Each figure is the
 median over the rounds of a round's warm p50 (batch 1 and batch 16 of real test inputs).
 
-The target: capture adds no measurable latency. Measurable here means larger than the
-machine's own noise, taken in the same run as the spread (max - min) of the capture-off rounds'
-p50s: the capture-on median must lie within it of the capture-off median. Both figures, the
-difference and the ratio are written to build/bench-capture.json and printed as a table.
-
-On a shared machine a process's p50 moves more from one process to the next than capture costs,
-so the bench also measures PAIRED, in one process: two apps of the same version, one capturing
+The issue's target: capture adds no measurable latency. Across processes, measurable means
+larger than the machine's own noise, taken in the same run as the spread (max - min) of the
+capture-off rounds' p50s. On a shared machine a process's p50 moves more from one process to the
+next than capture costs, so the bench also measures PAIRED, in one process: two apps of the same version, one capturing
 every request and one not, answer the same event alternately, request by request, so both see
 the same minute of the machine; the figure is the median of the per-pair differences, with a
-95% bootstrap interval. Capture's cost is measurable where that interval excludes 0.
+95% bootstrap interval. Capture's cost is measurable where that interval excludes 0 (at a
+sample rate of 1 it is: docs/serving.md, "Sampled capture", reads the figures). Everything goes
+to build/bench-capture.json and is printed as tables.
 """
 
 from __future__ import annotations

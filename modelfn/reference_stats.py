@@ -10,7 +10,8 @@ For each input feature (modelfn/input_features.py) the reference keeps:
   Kolmogorov-Smirnov test reads for continuous features, to within a percentile;
 and, for a classifier, the predicted-label counts and a histogram of the top score.
 
-A few kilobytes per version, whatever the data set's size.
+About a kilobyte of JSON per feature (an image model's nine: 9 kB, 19 kB as the manifest indents
+it), whatever the data set's size.
 """
 
 from __future__ import annotations
