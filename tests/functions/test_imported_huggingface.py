@@ -67,7 +67,9 @@ def test_texts_are_classified_as_transformers_classifies_them(
         assert output["label"] == LABELS[int(row.argmax())]
         assert [t["label"] for t in output["top_k"]] == [LABELS[i] for i in np.argsort(-row)]
         assert [t["score"] for t in output["top_k"]] == pytest.approx(np.sort(row)[::-1], abs=1e-5)
-    assert np.ptp(want[:, 0]) > 1e-4  # the reviews get different answers: not trivially equal
+    # The reviews get different answers, apart by more than the scores' tolerance (an untrained
+    # BERT's probabilities differ by about 1e-4; 9.7e-5 in one CI run): not trivially equal.
+    assert np.ptp(want[:, 0]) > 3e-5
 
 
 def test_oip_takes_texts_as_bytes(

@@ -92,8 +92,9 @@ def test_data_problem(entry: ModelEntry, args: argparse.Namespace) -> str | None
     """Why int8 cannot be scored on the version and data asked for (export-edge, quantize), in
     one line, before anything is fetched."""
     name = args.model
-    if args.version and not is_version(args.version):
-        return f"--version {args.version!r} is not a version (see modelfn list)"
+    version = getattr(args, "version", None)  # `modelfn import` has none: it makes the version
+    if version and not is_version(version):
+        return f"--version {version!r} is not a version (see modelfn list)"
     if entry.imported and entry.task not in USER_DATA:
         return (
             f"{name} is an imported {entry.task} model: an edge bundle's runner takes images or "
