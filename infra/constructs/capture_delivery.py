@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
 from infra.constructs.artifact_bucket import ArtifactBucket
@@ -209,6 +212,35 @@ class CaptureDelivery(Construct):
             subscription.node.add_dependency(_default_policy(self.logs_role))
             self.filters[function.model_name] = subscription
         self._acknowledge_checks(artifacts)
+
+    def alarm_on_failed_deliveries(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """An alarm to `topic` (the stage's alarm topic) when an S3 delivery of the stream fails:
+        Firehose's `DeliveryToS3.Success` is the share of its PUTs that succeeded, so a minimum
+        under 1 within a buffer interval means records are waiting in its retries, or, after
+        them, in `capture-errors/`. No capture traffic is no failure."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "DeliveryFailures",
+            alarm_description=(
+                "modelfn capture: a Firehose delivery to capture/ failed; see the stream's error "
+                "log group and capture-errors/ in the artifact bucket"
+            ),
+            metric=cloudwatch.Metric(
+                namespace="AWS/Firehose",
+                metric_name="DeliveryToS3.Success",
+                dimensions_map={"DeliveryStreamName": self.stream.ref},
+                statistic="Minimum",
+                period=Duration.seconds(BUFFER_SECONDS),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        action = cw_actions.SnsAction(topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)  # the all-clear goes to the same readers, as every alarm's
+        return alarm
 
     def _acknowledge_checks(self, artifacts: ArtifactBucket) -> None:
         """The cdk-nag findings the capture stream raises by design, each with why it is safe."""

@@ -201,6 +201,8 @@ class ModelfnStack(Stack):
             dashboard_name=settings.stack_name,
             alarm_email=settings.alarm_email,
         )
+        if self.capture is not None:  # a failed capture delivery reaches the stage's readers too
+            self.capture.alarm_on_failed_deliveries(self.monitoring.topic)
         # Each function's alias moves to the version this deploy published through CodeDeploy,
         # as the stage says (all at once in dev, a canary in prod), rolled back on its alarms.
         self.code_deploy = CodeDeploy(

@@ -379,3 +379,19 @@ def test_feature_only_capture_and_raw_under_kms_are_allowed(tmp_path: Path) -> N
         registry = captured_registry(folder, raw=raw)
         entries = [registry.get(n) for n in registry.names()]
         refuse_unprotected_raw(entries, stage="s", bucket_encryption=bucket, log_encryption=logs)
+
+
+def test_a_failed_delivery_alarms_on_the_stages_topic(synth: Synthesized) -> None:
+    logical, _ = stream(synth)
+    [alarm] = [
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/Firehose"
+    ]
+    assert alarm["MetricName"] == "DeliveryToS3.Success"
+    assert alarm["Dimensions"] == [{"Name": "DeliveryStreamName", "Value": {"Ref": logical}}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Minimum", 1)
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"  # no capture traffic is no failure
+    topic = {"Ref": logical_id(synth.stack.monitoring.topic)}
+    assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
