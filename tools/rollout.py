@@ -11,7 +11,7 @@ function logs (`canary-decisions.log`, the local stand-in for the stage's alarm 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,17 +40,22 @@ class Rollout:
         return self.seen.record
 
 
+def json_lines(texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The JSON lines among a function log's lines; anything else (a traceback's text) skipped."""
+    for text in texts:
+        if text.startswith("{"):
+            try:
+                yield json.loads(text)
+            except ValueError:
+                continue
+
+
 def read_log_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON lines of a function's log; anything else in it (a traceback's text) is skipped."""
+    """The JSON lines of a function's log."""
     if not path.is_file():
         return
     with path.open(encoding="utf-8") as fh:
-        for text in fh:
-            if text.startswith("{"):
-                try:
-                    yield json.loads(text)
-                except ValueError:
-                    continue
+        yield from json_lines(fh)
 
 
 def read_rollout(store: ArtifactStore, entry: ModelEntry, alias: str, log_path: Path) -> Rollout:

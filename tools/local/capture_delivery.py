@@ -10,7 +10,6 @@ still writing waits for the next delivery and nothing is delivered twice.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from modelfn.capture import batch_objects, records_in_lines
 from modelfn.store import ArtifactStore
+from tools.rollout import json_lines
 
 DELIVERY_INTERVAL_S = 60.0  # Firehose's default buffering interval is 300 s; locally, sooner
 
@@ -47,12 +47,7 @@ class CaptureDelivery:
                     data = fh.read()
                 whole = data[: data.rfind(b"\n") + 1]
                 self.offsets[path] = offset + len(whole)
-                for text in whole.decode("utf-8", errors="replace").splitlines():
-                    if text.startswith("{"):
-                        try:
-                            lines.append(json.loads(text))
-                        except ValueError:
-                            continue
+                lines += json_lines(whole.decode("utf-8", errors="replace").splitlines())
             records = records_in_lines(lines)
             if not records:
                 return 0
