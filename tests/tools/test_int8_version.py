@@ -13,6 +13,7 @@ from modelfn.artifact import (
     INT8_ONNX_FILE,
     MANIFEST_FILE,
     ONNX_FILE,
+    Manifest,
     read_manifest,
     sha256_file,
     verify_artifact,
@@ -42,19 +43,21 @@ def harsh_int8(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parity, "score", harsh)
 
 
+def published_for_quantize(
+    artifact: Path, tmp_path: Path
+) -> tuple[LocalStore, Manifest, list[str]]:
+    """A store holding `artifact`, its published manifest, and `modelfn quantize`'s arguments
+    for it (its model, that store, an output folder)."""
+    store = LocalStore(tmp_path / "store")
+    source = publish_artifact(store, artifact)
+    argv = ["quantize", source.name, "--store", str(store.root), "--out", str(tmp_path / "out")]
+    return store, source, argv
+
+
 def test_quantize_publishes_a_new_version_with_the_int8_graph_and_its_record(
     imdb_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
-    source = publish_artifact(store, imdb_artifact)
-    argv = [
-        "quantize",
-        "imdb-sentiment",
-        "--store",
-        str(store.root),
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    store, source, argv = published_for_quantize(imdb_artifact, tmp_path)
     assert main([*argv, "--data", str(SHARED_DATA)]) == 0
     out = capsys.readouterr().out
     assert "int8 (dynamic" in out and "within the threshold" in out and "published" in out
@@ -89,16 +92,7 @@ def test_quantize_publishes_a_new_version_with_the_int8_graph_and_its_record(
 def test_quantize_past_the_threshold_publishes_nothing_and_gives_the_figures(
     imdb_artifact: Path, tmp_path: Path, harsh_int8: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
-    source = publish_artifact(store, imdb_artifact)
-    argv = [
-        "quantize",
-        "imdb-sentiment",
-        "--store",
-        str(store.root),
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    store, source, argv = published_for_quantize(imdb_artifact, tmp_path)
     assert main([*argv, "--data", str(SHARED_DATA)]) == 2
     err = capsys.readouterr().err
     assert "int8 refused, nothing published" in err and "5.00 points below" in err
